@@ -1,0 +1,1 @@
+"""LWD bringup: launch files, configuration, and the lwd command-line runner."""

@@ -1,0 +1,1 @@
+"""Takeover arbitration, teleop inputs, reward labels and the intervention node."""

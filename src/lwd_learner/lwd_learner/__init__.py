@@ -1,0 +1,1 @@
+"""Bags to dataset, DIVL + QAM offline-to-online training, and the trainer node."""

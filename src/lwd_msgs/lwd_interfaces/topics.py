@@ -1,0 +1,64 @@
+"""The topic contract shared by the robot nodes, the recorder and the learner.
+
+Every control step publishes one message on each per-step topic, all with the
+same header stamp; that stamp is what the learner aligns on. Camera topics are
+``camera_topic(name)`` for each configured camera.
+"""
+
+from __future__ import annotations
+
+JOINT_STATES = "/joint_states"
+"""sensor_msgs/msg/JointState: measured positions [rad, gripper 0..1] and velocities."""
+
+EXECUTED_COMMAND = "/command/executed"
+"""sensor_msgs/msg/JointState: the joint-position command actually sent to the robot."""
+
+POLICY_COMMAND = "/policy/command"
+"""sensor_msgs/msg/JointState: what the policy proposed for this step (recorded even when overridden)."""
+
+ACTION_CHUNK = "/policy/action_chunk"
+"""lwd_msgs/msg/ActionChunk: each chunk the policy produced."""
+
+POLICY_VERSION = "/policy/version"
+"""lwd_msgs/msg/PolicyVersion: the version the robot runs, published on every change."""
+
+INTERVENTION_STATE = "/intervention/state"
+"""lwd_msgs/msg/InterventionState: who controlled this step."""
+
+TELEOP_JOY = "/teleop/joy"
+"""sensor_msgs/msg/Joy: the operator's gamepad."""
+
+TELEOP_COMMAND = "/teleop/command"
+"""sensor_msgs/msg/JointState: leader-arm or scripted-operator joint commands."""
+
+EPISODE_EVENT = "/episode/event"
+"""lwd_msgs/msg/EpisodeEvent: start, end, discard, rerecord."""
+
+REWARD_LABEL = "/episode/reward"
+"""lwd_msgs/msg/RewardLabel: the episode's outcome label."""
+
+CAMERA_PREFIX = "/camera"
+IMAGE_TYPE = "sensor_msgs/msg/Image"
+JOINT_STATE_TYPE = "sensor_msgs/msg/JointState"
+
+
+def camera_topic(camera: str) -> str:
+    """Topic of the raw rgb8 image stream of one named camera, e.g. ``/camera/top/image_raw``."""
+    if not camera or "/" in camera:
+        raise ValueError(f"invalid camera name {camera!r}")
+    return f"{CAMERA_PREFIX}/{camera}/image_raw"
+
+
+TOPIC_TYPES: dict[str, str] = {
+    JOINT_STATES: JOINT_STATE_TYPE,
+    EXECUTED_COMMAND: JOINT_STATE_TYPE,
+    POLICY_COMMAND: JOINT_STATE_TYPE,
+    ACTION_CHUNK: "lwd_msgs/msg/ActionChunk",
+    POLICY_VERSION: "lwd_msgs/msg/PolicyVersion",
+    INTERVENTION_STATE: "lwd_msgs/msg/InterventionState",
+    TELEOP_JOY: "sensor_msgs/msg/Joy",
+    TELEOP_COMMAND: JOINT_STATE_TYPE,
+    EPISODE_EVENT: "lwd_msgs/msg/EpisodeEvent",
+    REWARD_LABEL: "lwd_msgs/msg/RewardLabel",
+}
+"""Message type of every fixed topic; camera topics are all ``IMAGE_TYPE``."""

@@ -1,0 +1,1 @@
+"""Flow-matching VLA policy, its real-time inference runtime and the policy node."""

@@ -1,0 +1,1 @@
+"""Simulated MuJoCo ALOHA dual-arm robot driver and scripted operator."""
