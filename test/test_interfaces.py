@@ -103,10 +103,7 @@ def msg_definition_with_dependencies(definition: str) -> str:
     header = "builtin_interfaces/Time stamp\nstring frame_id\n"
     time = "int32 sec\nuint32 nanosec\n"
     separator = "=" * 80
-    return (
-        f"{definition}\n{separator}\nMSG: std_msgs/Header\n{header}"
-        f"{separator}\nMSG: builtin_interfaces/Time\n{time}"
-    )
+    return f"{definition}\n{separator}\nMSG: std_msgs/Header\n{header}{separator}\nMSG: builtin_interfaces/Time\n{time}"
 
 
 def test_cdr_bytes_match_hand_computed_layout():

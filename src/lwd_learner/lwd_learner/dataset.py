@@ -1,0 +1,292 @@
+"""Episode bags to control-step arrays and chunk-level transitions.
+
+A recorded episode is decoded once into per-step arrays aligned on the stamp of
+``/command/executed`` (docs/contracts.md): camera images, proprio (measured
+joint positions), the executed action, the intervention flag and the policy
+version. Chunk transitions (o_t, A_t, r, o_{t+H}, done) are built from those
+arrays as indices plus action chunks, so images are never copied per sample.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+from lwd_interfaces import lwd_typestore, topics
+from rosbags.highlevel import AnyReader, AnyReaderError
+
+LOGGER = logging.getLogger(__name__)
+
+COMPLETE_OUTCOMES = ("success", "failure")
+EPISODE_KINDS = ("demonstration", "deployment")
+_TELEOP_MODE = 1
+
+
+class EpisodeError(ValueError):
+    """A bag cannot be used as an episode; the message says why (corrupt, foreign, incomplete...)."""
+
+
+@dataclass
+class Episode:
+    """One decoded episode: per-control-step arrays plus the facts recorded in the bag's custom data.
+
+    ``key`` identifies the bag's content (its manifest sha256); every array has T rows.
+    """
+
+    key: str
+    episode_id: str
+    robot_id: str
+    task: str
+    instruction: str
+    episode_kind: str
+    outcome: str
+    cameras: tuple[str, ...]
+    stamps: np.ndarray
+    images: dict[str, np.ndarray]
+    proprio: np.ndarray
+    actions: np.ndarray
+    intervention: np.ndarray
+    policy_version: np.ndarray
+
+    @property
+    def steps(self) -> int:
+        """Number of aligned control steps T."""
+        return int(self.stamps.shape[0])
+
+    @property
+    def success(self) -> bool:
+        """True when the operator labelled the episode a success."""
+        return self.outcome == "success"
+
+    @property
+    def is_demonstration(self) -> bool:
+        """True for teleoperated demonstrations (as opposed to deployment rollouts)."""
+        return self.episode_kind == "demonstration"
+
+
+@dataclass
+class ChunkTransitions:
+    """Chunk-level transitions of one episode, N rows, horizon H, action dim D, n-step n.
+
+    Row j starts at step ``obs_index[j]``; ``actions[j]`` holds the H executed actions from there,
+    padded past the episode end by repeating the final action (``action_mask`` False on padding).
+    ``rewards[j, i]`` / ``dones[j, i]`` are the reward and terminal flag of the i-th chunk after the
+    start (i < n); entries after a terminal are 0 / True. ``next_obs_index[j]`` is the step n chunks
+    later, clipped to the last step (it is never bootstrapped from when ``done`` is set).
+    """
+
+    horizon: int
+    obs_index: np.ndarray
+    next_obs_index: np.ndarray
+    actions: np.ndarray
+    action_mask: np.ndarray
+    rewards: np.ndarray
+    dones: np.ndarray
+    intervention: np.ndarray
+    policy_version: np.ndarray
+
+    @property
+    def count(self) -> int:
+        """Number of transitions N."""
+        return int(self.obs_index.shape[0])
+
+    @property
+    def reward(self) -> np.ndarray:
+        """One-chunk reward r_t [N]."""
+        return self.rewards[:, 0]
+
+    @property
+    def done(self) -> np.ndarray:
+        """True where the episode ends within the first chunk [N] (no bootstrap after it)."""
+        return self.dones[:, 0]
+
+    @property
+    def truncated(self) -> np.ndarray:
+        """True where the first chunk was padded past the episode end [N]."""
+        return ~self.action_mask.all(axis=1)
+
+
+def read_custom_data(bag_dir: Path) -> dict[str, str]:
+    """The ``custom_data`` of a rosbag2 folder's metadata.yaml (an empty dict when there is none)."""
+    metadata_path = bag_dir / "metadata.yaml"
+    if not metadata_path.is_file():
+        raise EpisodeError(f"{bag_dir}: no metadata.yaml, not a rosbag2 folder")
+    try:
+        metadata = yaml.safe_load(metadata_path.read_text())
+        info = metadata["rosbag2_bagfile_information"]
+    except (yaml.YAMLError, KeyError, TypeError) as error:
+        raise EpisodeError(f"{bag_dir}: corrupt metadata.yaml ({error})") from error
+    custom = info.get("custom_data") or {}
+    return {str(key): str(value) for key, value in custom.items()}
+
+
+def _stamp_ns(message: object) -> int:
+    stamp = message.header.stamp  # type: ignore[attr-defined]
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def _image_array(message: object, source: str) -> np.ndarray:
+    height, width = int(message.height), int(message.width)  # type: ignore[attr-defined]
+    encoding = str(message.encoding)  # type: ignore[attr-defined]
+    if encoding not in ("rgb8", "bgr8"):
+        raise EpisodeError(f"{source}: unsupported image encoding {encoding!r} (expected rgb8 or bgr8)")
+    row_bytes = int(message.step)  # type: ignore[attr-defined]
+    data = np.asarray(message.data, dtype=np.uint8)  # type: ignore[attr-defined]
+    if data.size != height * row_bytes or row_bytes < width * 3:
+        raise EpisodeError(f"{source}: image data has {data.size} bytes, expected {height}x{row_bytes}")
+    image = data.reshape(height, row_bytes)[:, : width * 3].reshape(height, width, 3)
+    return image[:, :, ::-1].copy() if encoding == "bgr8" else image
+
+
+class _StampedSeries:
+    """Values keyed by stamp; lookup takes the exact stamp or the latest one before it."""
+
+    def __init__(self) -> None:
+        self.stamps: list[int] = []
+        self.values: list[object] = []
+
+    def add(self, stamp: int, value: object) -> None:
+        self.stamps.append(stamp)
+        self.values.append(value)
+
+    def sort(self) -> None:
+        order = sorted(range(len(self.stamps)), key=self.stamps.__getitem__)
+        self.stamps = [self.stamps[i] for i in order]
+        self.values = [self.values[i] for i in order]
+
+    def at_or_before(self, stamp: int) -> object | None:
+        position = bisect.bisect_right(self.stamps, stamp)
+        return self.values[position - 1] if position else None
+
+
+def decode_episode(bag_dir: str | Path, key: str, cameras: tuple[str, ...] | None = None) -> Episode:
+    """Decode an LWD episode bag into per-step arrays aligned on ``/command/executed`` stamps.
+
+    ``cameras`` selects the image streams (default: the bag's ``lwd.cameras``). Raises EpisodeError
+    for a foreign bag (no LWD custom data), an incomplete episode, or unreadable/corrupt content.
+    """
+    bag_dir = Path(bag_dir)
+    custom = read_custom_data(bag_dir)
+    if "lwd.episode_id" not in custom:
+        raise EpisodeError(f"{bag_dir}: foreign bag, its metadata has no lwd.* custom data")
+    outcome = custom.get("lwd.outcome", "")
+    if outcome not in COMPLETE_OUTCOMES:
+        raise EpisodeError(f"{bag_dir}: incomplete episode, lwd.outcome is {outcome!r}")
+    kind = custom.get("lwd.episode_kind", "")
+    if kind not in EPISODE_KINDS:
+        raise EpisodeError(f"{bag_dir}: unknown lwd.episode_kind {kind!r}")
+    bag_cameras = tuple(name for name in custom.get("lwd.cameras", "").split(",") if name)
+    cameras = tuple(cameras) if cameras is not None else bag_cameras
+    camera_topics = {topics.camera_topic(name): name for name in cameras}
+
+    executed: dict[int, np.ndarray] = {}
+    joints = _StampedSeries()
+    interventions = _StampedSeries()
+    versions = _StampedSeries()
+    images = {name: _StampedSeries() for name in cameras}
+    wanted = {topics.EXECUTED_COMMAND, topics.JOINT_STATES, topics.INTERVENTION_STATE, topics.POLICY_VERSION}
+    wanted |= set(camera_topics)
+    try:
+        with AnyReader([bag_dir], default_typestore=lwd_typestore()) as reader:
+            present = {connection.topic for connection in reader.connections}
+            missing = [topic for topic in (topics.EXECUTED_COMMAND, topics.JOINT_STATES, *camera_topics) if topic not in present]
+            if missing:
+                raise EpisodeError(f"{bag_dir}: bag lacks the topics {missing}")
+            connections = [connection for connection in reader.connections if connection.topic in wanted]
+            for connection, _, raw in reader.messages(connections=connections):
+                message = reader.deserialize(raw, connection.msgtype)
+                topic = connection.topic
+                if topic == topics.POLICY_VERSION:
+                    versions.add(_stamp_ns(message), str(message.version))
+                    continue
+                stamp = _stamp_ns(message)
+                if topic == topics.EXECUTED_COMMAND:
+                    executed[stamp] = np.asarray(message.position, dtype=np.float32)
+                elif topic == topics.JOINT_STATES:
+                    joints.add(stamp, np.asarray(message.position, dtype=np.float32))
+                elif topic == topics.INTERVENTION_STATE:
+                    interventions.add(stamp, bool(message.active) or int(message.mode) == _TELEOP_MODE)
+                else:
+                    images[camera_topics[topic]].add(stamp, _image_array(message, f"{bag_dir} {topic}"))
+    except EpisodeError:
+        raise
+    except (AnyReaderError, OSError, KeyError, ValueError, AssertionError) as error:
+        raise EpisodeError(f"{bag_dir}: corrupt bag ({type(error).__name__}: {error})") from error
+
+    for series in (joints, interventions, versions, *images.values()):
+        series.sort()
+    default_version = custom.get("lwd.policy_versions", "").split(",")[0]
+    step_stamps, proprio, actions, flags, step_versions = [], [], [], [], []
+    step_images: dict[str, list[np.ndarray]] = {name: [] for name in cameras}
+    for stamp in sorted(executed):
+        joint = joints.at_or_before(stamp)
+        frames = {name: images[name].at_or_before(stamp) for name in cameras}
+        if joint is None or any(frame is None for frame in frames.values()):
+            continue
+        step_stamps.append(stamp)
+        proprio.append(joint)
+        actions.append(executed[stamp])
+        flags.append(bool(interventions.at_or_before(stamp) or False))
+        step_versions.append(str(versions.at_or_before(stamp) or default_version))
+        for name in cameras:
+            step_images[name].append(frames[name])  # type: ignore[arg-type]
+    if not step_stamps:
+        raise EpisodeError(f"{bag_dir}: no control step has an executed command, joint state and every camera image")
+    dims = {array.shape for array in proprio} | {array.shape for array in actions}
+    if len(dims) != 1:
+        raise EpisodeError(f"{bag_dir}: joint vectors change size within the episode: {sorted(dims)}")
+    try:
+        stacked_images = {name: np.stack(frames) for name, frames in step_images.items()}
+    except ValueError as error:
+        raise EpisodeError(f"{bag_dir}: camera images change size within the episode ({error})") from error
+    return Episode(
+        key=key,
+        episode_id=custom["lwd.episode_id"],
+        robot_id=custom.get("lwd.robot_id", ""),
+        task=custom.get("lwd.task", ""),
+        instruction=custom.get("lwd.instruction", ""),
+        episode_kind=kind,
+        outcome=outcome,
+        cameras=cameras,
+        stamps=np.asarray(step_stamps, dtype=np.int64),
+        images=stacked_images,
+        proprio=np.stack(proprio),
+        actions=np.stack(actions),
+        intervention=np.asarray(flags, dtype=bool),
+        policy_version=np.asarray(step_versions, dtype=np.str_),
+    )
+
+
+def build_transitions(episode: Episode, horizon: int, n_step: int = 1, stride: int = 1) -> ChunkTransitions:
+    """Chunk-level transitions starting every ``stride`` steps, with the sparse reward and truncation.
+
+    The reward is 1 on the chunk that reaches the final step of a successful episode and 0 elsewhere;
+    that chunk is terminal (done) for both outcomes, and chunks past it are masked as done too.
+    """
+    if horizon < 1 or n_step < 1 or stride < 1:
+        raise ValueError(f"horizon, n_step and stride must be >= 1, got {horizon}, {n_step}, {stride}")
+    steps = episode.steps
+    starts = np.arange(0, steps, stride, dtype=np.int64)
+    offsets = np.arange(horizon, dtype=np.int64)
+    step_index = starts[:, None] + offsets[None, :]
+    action_mask = step_index < steps
+    clipped = np.minimum(step_index, steps - 1)
+    chunk_starts = starts[:, None] + horizon * np.arange(n_step, dtype=np.int64)[None, :]
+    dones = chunk_starts + horizon >= steps
+    reaches_end = dones & (chunk_starts < steps)
+    rewards = (reaches_end & episode.success).astype(np.float32)
+    return ChunkTransitions(
+        horizon=horizon,
+        obs_index=starts,
+        next_obs_index=np.minimum(starts + n_step * horizon, steps - 1),
+        actions=episode.actions[clipped],
+        action_mask=action_mask,
+        rewards=rewards,
+        dones=dones,
+        intervention=(episode.intervention[clipped] & action_mask).any(axis=1),
+        policy_version=episode.policy_version[starts],
+    )

@@ -1,0 +1,31 @@
+"""Exceptions of lwd_logger: each names one kind of failure so callers can react to it precisely."""
+
+from __future__ import annotations
+
+
+class LoggerError(RuntimeError):
+    """Base class of every lwd_logger error."""
+
+
+class RecorderError(LoggerError):
+    """An episode event arrived in a state where it cannot be honoured (e.g. end without start)."""
+
+
+class SpoolFullError(LoggerError):
+    """The local spool is over its quota: no new episode may start until uploads free space."""
+
+
+class BagError(LoggerError):
+    """A bag folder cannot be read: missing metadata.yaml, corrupt or truncated storage, unknown types."""
+
+
+class StoreError(LoggerError):
+    """The fleet store refused an operation or holds data that fails verification."""
+
+
+class StoreUnavailableError(StoreError):
+    """The fleet store stayed unreachable after every retry."""
+
+
+class PolicyVerificationError(StoreError):
+    """A policy version downloaded from the store does not match its manifest."""
