@@ -16,7 +16,7 @@ setup(
         ("share/lwd/launch", sorted(glob("launch/*.launch.py"))),
         ("share/lwd/config", sorted(glob("config/*.yaml"))),
     ],
-    install_requires=["PyYAML", "lwd_policy", "lwd_intervention", "lwd_logger", "lwd_learner", "lwd_sim", "lwd-interfaces"],
+    install_requires=["PyYAML", "matplotlib", "lwd_policy", "lwd_intervention", "lwd_logger", "lwd_learner", "lwd_sim", "lwd-interfaces"],
     zip_safe=True,
     maintainer="LWD developers",
     maintainer_email="dev@lwd.invalid",

@@ -12,13 +12,24 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
     ],
-    install_requires=["numpy", "torch", "safetensors", "tensorboard", "lwd_policy", "lwd_logger"],
+    install_requires=[
+        "numpy",
+        "torch",
+        "safetensors",
+        "tensorboard",
+        "fsspec",
+        "lwd-interfaces",
+        "lwd_policy",
+        "lwd_logger",
+    ],
     zip_safe=True,
     maintainer="LWD developers",
     maintainer_email="dev@lwd.invalid",
     description="Bags to dataset, DIVL + QAM offline-to-online training, and the trainer node.",
     license="Apache-2.0",
     entry_points={
-        "console_scripts": [],
+        "console_scripts": [
+            "trainer_node = lwd_learner.node:main",
+        ],
     },
 )

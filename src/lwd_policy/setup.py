@@ -19,6 +19,6 @@ setup(
     description="Flow-matching VLA policy, its real-time inference runtime and the policy node.",
     license="Apache-2.0",
     entry_points={
-        "console_scripts": [],
+        "console_scripts": ["policy_node = lwd_policy.node:main"],
     },
 )

@@ -19,6 +19,6 @@ setup(
     description="Simulated MuJoCo ALOHA dual-arm robot driver and scripted operator.",
     license="Apache-2.0",
     entry_points={
-        "console_scripts": [],
+        "console_scripts": ["sim_driver = lwd_sim.node:main"],
     },
 )

@@ -13,6 +13,12 @@ import sys
 
 COMMAND_MODULES = [
     "lwd.commands.interfaces",
+    "lwd.commands.bag",
+    "lwd.commands.store",
+    "lwd.commands.train",
+    "lwd.commands.intervention",
+    "lwd.commands.policy",
+    "lwd_sim.cli",
 ]
 
 

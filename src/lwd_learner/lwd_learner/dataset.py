@@ -15,9 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
-from lwd_interfaces import lwd_typestore, topics
-from rosbags.highlevel import AnyReader, AnyReaderError
+import torch
+from lwd_interfaces import topics
+from lwd_logger.bag_reader import BagReader
+from lwd_logger.errors import BagError
+
+from lwd_learner.returns import n_step_returns
 
 LOGGER = logging.getLogger(__name__)
 
@@ -70,13 +73,13 @@ class Episode:
 
 @dataclass
 class ChunkTransitions:
-    """Chunk-level transitions of one episode, N rows, horizon H, action dim D, n-step n.
+    """Chunk-level transitions of one episode: N rows, horizon H, action dim D.
 
     Row j starts at step ``obs_index[j]``; ``actions[j]`` holds the H executed actions from there,
     padded past the episode end by repeating the final action (``action_mask`` False on padding).
-    ``rewards[j, i]`` / ``dones[j, i]`` are the reward and terminal flag of the i-th chunk after the
-    start (i < n); entries after a terminal are 0 / True. ``next_obs_index[j]`` is the step n chunks
-    later, clipped to the last step (it is never bootstrapped from when ``done`` is set).
+    ``reward``/``discount``/``next_obs_index`` are the n-step return Σ γ^{iH} r_{t+iH}, the factor of the
+    bootstrap value (0 after a terminal) and the step whose observation is bootstrapped from.
+    ``done`` marks the chunk that reaches the episode's final step (terminal for both outcomes).
     """
 
     horizon: int
@@ -84,8 +87,9 @@ class ChunkTransitions:
     next_obs_index: np.ndarray
     actions: np.ndarray
     action_mask: np.ndarray
-    rewards: np.ndarray
-    dones: np.ndarray
+    reward: np.ndarray
+    discount: np.ndarray
+    done: np.ndarray
     intervention: np.ndarray
     policy_version: np.ndarray
 
@@ -95,33 +99,9 @@ class ChunkTransitions:
         return int(self.obs_index.shape[0])
 
     @property
-    def reward(self) -> np.ndarray:
-        """One-chunk reward r_t [N]."""
-        return self.rewards[:, 0]
-
-    @property
-    def done(self) -> np.ndarray:
-        """True where the episode ends within the first chunk [N] (no bootstrap after it)."""
-        return self.dones[:, 0]
-
-    @property
     def truncated(self) -> np.ndarray:
-        """True where the first chunk was padded past the episode end [N]."""
+        """True where the chunk was padded past the episode end [N]."""
         return ~self.action_mask.all(axis=1)
-
-
-def read_custom_data(bag_dir: Path) -> dict[str, str]:
-    """The ``custom_data`` of a rosbag2 folder's metadata.yaml (an empty dict when there is none)."""
-    metadata_path = bag_dir / "metadata.yaml"
-    if not metadata_path.is_file():
-        raise EpisodeError(f"{bag_dir}: no metadata.yaml, not a rosbag2 folder")
-    try:
-        metadata = yaml.safe_load(metadata_path.read_text())
-        info = metadata["rosbag2_bagfile_information"]
-    except (yaml.YAMLError, KeyError, TypeError) as error:
-        raise EpisodeError(f"{bag_dir}: corrupt metadata.yaml ({error})") from error
-    custom = info.get("custom_data") or {}
-    return {str(key): str(value) for key, value in custom.items()}
 
 
 def _stamp_ns(message: object) -> int:
@@ -170,7 +150,11 @@ def decode_episode(bag_dir: str | Path, key: str, cameras: tuple[str, ...] | Non
     for a foreign bag (no LWD custom data), an incomplete episode, or unreadable/corrupt content.
     """
     bag_dir = Path(bag_dir)
-    custom = read_custom_data(bag_dir)
+    try:
+        reader = BagReader(bag_dir)
+    except BagError as error:
+        raise EpisodeError(f"corrupt bag: {error}") from error
+    custom = reader.info.custom_data
     if "lwd.episode_id" not in custom:
         raise EpisodeError(f"{bag_dir}: foreign bag, its metadata has no lwd.* custom data")
     outcome = custom.get("lwd.outcome", "")
@@ -182,6 +166,13 @@ def decode_episode(bag_dir: str | Path, key: str, cameras: tuple[str, ...] | Non
     bag_cameras = tuple(name for name in custom.get("lwd.cameras", "").split(",") if name)
     cameras = tuple(cameras) if cameras is not None else bag_cameras
     camera_topics = {topics.camera_topic(name): name for name in cameras}
+    missing = [
+        topic
+        for topic in (topics.EXECUTED_COMMAND, topics.JOINT_STATES, *camera_topics)
+        if not reader.info.message_counts.get(topic)
+    ]
+    if missing:
+        raise EpisodeError(f"{bag_dir}: bag has no messages on the topics {missing}")
 
     executed: dict[int, np.ndarray] = {}
     joints = _StampedSeries()
@@ -189,33 +180,24 @@ def decode_episode(bag_dir: str | Path, key: str, cameras: tuple[str, ...] | Non
     versions = _StampedSeries()
     images = {name: _StampedSeries() for name in cameras}
     wanted = {topics.EXECUTED_COMMAND, topics.JOINT_STATES, topics.INTERVENTION_STATE, topics.POLICY_VERSION}
-    wanted |= set(camera_topics)
     try:
-        with AnyReader([bag_dir], default_typestore=lwd_typestore()) as reader:
-            present = {connection.topic for connection in reader.connections}
-            missing = [topic for topic in (topics.EXECUTED_COMMAND, topics.JOINT_STATES, *camera_topics) if topic not in present]
-            if missing:
-                raise EpisodeError(f"{bag_dir}: bag lacks the topics {missing}")
-            connections = [connection for connection in reader.connections if connection.topic in wanted]
-            for connection, _, raw in reader.messages(connections=connections):
-                message = reader.deserialize(raw, connection.msgtype)
-                topic = connection.topic
-                if topic == topics.POLICY_VERSION:
-                    versions.add(_stamp_ns(message), str(message.version))
-                    continue
-                stamp = _stamp_ns(message)
-                if topic == topics.EXECUTED_COMMAND:
-                    executed[stamp] = np.asarray(message.position, dtype=np.float32)
-                elif topic == topics.JOINT_STATES:
-                    joints.add(stamp, np.asarray(message.position, dtype=np.float32))
-                elif topic == topics.INTERVENTION_STATE:
-                    interventions.add(stamp, bool(message.active) or int(message.mode) == _TELEOP_MODE)
-                else:
-                    images[camera_topics[topic]].add(stamp, _image_array(message, f"{bag_dir} {topic}"))
-    except EpisodeError:
-        raise
-    except (AnyReaderError, OSError, KeyError, ValueError, AssertionError) as error:
-        raise EpisodeError(f"{bag_dir}: corrupt bag ({type(error).__name__}: {error})") from error
+        for item in reader.messages(wanted | set(camera_topics)):
+            message, topic = item.msg, item.topic
+            stamp = _stamp_ns(message)
+            if topic == topics.POLICY_VERSION:
+                versions.add(stamp, str(message.version))
+            elif topic == topics.EXECUTED_COMMAND:
+                executed[stamp] = np.asarray(message.position, dtype=np.float32)
+            elif topic == topics.JOINT_STATES:
+                joints.add(stamp, np.asarray(message.position, dtype=np.float32))
+            elif topic == topics.INTERVENTION_STATE:
+                interventions.add(stamp, bool(message.active) or int(message.mode) == _TELEOP_MODE)
+            else:
+                images[camera_topics[topic]].add(stamp, _image_array(message, f"{bag_dir} {topic}"))
+    except BagError as error:
+        raise EpisodeError(f"corrupt bag: {error}") from error
+    except AttributeError as error:
+        raise EpisodeError(f"{bag_dir}: a message does not have the contract's type ({error})") from error
 
     for series in (joints, interventions, versions, *images.values()):
         series.sort()
@@ -261,32 +243,50 @@ def decode_episode(bag_dir: str | Path, key: str, cameras: tuple[str, ...] | Non
     )
 
 
-def build_transitions(episode: Episode, horizon: int, n_step: int = 1, stride: int = 1) -> ChunkTransitions:
-    """Chunk-level transitions starting every ``stride`` steps, with the sparse reward and truncation.
+def build_transitions(
+    episode: Episode, horizon: int, gamma: float, n_step: int = 1, stride: int | None = None
+) -> ChunkTransitions:
+    """Chunk-level transitions starting every ``stride`` steps (default H), with sparse reward and n-step returns.
 
-    The reward is 1 on the chunk that reaches the final step of a successful episode and 0 elsewhere;
-    that chunk is terminal (done) for both outcomes, and chunks past it are masked as done too.
+    The one-chunk reward is 1 on the chunk that reaches the final step of a successful episode, else 0;
+    that chunk is terminal for both outcomes. Chunks that follow one another (H steps apart) form chains
+    on which ``lwd_learner.returns.n_step_returns`` computes the n-step sum and bootstrap discount γ^{mH}.
     """
-    if horizon < 1 or n_step < 1 or stride < 1:
-        raise ValueError(f"horizon, n_step and stride must be >= 1, got {horizon}, {n_step}, {stride}")
+    stride = horizon if stride is None else stride
+    if horizon < 1 or n_step < 1 or stride < 1 or horizon % stride:
+        raise ValueError(
+            f"need horizon, n_step, stride >= 1 with stride dividing horizon; got {horizon}, {n_step}, {stride}"
+        )
+    if not 0.0 <= gamma <= 1.0:
+        raise ValueError(f"gamma must be in [0, 1], got {gamma}")
     steps = episode.steps
     starts = np.arange(0, steps, stride, dtype=np.int64)
-    offsets = np.arange(horizon, dtype=np.int64)
-    step_index = starts[:, None] + offsets[None, :]
+    step_index = starts[:, None] + np.arange(horizon, dtype=np.int64)[None, :]
     action_mask = step_index < steps
     clipped = np.minimum(step_index, steps - 1)
-    chunk_starts = starts[:, None] + horizon * np.arange(n_step, dtype=np.int64)[None, :]
-    dones = chunk_starts + horizon >= steps
-    reaches_end = dones & (chunk_starts < steps)
-    rewards = (reaches_end & episode.success).astype(np.float32)
+    done = starts + horizon >= steps
+    reward = (done & episode.success).astype(np.float32)
+    reward_sum = np.zeros(starts.shape[0], dtype=np.float32)
+    discount = np.zeros(starts.shape[0], dtype=np.float32)
+    next_obs_index = np.zeros(starts.shape[0], dtype=np.int64)
+    rows_per_chunk = horizon // stride
+    for phase in range(min(rows_per_chunk, starts.shape[0])):
+        chain = np.arange(phase, starts.shape[0], rows_per_chunk)
+        chain_sum, chain_discount, chain_steps = n_step_returns(
+            torch.from_numpy(reward[chain]), torch.from_numpy(done[chain]), gamma**horizon, n_step
+        )
+        reward_sum[chain] = chain_sum.numpy()
+        discount[chain] = chain_discount.numpy()
+        next_obs_index[chain] = np.minimum(starts[chain] + chain_steps.numpy() * horizon, steps - 1)
     return ChunkTransitions(
         horizon=horizon,
         obs_index=starts,
-        next_obs_index=np.minimum(starts + n_step * horizon, steps - 1),
+        next_obs_index=next_obs_index,
         actions=episode.actions[clipped],
         action_mask=action_mask,
-        rewards=rewards,
-        dones=dones,
+        reward=reward_sum,
+        discount=discount,
+        done=done,
         intervention=(episode.intervention[clipped] & action_mask).any(axis=1),
         policy_version=episode.policy_version[starts],
     )

@@ -33,7 +33,7 @@ class EpisodeInfo:
         """Refuse ids that cannot be folder names and unknown episode kinds."""
         for name in ("episode_id", "robot_id"):
             value = getattr(self, name)
-            if not value or "/" in value or value.startswith(".") or value.endswith(".partial"):
+            if not value or "/" in value or value.startswith("."):
                 raise ValueError(f"invalid {name} {value!r}: must be a non-empty folder-safe name")
         if self.episode_kind not in EPISODE_KINDS:
             raise ValueError(f"episode_kind must be one of {EPISODE_KINDS}, got {self.episode_kind!r}")
@@ -109,7 +109,13 @@ class EpisodeStats:
 
 
 TOPICS_TO_DECODE = frozenset(
-    {topics.EXECUTED_COMMAND, topics.INTERVENTION_STATE, topics.ACTION_CHUNK, topics.POLICY_VERSION, topics.REWARD_LABEL}
+    {
+        topics.EXECUTED_COMMAND,
+        topics.INTERVENTION_STATE,
+        topics.ACTION_CHUNK,
+        topics.POLICY_VERSION,
+        topics.REWARD_LABEL,
+    }
 )
 """Topics whose content ``EpisodeStats`` reads; every other topic is counted without decoding."""
 

@@ -113,7 +113,9 @@ class VLAConfig:
     def check_compatible(self, other: VLAConfig) -> None:
         """Raise ConfigError listing every I/O field where ``other`` differs from this config."""
         mine, theirs = self.io_signature(), other.io_signature()
-        differences = [f"{key}: expected {mine[key]!r}, got {theirs[key]!r}" for key in mine if mine[key] != theirs[key]]
+        differences = [
+            f"{key}: expected {mine[key]!r}, got {theirs[key]!r}" for key in mine if mine[key] != theirs[key]
+        ]
         if differences:
             raise ConfigError("incompatible policy config: " + "; ".join(differences))
 

@@ -1,0 +1,164 @@
+"""Upload throughput: BagBridge (upload + remote sha256 read-back + manifest) vs a plain copy over the same transport.
+
+One recorded episode (3 noisy 480x640 cameras at 50 Hz) is uploaded to a file:// store on the same disk and
+to an sftp:// store served by a real OpenSSH server on loopback (started here with generated keys, like the
+tests do; skipped when /usr/sbin/sshd is missing). The plain copy is shutil.copyfile for file:// and
+paramiko's SFTPClient.put for sftp://. "upload only" times FleetStore.upload_file over the bag's files,
+without the verification the bridge adds before it may delete the local copy.
+
+    .venv/bin/python bench/upload.py --seconds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import paramiko
+from lwd_interfaces import lwd_typestore, topics
+from lwd_interfaces.manifest import MANIFEST_NAME
+from lwd_logger.bridge import BagBridge
+from lwd_logger.episode import EpisodeInfo
+from lwd_logger.recorder import EpisodeRecorder
+from lwd_logger.spool import Spool
+from lwd_logger.store import FleetStore
+from lwd_logger.writer import RosbagsWriter
+
+SSHD = "/usr/sbin/sshd"
+
+
+def record_episode(spool: Spool, seconds: float, episode_id: str) -> Path:
+    """An episode of noisy camera frames (incompressible, the worst case for transfer)."""
+    store = lwd_typestore()
+    types = store.types
+    recorder = EpisodeRecorder(spool, lambda: RosbagsWriter(store), store)
+    recorder.start_episode(EpisodeInfo(episode_id=episode_id, robot_id="bench", task="transfer_cube"))
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 256, 480 * 640 * 3, dtype=np.uint8) for _ in range(4)]
+    for index in range(int(seconds * 50)):
+        stamp = types["builtin_interfaces/msg/Time"](sec=1, nanosec=index)
+        header = types["std_msgs/msg/Header"](stamp=stamp, frame_id="")
+        for number, camera in enumerate(("top", "left_wrist", "right_wrist")):
+            image = types["sensor_msgs/msg/Image"](
+                header=header,
+                height=480,
+                width=640,
+                encoding="rgb8",
+                is_bigendian=0,
+                step=1920,
+                data=frames[(index + number) % 4],
+            )
+            recorder.record(topics.camera_topic(camera), topics.IMAGE_TYPE, image, index)
+    recorder.set_label(True, "bench")
+    return recorder.end_episode()
+
+
+def start_sshd(folder: Path) -> tuple[subprocess.Popen, int, Path]:
+    """An OpenSSH server on a free loopback port serving ``folder``; returns (process, port, client key)."""
+    folder.mkdir(parents=True)
+    for name in ("host", "client"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / name)], check=True)
+    shutil.copy(folder / "client.pub", folder / "authorized_keys")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (folder / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {folder / 'host'}\n"
+        f"AuthorizedKeysFile {folder / 'authorized_keys'}\n"
+        f"Subsystem sftp internal-sftp\nStrictModes no\nUsePAM no\nPidFile {folder / 'sshd.pid'}\n"
+    )
+    Path("/run/sshd").mkdir(exist_ok=True)
+    process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(folder / "sshd_config")], stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return process, port, folder / "client"
+        time.sleep(0.05)
+    raise RuntimeError("sshd did not start")
+
+
+def measure(url: str, root: Path, plain_copy, seconds: float, work: Path) -> tuple[float, float, float, int]:
+    """(plain copy s, upload-only s, bridge s, bytes) for one fresh episode per measurement."""
+    spool = Spool(work / f"spool-{time.monotonic_ns()}")
+    folder = record_episode(spool, seconds, f"ep{time.monotonic_ns()}")
+    files = sorted(p for p in folder.iterdir() if p.name != MANIFEST_NAME)
+    size = sum(p.stat().st_size for p in files)
+    start = time.perf_counter()
+    for path in files:
+        plain_copy(path, f"plain/{path.name}")
+    plain = time.perf_counter() - start
+    store = FleetStore(url)
+    start = time.perf_counter()
+    for path in files:
+        store.upload_file(path, f"upload_only/{folder.name}/{path.name}")
+    upload_only = time.perf_counter() - start
+    start = time.perf_counter()
+    BagBridge(spool, store).upload_pending()
+    bridge = time.perf_counter() - start
+    shutil.rmtree(root / "plain")
+    shutil.rmtree(root / "upload_only")
+    shutil.rmtree(root / "episodes")
+    shutil.rmtree(spool.root)
+    return plain, upload_only, bridge, size
+
+
+def main() -> None:
+    """Measure file:// and sftp:// and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=2.0, help="episode length [s of 50 Hz steps]")
+    parser.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp dir)")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(dir=args.dir))
+    rows = []
+    local_root = work / "fleet"
+    local_root.mkdir()
+
+    def local_copy(path: Path, key: str) -> None:
+        (local_root / key).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, local_root / key)
+
+    rows.append(("file://", *measure(f"file://{local_root}", local_root, local_copy, args.seconds, work)))
+    if os.path.exists(SSHD):
+        process, port, key = start_sshd(work / "ssh")
+        remote_root = work / "sftp_root"
+        remote_root.mkdir()
+        try:
+            client = paramiko.SSHClient()
+            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+            client.connect("127.0.0.1", port=port, username=getpass.getuser(), key_filename=str(key))
+            sftp = client.open_sftp()
+
+            def sftp_copy(path: Path, remote_key: str) -> None:
+                (remote_root / remote_key).parent.mkdir(parents=True, exist_ok=True)
+                sftp.put(str(path), str(remote_root / remote_key))
+
+            url = f"sftp://{getpass.getuser()}@127.0.0.1:{port}{remote_root}?key_filename={key}"
+            rows.append(("sftp:// loopback", *measure(url, remote_root, sftp_copy, args.seconds, work)))
+            client.close()
+        finally:
+            process.kill()
+            process.wait()
+    else:
+        print(f"sftp row skipped: {SSHD} missing (apt-get install openssh-server)")
+    print(
+        f"{'store':<18} {'MB':>6} {'plain MB/s':>10} {'upload MB/s':>11} {'ratio':>6} {'bridge MB/s':>11} {'ratio':>6}"
+    )
+    for name, plain, upload_only, bridge, size in rows:
+        mb = size / 1e6
+        print(
+            f"{name:<18} {mb:>6.0f} {mb / plain:>10.0f} {mb / upload_only:>11.0f} {plain / upload_only:>6.2f} "
+            f"{mb / bridge:>11.0f} {plain / bridge:>6.2f}"
+        )
+    shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""``lwd store``: the fleet store's episode catalog, and a one-shot upload of a spool.
+
+- ``lwd store ingest``: index the store's committed episodes in the SQLite catalog.
+- ``lwd store ls``: list catalogued episodes (ingesting first unless ``--no-ingest``).
+- ``lwd store stats``: success rates per robot, task and policy versions.
+- ``lwd store upload SPOOL``: upload a spool's committed episodes (what the bridge node does continuously).
+
+The store URL comes from ``--store`` or ``$LWD_STORE`` (default ``file://./fleet``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+DEFAULT_CATALOG = Path(".lwd-cache/catalog.sqlite")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``store`` command group."""
+    parser = subparsers.add_parser("store", help="fleet store catalog and uploads")
+    commands = parser.add_subparsers(dest="store_command", required=True, metavar="STORE_COMMAND")
+
+    def common(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--store", default=os.environ.get("LWD_STORE", "file://./fleet"), help="fsspec URL")
+        command.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG, help="SQLite catalog file")
+
+    ingest = commands.add_parser("ingest", help="index committed episodes of the store")
+    common(ingest)
+    ingest.add_argument("--verify", action="store_true", help="re-read every file and check its sha256")
+    ingest.set_defaults(handler=run_ingest)
+
+    ls = commands.add_parser("ls", help="list catalogued episodes")
+    common(ls)
+    ls.add_argument("--robot", help="only this robot")
+    ls.add_argument("--task", help="only this task")
+    ls.add_argument("--no-ingest", action="store_true", help="list the catalog as it is, without reading the store")
+    ls.add_argument("--rejected", action="store_true", help="list rejected bags and their reasons instead")
+    ls.set_defaults(handler=run_ls)
+
+    stats = commands.add_parser("stats", help="success rates per robot / task / policy versions")
+    common(stats)
+    stats.add_argument("--no-ingest", action="store_true")
+    stats.set_defaults(handler=run_stats)
+
+    upload = commands.add_parser("upload", help="upload a spool's committed episodes once")
+    upload.add_argument("spool", type=Path)
+    upload.add_argument("--store", default=os.environ.get("LWD_STORE", "file://./fleet"), help="fsspec URL")
+    upload.set_defaults(handler=run_upload)
+
+
+def _ingest(args: argparse.Namespace, verify: bool = False):
+    from lwd_logger.catalog import Catalog
+    from lwd_logger.store import FleetStore
+
+    catalog = Catalog(args.catalog)
+    if not getattr(args, "no_ingest", False):
+        report = catalog.ingest(FleetStore(args.store), verify=verify)
+        print(
+            f"ingested {report.added} new, {report.known} known, {report.pending} pending (no manifest yet), "
+            f"{report.rejected} rejected"
+        )
+    return catalog
+
+
+def run_ingest(args: argparse.Namespace) -> int:
+    """Index the store."""
+    _ingest(args, verify=args.verify).close()
+    return 0
+
+
+def run_ls(args: argparse.Namespace) -> int:
+    """Print one line per catalogued (or rejected) episode."""
+    catalog = _ingest(args)
+    if args.rejected:
+        for row in catalog.rejected():
+            print(f"{row['store_path']}  {row['reason']}")
+    else:
+        print(f"{'episode':<24} {'robot':<12} {'task':<16} {'outcome':<10} {'steps':>6} {'interv':>6} policy")
+        for row in catalog.episodes(robot_id=args.robot, task=args.task):
+            print(
+                f"{row['episode_id']:<24} {row['robot_id']:<12} {row['task']:<16} {row['outcome']:<10} "
+                f"{row['steps']:>6} {row['interventions']:>6} {row['policy_versions']}"
+            )
+    catalog.close()
+    return 0
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    """Print success rates per group."""
+    catalog = _ingest(args)
+    print(f"{'robot':<12} {'task':<16} {'policy versions':<24} {'episodes':>8} {'labelled':>8} {'success':>8}")
+    for group in catalog.stats():
+        rate = f"{group.success_rate:.1%}" if group.success_rate is not None else "-"
+        print(
+            f"{group.robot_id:<12} {group.task:<16} {group.policy_versions:<24} {group.episodes:>8} "
+            f"{group.labelled:>8} {rate:>8}"
+        )
+    catalog.close()
+    return 0
+
+
+def run_upload(args: argparse.Namespace) -> int:
+    """Upload a spool once."""
+    from lwd_logger.bridge import BagBridge
+    from lwd_logger.spool import Spool
+    from lwd_logger.store import FleetStore
+
+    results = BagBridge(Spool(args.spool), FleetStore(args.store)).upload_pending()
+    for result in results:
+        print(f"uploaded {result.episode_id} -> {result.key} ({result.bytes_sent} bytes sent)")
+    print(f"{len(results)} episode(s) uploaded")
+    return 0

@@ -1,0 +1,111 @@
+"""The demo's report folder: per-round success with 95% intervals, plots, a Markdown summary, JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from lwd.demo.stats import Rate, wilson_rate  # noqa: E402
+
+
+@dataclass
+class RoundResult:
+    """What one deployment round measured: the policy it ran, fleet outcomes, held-out evaluation."""
+
+    round_index: int
+    policy_version: str
+    fleet_successes: int
+    fleet_episodes: int
+    fleet_interventions: int
+    fleet_intervention_steps: int
+    fleet_steps: int
+    eval_successes: dict[str, int] = field(default_factory=dict)
+    eval_episodes: dict[str, int] = field(default_factory=dict)
+    cycle_time_s: float = 0.0
+    trainer_updates: int = 0
+
+    @property
+    def fleet_rate(self) -> Rate:
+        """Success of the deployed fleet (operator interventions allowed)."""
+        return wilson_rate(self.fleet_successes, self.fleet_episodes)
+
+    @property
+    def eval_rate(self) -> Rate:
+        """Success on held-out seeds with no interventions, all tasks pooled."""
+        return wilson_rate(sum(self.eval_successes.values()), sum(self.eval_episodes.values()))
+
+    def eval_rate_for(self, task: str) -> Rate:
+        """Held-out success on one task."""
+        return wilson_rate(self.eval_successes.get(task, 0), self.eval_episodes.get(task, 0))
+
+    @property
+    def intervention_rate(self) -> float:
+        """Fraction of fleet control steps run by the operator."""
+        return self.fleet_intervention_steps / self.fleet_steps if self.fleet_steps else 0.0
+
+
+def write_report(folder: Path, title: str, rounds: list[RoundResult], notes: list[str]) -> Path:
+    """Write summary.md, results.json and the PNG plots into ``folder``; return the summary path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.json").write_text(json.dumps([asdict(r) for r in rounds], indent=2) + "\n")
+    _plot_success(folder / "success.png", rounds)
+    _plot_interventions(folder / "interventions.png", rounds)
+    tasks = sorted({task for r in rounds for task in r.eval_episodes})
+    lines = [f"# {title}", "", *notes, ""]
+    header = ["round", "policy", "held-out success (95% CI)", *[f"{t}" for t in tasks], "fleet success", "interventions/ep"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rounds:
+        per_task = [str(r.eval_rate_for(t)) for t in tasks]
+        per_episode = r.fleet_interventions / r.fleet_episodes if r.fleet_episodes else 0.0
+        fleet = str(r.fleet_rate) if r.fleet_episodes else "-"
+        row = [str(r.round_index), r.policy_version, str(r.eval_rate), *per_task, fleet, f"{per_episode:.2f}"]
+        lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "![held-out success per round](success.png)", "", "![interventions per round](interventions.png)"]
+    if (folder / "before.gif").exists() and (folder / "after.gif").exists():
+        lines += ["", "Before training: ![before](before.gif) After training: ![after](after.gif)"]
+    summary = folder / "summary.md"
+    summary.write_text("\n".join(lines) + "\n")
+    return summary
+
+
+def _plot_success(path: Path, rounds: list[RoundResult]) -> None:
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    x = [r.round_index for r in rounds]
+    rates = [r.eval_rate for r in rounds]
+    axis.errorbar(
+        x,
+        [q.value for q in rates],
+        yerr=[[q.value - q.low for q in rates], [q.high - q.value for q in rates]],
+        marker="o",
+        capsize=4,
+        label="held-out, no interventions",
+    )
+    fleet = [(r.round_index, r.fleet_rate.value) for r in rounds if r.fleet_episodes]
+    if fleet:
+        axis.plot(*zip(*fleet, strict=True), marker="s", linestyle="--", label="fleet, with operator")
+    axis.set_xlabel("round (policy version deployed)")
+    axis.set_ylabel("success rate")
+    axis.set_ylim(0, 1.05)
+    axis.grid(alpha=0.3)
+    axis.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _plot_interventions(path: Path, rounds: list[RoundResult]) -> None:
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    deployed = [r for r in rounds if r.fleet_episodes]
+    axis.bar([r.round_index for r in deployed], [r.intervention_rate for r in deployed], color="tab:orange")
+    axis.set_xlabel("round")
+    axis.set_ylabel("fraction of steps under operator control")
+    axis.grid(alpha=0.3, axis="y")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

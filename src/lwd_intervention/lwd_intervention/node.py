@@ -1,0 +1,266 @@
+"""``intervention_node``: the ROS 2 host of the arbiter, the operator inputs and the episode labeller.
+
+Every ``/joint_states`` message is one control step: the node runs
+:class:`~lwd_intervention.arbiter.Arbiter` on it with the latest ``/policy/command`` and
+``/teleop/command`` and publishes ``/command/executed`` and ``/intervention/state`` with the
+joint state's stamp, as docs/contracts.md requires (all per-step messages share the step time).
+A timer at the control rate watches for a silent robot driver. Gamepad
+(``/teleop/joy``) and keyboard-console buttons become operator events; success and
+failure label and end the episode (``/episode/reward`` then ``/episode/event``).
+Services: ``~/label_episode`` (lwd_msgs/srv/LabelEpisode), ``~/set_mode`` (lwd_msgs/srv/SetMode).
+All decisions live in the cores; this file only converts messages.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import rclpy
+from lwd_interfaces import topics
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import JointState, Joy
+
+from lwd_intervention.arbiter import (
+    NS_PER_S,
+    Arbiter,
+    ArbiterConfig,
+    ArbiterInputError,
+    StepInput,
+    TeleopSample,
+)
+from lwd_intervention.events import OperatorEvent
+from lwd_intervention.joy import UNMAPPED, JoyInputError, JoyMapper
+from lwd_intervention.keyboard import KEYBOARD_BUTTON_MAP, KEYBOARD_JOY_TOPIC
+from lwd_intervention.labels import EpisodeEventRecord, EpisodeLabeler, RewardLabelRecord
+from lwd_intervention.modes import SOURCE_LEADER, Mode
+from lwd_intervention.session import EpisodeTemplate, InterventionSession, SessionResult
+from lwd_msgs.msg import EpisodeEvent, InterventionState, PolicyVersion, RewardLabel
+from lwd_msgs.srv import LabelEpisode, SetMode
+
+NODE_NAME = "intervention_node"
+MODE_EVENTS = {
+    Mode.AUTONOMOUS: OperatorEvent.HAND_BACK,
+    Mode.TELEOP: OperatorEvent.TAKEOVER,
+    Mode.PAUSED: OperatorEvent.PAUSE,
+    Mode.ESTOP: OperatorEvent.ESTOP,
+}
+
+
+def _stamp_ns(stamp) -> int:
+    return int(stamp.sec) * NS_PER_S + int(stamp.nanosec)
+
+
+class InterventionNode(Node):
+    """Thin rclpy host: message conversion around the arbiter, input mappers and labeller."""
+
+    def __init__(self) -> None:
+        super().__init__(NODE_NAME)
+        control_rate_hz = float(self.declare_parameter("control_rate_hz", 50.0).value)
+        if control_rate_hz <= 0:
+            raise ValueError(f"control_rate_hz must be positive, got {control_rate_hz}")
+        joint_state_timeout_s = float(self.declare_parameter("joint_state_timeout_s", 0.1).value)
+        self.joint_state_timeout_ns = int(joint_state_timeout_s * NS_PER_S)
+        self.config = ArbiterConfig(
+            dof=int(self.declare_parameter("dof", 14).value),
+            max_step_delta=float(self.declare_parameter("max_step_delta", 0.05).value),
+            agreement_tolerance=float(self.declare_parameter("agreement_tolerance", 0.05).value),
+            blend_steps=int(self.declare_parameter("blend_steps", 25).value),
+            teleop_timeout_s=float(self.declare_parameter("teleop_timeout_s", 0.2).value),
+            require_deadman=bool(self.declare_parameter("require_deadman", False).value),
+        )
+        self.policy_timeout_ns = int(float(self.declare_parameter("policy_timeout_s", 0.1).value) * NS_PER_S)
+        button_count = int(self.declare_parameter("joy_button_count", 11).value)
+        button_map = {
+            "takeover": int(self.declare_parameter("buttons.takeover", 4).value),
+            "hand_back": int(self.declare_parameter("buttons.hand_back", 5).value),
+            "success": int(self.declare_parameter("buttons.success", 0).value),
+            "failure": int(self.declare_parameter("buttons.failure", 1).value),
+            "estop": int(self.declare_parameter("buttons.estop", 8).value),
+            "rerecord": int(self.declare_parameter("buttons.rerecord", 2).value),
+            "discard": int(self.declare_parameter("buttons.discard", 3).value),
+            "pause": int(self.declare_parameter("buttons.pause", 6).value),
+            "reset_estop": int(self.declare_parameter("buttons.reset_estop", 7).value),
+        }
+        deadman_button = int(self.declare_parameter("buttons.deadman", UNMAPPED).value)
+
+        self.session = InterventionSession(
+            arbiter=Arbiter(self.config, logger=self.get_logger()),
+            labeler=EpisodeLabeler(auto_label=bool(self.declare_parameter("auto_label", False).value)),
+            template=EpisodeTemplate(
+                robot_id=str(self.declare_parameter("robot_id", "robot-0").value),
+                task=str(self.declare_parameter("task", "transfer_cube").value),
+                instruction=str(self.declare_parameter("instruction", "").value),
+            ),
+            teleop_source=str(self.declare_parameter("teleop_source", SOURCE_LEADER).value),
+            auto_start=bool(self.declare_parameter("auto_start_episodes", True).value),
+        )
+        self.joy_mappers = {
+            "operator/joy": JoyMapper(button_map, button_count, deadman_button),
+            "operator/keyboard": JoyMapper(KEYBOARD_BUTTON_MAP, len(KEYBOARD_BUTTON_MAP), starts_released=True),
+        }
+        self.joint_names: list[str] = []
+        self.policy: tuple[np.ndarray, int] | None = None
+        self.teleop: TeleopSample | None = None
+        self.deadman = False
+
+        self.executed_pub = self.create_publisher(JointState, topics.EXECUTED_COMMAND, 10)
+        self.state_pub = self.create_publisher(InterventionState, topics.INTERVENTION_STATE, 10)
+        self.event_pub = self.create_publisher(EpisodeEvent, topics.EPISODE_EVENT, 10)
+        self.reward_pub = self.create_publisher(RewardLabel, topics.REWARD_LABEL, 10)
+        self.create_subscription(JointState, topics.JOINT_STATES, self._on_joint_states, qos_profile_sensor_data)
+        self.create_subscription(JointState, topics.POLICY_COMMAND, self._on_policy_command, 10)
+        self.create_subscription(JointState, topics.TELEOP_COMMAND, self._on_teleop_command, 10)
+        self.create_subscription(PolicyVersion, topics.POLICY_VERSION, self._on_policy_version, 10)
+        self.create_subscription(Joy, topics.TELEOP_JOY, lambda msg: self._on_joy("operator/joy", msg), 10)
+        self.create_subscription(Joy, KEYBOARD_JOY_TOPIC, lambda msg: self._on_joy("operator/keyboard", msg), 10)
+        self.create_service(LabelEpisode, "~/label_episode", self._on_label_episode)
+        self.create_service(SetMode, "~/set_mode", self._on_set_mode)
+        self.create_timer(1.0 / control_rate_hz, self._check_joint_states)
+        self.last_joint_state_ns: int | None = None
+        self.first_episode_pending = self.session.auto_start
+
+    # ------------------------------------------------------------- inputs
+
+    def _now_ns(self) -> int:
+        return self.get_clock().now().nanoseconds
+
+    def _on_joint_states(self, msg: JointState) -> None:
+        if msg.name:
+            self.joint_names = list(msg.name)
+        self.last_joint_state_ns = self._now_ns()
+        self._control_step(_stamp_ns(msg.header.stamp) or self.last_joint_state_ns, np.asarray(msg.position, float))
+
+    def _on_policy_command(self, msg: JointState) -> None:
+        self.policy = (np.asarray(msg.position, dtype=np.float64), _stamp_ns(msg.header.stamp) or self._now_ns())
+
+    def _on_teleop_command(self, msg: JointState) -> None:
+        stamp = _stamp_ns(msg.header.stamp) or self._now_ns()
+        positions = np.asarray(msg.position, dtype=np.float64)
+        self.teleop = TeleopSample(positions, stamp, self.session.teleop_source)
+
+    def _on_policy_version(self, msg: PolicyVersion) -> None:
+        self.session.policy_version = msg.version
+
+    def _on_joy(self, label_source: str, msg: Joy) -> None:
+        try:
+            update = self.joy_mappers[label_source].update(msg.buttons)
+        except JoyInputError as error:
+            self.get_logger().warning(f"{label_source}: {error}", throttle_duration_sec=5.0)
+            return
+        if label_source == "operator/joy":
+            self.deadman = update.deadman
+        for event in update.events:
+            self._publish(self.session.handle(event, label_source, self._now_ns()))
+
+    # ------------------------------------------------------------- control
+
+    def _check_joint_states(self) -> None:
+        if self.last_joint_state_ns is None or self._now_ns() - self.last_joint_state_ns > self.joint_state_timeout_ns:
+            self.get_logger().warning(
+                "no /joint_states from the robot driver: not commanding (the robot holds its last command)",
+                throttle_duration_sec=5.0,
+            )
+
+    def _control_step(self, now: int, measured: np.ndarray) -> None:
+        if self.first_episode_pending:
+            # The first episode starts once the robot streams joint states, so the recorder is likely up too.
+            self.first_episode_pending = False
+            self._publish(self.session.start_episode(now))
+        policy = None
+        if self.policy is not None and now - self.policy[1] <= self.policy_timeout_ns:
+            policy = self.policy[0]
+        try:
+            output = self.session.step(StepInput(now, measured, policy, self.teleop, self.deadman))
+        except ArbiterInputError as error:
+            self.get_logger().error(str(error), throttle_duration_sec=5.0)
+            return
+        executed = JointState()
+        executed.header.stamp.sec, executed.header.stamp.nanosec = divmod(output.stamp_ns, NS_PER_S)
+        executed.name = self.joint_names
+        executed.position = output.command.tolist()
+        state = InterventionState()
+        state.header = executed.header
+        state.mode = int(output.mode)
+        state.source = output.source
+        state.active = output.intervention
+        self.executed_pub.publish(executed)
+        self.state_pub.publish(state)
+
+    # ------------------------------------------------------------- episodes
+
+    def _publish(self, result: SessionResult) -> None:
+        if not result.accepted:
+            self.get_logger().warning(result.message)
+            return
+        self.get_logger().info(result.message)
+        for record in result.records:
+            if isinstance(record, RewardLabelRecord):
+                self._publish_label(record)
+                if self.session.closed_stats is not None:
+                    self.get_logger().info(f"episode stats: {self.session.closed_stats.as_metadata()}")
+            else:
+                self._publish_event(record)
+
+    def _publish_event(self, record: EpisodeEventRecord) -> None:
+        msg = EpisodeEvent()
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(record.stamp_ns, NS_PER_S)
+        msg.event = int(record.kind)
+        msg.episode_id = record.info.episode_id
+        msg.robot_id = record.info.robot_id
+        msg.task = record.info.task
+        msg.instruction = record.info.instruction
+        msg.policy_version = record.info.policy_version
+        self.event_pub.publish(msg)
+
+    def _publish_label(self, label: RewardLabelRecord) -> None:
+        msg = RewardLabel()
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(label.stamp_ns, NS_PER_S)
+        msg.episode_id = label.episode_id
+        msg.reward = label.reward
+        msg.terminal = label.terminal
+        msg.success = label.success
+        msg.source = label.source
+        self.reward_pub.publish(msg)
+
+    # ------------------------------------------------------------- services
+
+    def _on_label_episode(self, request: LabelEpisode.Request, response: LabelEpisode.Response):
+        result = self.session.label_and_end(
+            request.success, "operator/service", self._now_ns(), note=request.note, episode_id=request.episode_id
+        )
+        self._publish(result)
+        response.accepted = result.accepted
+        response.message = result.message
+        return response
+
+    def _on_set_mode(self, request: SetMode.Request, response: SetMode.Response):
+        arbiter = self.session.arbiter
+        messages = []
+        if request.reset_estop and arbiter.mode is Mode.ESTOP:
+            messages.append(arbiter.reset_estop().message)
+        try:
+            mode = Mode(request.mode)
+        except ValueError:
+            response.accepted = False
+            response.mode = int(arbiter.mode)
+            response.message = f"unknown mode {request.mode}; valid modes: {[int(m) for m in Mode]}"
+            return response
+        if arbiter.mode is not mode:
+            messages.append(arbiter.handle(MODE_EVENTS[mode], self.session.teleop_source).message)
+        response.accepted = arbiter.mode is mode
+        response.mode = int(arbiter.mode)
+        response.message = "; ".join(messages) or f"already in {mode.name}"
+        return response
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run the intervention node until shutdown."""
+    rclpy.init(args=args)
+    node = InterventionNode()
+    try:
+        rclpy.spin(node)
+    except KeyboardInterrupt:
+        node.get_logger().info("interrupted")
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()

@@ -1,0 +1,105 @@
+"""Data-parallel training under ``torchrun``: the same script on 1 CPU or N GPUs.
+
+``torchrun`` sets RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT; when
+they are absent the context is a single process and every collective is a no-op.
+Gradients are averaged across replicas by an all-reduce on the agent's
+``grad_sync`` hook (after backward, before clipping and the optimizer step),
+which is what DistributedDataParallel does, without requiring the agent's
+several modules to be one ``nn.Module`` with a single forward. Replicas start
+from rank 0's parameters (``broadcast_state``), so they stay identical.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+class DistributedError(RuntimeError):
+    """The torchrun environment is inconsistent, or a collective failed."""
+
+
+@dataclass
+class DistributedContext:
+    """This process's place in the data-parallel group (rank 0 of 1 when not launched by torchrun)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    backend: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        """True when more than one replica trains."""
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the only replica that writes checkpoints, telemetry and publishes policies."""
+        return self.rank == 0
+
+    @property
+    def device(self) -> torch.device:
+        """The device this replica trains on: its local GPU under nccl, else the CPU."""
+        if self.backend == "nccl":
+            return torch.device("cuda", self.local_rank)
+        return torch.device("cpu")
+
+    @classmethod
+    def from_environment(cls, backend: str | None = None) -> DistributedContext:
+        """Join the process group torchrun describes in the environment (gloo on CPU, nccl on GPUs)."""
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        if world_size <= 1:
+            return cls()
+        try:
+            rank = int(os.environ["RANK"])
+            local_rank = int(os.environ.get("LOCAL_RANK", rank))
+        except (KeyError, ValueError) as error:
+            raise DistributedError(f"WORLD_SIZE={world_size} but RANK/LOCAL_RANK are missing or malformed") from error
+        backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
+        if not dist.is_initialized():
+            if backend == "nccl":
+                torch.cuda.set_device(local_rank)
+            dist.init_process_group(backend=backend, rank=rank, world_size=world_size)
+        return cls(rank=rank, world_size=world_size, local_rank=local_rank, backend=backend)
+
+    def average_gradients(self, parameters: Iterable[nn.Parameter]) -> None:
+        """All-reduce every existing gradient and divide by the world size (the agent's ``grad_sync`` hook)."""
+        if not self.enabled:
+            return
+        grads = [p.grad for p in parameters if p.grad is not None]
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+        flat /= self.world_size
+        offset = 0
+        for grad in grads:
+            grad.copy_(flat[offset : offset + grad.numel()].view_as(grad))
+            offset += grad.numel()
+
+    def broadcast_state(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Rank 0's tensors (same keys and shapes on every rank), so all replicas start identical."""
+        if not self.enabled:
+            return state
+        out = {}
+        for key in sorted(state):
+            tensor = state[key].clone().contiguous()
+            dist.broadcast(tensor, src=0)
+            out[key] = tensor
+        return out
+
+    def barrier(self) -> None:
+        """Wait for every replica (no-op on a single process)."""
+        if self.enabled:
+            dist.barrier()
+
+    def shutdown(self) -> None:
+        """Leave the process group."""
+        if self.enabled and dist.is_initialized():
+            dist.destroy_process_group()

@@ -1,0 +1,182 @@
+"""Offline BC pretraining: flow matching on demonstrations, full model (encoders included).
+
+This produces the "pretrained VLA" the fleet starts from (``lwd train bc``). It is
+multi-task and language-conditioned: every sample carries its episode's
+instruction embedding. With ``with_interventions`` the operator-controlled steps of
+deployment episodes are added (the HG-DAgger baseline's data). Episodes come from a
+local folder of bags or from a fleet store; decoded episodes are cached by manifest
+sha256 like the trainer's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import fsspec
+import numpy as np
+import torch
+from lwd_interfaces.manifest import MANIFEST_NAME, ManifestError, build_manifest, verify_folder
+from lwd_policy.checkpoint import save_checkpoint
+from lwd_policy.config import VLAConfig
+from lwd_policy.flow import flow_matching_loss
+from lwd_policy.model import FlowMatchingVLA, ObservationBatch
+from lwd_policy.normalization import Normalizer
+
+from lwd_learner.dataset import Episode, EpisodeError
+from lwd_learner.episode_cache import EpisodeCache
+from lwd_learner.observations import TextEmbedder, observation_batch
+
+LOGGER = logging.getLogger(__name__)
+
+
+class PretrainError(RuntimeError):
+    """BC pretraining cannot run: no usable demonstrations, or the loss diverged."""
+
+
+@dataclass
+class PretrainConfig:
+    """BC pretraining settings."""
+
+    steps: int = 2000
+    batch_size: int = 32
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    seed: int = 0
+    with_interventions: bool = False
+    log_every: int = 50
+
+
+def find_episode_folders(source: str) -> list[Path]:
+    """Local bag folders under ``source``: a store URL's committed episodes, or every bag folder below a directory.
+
+    Store episodes (``file://`` stores) must verify against their manifest; bag folders without a manifest are
+    accepted from a plain directory (e.g. ``ros2 bag record`` output).
+    """
+    if "://" in source:
+        fs, root = fsspec.core.url_to_fs(source)
+        if "file" not in ((fs.protocol,) if isinstance(fs.protocol, str) else fs.protocol):
+            raise PretrainError(f"BC pretraining reads local stores only; copy {source} locally first")
+        return sorted(Path(path).parent for path in fs.glob(f"{root.rstrip('/')}/episodes/*/*/*/{MANIFEST_NAME}"))
+    root = Path(source)
+    if not root.is_dir():
+        raise PretrainError(f"{root} is not a folder of episode bags")
+    return sorted(path.parent for path in root.rglob("metadata.yaml"))
+
+
+def load_episodes(folders: list[Path], cache: EpisodeCache, cameras: tuple[str, ...]) -> list[Episode]:
+    """Decode (or load from cache) every usable episode; unusable ones are skipped with a logged reason."""
+    episodes = []
+    for folder in folders:
+        try:
+            if (folder / MANIFEST_NAME).is_file():
+                key = verify_folder(folder, kind="episode").digest
+            else:
+                key = _content_key(folder)
+            episodes.append(cache.load(folder, key, cameras))
+        except (EpisodeError, ManifestError) as error:
+            LOGGER.warning("skipping %s: %s", folder, error)
+    return episodes
+
+
+def _content_key(folder: Path) -> str:
+    """sha256 identity of a bag folder that has no manifest: the digest of the manifest it would get."""
+    return build_manifest(folder, "episode").digest
+
+
+def _training_steps(episodes: list[Episode], with_interventions: bool) -> list[tuple[int, np.ndarray]]:
+    selected = []
+    for index, episode in enumerate(episodes):
+        if episode.is_demonstration:
+            selected.append((index, np.arange(episode.steps)))
+        elif with_interventions and episode.intervention.any():
+            selected.append((index, np.flatnonzero(episode.intervention)))
+    return selected
+
+
+def action_chunks(episode: Episode, starts: np.ndarray, horizon: int) -> np.ndarray:
+    """Executed actions ``[B, H, D]`` from each start, padded past the end by repeating the final action."""
+    index = np.minimum(starts[:, None] + np.arange(horizon)[None, :], episode.steps - 1)
+    return episode.actions[index]
+
+
+def pretrain_bc(
+    episodes: list[Episode],
+    vla_config: VLAConfig,
+    embedder: TextEmbedder,
+    config: PretrainConfig,
+    progress: Callable[[int, float], None] | None = None,
+) -> tuple[FlowMatchingVLA, Normalizer]:
+    """Train a fresh FlowMatchingVLA by flow matching on the selected steps; returns it with its normalizer."""
+    selected = _training_steps(episodes, config.with_interventions)
+    if not selected:
+        raise PretrainError(
+            f"none of the {len(episodes)} episodes holds demonstration"
+            f"{' or intervention' if config.with_interventions else ''} steps to clone"
+        )
+    used = [episodes[index] for index, _ in selected]
+    normalizer = Normalizer.from_data(
+        np.concatenate([e.proprio for e in used]), np.concatenate([e.actions for e in used])
+    )
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    model = FlowMatchingVLA(vla_config)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    weights = np.array([len(steps) for _, steps in selected], dtype=np.float64)
+    weights /= weights.sum()
+    for step in range(1, config.steps + 1):
+        batch, actions = _sample(episodes, selected, weights, rng, vla_config, normalizer, embedder, config.batch_size)
+        loss = flow_matching_loss(model, actions, model.encode(batch))
+        if not bool(torch.isfinite(loss)):
+            raise PretrainError(f"BC loss became {float(loss)} at step {step}; no checkpoint written")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        if progress is not None and (step % config.log_every == 0 or step == config.steps):
+            progress(step, float(loss.detach()))
+    model.eval()
+    return model, normalizer
+
+
+def _sample(
+    episodes: list[Episode],
+    selected: list[tuple[int, np.ndarray]],
+    weights: np.ndarray,
+    rng: np.random.Generator,
+    vla_config: VLAConfig,
+    normalizer: Normalizer,
+    embedder: TextEmbedder,
+    batch_size: int,
+) -> tuple[ObservationBatch, torch.Tensor]:
+    counts = rng.multinomial(batch_size, weights)
+    parts, chunks = [], []
+    for (index, steps), count in zip(selected, counts, strict=True):
+        if not count:
+            continue
+        episode = episodes[index]
+        starts = rng.choice(steps, size=count)
+        parts.append(observation_batch(episode, starts, vla_config, normalizer, embedder))
+        chunks.append(action_chunks(episode, starts, vla_config.horizon))
+    batch = ObservationBatch(
+        images={camera: torch.cat([p.images[camera] for p in parts]) for camera in vla_config.cameras},
+        instruction_embedding=torch.cat([p.instruction_embedding for p in parts]),
+        proprio=torch.cat([p.proprio for p in parts]),
+    )
+    actions = np.asarray(normalizer.normalize_action(np.concatenate(chunks)), dtype=np.float32)
+    return batch, torch.from_numpy(actions)
+
+
+def write_pretrained(
+    model: FlowMatchingVLA, normalizer: Normalizer, out: str | Path, version: str, episodes: int, steps: int
+) -> Path:
+    """Save the pretrained policy as a checkpoint folder (``lwd_policy.checkpoint`` layout, manifest last)."""
+    out = Path(out)
+    save_checkpoint(
+        model, normalizer, out, version, {"trained_by": "lwd train bc", "episodes": episodes, "steps": steps}
+    )
+    return out

@@ -1,0 +1,155 @@
+"""A fixed-capacity replay buffer of chunk transitions with a configurable sampling mix.
+
+Episodes stream in as the trainer ingests them; when the buffer holds more than
+``capacity`` transitions the oldest episodes are evicted whole. Every transition
+belongs to one category: ``demo`` (from a demonstration episode), ``intervention``
+(a deployment chunk where an operator was in control for at least one step) or
+``autonomous``. A batch draws its category counts from the configured mix
+(renormalized over the categories present), then rows uniformly within each.
+The buffer's position (which episodes, in which order, and the RNG) is a
+JSON-serializable state dict, so a resumed trainer samples exactly as before.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from lwd_learner.dataset import ChunkTransitions
+
+CATEGORIES = ("demo", "autonomous", "intervention")
+
+
+@dataclass
+class BufferSample:
+    """A sampled batch of B transitions: which episode and row each came from, and the row's data."""
+
+    episode_keys: list[str]
+    obs_index: np.ndarray
+    next_obs_index: np.ndarray
+    actions: np.ndarray
+    action_mask: np.ndarray
+    reward: np.ndarray
+    discount: np.ndarray
+    done: np.ndarray
+    intervention: np.ndarray
+    category: np.ndarray
+
+
+@dataclass
+class _Entry:
+    transitions: ChunkTransitions
+    category: np.ndarray
+
+
+class ReplayBuffer:
+    """Holds at most ``capacity`` transitions (whole episodes, oldest evicted first) and samples by mix."""
+
+    def __init__(self, capacity: int, mix: dict[str, float], seed: int = 0) -> None:
+        if capacity < 1:
+            raise ValueError(f"replay buffer capacity must be >= 1, got {capacity}")
+        unknown = set(mix) - set(CATEGORIES)
+        if unknown or any(weight < 0 for weight in mix.values()) or sum(mix.values()) <= 0:
+            raise ValueError(
+                f"sampling mix needs non-negative weights over {CATEGORIES} with a positive sum, got {mix}"
+            )
+        self.capacity = capacity
+        self.mix = {name: float(mix.get(name, 0.0)) for name in CATEGORIES}
+        self._rng = np.random.default_rng(seed)
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._size = 0
+        self.episodes_added = 0
+        self.episodes_evicted = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._entries
+
+    def episode_keys(self) -> list[str]:
+        """Keys of the held episodes, oldest first."""
+        return list(self._entries)
+
+    def add(self, key: str, transitions: ChunkTransitions, demonstration: bool) -> list[str]:
+        """Add one episode's transitions under ``key``; returns the keys of the episodes evicted to make room."""
+        if key in self._entries:
+            raise ValueError(f"episode {key} is already in the replay buffer")
+        if transitions.count == 0:
+            raise ValueError(f"episode {key} has no transitions")
+        if demonstration:
+            category = np.zeros(transitions.count, dtype=np.int8)
+        else:
+            category = np.where(
+                transitions.intervention, CATEGORIES.index("intervention"), CATEGORIES.index("autonomous")
+            )
+        self._entries[key] = _Entry(transitions, category.astype(np.int8))
+        self._size += transitions.count
+        self.episodes_added += 1
+        evicted = []
+        while self._size > self.capacity and len(self._entries) > 1:
+            old_key, old = self._entries.popitem(last=False)
+            self._size -= old.transitions.count
+            self.episodes_evicted += 1
+            evicted.append(old_key)
+        return evicted
+
+    def composition(self) -> dict[str, int]:
+        """Transitions held per category."""
+        counts = dict.fromkeys(CATEGORIES, 0)
+        for entry in self._entries.values():
+            for index, name in enumerate(CATEGORIES):
+                counts[name] += int((entry.category == index).sum())
+        return counts
+
+    def sample(self, batch_size: int) -> BufferSample:
+        """Draw ``batch_size`` transitions: category counts from the mix, rows uniform within a category."""
+        if self._size == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        keys = list(self._entries)
+        episode_of = np.concatenate([np.full(e.transitions.count, i) for i, e in enumerate(self._entries.values())])
+        row_of = np.concatenate([np.arange(e.transitions.count) for e in self._entries.values()])
+        category_of = np.concatenate([e.category for e in self._entries.values()])
+        weights = np.array([self.mix[name] if (category_of == i).any() else 0.0 for i, name in enumerate(CATEGORIES)])
+        if weights.sum() == 0:
+            weights = np.array([float((category_of == i).any()) for i in range(len(CATEGORIES))])
+        counts = self._rng.multinomial(batch_size, weights / weights.sum())
+        chosen = np.concatenate(
+            [self._rng.choice(np.flatnonzero(category_of == i), size=n) for i, n in enumerate(counts) if n]
+        )
+        entries = list(self._entries.values())
+        rows = [(entries[episode_of[flat]].transitions, row_of[flat]) for flat in chosen]
+        return BufferSample(
+            episode_keys=[keys[episode_of[flat]] for flat in chosen],
+            obs_index=np.array([t.obs_index[r] for t, r in rows]),
+            next_obs_index=np.array([t.next_obs_index[r] for t, r in rows]),
+            actions=np.stack([t.actions[r] for t, r in rows]),
+            action_mask=np.stack([t.action_mask[r] for t, r in rows]),
+            reward=np.array([t.reward[r] for t, r in rows], dtype=np.float32),
+            discount=np.array([t.discount[r] for t, r in rows], dtype=np.float32),
+            done=np.array([t.done[r] for t, r in rows]),
+            intervention=np.array([t.intervention[r] for t, r in rows]),
+            category=category_of[chosen],
+        )
+
+    def state_dict(self) -> dict:
+        """The buffer's position as JSON-serializable data: held episode keys (oldest first), counters, RNG."""
+        return {
+            "episode_keys": self.episode_keys(),
+            "episodes_added": self.episodes_added,
+            "episodes_evicted": self.episodes_evicted,
+            "rng": self._rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore counters and RNG; the same episodes must already have been re-added in the same order."""
+        if state["episode_keys"] != self.episode_keys():
+            raise ValueError(
+                f"replay buffer holds {len(self._entries)} episodes that differ from the {len(state['episode_keys'])} "
+                "in the saved state; re-add the saved episodes in order before loading it"
+            )
+        self.episodes_added = int(state["episodes_added"])
+        self.episodes_evicted = int(state["episodes_evicted"])
+        self._rng.bit_generator.state = state["rng"]

@@ -1,0 +1,447 @@
+"""TrainerService: the continual offline-to-online trainer behind ``lwd train serve`` and ``trainer_node``.
+
+Loop: watch the fleet store for committed episodes (a folder with a manifest that
+verifies), decode and cache them, encode their frames once with the frozen
+pretrained encoder, stream their chunk transitions into the replay buffer, run
+``LWDAgent.update`` on sampled batches, and every ``publish_every`` updates save a
+resume checkpoint and then publish the fine-tuned policy atomically. A NaN/inf
+loss stops training with TrainerError before anything is published. After a kill
+the service resumes from its last resume checkpoint: agent (modules, optimizers,
+RNG), replay-buffer position, episode ledger and step counter.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import numpy as np
+import torch
+from lwd_interfaces.manifest import MANIFEST_NAME, ManifestError, verify_folder
+from lwd_logger.catalog import Catalog
+from lwd_policy.checkpoint import CheckpointError, PolicyCheckpoint, load_checkpoint, save_checkpoint
+
+from lwd_learner.agent import LWDAgent, TrainingDivergedError
+from lwd_learner.agent_config import AgentConfig
+from lwd_learner.dataset import EpisodeError, build_transitions
+from lwd_learner.distributed import DistributedContext
+from lwd_learner.episode_cache import EpisodeCache
+from lwd_learner.feature_cache import FeatureCache
+from lwd_learner.observations import TextEmbedder
+from lwd_learner.publisher import PolicyPublisher
+from lwd_learner.replay_buffer import CATEGORIES, ReplayBuffer
+from lwd_learner.telemetry import Telemetry
+from lwd_learner.training_state import TrainingCheckpoints, TrainingState
+from lwd_learner.transition import TransitionBatch
+
+LOGGER = logging.getLogger(__name__)
+DEFAULT_MIX = {"demo": 0.25, "autonomous": 0.5, "intervention": 0.25}
+
+
+class TrainerError(RuntimeError):
+    """The trainer cannot continue (diverged training, unusable pretrained policy, inconsistent resume state)."""
+
+
+@dataclass
+class TrainerConfig:
+    """Settings of the trainer service (the ``trainer_node`` parameters and ``lwd train serve`` options).
+
+    ``pretrained`` is a local policy folder or a version under ``<store>/policies/``; empty means the
+    version ``channel`` serves now. ``agent`` overrides AgentConfig fields (lam, lr, value, actor...).
+    ``catalog`` is the SQLite episode catalog (default ``<work_dir>/catalog.sqlite``).
+    """
+
+    store_url: str
+    work_dir: Path
+    pretrained: str = ""
+    channel: str = "stable"
+    publish_every: int = 100
+    batch_size: int = 64
+    buffer_capacity: int = 200_000
+    mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
+    scan_every: int = 50
+    poll_interval: float = 5.0
+    n_step: int = 1
+    stride: int = 0
+    agent: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    catalog: str = ""
+
+    def __post_init__(self) -> None:
+        self.work_dir = Path(self.work_dir)
+        self.catalog = self.catalog or str(self.work_dir / "catalog.sqlite")
+        for name in ("publish_every", "batch_size", "buffer_capacity", "scan_every", "n_step"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"trainer {name} must be >= 1, got {getattr(self, name)}")
+        if self.stride < 0:
+            raise ValueError(f"trainer stride must be >= 0 (0: one chunk), got {self.stride}")
+
+
+@dataclass
+class _BufferedEpisode:
+    features: torch.Tensor
+    demonstration: bool
+
+
+class TrainerService:
+    """Ingests committed store episodes, trains the LWD agent, publishes policies, and resumes after a kill."""
+
+    def __init__(
+        self,
+        config: TrainerConfig,
+        embedder_factory: Callable[[PolicyCheckpoint], TextEmbedder],
+        distributed: DistributedContext | None = None,
+    ) -> None:
+        self.config = config
+        self.context = distributed or DistributedContext()
+        work = config.work_dir
+        self.fs, root = fsspec.core.url_to_fs(config.store_url)
+        self.store_root = root.rstrip("/")
+        self.local_store = "file" in _protocols(self.fs)
+        self.publisher = PolicyPublisher(config.store_url)
+        self.checkpoints = TrainingCheckpoints(work / "checkpoints")
+        self.telemetry = Telemetry(work / "telemetry", enabled=self.context.is_main)
+        self.catalog = Catalog(config.catalog) if self.context.is_main else None
+        resume = self.checkpoints.load_latest()
+        pretrained_source = resume.trainer["pretrained"] if resume else self._pretrained_source()
+        try:
+            self.pretrained = load_checkpoint(pretrained_source)
+        except CheckpointError as error:
+            raise TrainerError(f"cannot start from the pretrained policy: {error}") from error
+        self.pretrained_source = pretrained_source
+        self.pretrained.model.requires_grad_(False)
+        self.encoder_version = self.pretrained.digest[:16]
+        self.episodes = EpisodeCache(work / "cache" / "episodes")
+        self.features = FeatureCache(
+            work / "cache" / "features",
+            self.pretrained.model,
+            self.pretrained.normalizer,
+            _LazyEmbedder(lambda: embedder_factory(self.pretrained)),
+            self.encoder_version,
+        )
+        vla = self.pretrained.config
+        agent_settings = {
+            "feature_dim": self.pretrained.model.feature_dim,
+            "horizon": vla.horizon,
+            "action_dim": vla.action_dim,
+            "flow_steps": vla.flow_steps,
+            "n_step": config.n_step,
+            "seed": config.seed,
+            **config.agent,
+        }
+        self.agent_config = AgentConfig.from_dict(agent_settings)
+        if (self.agent_config.horizon, self.agent_config.action_dim) != (vla.horizon, vla.action_dim):
+            raise TrainerError(
+                f"agent horizon/action_dim {self.agent_config.horizon}/{self.agent_config.action_dim} must match "
+                f"the policy's {vla.horizon}/{vla.action_dim}"
+            )
+        self.agent = LWDAgent(
+            self.agent_config,
+            self.pretrained.model.action_expert,
+            device=self.context.device,
+            grad_sync=self.context.average_gradients,
+        )
+        self.buffer = ReplayBuffer(config.buffer_capacity, config.mix, seed=config.seed + self.context.rank)
+        self.buffered: dict[str, _BufferedEpisode] = {}
+        self.ledger: dict[str, dict[str, str]] = {}
+        self.published_version = ""
+        self.step = 0
+        self._rate = (time.monotonic(), 0)
+        self._last_scan = float("-inf")
+        self._new_in_period = 0
+        self.idle = False
+        if resume is not None:
+            self._resume(resume)
+        self.agent.load_state_dict(self.context.broadcast_state(self.agent.state_dict()))
+        self.telemetry.update_status(
+            state="ready", step=self.step, published_version=self.published_version, **self._ledger_counts()
+        )
+
+    # Store side -----------------------------------------------------------------------------------------
+
+    def _pretrained_source(self) -> str:
+        pretrained = self.config.pretrained
+        if pretrained and Path(pretrained).is_dir():
+            return str(Path(pretrained).resolve())
+        version = pretrained or self.publisher.channel_version(self.config.channel)
+        if not version:
+            raise TrainerError(
+                f"no pretrained policy: pass one (folder or store version) or publish one on channel "
+                f"{self.config.channel!r} (e.g. `lwd train bc` then `lwd train publish`)"
+            )
+        return str(self._localize(f"{self.store_root}/policies/{version}", f"policies/{version}"))
+
+    def _localize(self, remote: str, relative: str) -> Path:
+        """A local folder with the content of a store folder (the folder itself on a local store)."""
+        if self.local_store:
+            return Path(remote)
+        local = self.config.work_dir / "staging" / relative
+        if not (local / MANIFEST_NAME).is_file():
+            local.mkdir(parents=True, exist_ok=True)
+            for path in self.fs.find(remote):
+                target = local / path[len(remote) :].lstrip("/")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if path.endswith("/" + MANIFEST_NAME) and path[len(remote) :].count("/") == 1:
+                    continue
+                self.fs.get_file(path, str(target))
+            self.fs.get_file(f"{remote}/{MANIFEST_NAME}", str(local / MANIFEST_NAME))
+        return local
+
+    def committed_episodes(self) -> list[str]:
+        """Store-relative folders of every committed episode (``episodes/<robot>/<date>/<id>``), sorted."""
+        pattern = f"{self.store_root}/episodes/*/*/*/{MANIFEST_NAME}"
+        folders = [path.rsplit("/", 1)[0] for path in self.fs.glob(pattern)]
+        prefix = len(self.store_root) + 1
+        return sorted(folder[prefix:] for folder in folders)
+
+    def ingest_new(self) -> int:
+        """Ingest every committed episode not yet in the ledger; returns how many entered the buffer."""
+        added = 0
+        for relative in self.committed_episodes():
+            if relative in self.ledger:
+                continue
+            entry = self._ingest(relative)
+            self.ledger[relative] = entry
+            if entry["status"] == "ingested":
+                added += 1
+            else:
+                LOGGER.warning("skipping episode %s: %s", relative, entry["reason"])
+                if self.catalog is not None:
+                    self.catalog.reject(relative, entry["reason"])
+        if added:
+            self.telemetry.update_status(buffer=self.buffer.composition(), **self._ledger_counts())
+        return added
+
+    def _ingest(self, relative: str) -> dict[str, str]:
+        try:
+            local = self._localize(f"{self.store_root}/{relative}", relative)
+            manifest = verify_folder(local, kind="episode")
+        except (ManifestError, OSError) as error:
+            return {"status": "skipped", "reason": f"manifest check failed: {error}", "key": ""}
+        key = manifest.digest
+        if key in self.buffered or any(e.get("key") == key for e in self.ledger.values()):
+            return {"status": "skipped", "reason": "duplicate of an episode already ingested", "key": key}
+        try:
+            self._add_episode(key, local)
+        except EpisodeError as error:
+            return {"status": "skipped", "reason": str(error), "key": key}
+        if self.catalog is not None:
+            try:
+                self.catalog.add(manifest, relative)
+            except (ManifestError, ValueError) as error:
+                LOGGER.warning("episode %s trained on but not catalogued: %s", relative, error)
+        return {"status": "ingested", "reason": "", "key": key, "local": str(local)}
+
+    def _add_episode(self, key: str, local: Path) -> None:
+        episode = self.episodes.load(local, key, cameras=self.pretrained.config.cameras)
+        if not (np.isfinite(episode.actions).all() and np.isfinite(episode.proprio).all()):
+            raise EpisodeError(f"{local}: executed actions or joint states hold NaN or infinity")
+        stride = self.config.stride or self.agent_config.horizon
+        transitions = build_transitions(
+            episode, self.agent_config.horizon, self.agent_config.gamma, self.config.n_step, stride
+        )
+        features = self.features.features(episode)
+        self.buffered[key] = _BufferedEpisode(features, episode.is_demonstration)
+        for evicted in self.buffer.add(key, transitions, episode.is_demonstration):
+            self.buffered.pop(evicted, None)
+            self.features.forget(evicted)
+
+    # Training side --------------------------------------------------------------------------------------
+
+    def sample_batch(self) -> TransitionBatch:
+        """A TransitionBatch drawn from the replay buffer by its mix, on cached encoder features."""
+        sample = self.buffer.sample(self.config.batch_size)
+        features = torch.stack(
+            [
+                self.buffered[key].features[index]
+                for key, index in zip(sample.episode_keys, sample.obs_index, strict=True)
+            ]
+        )
+        next_features = torch.stack(
+            [
+                self.buffered[key].features[index]
+                for key, index in zip(sample.episode_keys, sample.next_obs_index, strict=True)
+            ]
+        )
+        actions = np.asarray(self.pretrained.normalizer.normalize_action(sample.actions), dtype=np.float32)
+        return TransitionBatch(
+            features=features,
+            actions=torch.from_numpy(actions),
+            reward=torch.from_numpy(sample.reward),
+            next_features=next_features,
+            done=torch.from_numpy(sample.done.astype(bool)),
+            discount=torch.from_numpy(sample.discount),
+            is_intervention=torch.from_numpy(sample.intervention.astype(bool)),
+            is_demo=torch.from_numpy(sample.category == CATEGORIES.index("demo")),
+        )
+
+    def train_step(self) -> dict[str, float]:
+        """One agent update; a diverged update (NaN/inf loss or numerics) raises TrainerError, nothing is published."""
+        try:
+            metrics = self.agent.update(self.sample_batch())
+        except (TrainingDivergedError, RuntimeError) as error:
+            message = f"training stopped at update {self.step}: {type(error).__name__}: {error}"
+            self.telemetry.update_status(state="failed", error=message)
+            raise TrainerError(message) from error
+        bad = sorted(name for name, value in metrics.items() if not np.isfinite(value))
+        if bad:
+            message = f"training stopped at update {self.step}: non-finite figures {bad}"
+            self.telemetry.update_status(state="failed", error=message)
+            raise TrainerError(message)
+        self.step += 1
+        now = time.monotonic()
+        started, counted = self._rate
+        rate = (self.step - counted) / max(now - started, 1e-9)
+        if now - started > 5.0:
+            self._rate = (now, self.step)
+        self.telemetry.record(self.step, metrics, self.buffer.composition(), rate)
+        return metrics
+
+    def save(self) -> None:
+        """Write the resume checkpoint of the current step (rank 0 only)."""
+        if not self.context.is_main:
+            return
+        trainer_state = {
+            "step": self.step,
+            "pretrained": self.pretrained_source,
+            "encoder_version": self.encoder_version,
+            "agent_config": self.agent_config.to_dict(),
+            "trainer_config": {**asdict(self.config), "work_dir": str(self.config.work_dir)},
+            "buffer": self.buffer.state_dict(),
+            "ledger": self.ledger,
+            "published_version": self.published_version,
+        }
+        self.checkpoints.save(self.step, TrainingState(agent=self.agent.state_dict(), trainer=trainer_state))
+
+    def publish(self) -> str:
+        """Publish the fine-tuned policy as ``v<step>`` (manifest last) and move the channel; rank 0 only."""
+        version = f"v{self.step:06d}"
+        if not self.context.is_main:
+            return version
+        folder = self.config.work_dir / "published" / version
+        if not (folder / MANIFEST_NAME).is_file():
+            model = self.pretrained.model
+            model.action_expert.load_state_dict(self.agent.policy_action_expert().state_dict())
+            facts = {"step": self.step, "parent": self.pretrained.version, "encoder_version": self.encoder_version}
+            save_checkpoint(model, self.pretrained.normalizer, folder, version, facts)
+        self.publisher.publish(folder, version, self.config.channel)
+        self.published_version = version
+        self.telemetry.update_status(published_version=version)
+        return version
+
+    def tick(self) -> str | None:
+        """One unit of work; returns the version published in it, if any.
+
+        With an empty buffer it only rescans the store (at most every ``poll_interval`` seconds). Otherwise it
+        runs one update, rescans every ``scan_every`` updates, and every ``publish_every`` updates saves the
+        resume checkpoint, then publishes. ``idle`` tells whether the publish period just closed brought no
+        new episode.
+        """
+        if len(self.buffer) == 0:
+            if time.monotonic() - self._last_scan >= self.config.poll_interval:
+                self._scan()
+            return None
+        self.train_step()
+        if self.step % self.config.scan_every == 0:
+            self._scan()
+        if self.step % self.config.publish_every:
+            return None
+        self.save()
+        version = self.publish()
+        self.idle = self._new_in_period == 0
+        self._new_in_period = 0
+        self._scan()
+        return version
+
+    def _scan(self) -> None:
+        self._last_scan = time.monotonic()
+        self._new_in_period += self.ingest_new()
+
+    def run(self, max_updates: int | None = None, until_idle: bool = False) -> int:
+        """Train until ``max_updates`` total updates, or (``until_idle``) until a publish period brings no new episode.
+
+        Returns the step reached. Without either bound it runs until interrupted.
+        """
+        self.telemetry.update_status(state="running")
+        self._scan()
+        while max_updates is None or self.step < max_updates:
+            if len(self.buffer) == 0:
+                if self._all_agree(until_idle):
+                    break
+                time.sleep(self.config.poll_interval)
+                self._scan()
+                continue
+            published = self.tick()
+            if published is not None and self._all_agree(until_idle and self.idle):
+                break
+        self.save()
+        self.telemetry.update_status(state="stopped", step=self.step)
+        self.telemetry.flush()
+        return self.step
+
+    def _all_agree(self, flag: bool) -> bool:
+        if not self.context.enabled:
+            return flag
+        value = torch.tensor([0 if flag else 1], dtype=torch.int64)
+        torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.SUM)
+        return int(value.item()) == 0
+
+    def close(self) -> None:
+        """Flush telemetry, release the event file and close the catalog."""
+        self.telemetry.close()
+        if self.catalog is not None:
+            self.catalog.close()
+
+    # Resume ---------------------------------------------------------------------------------------------
+
+    def _resume(self, resume: TrainingState) -> None:
+        state = resume.trainer
+        if state["encoder_version"] != self.encoder_version:
+            raise TrainerError(
+                f"resume checkpoint was trained on encoder {state['encoder_version']}, "
+                f"the pretrained policy is {self.encoder_version}"
+            )
+        self.agent.load_state_dict(resume.agent)
+        self.step = int(state["step"])
+        self.ledger = {relative: dict(entry) for relative, entry in state["ledger"].items()}
+        self.published_version = state.get("published_version", "")
+        by_key = {entry["key"]: entry for entry in self.ledger.values() if entry["status"] == "ingested"}
+        for key in state["buffer"]["episode_keys"]:
+            if key not in by_key:
+                raise TrainerError(f"resume checkpoint buffers episode {key} that its ledger does not list")
+            try:
+                self._add_episode(key, Path(by_key[key]["local"]))
+            except EpisodeError as error:
+                raise TrainerError(f"cannot restore buffered episode {key}: {error}") from error
+        self.buffer.load_state_dict(state["buffer"])
+        if self.step and self.step % self.config.publish_every == 0 and self.published_version != f"v{self.step:06d}":
+            self.publish()
+        LOGGER.info("resumed at update %d with %d buffered episodes", self.step, len(self.buffered))
+
+    def _ledger_counts(self) -> dict[str, int]:
+        ingested = sum(entry["status"] == "ingested" for entry in self.ledger.values())
+        return {"episodes_ingested": ingested, "episodes_skipped": len(self.ledger) - ingested}
+
+
+class _LazyEmbedder:
+    """Builds the instruction embedder on first use: a resumed trainer whose features are cached never loads it."""
+
+    def __init__(self, factory: Callable[[], TextEmbedder]) -> None:
+        self._factory = factory
+        self._embedder: TextEmbedder | None = None
+
+    def embed(self, texts: list[str]) -> torch.Tensor:
+        """Embeddings of ``texts`` from the underlying embedder."""
+        if self._embedder is None:
+            self._embedder = self._factory()
+        return self._embedder.embed(texts)
+
+
+def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
+    protocol = fs.protocol
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)

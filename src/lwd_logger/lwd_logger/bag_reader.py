@@ -1,0 +1,120 @@
+"""BagReader: read any rosbag2 folder (ours or another tool's) with decoded messages and the episode facts.
+
+Handles MCAP and sqlite3 storage, file/message/chunk zstd compression, and
+types known only from the definitions stored in the bag (rosbags AnyReader
+builds its typestore from them; bags without definitions fall back to the
+lwd typestore). A folder without metadata.yaml, a truncated or corrupt
+storage file, or unknown types raise ``BagError`` with the reason; such bags
+are never partially read as if complete (an interrupted recording is turned
+into a readable incomplete episode by ``lwd_logger.recovery`` instead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from lwd_interfaces import lwd_typestore
+from rosbags.highlevel import AnyReader, AnyReaderError
+from rosbags.rosbag2 import ReaderError
+
+from lwd_logger.episode import COMPLETE_OUTCOMES
+from lwd_logger.errors import BagError
+
+
+@dataclass(frozen=True)
+class BagMessage:
+    """One decoded message: topic, type, receive (log) time in ns, and the message object."""
+
+    topic: str
+    msgtype: str
+    log_time_ns: int
+    msg: Any
+
+
+@dataclass(frozen=True)
+class BagInfo:
+    """What a bag's metadata says about it."""
+
+    path: Path
+    storage_id: str
+    custom_data: dict[str, str]
+    start_time_ns: int
+    duration_ns: int
+    message_counts: dict[str, int]
+    topic_types: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def message_count(self) -> int:
+        """Messages in all topics."""
+        return sum(self.message_counts.values())
+
+    @property
+    def complete(self) -> bool:
+        """True only for an episode whose outcome is success or failure (contract: never use others as complete)."""
+        return self.custom_data.get("lwd.outcome") in COMPLETE_OUTCOMES
+
+
+_READ_ERRORS = (
+    AnyReaderError,
+    ReaderError,
+    yaml.YAMLError,
+    KeyError,
+    TypeError,
+    ValueError,
+    OSError,
+    EOFError,
+    AssertionError,
+)
+
+
+class BagReader:
+    """Opens a rosbag2 folder once for its info; ``messages()`` streams decoded messages."""
+
+    def __init__(self, path: str | Path) -> None:
+        """Validate the folder and read its metadata; raises BagError when it is not a readable bag."""
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise BagError(f"{self.path} is not a rosbag2 folder")
+        if not (self.path / "metadata.yaml").is_file():
+            raise BagError(
+                f"{self.path} has no metadata.yaml: not a finished rosbag2 bag "
+                "(an interrupted recording is made readable with `lwd bag recover`; "
+                "a finished MCAP file from another tool with `lwd bag reindex`)"
+            )
+        try:
+            metadata = yaml.safe_load((self.path / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+            with self._open() as reader:
+                self.info = BagInfo(
+                    path=self.path,
+                    storage_id=str(metadata["storage_identifier"]),
+                    custom_data={str(k): str(v) for k, v in (metadata.get("custom_data") or {}).items()},
+                    start_time_ns=reader.start_time if reader.message_count else 0,
+                    duration_ns=reader.duration if reader.message_count else 0,
+                    message_counts={name: topic.msgcount for name, topic in reader.topics.items()},
+                    topic_types={name: topic.msgtype or "" for name, topic in reader.topics.items()},
+                )
+        except BagError:
+            raise
+        except _READ_ERRORS as error:
+            raise BagError(f"{self.path}: cannot read bag: {type(error).__name__}: {error}") from error
+
+    def _open(self) -> AnyReader:
+        return AnyReader([self.path], default_typestore=lwd_typestore())
+
+    def messages(self, topics: Iterable[str] | None = None) -> Iterator[BagMessage]:
+        """Yield decoded messages in log-time order, optionally only those of ``topics``."""
+        wanted = set(topics) if topics is not None else None
+        try:
+            with self._open() as reader:
+                connections = [c for c in reader.connections if wanted is None or c.topic in wanted]
+                if not connections:
+                    return
+                for connection, timestamp, raw in reader.messages(connections=connections):
+                    msg = reader.deserialize(raw, connection.msgtype)
+                    yield BagMessage(connection.topic, connection.msgtype, timestamp, msg)
+        except _READ_ERRORS as error:
+            raise BagError(f"{self.path}: corrupt or truncated bag: {type(error).__name__}: {error}") from error

@@ -1,0 +1,153 @@
+"""BagBridge: uploads committed episodes from the local spool to the fleet store, then frees the spool.
+
+For each committed episode: verify it locally against its manifest, upload
+every file to ``episodes/<robot_id>/<yyyy-mm-dd>/<episode_id>/`` (skipping
+remote files whose size and sha256 already match, resuming partial ones),
+read every remote file back and check its sha256, write the manifest last,
+read it back, and only then delete the local copy. Store errors are retried
+with exponential backoff and a reconnect; after the last attempt the episode
+stays in the spool and ``StoreUnavailableError`` is raised.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from lwd_interfaces.manifest import MANIFEST_NAME, Manifest, ManifestError, verify_folder
+
+from lwd_logger.errors import StoreError, StoreUnavailableError
+from lwd_logger.spool import Spool
+from lwd_logger.store import TRANSIENT_ERRORS, FleetStore
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """One uploaded episode: where it went, how many bytes were actually sent, and its manifest digest."""
+
+    episode_id: str
+    key: str
+    bytes_sent: int
+    files_skipped: int
+    sha256: str
+
+
+def episode_key(manifest: Manifest, folder: Path) -> str:
+    """Store key of an episode: ``episodes/<robot_id>/<yyyy-mm-dd>/<episode_id>`` (date of its start, UTC)."""
+    facts = manifest.facts
+    robot_id = facts.get("lwd.robot_id")
+    episode_id = facts.get("lwd.episode_id", folder.name)
+    if not robot_id:
+        raise StoreError(f"{folder}: manifest facts lack lwd.robot_id; cannot place it in the store")
+    start_ns = int(facts.get("lwd.start_time_ns") or (folder / MANIFEST_NAME).stat().st_mtime_ns)
+    day = datetime.datetime.fromtimestamp(start_ns / 1e9, tz=datetime.timezone.utc).strftime("%Y-%m-%d")
+    return f"episodes/{robot_id}/{day}/{episode_id}"
+
+
+class BagBridge:
+    """Uploads the spool's committed episodes to a ``FleetStore``."""
+
+    def __init__(
+        self,
+        spool: Spool,
+        store: FleetStore,
+        max_attempts: int = 6,
+        base_delay_s: float = 0.5,
+        max_delay_s: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """Wire the spool and store; retries wait base_delay_s * 2**n, capped at max_delay_s."""
+        self.spool = spool
+        self.store = store
+        self.max_attempts = max_attempts
+        self.base_delay_s = base_delay_s
+        self.max_delay_s = max_delay_s
+        self.sleep = sleep
+
+    def with_retries(self, what: str, action: Callable[[], T]) -> T:
+        """Run ``action``, retrying store errors with exponential backoff and a reconnect between tries."""
+        delay = self.base_delay_s
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return action()
+            except (*TRANSIENT_ERRORS, StoreUnavailableError) as error:
+                if attempt == self.max_attempts:
+                    raise StoreUnavailableError(
+                        f"{what}: store {self.store.display_url} still failing after {attempt} attempts: "
+                        f"{type(error).__name__}: {error}"
+                    ) from error
+                log.warning(
+                    "%s: store %s error (%s), retry %d/%d in %.1f s",
+                    what,
+                    self.store.display_url,
+                    type(error).__name__,
+                    attempt,
+                    self.max_attempts - 1,
+                    delay,
+                )
+                self.sleep(delay)
+                delay = min(delay * 2, self.max_delay_s)
+                try:
+                    self.store.reconnect()
+                except StoreUnavailableError as reconnect_error:
+                    log.warning("%s: reconnect failed: %s", what, reconnect_error)
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def upload_episode(self, folder: Path) -> UploadResult:
+        """Upload one committed episode (one attempt) and delete it locally once verified remotely."""
+        try:
+            manifest = verify_folder(folder, kind="episode")
+        except ManifestError as error:
+            raise StoreError(f"local episode {folder} fails verification, not uploaded (kept): {error}") from error
+        key = episode_key(manifest, folder)
+        sent = 0
+        skipped = 0
+        for entry in manifest.files:
+            remote = f"{key}/{entry.path}"
+            if self.store.size(remote) == entry.size and self.store.sha256(remote) == entry.sha256:
+                skipped += 1
+                continue
+            sent += self.store.upload_file(folder / entry.path, remote)
+            if self.store.sha256(remote) != entry.sha256:
+                self.store.remove(remote)
+                raise StoreError(f"{remote}: sha256 read back from {self.store.display_url} differs after upload")
+        manifest_bytes = manifest.to_json().encode()
+        self.store.write_bytes(f"{key}/{MANIFEST_NAME}", manifest_bytes)
+        if self.store.read_bytes(f"{key}/{MANIFEST_NAME}") != manifest_bytes:
+            raise StoreError(f"{key}/{MANIFEST_NAME}: manifest read back from the store differs")
+        shutil.rmtree(folder)
+        log.info(
+            "uploaded %s to %s/%s (%d bytes sent, %d files already there)",
+            folder.name,
+            self.store.display_url,
+            key,
+            sent,
+            skipped,
+        )
+        return UploadResult(folder.name, key, sent, skipped, manifest.digest)
+
+    def upload_pending(self) -> list[UploadResult]:
+        """Upload every committed episode of the spool, with retries; returns what was uploaded."""
+        results = []
+        for folder in self.spool.committed():
+            results.append(self.with_retries(f"upload {folder.name}", lambda f=folder: self.upload_episode(f)))
+        return results
+
+    def run(self, stop: threading.Event, poll_s: float = 5.0) -> None:
+        """Upload pending episodes every ``poll_s`` until ``stop`` is set; store outages are logged, not fatal."""
+        while not stop.is_set():
+            try:
+                self.upload_pending()
+            except StoreError as error:
+                log.error("bridge: %s", error)
+            stop.wait(poll_s)

@@ -1,0 +1,112 @@
+"""ChannelWatcher: follows a policy channel of the fleet store and brings new versions into a local cache.
+
+``poll()`` reads ``policies/channels/<name>``; when it names a version not
+yet reported, the watcher downloads ``policies/<version>/`` (manifest first,
+then each listed file) into ``<cache>/.download/<version>``, verifies every
+file against the manifest, renames it to ``<cache>/<version>`` and reports
+it. A version that fails verification is refused with
+``PolicyVerificationError`` and never reported. The policy runtime loads the
+reported folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lwd_interfaces.manifest import MANIFEST_NAME, Manifest, ManifestError, verify_folder
+
+from lwd_logger.errors import PolicyVerificationError, StoreError
+from lwd_logger.store import FleetStore
+
+VERSION_PATTERN = re.compile(r"^v\d{6}(-[A-Za-z0-9._-]+)?$")
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PolicyRelease:
+    """A verified policy version in the local cache."""
+
+    version: str
+    channel: str
+    folder: Path
+    sha256: str
+    uri: str
+
+
+class ChannelWatcher:
+    """Polls one channel and caches the versions it serves."""
+
+    def __init__(
+        self,
+        store: FleetStore,
+        channel: str,
+        cache_dir: str | Path,
+        on_release: Callable[[PolicyRelease], None] | None = None,
+    ) -> None:
+        """Watch ``policies/channels/<channel>`` of ``store``; ``on_release`` is called for each new version."""
+        if not channel or "/" in channel:
+            raise ValueError(f"invalid channel name {channel!r}")
+        self.store = store
+        self.channel = channel
+        self.cache_dir = Path(cache_dir)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.on_release = on_release
+        self.current: PolicyRelease | None = None
+
+    def channel_version(self) -> str:
+        """The version the channel serves now; StoreError when the channel file is missing or malformed."""
+        key = f"policies/channels/{self.channel}"
+        try:
+            version = self.store.read_bytes(key).decode().strip()
+        except FileNotFoundError as error:
+            raise StoreError(f"channel {self.channel!r} does not exist in {self.store.display_url}") from error
+        if not VERSION_PATTERN.match(version):
+            raise StoreError(f"channel {self.channel!r} names a malformed version {version!r}")
+        return version
+
+    def poll(self) -> PolicyRelease | None:
+        """Fetch and verify the channel's version if it is new; returns the release reported, else None."""
+        version = self.channel_version()
+        if self.current is not None and self.current.version == version:
+            return None
+        release = self.fetch(version)
+        self.current = release
+        log.info("channel %s now serves %s (%s)", self.channel, version, release.folder)
+        if self.on_release is not None:
+            self.on_release(release)
+        return release
+
+    def fetch(self, version: str) -> PolicyRelease:
+        """Download and verify ``policies/<version>/`` into the cache (reusing a verified cached copy)."""
+        folder = self.cache_dir / version
+        uri = f"{self.store.display_url.rstrip('/')}/policies/{version}"
+        if folder.is_dir():
+            try:
+                manifest = verify_folder(folder, kind="policy")
+                return PolicyRelease(version, self.channel, folder, manifest.digest, uri)
+            except ManifestError as error:
+                log.warning("cached %s fails verification (%s); downloading it again", folder, error)
+                shutil.rmtree(folder)
+        staging = self.cache_dir / ".download" / version
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir(parents=True)
+        try:
+            manifest_bytes = self.store.read_bytes(f"policies/{version}/{MANIFEST_NAME}")
+            manifest = Manifest.from_json(manifest_bytes)
+            for entry in manifest.files:
+                target = staging / entry.path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self.store.download_file(f"policies/{version}/{entry.path}", target)
+            (staging / MANIFEST_NAME).write_bytes(manifest_bytes)
+            verify_folder(staging, kind="policy")
+        except (ManifestError, FileNotFoundError) as error:
+            shutil.rmtree(staging)
+            raise PolicyVerificationError(f"policy {version} on channel {self.channel!r} refused: {error}") from error
+        staging.rename(folder)
+        return PolicyRelease(version, self.channel, folder, manifest.digest, uri)

@@ -1,0 +1,80 @@
+"""The robot's local spool: where episodes are recorded, committed, and wait for upload.
+
+Layout: ``<root>/.recording/<episode_id>/`` while recording (or after a
+crash), ``<root>/<episode_id>/`` once committed (rosbag2 folder +
+manifest.json). Keeping the episode id as the folder name from the start
+gives the storage file its final name (``<episode_id>.mcap``).
+The quota (maximum spool bytes, minimum free disk bytes) is checked before an
+episode starts; over quota, ``SpoolFullError`` stops new episodes. The spool
+never deletes anything itself: only the bridge does, after verifying the upload.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from lwd_interfaces.manifest import MANIFEST_NAME
+
+from lwd_logger.errors import SpoolFullError
+
+RECORDING_DIR = ".recording"
+log = logging.getLogger(__name__)
+
+
+class Spool:
+    """A spool folder with a byte quota and a free-disk floor."""
+
+    def __init__(self, root: str | Path, max_bytes: int | None = None, min_free_bytes: int = 0) -> None:
+        """``max_bytes`` None means no spool-size limit; ``min_free_bytes`` is the free disk space to keep."""
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self.min_free_bytes = min_free_bytes
+
+    def partial_path(self, episode_id: str) -> Path:
+        """Folder an episode is recorded into."""
+        return self.root / RECORDING_DIR / episode_id
+
+    def committed_path(self, episode_id: str) -> Path:
+        """Folder of a committed episode."""
+        return self.root / episode_id
+
+    def partials(self) -> list[Path]:
+        """Folders of episodes still recording or interrupted by a crash."""
+        recording = self.root / RECORDING_DIR
+        return sorted(p for p in recording.iterdir() if p.is_dir()) if recording.is_dir() else []
+
+    def committed(self) -> list[Path]:
+        """Committed episode folders (a manifest is present), oldest name first."""
+        return sorted(
+            p
+            for p in self.root.iterdir()
+            if p.is_dir() and not p.name.startswith(".") and (p / MANIFEST_NAME).is_file()
+        )
+
+    def used_bytes(self) -> int:
+        """Bytes of every file in the spool."""
+        return sum(f.stat().st_size for f in self.root.rglob("*") if f.is_file())
+
+    def free_bytes(self) -> int:
+        """Free bytes on the spool's disk."""
+        return shutil.disk_usage(self.root).free
+
+    def check_quota(self) -> None:
+        """Raise ``SpoolFullError`` (and log it loudly) when a new episode must not start."""
+        used = self.used_bytes()
+        free = self.free_bytes()
+        problem = None
+        if self.max_bytes is not None and used >= self.max_bytes:
+            problem = f"spool {self.root} holds {used} bytes, quota is {self.max_bytes}"
+        elif free < self.min_free_bytes:
+            problem = f"disk of spool {self.root} has {free} bytes free, minimum is {self.min_free_bytes}"
+        if problem:
+            message = (
+                f"SPOOL FULL: {problem}. No new episode will start until the bridge uploads and frees "
+                f"committed episodes; nothing un-uploaded is deleted."
+            )
+            log.error(message)
+            raise SpoolFullError(message)

@@ -1,0 +1,201 @@
+"""FleetStore: the fleet store behind an fsspec URL (``file://`` default, ``sftp://``, ``s3://`` if s3fs is installed).
+
+Keys are posix paths relative to the store root (``episodes/...``,
+``policies/...``). Uploads resume: a remote file that is a verified prefix of
+the local one is appended to rather than sent again. The URL's credentials
+(password, key file) are never logged: use ``display_url``.
+
+SFTP URLs: ``sftp://user@host:port/abs/path?key_filename=/path/to/key``; the
+key file can also come from ``storage_options``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import posixpath
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import fsspec
+import paramiko
+from fsspec.implementations.local import LocalFileSystem
+from lwd_interfaces.manifest import sha256_stream
+
+from lwd_logger.errors import StoreError, StoreUnavailableError
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, paramiko.SSHException)
+"""Errors that mean "the store is unreachable right now": worth a reconnect and a retry."""
+
+_BLOCK = 1 << 20
+log = logging.getLogger(__name__)
+
+
+def _fast(stream: Any, size: int | None = None) -> Any:
+    """Pipeline writes / prefetch reads on paramiko SFTP files (10x faster on a loopback link); others unchanged."""
+    if isinstance(stream, paramiko.SFTPFile):
+        if size is None:
+            stream.set_pipelined(True)
+        else:
+            stream.prefetch(size)
+    return stream
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password and query parameters (key files, tokens) removed, safe to log."""
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    if parts.username:
+        netloc = f"{parts.username}@{netloc}"
+    query = "?<redacted>" if parts.query else ""
+    return f"{parts.scheme}://{netloc}{parts.path}{query}" if parts.scheme else url
+
+
+class FleetStore:
+    """Files of the fleet store, addressed by keys relative to the URL's root."""
+
+    def __init__(self, url: str = "file://./fleet", storage_options: dict[str, Any] | None = None) -> None:
+        """Parse the URL and connect; raises StoreUnavailableError when the store cannot be reached."""
+        self.url = url
+        self.display_url = redact_url(url)
+        self.storage_options = dict(storage_options or {})
+        parts = urlsplit(url if "://" in url else f"file://{url}")
+        self.protocol = parts.scheme or "file"
+        if self.protocol == "file":
+            self.root = os.path.abspath(parts.netloc + parts.path)
+        elif self.protocol in ("sftp", "ssh"):
+            self.root = parts.path or "/"
+            options: dict[str, Any] = {"host": parts.hostname, "port": parts.port or 22, "timeout": 10}
+            if parts.username:
+                options["username"] = parts.username
+            if parts.password:
+                options["password"] = parts.password
+            options.update(dict(parse_qsl(parts.query)))
+            options.update(self.storage_options)
+            self._sftp_options = options
+        elif self.protocol == "s3":
+            self.root = f"{parts.netloc}{parts.path}".rstrip("/")
+        else:
+            raise StoreError(f"unsupported store URL scheme {self.protocol!r} in {self.display_url}")
+        self.fs = self._connect()
+
+    def _connect(self) -> fsspec.AbstractFileSystem:
+        try:
+            if self.protocol == "file":
+                Path(self.root).mkdir(parents=True, exist_ok=True)
+                return LocalFileSystem()
+            if self.protocol in ("sftp", "ssh"):
+                options = dict(self._sftp_options)
+                options["port"] = int(options["port"])
+                return fsspec.filesystem("sftp", skip_instance_cache=True, **options)
+            return fsspec.filesystem("s3", skip_instance_cache=True, **self.storage_options)
+        except ImportError as error:
+            raise StoreError(f"store {self.display_url} needs an optional package: {error}") from error
+        except TRANSIENT_ERRORS as error:
+            raise StoreUnavailableError(
+                f"cannot reach store {self.display_url}: {type(error).__name__}: {error}"
+            ) from error
+
+    def reconnect(self) -> None:
+        """Drop the connection and open a new one (after the server went away)."""
+        self.fs = self._connect()
+
+    def path(self, key: str) -> str:
+        """Full path on the filesystem of a store key."""
+        if key.startswith("/") or ".." in key.split("/"):
+            raise StoreError(f"unsafe store key {key!r}")
+        return posixpath.join(self.root, key) if key else self.root
+
+    def exists(self, key: str) -> bool:
+        """True when the key exists (file or folder)."""
+        return bool(self.fs.exists(self.path(key)))
+
+    def size(self, key: str) -> int | None:
+        """Size in bytes of a remote file, None when it does not exist."""
+        try:
+            return int(self.fs.info(self.path(key))["size"])
+        except FileNotFoundError:
+            return None
+
+    def sha256(self, key: str, limit: int | None = None) -> str:
+        """sha256 of a remote file read back from the store (of its first ``limit`` bytes if given)."""
+        path = self.path(key)
+        with _fast(self.fs.open(path, "rb"), limit if limit is not None else self.fs.info(path)["size"]) as stream:
+            if limit is None:
+                return sha256_stream(stream)[0]
+            digest = hashlib.sha256()
+            remaining = limit
+            while remaining > 0 and (block := stream.read(min(_BLOCK, remaining))):
+                digest.update(block)
+                remaining -= len(block)
+            return digest.hexdigest()
+
+    def read_bytes(self, key: str) -> bytes:
+        """Whole content of a small remote file."""
+        with self.fs.open(self.path(key), "rb") as stream:
+            return stream.read()
+
+    def listdir(self, key: str) -> list[str]:
+        """Names of the entries directly under a remote folder (empty when it does not exist)."""
+        try:
+            entries = self.fs.ls(self.path(key), detail=False)
+        except FileNotFoundError:
+            return []
+        return sorted(posixpath.basename(str(e).rstrip("/")) for e in entries)
+
+    def makedirs(self, key: str) -> None:
+        """Create a remote folder and its parents."""
+        self.fs.makedirs(self.path(key), exist_ok=True)
+
+    def remove(self, key: str) -> None:
+        """Delete a remote file."""
+        self.fs.rm(self.path(key))
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        """Write a small remote file so readers never see it half written (temp file, then rename)."""
+        target = self.path(key)
+        temporary = target + ".tmp"
+        self.fs.makedirs(posixpath.dirname(target), exist_ok=True)
+        with self.fs.open(temporary, "wb") as stream:
+            stream.write(data)
+        if self.fs.exists(target):
+            self.fs.rm(target)
+        self.fs.mv(temporary, target)
+
+    def upload_file(self, local: str | Path, key: str) -> int:
+        """Upload a local file, resuming when the remote file is a matching prefix; returns bytes sent."""
+        local = Path(local)
+        local_size = local.stat().st_size
+        remote_size = self.size(key)
+        offset = 0
+        if remote_size is not None and 0 < remote_size <= local_size:
+            with open(local, "rb") as stream:
+                digest = hashlib.sha256()
+                remaining = remote_size
+                while remaining > 0 and (block := stream.read(min(_BLOCK, remaining))):
+                    digest.update(block)
+                    remaining -= len(block)
+            if self.sha256(key, limit=remote_size) == digest.hexdigest():
+                offset = remote_size
+        if offset == local_size:
+            return 0
+        target = self.path(key)
+        self.fs.makedirs(posixpath.dirname(target), exist_ok=True)
+        with open(local, "rb") as source, _fast(self.fs.open(target, "ab" if offset else "wb")) as sink:
+            source.seek(offset)
+            while block := source.read(_BLOCK):
+                sink.write(block)
+        if offset:
+            log.info("resumed %s at byte %d of %d", key, offset, local_size)
+        return local_size - offset
+
+    def download_file(self, key: str, local: str | Path) -> None:
+        """Copy a remote file to a local path."""
+        path = self.path(key)
+        with _fast(self.fs.open(path, "rb"), self.fs.info(path)["size"]) as source, open(local, "wb") as sink:
+            while block := source.read(_BLOCK):
+                sink.write(block)

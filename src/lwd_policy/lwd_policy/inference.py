@@ -1,0 +1,91 @@
+"""One robot observation (or a batch of them) → an action chunk in robot units.
+
+``ChunkPredictor`` binds a loaded checkpoint to an instruction encoder and does
+the preprocessing the model expects: HxWx3 uint8 images to ``[B,3,h,w]``
+(resized when the camera's size differs from the config), cached instruction
+embeddings, proprio normalization, and action un-normalization. Several
+observations (e.g. N simulated robots in one process) share one forward pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lwd_policy.checkpoint import PolicyCheckpoint
+from lwd_policy.language import InstructionEncoder
+from lwd_policy.model import ObservationBatch, ObservationError
+
+
+@dataclass(frozen=True)
+class PolicyObservation:
+    """What the robot saw at one control step.
+
+    ``stamp``: observation time [s, same clock as the runtime's ``now``]; ``qpos``: joint positions
+    [robot units]; ``images``: ``{camera: uint8 HxWx3 RGB}``; ``instruction``: the task text.
+    """
+
+    stamp: float
+    qpos: np.ndarray
+    images: dict[str, np.ndarray] = field(default_factory=dict)
+    instruction: str = ""
+
+
+class ChunkPredictor:
+    """Runs a ``PolicyCheckpoint`` on observations: ``predict(observations, generator) -> [B, H, D]`` robot units."""
+
+    def __init__(self, checkpoint: PolicyCheckpoint, encoder: InstructionEncoder) -> None:
+        if encoder.dim != checkpoint.config.language_dim:
+            raise ObservationError(
+                f"instruction encoder gives {encoder.dim}-D embeddings, policy expects {checkpoint.config.language_dim}"
+            )
+        self.checkpoint = checkpoint
+        self.encoder = encoder
+        self.model = checkpoint.model.eval()
+        self.config = checkpoint.config
+
+    @property
+    def version(self) -> str:
+        """Version of the weights."""
+        return self.checkpoint.version
+
+    def _image_tensor(self, camera: str, observations: list[PolicyObservation]) -> torch.Tensor:
+        frames = []
+        for observation in observations:
+            if camera not in observation.images:
+                raise ObservationError(f"observation lacks camera {camera!r}")
+            frame = np.asarray(observation.images[camera])
+            if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+                raise ObservationError(f"camera {camera!r} must be uint8 HxWx3, got {frame.dtype} {frame.shape}")
+            frames.append(torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1))
+        stacked = torch.stack(frames)
+        size = (self.config.image_height, self.config.image_width)
+        if tuple(stacked.shape[2:]) != size:
+            resized = F.interpolate(stacked.float(), size=size, mode="bilinear", align_corners=False, antialias=True)
+            stacked = resized.round().clamp(0, 255).to(torch.uint8)
+        return stacked
+
+    def batch(self, observations: list[PolicyObservation]) -> ObservationBatch:
+        """Model inputs for ``observations``."""
+        if not observations:
+            raise ObservationError("predict() needs at least one observation")
+        qpos = np.stack([np.asarray(o.qpos, dtype=np.float32).reshape(-1) for o in observations])
+        if qpos.shape[1] != self.config.proprio_dim:
+            raise ObservationError(f"qpos has {qpos.shape[1]} values, policy expects {self.config.proprio_dim}")
+        proprio = self.checkpoint.normalizer.normalize_proprio(torch.from_numpy(qpos))
+        return ObservationBatch(
+            images={camera: self._image_tensor(camera, observations) for camera in self.config.cameras},
+            instruction_embedding=self.encoder.embed([o.instruction for o in observations]),
+            proprio=proprio,
+        )
+
+    def predict(self, observations: list[PolicyObservation], generator: torch.Generator | None = None) -> np.ndarray:
+        """Action chunks ``[B, H, D]`` (float64, robot units) for ``observations``."""
+        batch = self.batch(observations)
+        with torch.inference_mode():
+            normalized = self.model.sample(self.model.encode(batch), generator=generator)
+            actions = self.checkpoint.normalizer.unnormalize_action(normalized)
+        return actions.double().numpy()

@@ -1,0 +1,249 @@
+"""LWDAgent: config, batch validation, update order effects, divergence guard, resume and baselines."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from lwd_learner.agent import AgentConfig, AgentStateError, LWDAgent, TrainingDivergedError, TransitionBatch
+from lwd_learner.agent_config import AgentConfigError
+from lwd_learner.transition import TransitionBatchError
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+F, H, D, B = 6, 3, 2, 16
+
+
+class TinyFlow(nn.Module):
+    """A small MLP velocity net with the action-expert signature (x [B,H,D], t [B], features [B,F]) -> v."""
+
+    def __init__(self, feature_dim: int = F, horizon: int = H, action_dim: int = D, width: int = 32) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(feature_dim + horizon * action_dim + 1, width),
+            nn.SiLU(),
+            nn.Linear(width, width),
+            nn.SiLU(),
+            nn.Linear(width, horizon * action_dim),
+        )
+
+    def forward(self, x: Tensor, t: Tensor, features: Tensor) -> Tensor:
+        return self.net(torch.cat([x.flatten(1), t.unsqueeze(1), features], dim=1)).view_as(x)
+
+
+def make_batch(seed: int = 0, size: int = B) -> TransitionBatch:
+    generator = torch.Generator().manual_seed(seed)
+    done = torch.rand(size, generator=generator) < 0.3
+    return TransitionBatch(
+        features=torch.randn(size, F, generator=generator),
+        actions=torch.rand(size, H, D, generator=generator) * 2 - 1,
+        reward=done.float(),
+        next_features=torch.randn(size, F, generator=generator),
+        done=done,
+        discount=torch.where(done, 0.0, 0.99**H),
+        is_intervention=torch.arange(size) % 4 == 0,
+        is_demo=torch.arange(size) % 2 == 0,
+    )
+
+
+def make_agent(**overrides) -> LWDAgent:
+    torch.manual_seed(0)
+    config = AgentConfig(feature_dim=F, horizon=H, action_dim=D, hidden_dim=32, flow_steps=4, **overrides)
+    return LWDAgent(config, TinyFlow())
+
+
+def params(module: nn.Module) -> list[Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def same(a: list[Tensor], b: list[Tensor]) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_config_round_trips_through_json_and_rejects_bad_values():
+    config = AgentConfig(feature_dim=128, value="expectile", actor="bc", lam=0.3, n_step=3)
+    assert AgentConfig.from_json(config.to_json()) == config
+    assert config.chunk_discount == pytest.approx(0.99 ** (3 * 20))
+    with pytest.raises(AgentConfigError, match="value must be one of"):
+        AgentConfig(feature_dim=8, value="cql")
+    with pytest.raises(AgentConfigError, match="unknown AgentConfig fields"):
+        AgentConfig.from_dict({"feature_dim": 8, "learning_rate": 1.0})
+    with pytest.raises(AgentConfigError, match="does not parse"):
+        AgentConfig.from_json("{not json")
+
+
+def test_batch_validation_names_the_bad_field():
+    agent = make_agent()
+    wrong_shape = make_batch()
+    wrong_shape.actions = wrong_shape.actions[:, :2]
+    with pytest.raises(TransitionBatchError, match="actions must have shape"):
+        agent.update(wrong_shape)
+    bootstrap_after_terminal = make_batch()
+    bootstrap_after_terminal.done[0] = True
+    bootstrap_after_terminal.discount[0] = 0.5
+    with pytest.raises(TransitionBatchError, match="discount must be 0 on terminal"):
+        agent.update(bootstrap_after_terminal)
+    nan_reward = make_batch()
+    nan_reward.reward[1] = float("nan")
+    with pytest.raises(TransitionBatchError, match="reward contains NaN"):
+        agent.update(nan_reward)
+    assert agent.updates == 0
+
+
+def test_full_update_logs_every_figure_and_moves_every_trainable_part():
+    agent = make_agent()
+    before = {name: params(module) for name, module in agent.modules.items()}
+    figures = agent.update(make_batch())
+    expected = {
+        "value_loss", "critic_loss", "actor_loss", "bc_loss", "tau_mean", "tau_min", "tau_max", "value_entropy",
+        "grad_q_norm", "actor_base_divergence", "q_mean", "intervention_fraction", "demo_fraction",
+    }  # fmt: skip
+    assert expected <= set(figures)
+    assert all(math.isfinite(value) for value in figures.values())
+    assert figures["intervention_fraction"] == pytest.approx(0.25) and figures["demo_fraction"] == pytest.approx(0.5)
+    assert 0.0 < figures["value_entropy"] <= 1.0
+    assert figures["tau_min"] <= figures["tau_mean"] <= figures["tau_max"]
+    # The first update starts from f_θ = f_β̄, so the actor–base divergence is 0 up to rounding.
+    assert figures["actor_base_divergence"] < 1e-10
+    for name in ("actor", "base", "value", "critic", "target_critic", "base_reference"):
+        assert not same(before[name], params(agent.modules[name])), name
+
+
+def test_target_critic_is_an_ema_of_the_online_critic():
+    agent = make_agent(ema=0.1)
+    target_before = params(agent.target_critic)
+    agent.update(make_batch())
+    for old, new, online in zip(target_before, params(agent.target_critic), params(agent.critic), strict=True):
+        torch.testing.assert_close(new, old + 0.1 * (online - old))
+
+
+def test_bc_baseline_trains_only_the_fine_tuned_flow():
+    agent = make_agent(actor="bc")
+    assert set(agent.modules) == {"actor"}
+    before = params(agent.policy_action_expert())
+    figures = agent.update(make_batch())
+    assert set(figures) == {"bc_loss", "intervention_fraction", "demo_fraction"}
+    assert not same(before, params(agent.policy_action_expert()))
+
+
+def test_expectile_ablation_uses_a_scalar_value():
+    agent = make_agent(value="expectile")
+    features = torch.randn(5, F)
+    assert agent.value_head(features).shape == (5,)
+    figures = agent.update(make_batch())
+    assert "tau_mean" not in figures and math.isfinite(figures["value_loss"])
+
+
+def test_policy_action_expert_is_a_copy_of_the_given_expert():
+    expert = TinyFlow()
+    agent = LWDAgent(AgentConfig(feature_dim=F, horizon=H, action_dim=D, hidden_dim=16, flow_steps=3), expert)
+    published = agent.policy_action_expert()
+    assert published is agent.fine_flow and published is not expert and agent.base_flow is not published
+    assert same(params(expert), params(published))
+    agent.update(make_batch())
+    assert not same(params(expert), params(published))
+    assert agent.sample_actions(torch.randn(7, F)).shape == (7, H, D)
+
+
+def test_non_finite_loss_raises_before_any_parameter_or_optimizer_state_changes():
+    agent = make_agent()
+    agent.update(make_batch(0))
+    with torch.no_grad():
+        agent.critic.heads[0][0].weight[0, 0] = float("nan")
+    state = agent.state_dict()
+    with pytest.raises(TrainingDivergedError, match="critic_loss=nan"):
+        agent.update(make_batch(1))
+    after = agent.state_dict()
+    assert agent.updates == 1
+    for key, value in state.items():
+        assert torch.equal(value, after[key]) or (value.isnan() == after[key].isnan()).all(), key
+
+
+def test_grad_sync_sees_every_trainable_parameter_before_the_step():
+    seen: list[int] = []
+
+    def zero_all(parameters: list[nn.Parameter]) -> None:
+        seen.append(len(parameters))
+        for parameter in parameters:
+            parameter.grad = torch.zeros_like(parameter)
+
+    agent = make_agent()
+    agent.grad_sync = zero_all
+    before = params(agent.policy_action_expert())
+    agent.update(make_batch())
+    trainable = sum(len(list(agent.modules[n].parameters())) for n in ("actor", "base", "value", "critic"))
+    assert seen == [trainable]
+    assert same(before, params(agent.policy_action_expert()))
+
+
+def test_state_dict_round_trips_through_safetensors_and_resumes_identically(tmp_path):
+    agent = make_agent()
+    for seed in range(3):
+        agent.update(make_batch(seed))
+    path = tmp_path / "agent.safetensors"
+    save_file(agent.state_dict(), str(path))
+    resumed = make_agent()
+    resumed.load_state_dict(load_file(str(path)))
+    assert resumed.updates == 3
+    assert agent.update(make_batch(9)) == resumed.update(make_batch(9))
+    for name, module in agent.modules.items():
+        assert same(params(module), params(resumed.modules[name])), name
+
+
+def test_load_state_dict_rejects_another_agents_state_without_changing_anything():
+    qam_state = make_agent().state_dict()
+    bc_agent = make_agent(actor="bc")
+    before = params(bc_agent.policy_action_expert())
+    with pytest.raises(AgentStateError, match="unexpected"):
+        bc_agent.load_state_dict(qam_state)
+    assert same(before, params(bc_agent.policy_action_expert()))
+    wider = LWDAgent(AgentConfig(feature_dim=F, horizon=H, action_dim=D, hidden_dim=48, flow_steps=4), TinyFlow())
+    with pytest.raises(AgentStateError, match="shape"):
+        wider.load_state_dict(qam_state)
+
+
+def _bandit_batch(generator: torch.Generator, size: int = 256) -> TransitionBatch:
+    """One state, one-step episodes; data chunks [1, 2] from two modes around ∓0.6, reward 1 on the + mode."""
+    sign = torch.where(torch.rand(size, 1, 1, generator=generator) < 0.5, -1.0, 1.0)
+    actions = 0.6 * sign + 0.05 * torch.randn(size, 1, 2, generator=generator)
+    return TransitionBatch(
+        features=torch.zeros(size, 1),
+        actions=actions,
+        reward=(sign.flatten() > 0).float(),
+        next_features=torch.zeros(size, 1),
+        done=torch.ones(size, dtype=torch.bool),
+        discount=torch.zeros(size),
+        is_intervention=torch.zeros(size, dtype=torch.bool),
+        is_demo=torch.ones(size, dtype=torch.bool),
+    )
+
+
+def _plus_mode_fraction(actions: Tensor) -> tuple[float, float]:
+    flat = actions.flatten(1)
+    near_plus = ((flat - 0.6).abs() < 0.25).all(dim=1)
+    near_minus = ((flat + 0.6).abs() < 0.25).all(dim=1)
+    return near_plus.float().mean().item(), (near_plus | near_minus).float().mean().item()
+
+
+def test_bc_pretraining_then_lwd_updates_shift_the_policy_to_the_rewarded_mode():
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    bc_config = AgentConfig(feature_dim=1, horizon=1, action_dim=2, flow_steps=8, actor="bc", lr=3e-3)
+    pretrain = LWDAgent(bc_config, TinyFlow(1, 1, 2, width=64))
+    for _ in range(800):
+        pretrain.update(_bandit_batch(generator))
+    config = AgentConfig(
+        feature_dim=1, horizon=1, action_dim=2, flow_steps=8, hidden_dim=64, lam=0.1, lr=1e-3, ema=0.05, action_clip=1.0
+    )
+    agent = LWDAgent(config, pretrain.policy_action_expert())
+    noise = torch.randn(4000, 1, 2, generator=generator)
+    probe = torch.zeros(4000, 1)
+    base_plus, base_support = _plus_mode_fraction(agent.sample_actions(probe, noise))
+    for _ in range(100):
+        figures = agent.update(_bandit_batch(generator))
+    fine_plus, fine_support = _plus_mode_fraction(agent.sample_actions(probe, noise))
+    assert 0.3 < base_plus < 0.7 and base_support > 0.8
+    assert fine_plus > base_plus + 0.2
+    assert fine_support > 0.8
+    assert figures["actor_base_divergence"] > 0.0 and figures["grad_q_norm"] > 0.0

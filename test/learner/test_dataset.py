@@ -1,0 +1,114 @@
+"""Episode bags to aligned steps and chunk transitions, the decoded-episode cache, and bad bags."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from lwd_learner.dataset import EpisodeError, build_transitions, decode_episode
+from lwd_learner.episode_cache import EpisodeCache
+
+KEY = "ab" * 32
+
+
+def test_decode_aligns_every_stream_on_the_executed_command(tmp_path, episode_bag_writer):
+    bag = episode_bag_writer(tmp_path / "bag", steps=10, intervention_steps=(3, 4), cameras=("top", "wrist"))
+    episode = decode_episode(bag, KEY)
+    assert episode.steps == 10
+    assert episode.cameras == ("top", "wrist")
+    assert episode.images["wrist"].shape == (10, 8, 10, 3)
+    np.testing.assert_array_equal(episode.images["top"][:, 0, 0, 0], np.arange(10))
+    np.testing.assert_allclose(episode.proprio[:, 0], -np.arange(10))
+    np.testing.assert_allclose(episode.actions[:, 5], np.arange(10) + 0.05, rtol=1e-6)
+    assert episode.intervention.nonzero()[0].tolist() == [3, 4]
+    assert episode.policy_version[4] == "v000001" and episode.policy_version[5] == "v000006"
+    assert (episode.task, episode.outcome, episode.episode_kind) == ("transfer_cube", "success", "deployment")
+
+
+def test_chunk_transitions_pad_the_last_chunk_and_reward_only_the_success_end(tmp_path, episode_bag_writer):
+    episode = decode_episode(episode_bag_writer(tmp_path / "bag", steps=10, intervention_steps=(5,)), KEY)
+    chunks = build_transitions(episode, horizon=4, gamma=0.9)
+    assert chunks.obs_index.tolist() == [0, 4, 8]
+    assert chunks.next_obs_index.tolist() == [4, 8, 9]
+    assert chunks.done.tolist() == [False, False, True]
+    assert chunks.truncated.tolist() == [False, False, True]
+    np.testing.assert_allclose(chunks.actions[2, :, 0], [8, 9, 9, 9])
+    assert chunks.action_mask[2].tolist() == [True, True, False, False]
+    np.testing.assert_allclose(chunks.reward, [0, 0, 1])
+    np.testing.assert_allclose(chunks.discount, [0.9**4, 0.9**4, 0])
+    assert chunks.intervention.tolist() == [False, True, False]
+
+
+def test_n_step_returns_stop_at_the_terminal_chunk(tmp_path, episode_bag_writer):
+    episode = decode_episode(episode_bag_writer(tmp_path / "bag", steps=10), KEY)
+    chunks = build_transitions(episode, horizon=4, gamma=0.9, n_step=2, stride=2)
+    assert chunks.obs_index.tolist() == [0, 2, 4, 6, 8]
+    gamma_chunk = 0.9**4
+    np.testing.assert_allclose(chunks.reward, [0, gamma_chunk, gamma_chunk, 1, 1], rtol=1e-6)
+    np.testing.assert_allclose(chunks.discount, [gamma_chunk**2, 0, 0, 0, 0], rtol=1e-6)
+    assert chunks.next_obs_index.tolist() == [8, 9, 9, 9, 9]
+
+
+def test_failed_episode_is_terminal_without_reward(tmp_path, episode_bag_writer):
+    episode = decode_episode(episode_bag_writer(tmp_path / "bag", steps=6, outcome="failure"), KEY)
+    chunks = build_transitions(episode, horizon=3, gamma=0.99)
+    np.testing.assert_allclose(chunks.reward, [0, 0])
+    assert chunks.done.tolist() == [False, True]
+    assert chunks.discount[1] == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        ({"outcome": "incomplete"}, "incomplete episode"),
+        ({"extra_custom": {"lwd.episode_kind": "dream"}}, "unknown lwd.episode_kind"),
+        ({"cameras": ()}, "no messages on the topics"),
+    ],
+)
+def test_unusable_episodes_are_refused_with_a_reason(tmp_path, episode_bag_writer, kwargs, reason):
+    bag = episode_bag_writer(tmp_path / "bag", steps=4, **kwargs)
+    with pytest.raises(EpisodeError, match=reason):
+        decode_episode(bag, KEY, cameras=("top",))
+
+
+def test_foreign_and_corrupt_bags_are_refused(tmp_path, episode_bag_writer):
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    foreign = tmp_path / "foreign"
+    with Writer(foreign, version=9, storage_plugin=StoragePlugin.MCAP):
+        pass
+    with pytest.raises(EpisodeError, match="foreign bag"):
+        decode_episode(foreign, KEY)
+    corrupt = episode_bag_writer(tmp_path / "corrupt", steps=4)
+    (storage,) = corrupt.glob("*.mcap")
+    storage.write_bytes(storage.read_bytes()[: storage.stat().st_size // 2])
+    with pytest.raises(EpisodeError, match="corrupt"):
+        decode_episode(corrupt, KEY)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(EpisodeError, match=r"corrupt bag: .*no metadata\.yaml"):
+        decode_episode(tmp_path / "empty", KEY)
+
+
+def test_cache_hit_after_restart_does_not_decode_again(tmp_path, episode_bag_writer):
+    bag = episode_bag_writer(tmp_path / "bag", steps=5)
+    first = EpisodeCache(tmp_path / "cache")
+    decoded = first.load(bag, KEY)
+    assert (first.decoded, first.hits) == (1, 0)
+    shutil.rmtree(bag)
+    restarted = EpisodeCache(tmp_path / "cache")
+    cached = restarted.load(bag, KEY)
+    assert (restarted.decoded, restarted.hits) == (0, 1)
+    np.testing.assert_array_equal(cached.images["top"], decoded.images["top"])
+    np.testing.assert_array_equal(cached.actions, decoded.actions)
+    assert cached.policy_version.tolist() == decoded.policy_version.tolist()
+    assert (cached.instruction, cached.episode_id) == (decoded.instruction, decoded.episode_id)
+
+
+def test_damaged_cache_file_is_decoded_again(tmp_path, episode_bag_writer):
+    bag = episode_bag_writer(tmp_path / "bag", steps=5)
+    cache = EpisodeCache(tmp_path / "cache")
+    cache.path_for(KEY).write_bytes(b"not an npz")
+    episode = cache.load(bag, KEY)
+    assert cache.decoded == 1 and episode.steps == 5
+    assert EpisodeCache(tmp_path / "cache").load(bag, KEY).steps == 5

@@ -1,0 +1,89 @@
+"""Replay buffer: capacity with oldest-first eviction, the sampling mix, and a resumable position."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from lwd_learner.dataset import ChunkTransitions
+from lwd_learner.replay_buffer import CATEGORIES, ReplayBuffer
+
+
+def chunks(count: int, intervention_rows: tuple[int, ...] = (), horizon: int = 2) -> ChunkTransitions:
+    intervention = np.zeros(count, dtype=bool)
+    intervention[list(intervention_rows)] = True
+    return ChunkTransitions(
+        horizon=horizon,
+        obs_index=np.arange(count) * horizon,
+        next_obs_index=np.arange(1, count + 1) * horizon,
+        actions=np.arange(count, dtype=np.float32)[:, None, None] * np.ones((1, horizon, 3), dtype=np.float32),
+        action_mask=np.ones((count, horizon), dtype=bool),
+        reward=np.zeros(count, dtype=np.float32),
+        discount=np.full(count, 0.9, dtype=np.float32),
+        done=np.zeros(count, dtype=bool),
+        intervention=intervention,
+        policy_version=np.array(["v000001"] * count),
+    )
+
+
+def test_capacity_evicts_the_oldest_episodes_whole():
+    buffer = ReplayBuffer(capacity=10, mix={"autonomous": 1.0})
+    assert buffer.add("a", chunks(4), demonstration=False) == []
+    assert buffer.add("b", chunks(4), demonstration=False) == []
+    assert buffer.add("c", chunks(4), demonstration=False) == ["a"]
+    assert len(buffer) == 8 and buffer.episode_keys() == ["b", "c"]
+    assert buffer.add("d", chunks(9), demonstration=False) == ["b", "c"]
+    assert buffer.episode_keys() == ["d"] and buffer.episodes_evicted == 3
+
+
+def test_sampling_follows_the_mix_and_categories():
+    buffer = ReplayBuffer(capacity=1000, mix={"demo": 0.5, "autonomous": 0.25, "intervention": 0.25}, seed=1)
+    buffer.add("demo", chunks(10), demonstration=True)
+    buffer.add("auto", chunks(200), demonstration=False)
+    buffer.add("takeover", chunks(10, intervention_rows=(2, 3)), demonstration=False)
+    assert buffer.composition() == {"demo": 10, "autonomous": 208, "intervention": 2}
+    sample = buffer.sample(4000)
+    fractions = np.bincount(sample.category, minlength=3) / 4000
+    np.testing.assert_allclose(fractions, [0.5, 0.25, 0.25], atol=0.03)
+    demo_rows = np.array(sample.episode_keys) == "demo"
+    assert (sample.category[demo_rows] == CATEGORIES.index("demo")).all()
+    intervention_rows = sample.category == CATEGORIES.index("intervention")
+    assert set(sample.obs_index[intervention_rows].tolist()) == {4, 6}
+    np.testing.assert_array_equal(sample.actions[:, 0, 0], sample.obs_index / 2)
+
+
+def test_missing_categories_are_renormalized_away():
+    buffer = ReplayBuffer(capacity=100, mix={"demo": 0.9, "autonomous": 0.1})
+    buffer.add("auto", chunks(5), demonstration=False)
+    sample = buffer.sample(50)
+    assert (sample.category == CATEGORIES.index("autonomous")).all()
+
+
+def test_state_dict_resumes_the_same_sample_stream():
+    def filled() -> ReplayBuffer:
+        buffer = ReplayBuffer(capacity=12, mix={"demo": 0.3, "autonomous": 0.7}, seed=7)
+        for key in "abcd":
+            buffer.add(key, chunks(5), demonstration=key == "a")
+        return buffer
+
+    original = filled()
+    original.sample(16)
+    state = json.loads(json.dumps(original.state_dict()))
+    expected = original.sample(32)
+    resumed = filled()
+    resumed.load_state_dict(state)
+    again = resumed.sample(32)
+    assert again.episode_keys == expected.episode_keys
+    np.testing.assert_array_equal(again.obs_index, expected.obs_index)
+    with pytest.raises(ValueError, match="re-add the saved episodes"):
+        ReplayBuffer(capacity=12, mix={"demo": 1.0}).load_state_dict(state)
+
+
+def test_bad_configuration_and_empty_sampling_are_refused():
+    with pytest.raises(ValueError, match="capacity"):
+        ReplayBuffer(capacity=0, mix={"demo": 1.0})
+    with pytest.raises(ValueError, match="sampling mix"):
+        ReplayBuffer(capacity=5, mix={"robots": 1.0})
+    with pytest.raises(ValueError, match="empty"):
+        ReplayBuffer(capacity=5, mix={"demo": 1.0}).sample(2)

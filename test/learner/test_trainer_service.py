@@ -1,0 +1,230 @@
+"""Trainer service: ingest with skip reasons, atomic publishing, NaN stop, telemetry/status, kill + resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from lwd_interfaces.manifest import build_manifest, verify_folder, write_manifest
+from lwd_learner.publisher import PolicyPublisher, PublishError
+from lwd_learner.trainer import TrainerConfig, TrainerError, TrainerService
+from lwd_learner.training_state import TrainingCheckpoints
+from lwd_logger.catalog import Catalog
+from rosbags.rosbag2 import StoragePlugin, Writer
+
+from .conftest import TINY_VLA, HashEmbedder, commit_episode
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def service(store: Path, work: Path, **overrides) -> TrainerService:
+    settings = {"publish_every": 2, "batch_size": 8, "agent": {"hidden_dim": 32}, "poll_interval": 0.01}
+    settings.update(overrides)
+    config = TrainerConfig(store_url=f"file://{store}", work_dir=work, **settings)
+    return TrainerService(config, lambda checkpoint: HashEmbedder())
+
+
+def published_versions(store: Path) -> list[str]:
+    return sorted(p.name for p in (store / "policies").iterdir() if p.name != "channels")
+
+
+def test_trains_publishes_every_m_updates_and_reports_status(tmp_path, fleet_store):
+    trainer = service(fleet_store, tmp_path / "work")
+    assert trainer.run(max_updates=5) == 5
+    trainer.close()
+    assert published_versions(fleet_store) == ["v000000-bc", "v000002", "v000004"]
+    assert (fleet_store / "policies/channels/stable").read_text().strip() == "v000004"
+    manifest = verify_folder(fleet_store / "policies/v000004", kind="policy")
+    assert manifest.facts["step"] == 4 and manifest.facts["parent"] == "v000000-bc"
+    status = json.loads((tmp_path / "work/telemetry/status.json").read_text())
+    assert status["step"] == 5 and status["state"] == "stopped" and status["episodes_ingested"] == 3
+    assert {"critic_loss", "value_loss", "actor_loss", "bc_loss", "tau_mean", "value_entropy"} <= set(status["metrics"])
+    assert sum(status["buffer"].values()) == len(trainer.buffer) > 0 and status["updates_per_s"] > 0
+    assert list((tmp_path / "work/telemetry/tensorboard").glob("events.out.tfevents.*"))
+    from lwd.cli import main
+
+    assert main(["train", "status", "--work-dir", str(tmp_path / "work")]) == 0
+
+
+def test_published_policy_loads_with_the_fine_tuned_action_expert(tmp_path, fleet_store):
+    from lwd_policy.checkpoint import load_checkpoint
+
+    trainer = service(fleet_store, tmp_path / "work")
+    trainer.run(max_updates=2)
+    loaded = load_checkpoint(fleet_store / "policies/v000002")
+    expected = trainer.agent.policy_action_expert().state_dict()
+    for name, tensor in loaded.model.action_expert.state_dict().items():
+        torch.testing.assert_close(tensor, expected[name])
+    base = load_checkpoint(fleet_store / "policies/v000000-bc")
+    torch.testing.assert_close(loaded.model.vision.state_dict(), base.model.vision.state_dict())
+
+
+def test_bad_episodes_are_skipped_with_a_reason_and_training_goes_on(tmp_path, fleet_store):
+    commit_episode(fleet_store, "unfinished", steps=6, outcome="incomplete", image_shape=(16, 16))
+    tampered = commit_episode(fleet_store, "tampered", steps=6, image_shape=(16, 16))
+    (storage,) = tampered.glob("*.mcap")
+    storage.write_bytes(storage.read_bytes()[:-10] + b"0123456789")
+    foreign = fleet_store / "episodes/robot0/2026-11-25/foreign"
+    with Writer(foreign, version=9, storage_plugin=StoragePlugin.MCAP):
+        pass
+    write_manifest(foreign, build_manifest(foreign, "episode"))
+    nan_bag = commit_episode(fleet_store, "uncommitted", steps=6, image_shape=(16, 16))
+    (nan_bag / "manifest.json").unlink()
+    trainer = service(fleet_store, tmp_path / "work")
+    trainer.run(max_updates=1)
+    reasons = {path.rsplit("/", 1)[1]: entry["reason"] for path, entry in trainer.ledger.items()}
+    assert "incomplete episode" in reasons["unfinished"]
+    assert "fails its sha256 check" in reasons["tampered"]
+    assert "foreign bag" in reasons["foreign"]
+    assert "uncommitted" not in reasons
+    assert sum(entry["status"] == "ingested" for entry in trainer.ledger.values()) == 3
+    status = json.loads((tmp_path / "work/telemetry/status.json").read_text())
+    assert status["episodes_skipped"] == 3
+    catalog = Catalog(tmp_path / "work/catalog.sqlite")
+    assert sorted(row["episode_id"] for row in catalog.episodes()) == ["demo0", "dep0", "dep1"]
+    rejected = {row["store_path"].rsplit("/", 1)[1]: row["reason"] for row in catalog.rejected()}
+    assert rejected == {name: reasons[name] for name in ("unfinished", "tampered", "foreign")}
+
+
+def test_nan_loss_stops_training_before_anything_is_published(tmp_path, fleet_store):
+    trainer = service(fleet_store, tmp_path / "work", publish_every=50, agent={"hidden_dim": 32, "lr": 1e30})
+    with pytest.raises(TrainerError, match="training stopped at update"):
+        trainer.run(max_updates=40)
+    assert trainer.step < 40
+    assert published_versions(fleet_store) == ["v000000-bc"]
+    assert (fleet_store / "policies/channels/stable").read_text().strip() == "v000000-bc"
+    status = json.loads((tmp_path / "work/telemetry/status.json").read_text())
+    assert status["state"] == "failed" and "training stopped at update" in status["error"]
+
+
+def test_a_reader_never_sees_a_channel_without_a_manifest(tmp_path, fleet_store):
+    publisher = PolicyPublisher(f"file://{fleet_store}")
+    seen, problems, done = [], [], threading.Event()
+
+    def reader() -> None:
+        while not done.is_set():
+            version = publisher.channel_version("stable")
+            seen.append(version)
+            try:
+                verify_folder(fleet_store / "policies" / version, kind="policy")
+            except Exception as error:
+                problems.append(f"{version}: {error}")
+            time.sleep(0.002)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    trainer = service(fleet_store, tmp_path / "work", publish_every=1)
+    trainer.run(max_updates=6)
+    done.set()
+    thread.join()
+    assert problems == []
+    assert "v000006" in published_versions(fleet_store) and len(seen) > 10
+    with pytest.raises(PublishError, match="has no manifest"):
+        publisher.move_channel("stable", "v999999")
+    with pytest.raises(PublishError, match="holds version 'v000000-bc', not 'v000006'"):
+        publisher.publish(fleet_store / "policies/v000000-bc", "v000006")
+    before = (fleet_store / "policies/v000004/manifest.json").stat().st_mtime_ns
+    publisher.publish(tmp_path / "work/published/v000004", "v000004", "canary")
+    assert (fleet_store / "policies/v000004/manifest.json").stat().st_mtime_ns == before
+    assert publisher.channel_version("canary") == "v000004"
+    assert not list((fleet_store / "policies/channels").glob(".*.tmp"))
+
+
+def test_until_idle_stops_after_a_publish_period_without_new_episodes(tmp_path, fleet_store):
+    trainer = service(fleet_store, tmp_path / "work", publish_every=3)
+    assert trainer.run(until_idle=True) == 6
+    assert published_versions(fleet_store)[-2:] == ["v000003", "v000006"]
+
+
+def test_kill_then_resume_continues_from_the_last_checkpoint(tmp_path, fleet_store):
+    work = tmp_path / "work"
+    command = [
+        sys.executable, "-m", "lwd.cli", "train", "serve", "--store", f"file://{fleet_store}",
+        "--work-dir", str(work), "--publish-every", "2", "--batch-size", "8", "--agent", '{"hidden_dim": 32}',
+        "--max-updates", "100000",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    checkpoints = TrainingCheckpoints(work / "checkpoints")
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            latest = checkpoints.latest()
+            if latest is not None and json.loads((latest / "trainer.json").read_text())["step"] >= 4:
+                break
+            time.sleep(0.2)
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        output = process.communicate()[0].decode()
+    assert process.returncode == -signal.SIGKILL, output
+    saved = checkpoints.load_latest()
+    saved_step = saved.trainer["step"]
+    assert saved_step >= 4, output
+
+    def no_embedder(checkpoint):
+        raise AssertionError("a resumed trainer must take features from the cache, not re-encode")
+
+    config = TrainerConfig(
+        store_url=f"file://{fleet_store}", work_dir=work, publish_every=2, batch_size=8, agent={"hidden_dim": 32}
+    )
+    resumed = TrainerService(config, no_embedder)
+    assert resumed.step == saved_step
+    assert resumed.buffer.episode_keys() == saved.trainer["buffer"]["episode_keys"]
+    for key, tensor in resumed.agent.state_dict().items():
+        torch.testing.assert_close(tensor, saved.agent[key], msg=key)
+    assert resumed.episodes.decoded == 0 and resumed.features.frames_encoded == 0
+    target = saved_step + 2 - saved_step % 2
+    assert resumed.run(max_updates=target) == target
+    assert f"v{target:06d}" in published_versions(fleet_store)
+    assert (fleet_store / "policies/channels/stable").read_text().strip() == f"v{target:06d}"
+    assert np.all([entry["status"] == "ingested" for entry in resumed.ledger.values()])
+
+
+def test_cli_bc_pretrains_and_publish_puts_it_on_a_channel(tmp_path, fleet_store, capsys):
+    from lwd.cli import main
+
+    vla_config = tmp_path / "vla.json"
+    vla_config.write_text(json.dumps(TINY_VLA))
+    out = tmp_path / "bc"
+    code = main(
+        ["train", "bc", "--episodes", f"file://{fleet_store}", "--out", str(out), "--vla-config", str(vla_config),
+         "--steps", "2", "--batch-size", "4", "--version", "v000000-cli", "--cache-dir", str(tmp_path / "cache")]
+    )  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "3 usable episodes" in printed and "step 2/2 bc_loss" in printed
+    assert verify_folder(out, kind="policy").facts["version"] == "v000000-cli"
+    assert main(["train", "publish", "--store", f"file://{fleet_store}", "--checkpoint", str(out)]) == 0
+    assert (fleet_store / "policies/channels/stable").read_text().strip() == "v000000-cli"
+    assert main(["train", "bc", "--episodes", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 1
+
+
+def test_remote_store_episodes_and_pretrained_policy_are_staged_locally(tmp_path, fleet_store):
+    import fsspec
+
+    memory = fsspec.filesystem("memory")
+    root = f"/fleet-{tmp_path.name}"
+    for path in sorted(p for p in fleet_store.rglob("*") if p.is_file()):
+        memory.pipe_file(f"{root}/{path.relative_to(fleet_store).as_posix()}", path.read_bytes())
+    config = TrainerConfig(
+        store_url=f"memory://{root}",
+        work_dir=tmp_path / "work",
+        publish_every=2,
+        batch_size=8,
+        agent={"hidden_dim": 32},
+    )
+    trainer = TrainerService(config, lambda checkpoint: HashEmbedder())
+    assert trainer.run(max_updates=2) == 2
+    assert sum(entry["status"] == "ingested" for entry in trainer.ledger.values()) == 3
+    assert (tmp_path / "work/staging/policies/v000000-bc/manifest.json").is_file()
+    assert len(list((tmp_path / "work/staging/episodes").glob("*/*/*/manifest.json"))) == 3
+    assert memory.cat_file(f"{root}/policies/channels/stable").decode().strip() == "v000002"
+    assert memory.exists(f"{root}/policies/v000002/manifest.json")

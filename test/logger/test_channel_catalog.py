@@ -1,0 +1,113 @@
+"""ChannelWatcher (new versions downloaded, verified, reported once; corrupt ones refused) and the Catalog
+(committed episodes indexed, pending skipped, bad manifests rejected with reasons, success statistics)."""
+
+from __future__ import annotations
+
+import pytest
+from lwd_interfaces.manifest import MANIFEST_NAME, build_manifest, write_manifest
+from lwd_logger.bridge import BagBridge
+from lwd_logger.catalog import Catalog
+from lwd_logger.channel_watcher import ChannelWatcher
+from lwd_logger.episode import EpisodeInfo
+from lwd_logger.errors import PolicyVerificationError, StoreError
+from lwd_logger.store import FleetStore
+
+
+def publish_policy(root, version, weights=b"w" * 64, channel="stable"):
+    folder = root / "policies" / version
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(weights)
+    (folder / "config.json").write_text('{"horizon": 2}')
+    (folder / "normalization.json").write_text("{}")
+    write_manifest(folder, build_manifest(folder, "policy"))
+    (root / "policies" / "channels").mkdir(exist_ok=True)
+    (root / "policies" / "channels" / channel).write_text(version + "\n")
+    return folder
+
+
+def test_watcher_reports_each_new_version_once(tmp_path):
+    root = tmp_path / "fleet"
+    publish_policy(root, "v000001")
+    reported = []
+    watcher = ChannelWatcher(FleetStore(str(root)), "stable", tmp_path / "cache", on_release=reported.append)
+    first = watcher.poll()
+    assert first.version == "v000001"
+    assert (first.folder / "model.safetensors").read_bytes() == b"w" * 64
+    assert watcher.poll() is None
+    publish_policy(root, "v000002-canary", weights=b"x" * 64)
+    second = watcher.poll()
+    assert second.version == "v000002-canary"
+    assert [r.version for r in reported] == ["v000001", "v000002-canary"]
+    assert second.sha256 != first.sha256
+
+
+def test_corrupt_version_is_refused_and_not_reported(tmp_path):
+    root = tmp_path / "fleet"
+    folder = publish_policy(root, "v000003")
+    (folder / "model.safetensors").write_bytes(b"tampered" * 8)
+    reported = []
+    watcher = ChannelWatcher(FleetStore(str(root)), "stable", tmp_path / "cache", on_release=reported.append)
+    with pytest.raises(PolicyVerificationError, match=r"v000003.*refused"):
+        watcher.poll()
+    assert reported == []
+    assert watcher.current is None
+    assert not (tmp_path / "cache" / "v000003").exists()
+
+
+def test_missing_or_malformed_channel_is_a_clear_error(tmp_path):
+    root = tmp_path / "fleet"
+    watcher = ChannelWatcher(FleetStore(str(root)), "stable", tmp_path / "cache")
+    with pytest.raises(StoreError, match="does not exist"):
+        watcher.poll()
+    (root / "policies" / "channels").mkdir(parents=True)
+    (root / "policies" / "channels" / "stable").write_text("../../etc\n")
+    with pytest.raises(StoreError, match="malformed version"):
+        watcher.poll()
+
+
+def upload(record_episode, spool, store, episode_id, robot, task, success, versions="v000001"):
+    info = EpisodeInfo(episode_id=episode_id, robot_id=robot, task=task, policy_version=versions)
+    record_episode(n=4, success=success, info=info)
+    return BagBridge(spool, store).upload_pending()[0]
+
+
+def test_catalog_indexes_episodes_and_computes_success_rates(record_episode, spool, tmp_path):
+    store = FleetStore(str(tmp_path / "fleet"))
+    upload(record_episode, spool, store, "a1", "r1", "transfer_cube", True)
+    upload(record_episode, spool, store, "a2", "r1", "transfer_cube", False)
+    upload(record_episode, spool, store, "a3", "r1", "transfer_cube", True)
+    last = upload(record_episode, spool, store, "b1", "r2", "insertion", True, versions="v000002")
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    report = catalog.ingest(store)
+    assert (report.added, report.known, report.rejected) == (4, 0, 0)
+    assert catalog.ingest(store).known == 4
+    rows = {row["episode_id"]: row for row in catalog.episodes()}
+    assert rows["a2"]["outcome"] == "failure"
+    assert rows["a1"]["steps"] == 4
+    assert rows["a1"]["interventions"] == 1
+    assert rows["b1"]["sha256"] == last.sha256
+    assert rows["b1"]["store_path"] == last.key
+    stats = {(s.robot_id, s.task): s for s in catalog.stats()}
+    assert stats[("r1", "transfer_cube")].success_rate == pytest.approx(2 / 3)
+    assert stats[("r2", "insertion")].policy_versions == "v000002"
+    assert [row["episode_id"] for row in catalog.episodes(robot_id="r2")] == ["b1"]
+
+
+def test_catalog_skips_pending_and_rejects_bad_manifests_with_reasons(record_episode, spool, tmp_path):
+    store = FleetStore(str(tmp_path / "fleet"))
+    good = upload(record_episode, spool, store, "g1", "r1", "transfer_cube", True)
+    pending = tmp_path / "fleet" / "episodes" / "r1" / "2026-11-25" / "pending1"
+    pending.mkdir(parents=True)
+    (pending / "x.mcap").write_bytes(b"partial upload")
+    broken = pending.parent / "broken1"
+    broken.mkdir()
+    (broken / MANIFEST_NAME).write_text("{not json")
+    tampered = tmp_path / "fleet" / good.key / "g1.mcap"
+    tampered.write_bytes(tampered.read_bytes()[:-10] + b"0123456789")
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    report = catalog.ingest(store, verify=True)
+    assert report.pending == 1
+    assert report.added == 0
+    reasons = {row["store_path"]: row["reason"] for row in catalog.rejected()}
+    assert "malformed manifest" in reasons["episodes/r1/2026-11-25/broken1"]
+    assert "fails its sha256 check" in reasons[good.key]

@@ -1,0 +1,102 @@
+"""The SFTP store against a real OpenSSH server: upload, server killed mid-transfer then restarted and the
+upload resumed, checksums verified; an unreachable server gives a clear error without leaking the key path."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from lwd_interfaces import topics
+from lwd_interfaces.manifest import verify_folder
+from lwd_logger.bag_reader import BagReader
+from lwd_logger.bridge import BagBridge
+from lwd_logger.channel_watcher import ChannelWatcher
+from lwd_logger.errors import StoreUnavailableError
+from lwd_logger.store import FleetStore
+
+
+def big_episode(make_recorder, steps, episode_info, megabytes):
+    """An episode whose camera frames are incompressible noise, ``megabytes`` in all."""
+    recorder = make_recorder()
+    recorder.start_episode(episode_info)
+    rng = np.random.default_rng(0)
+    frame = steps.image(0, 0)
+    frame.height, frame.width, frame.step = 480, 640, 640 * 3
+    for i in range(megabytes * 1_000_000 // (480 * 640 * 3) + 1):
+        frame.data = rng.integers(0, 256, 480 * 640 * 3, dtype=np.uint8)
+        recorder.record(topics.camera_topic("top"), topics.IMAGE_TYPE, frame, i)
+    recorder.set_label(True, "operator/joy")
+    return recorder.end_episode()
+
+
+def test_sftp_upload_verifies_and_frees_spool(ssh_server, record_episode, spool):
+    folder = record_episode(n=5)
+    digest = verify_folder(folder).digest
+    store = FleetStore(ssh_server.url)
+    assert "key_filename" not in store.display_url
+    (result,) = BagBridge(spool, store).upload_pending()
+    assert not folder.exists()
+    remote = ssh_server.root / result.key
+    assert verify_folder(remote, kind="episode").digest == digest
+    assert BagReader(remote).info.custom_data["lwd.steps"] == "5"
+
+
+def test_sftp_server_killed_mid_transfer_then_restarted_resumes(ssh_server, make_recorder, steps, episode_info, spool):
+    folder = big_episode(make_recorder, steps, episode_info, megabytes=48)
+    bag_size = (folder / "ep1.mcap").stat().st_size
+    manifest = verify_folder(folder)
+    killed = threading.Event()
+
+    def kill_when_transfer_started() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            partial = list(ssh_server.root.rglob("ep1.mcap"))
+            if partial and partial[0].stat().st_size > 2_000_000:
+                ssh_server.kill()
+                killed.set()
+                return
+            time.sleep(0.001)
+
+    restarts = []
+
+    def restart_server(delay: float) -> None:
+        restarts.append(delay)
+        if ssh_server.process is None:
+            ssh_server.start()
+
+    watcher = threading.Thread(target=kill_when_transfer_started)
+    watcher.start()
+    store = FleetStore(ssh_server.url)
+    (result,) = BagBridge(spool, store, base_delay_s=0.1, sleep=restart_server).upload_pending()
+    watcher.join()
+    assert killed.is_set()
+    assert restarts, "the upload must have failed and been retried"
+    assert 0 < result.bytes_sent < bag_size, "the retry must resume, not start over"
+    remote = ssh_server.root / result.key
+    assert verify_folder(remote, kind="episode").digest == manifest.digest
+    assert not folder.exists()
+
+
+def test_unreachable_sftp_store_is_a_clear_error(ssh_server, record_episode, spool):
+    url = ssh_server.url
+    ssh_server.kill()
+    with pytest.raises(StoreUnavailableError, match="cannot reach store") as error:
+        FleetStore(url)
+    assert str(ssh_server.key) not in str(error.value)
+
+
+def test_channel_watcher_over_sftp(ssh_server, tmp_path):
+    from lwd_interfaces.manifest import build_manifest, write_manifest
+
+    version = ssh_server.root / "policies" / "v000007"
+    version.mkdir(parents=True)
+    (version / "model.safetensors").write_bytes(b"weights" * 100)
+    (version / "config.json").write_text("{}")
+    write_manifest(version, build_manifest(version, "policy"))
+    (ssh_server.root / "policies" / "channels").mkdir()
+    (ssh_server.root / "policies" / "channels" / "stable").write_text("v000007\n")
+    release = ChannelWatcher(FleetStore(ssh_server.url), "stable", tmp_path / "cache").poll()
+    assert release.version == "v000007"
+    assert (release.folder / "model.safetensors").read_bytes() == b"weights" * 100

@@ -1,0 +1,152 @@
+"""FleetStore (file://) and BagBridge: layout, idempotent resumable upload, verification before deleting,
+backoff on an unreachable store, checksum mismatches, and what is never deleted."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from lwd_interfaces.manifest import MANIFEST_NAME, Manifest, verify_folder
+from lwd_logger.bag_reader import BagReader
+from lwd_logger.bridge import BagBridge
+from lwd_logger.errors import StoreError, StoreUnavailableError
+from lwd_logger.store import FleetStore, redact_url
+
+
+def expected_key(folder) -> str:
+    manifest = verify_folder(folder)
+    day = datetime.datetime.fromtimestamp(
+        int(manifest.facts["lwd.start_time_ns"]) / 1e9, tz=datetime.timezone.utc
+    ).strftime("%Y-%m-%d")
+    return f"episodes/robot7/{day}/ep1"
+
+
+def test_upload_places_episode_verifies_and_frees_spool(record_episode, spool, tmp_path):
+    folder = record_episode(n=5)
+    key = expected_key(folder)
+    digest = verify_folder(folder).digest
+    store = FleetStore(f"file://{tmp_path / 'fleet'}")
+    (result,) = BagBridge(spool, store).upload_pending()
+    assert result.key == key
+    assert result.sha256 == digest
+    assert not folder.exists()
+    remote = tmp_path / "fleet" / key
+    assert verify_folder(remote, kind="episode").digest == digest
+    assert BagReader(remote).info.custom_data["lwd.outcome"] == "success"
+    assert BagBridge(spool, store).upload_pending() == []
+
+
+def test_reupload_is_idempotent_and_resumes_partial_files(record_episode, spool, tmp_path):
+    folder = record_episode(n=20)
+    key = expected_key(folder)
+    store = FleetStore(str(tmp_path / "fleet"))
+    bag = (folder / "ep1.mcap").read_bytes()
+    (tmp_path / "fleet" / key).mkdir(parents=True)
+    (tmp_path / "fleet" / key / "metadata.yaml").write_bytes((folder / "metadata.yaml").read_bytes())
+    (tmp_path / "fleet" / key / "ep1.mcap").write_bytes(bag[: len(bag) // 3])
+    (result,) = BagBridge(spool, store).upload_pending()
+    assert result.files_skipped == 1
+    assert result.bytes_sent == len(bag) - len(bag) // 3
+    verify_folder(tmp_path / "fleet" / key, kind="episode")
+
+
+def test_wrong_remote_content_is_replaced_not_trusted(record_episode, spool, tmp_path):
+    folder = record_episode(n=5)
+    key = expected_key(folder)
+    size = (folder / "ep1.mcap").stat().st_size
+    (tmp_path / "fleet" / key).mkdir(parents=True)
+    (tmp_path / "fleet" / key / "ep1.mcap").write_bytes(b"\xff" * size)
+    BagBridge(spool, FleetStore(str(tmp_path / "fleet"))).upload_pending()
+    verify_folder(tmp_path / "fleet" / key, kind="episode")
+
+
+class CorruptingStore(FleetStore):
+    """A store whose disk flips the first byte of every uploaded file (a faulty remote)."""
+
+    def upload_file(self, local, key):
+        sent = super().upload_file(local, key)
+        path = self.path(key)
+        data = bytearray(open(path, "rb").read())
+        data[0] ^= 0xFF
+        open(path, "wb").write(bytes(data))
+        return sent
+
+
+def test_checksum_mismatch_on_store_keeps_local_copy_and_no_manifest(record_episode, spool, tmp_path):
+    folder = record_episode(n=3)
+    key = expected_key(folder)
+    store = CorruptingStore(str(tmp_path / "fleet"))
+    with pytest.raises(StoreError, match="differs after upload"):
+        BagBridge(spool, store).upload_pending()
+    verify_folder(folder, kind="episode")
+    assert not (tmp_path / "fleet" / key / MANIFEST_NAME).exists()
+
+
+class FlakyStore(FleetStore):
+    """A store that raises connection errors on its first ``failures`` size lookups."""
+
+    def __init__(self, url, failures):
+        super().__init__(url)
+        self.failures = failures
+        self.reconnects = 0
+
+    def size(self, key):
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionResetError("connection reset by peer")
+        return super().size(key)
+
+    def reconnect(self):
+        self.reconnects += 1
+        super().reconnect()
+
+
+def test_backoff_retries_with_doubling_delays(record_episode, spool, tmp_path):
+    record_episode(n=2)
+    delays = []
+    store = FlakyStore(str(tmp_path / "fleet"), failures=3)
+    (result,) = BagBridge(spool, store, base_delay_s=0.5, max_delay_s=1.5, sleep=delays.append).upload_pending()
+    assert delays == [0.5, 1.0, 1.5]
+    assert store.reconnects == 3
+    assert result.episode_id == "ep1"
+
+
+def test_unreachable_store_gives_clear_error_and_keeps_data(record_episode, spool, tmp_path):
+    folder = record_episode(n=2)
+    store = FlakyStore(str(tmp_path / "fleet"), failures=100)
+    with pytest.raises(StoreUnavailableError, match="still failing after 3 attempts"):
+        BagBridge(spool, store, max_attempts=3, sleep=lambda _: None).upload_pending()
+    verify_folder(folder, kind="episode")
+
+
+def test_corrupt_local_episode_is_not_uploaded_or_deleted(record_episode, spool, tmp_path):
+    folder = record_episode(n=2)
+    with open(folder / "ep1.mcap", "r+b") as stream:
+        stream.write(b"XXXX")
+    with pytest.raises(StoreError, match="fails verification"):
+        BagBridge(spool, FleetStore(str(tmp_path / "fleet"))).upload_pending()
+    assert (folder / "ep1.mcap").is_file()
+    assert not (tmp_path / "fleet" / "episodes").exists()
+
+
+def test_redact_url_hides_credentials():
+    url = "sftp://robot:hunter2@10.0.0.5:2222/fleet?key_filename=/home/robot/.ssh/id_ed25519"
+    redacted = redact_url(url)
+    assert "hunter2" not in redacted
+    assert "id_ed25519" not in redacted
+    assert redacted == "sftp://robot@10.0.0.5:2222/fleet?<redacted>"
+
+
+def test_unsupported_scheme_and_unsafe_keys_are_refused(tmp_path):
+    with pytest.raises(StoreError, match="unsupported store URL scheme"):
+        FleetStore("gopher://x/y")
+    with pytest.raises(StoreError, match="unsafe store key"):
+        FleetStore(str(tmp_path)).path("../etc/passwd")
+
+
+def test_manifest_round_trip_of_uploaded_episode(record_episode, spool, tmp_path):
+    record_episode(n=2)
+    store = FleetStore(str(tmp_path / "fleet"))
+    (result,) = BagBridge(spool, store).upload_pending()
+    manifest = Manifest.from_json(store.read_bytes(f"{result.key}/{MANIFEST_NAME}"))
+    assert manifest.digest == result.sha256

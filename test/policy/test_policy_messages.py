@@ -1,0 +1,54 @@
+"""Message conversions used by policy_node, checked against the real lwd_msgs definitions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from lwd_interfaces import lwd_typestore
+from lwd_policy.blending import Chunk
+from lwd_policy.local_policies import resolve_local_policy
+from lwd_policy.messages import MessageError, action_chunk_fields, image_to_array, seconds_to_stamp, stamp_seconds
+
+
+def test_action_chunk_fields_serialize_as_lwd_msgs_action_chunk() -> None:
+    store = lwd_typestore()
+    header_type = store.types["std_msgs/msg/Header"]
+    time_type = store.types["builtin_interfaces/msg/Time"]
+    chunk_type = store.types["lwd_msgs/msg/ActionChunk"]
+    actions = np.arange(20 * 14, dtype=np.float64).reshape(20, 14) / 100
+    chunk = Chunk(7, 3, actions, "v000012", 0.0123, 1.5)
+    sec, nanosec = seconds_to_stamp(chunk.stamp)
+    header = header_type(stamp=time_type(sec=sec, nanosec=nanosec), frame_id="")
+    message = chunk_type(header=header, **action_chunk_fields(chunk, 0.02))
+    decoded = store.deserialize_cdr(store.serialize_cdr(message, chunk_type.__msgtype__), chunk_type.__msgtype__)
+    assert (decoded.horizon, decoded.action_dim, decoded.chunk_id) == (20, 14, 7)
+    assert decoded.policy_version == "v000012" and decoded.inference_latency == pytest.approx(0.0123)
+    np.testing.assert_allclose(decoded.actions.reshape(20, 14), actions, rtol=1e-6)
+    assert stamp_seconds(decoded.header.stamp.sec, decoded.header.stamp.nanosec) == pytest.approx(1.5)
+
+
+def test_image_conversion_handles_padding_and_bgr() -> None:
+    rgb = np.random.default_rng(0).integers(0, 256, (4, 5, 3), dtype=np.uint8)
+    padded = np.zeros((4, 16), np.uint8)
+    padded[:, :15] = rgb.reshape(4, 15)
+    np.testing.assert_array_equal(image_to_array("rgb8", 4, 5, 16, padded.tobytes()), rgb)
+    bgr = np.ascontiguousarray(rgb[:, :, ::-1]).tobytes()
+    np.testing.assert_array_equal(image_to_array("bgr8", 4, 5, 15, bgr), rgb)
+    with pytest.raises(MessageError, match="unsupported image encoding"):
+        image_to_array("mono8", 4, 5, 5, bytes(20))
+    with pytest.raises(MessageError, match="inconsistent"):
+        image_to_array("rgb8", 4, 5, 15, bytes(10))
+
+
+def test_announced_versions_resolve_only_to_local_folders(tmp_path: Path) -> None:
+    (tmp_path / "policies" / "v000002").mkdir(parents=True)
+    direct = tmp_path / "direct"
+    direct.mkdir()
+    assert resolve_local_policy(f"file://{direct}", "v000001", None) == direct
+    assert resolve_local_policy(str(direct), "v000001", None) == direct
+    assert resolve_local_policy("sftp://store/fleet/policies/v000002", "v000002", tmp_path) == (
+        tmp_path / "policies" / "v000002"
+    )
+    assert resolve_local_policy("s3://bucket/policies/v000003", "v000003", tmp_path) is None

@@ -1,0 +1,138 @@
+"""The built-in VLA: config round trip, observation validation, flow sampling, and BC sanity."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from lwd_policy.config import ConfigError, VLAConfig
+from lwd_policy.flow import flow_matching_loss, interpolate
+from lwd_policy.model import ActionExpert, FlowMatchingVLA, ObservationBatch, ObservationError
+from lwd_policy.normalization import NormalizationError, Normalizer
+from lwd_policy.vla import VLAPolicy
+
+
+def _batch(config: VLAConfig, size: int = 3) -> ObservationBatch:
+    generator = torch.Generator().manual_seed(5)
+    images = {
+        camera: torch.randint(0, 256, (size, 3, config.image_height, config.image_width), generator=generator).to(
+            torch.uint8
+        )
+        for camera in config.cameras
+    }
+    return ObservationBatch(images, torch.randn(size, config.language_dim, generator=generator), torch.randn(size, 14))
+
+
+def test_config_json_round_trip_and_validation() -> None:
+    config = VLAConfig(cameras=("top", "left_wrist"), horizon=16)
+    assert VLAConfig.from_json(config.to_json()) == config
+    with pytest.raises(ConfigError, match="horizon"):
+        VLAConfig(horizon=0)
+    with pytest.raises(ConfigError, match="unknown config fields"):
+        VLAConfig.from_dict({**config.to_dict(), "bogus": 1})
+    with pytest.raises(ConfigError, match="horizon: expected 16, got 20"):
+        config.check_compatible(VLAConfig(cameras=("top", "left_wrist")))
+
+
+def test_sample_shapes_and_seed_determinism(small_config: VLAConfig) -> None:
+    model = FlowMatchingVLA(small_config).eval()
+    assert isinstance(model, VLAPolicy)
+    with torch.no_grad():
+        features = model.encode(_batch(small_config))
+        assert features.shape == (3, small_config.feature_dim)
+        first = model.sample(features, generator=torch.Generator().manual_seed(7))
+        second = model.sample(features, generator=torch.Generator().manual_seed(7))
+        other = model.sample(features, generator=torch.Generator().manual_seed(8))
+        more_steps = model.sample(features, noise=torch.zeros(3, 8, 14), steps=9)
+    assert first.shape == (3, small_config.horizon, small_config.action_dim)
+    assert more_steps.shape == first.shape
+    assert torch.equal(first, second)
+    assert not torch.allclose(first, other)
+    assert torch.equal(
+        model.velocity(first, torch.zeros(3), features), model.action_expert(first, torch.zeros(3), features)
+    )
+
+
+def test_multi_camera_encode_rejects_wrong_inputs() -> None:
+    config = VLAConfig(
+        cameras=("top", "wrist"),
+        image_height=16,
+        image_width=16,
+        vision_channels=(8,),
+        vision_groups=4,
+        expert_width=32,
+    )
+    model = FlowMatchingVLA(config)
+    good = _batch(config, 2)
+    assert model.encode(good).shape == (2, config.feature_dim)
+    missing = ObservationBatch({"top": good.images["top"]}, good.instruction_embedding, good.proprio)
+    with pytest.raises(ObservationError, match="missing camera"):
+        model.encode(missing)
+    wrong_dtype = ObservationBatch(
+        {k: v.float() for k, v in good.images.items()}, good.instruction_embedding, good.proprio
+    )
+    with pytest.raises(ObservationError, match="uint8"):
+        model.encode(wrong_dtype)
+
+
+def test_flow_loss_is_zero_for_the_exact_velocity() -> None:
+    actions = torch.randn(4, 3, 2)
+    noise = torch.randn(4, 3, 2)
+    t = torch.rand(4)
+
+    class Exact(torch.nn.Module):
+        def forward(self, x: torch.Tensor, t_: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+            return actions - noise
+
+    assert flow_matching_loss(Exact(), actions, torch.zeros(4, 1), noise=noise, t=t).item() == 0.0
+    assert torch.allclose(interpolate(noise, actions, torch.ones(4)), actions)
+    assert torch.allclose(interpolate(noise, actions, torch.zeros(4)), noise)
+
+
+def test_bc_learns_a_bimodal_conditional_action_distribution() -> None:
+    """Context A: actions are +1 or −1 (50/50) on every step; context B: always 0.5. The flow must keep both modes."""
+    torch.manual_seed(0)
+    config = VLAConfig(horizon=4, action_dim=2, feature_dim=8, time_embedding_dim=16, expert_width=128, expert_blocks=2)
+    expert = ActionExpert(config)
+    contexts = torch.eye(8)[:2]
+    optimizer = torch.optim.Adam(expert.parameters(), lr=2e-3)
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(600):
+        which = torch.randint(0, 2, (128,), generator=generator)
+        signs = torch.randint(0, 2, (128, 1, 1), generator=generator).float() * 2 - 1
+        actions = torch.where(which.view(-1, 1, 1) == 0, signs.expand(128, 4, 2), torch.full((128, 4, 2), 0.5))
+        loss = flow_matching_loss(expert, actions, contexts[which], generator=generator)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model = FlowMatchingVLA(config)
+    model.action_expert = copy.deepcopy(expert)
+    with torch.no_grad():
+        samples_a = model.sample(contexts[0].expand(400, 8), generator=torch.Generator().manual_seed(2), steps=20)
+        samples_b = model.sample(contexts[1].expand(400, 8), generator=torch.Generator().manual_seed(3), steps=20)
+    per_sample = samples_a.mean(dim=(1, 2))
+    assert torch.mean(torch.abs(per_sample.abs() - 1.0)).item() < 0.15
+    assert 0.3 < (per_sample > 0).float().mean().item() < 0.7
+    assert torch.mean(torch.abs(samples_b - 0.5)).item() < 0.1
+
+
+def test_normalizer_round_trip_and_errors() -> None:
+    generator = torch.Generator().manual_seed(0)
+    proprio = torch.randn(100, 14, generator=generator).numpy() * 3 + 1
+    actions = torch.rand(100, 14, generator=generator).numpy() * 4 - 1
+    for mode in ("mean_std", "min_max"):
+        normalizer = Normalizer.from_data(proprio, actions, mode)
+        restored = Normalizer.from_json(normalizer.to_json())
+        normalized = restored.normalize_action(torch.from_numpy(actions))
+        if mode == "min_max":
+            assert normalized.min().item() == pytest.approx(-1.0) and normalized.max().item() == pytest.approx(1.0)
+        else:
+            assert normalized.mean().abs().item() < 1e-6
+        assert torch.allclose(restored.unnormalize_action(normalized), torch.from_numpy(actions), atol=1e-5)
+    with pytest.raises(NormalizationError, match="statistics have 14"):
+        normalizer.normalize_proprio(torch.zeros(3, 7))
+    with pytest.raises(NormalizationError, match="NaN"):
+        Normalizer.from_data(proprio * float("nan"), actions)
+    with pytest.raises(NormalizationError, match="malformed"):
+        Normalizer.from_dict({"format": 1, "mode": "mean_std"})

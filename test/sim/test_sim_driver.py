@@ -1,0 +1,137 @@
+"""AlohaSimDriver: determinism, observations, configuration errors and command validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from lwd_sim.aloha import AlohaSimDriver
+from lwd_sim.driver import ACTION_DIM, CommandError, ConfigError, RobotDriver, validate_command
+from lwd_sim.tasks import TASKS
+
+
+@pytest.fixture(scope="module")
+def cube_driver():
+    driver = AlohaSimDriver("transfer_cube", cameras=["top"], height=48, width=64)
+    yield driver
+    driver.close()
+
+
+def _rollout(driver: AlohaSimDriver, seed: int, steps: int = 25) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    first = driver.reset(seed)
+    wiggle = np.random.default_rng(123).normal(0.0, 0.05, (steps, ACTION_DIM))
+    qpos, images = [first.qpos], [first.images["top"]]
+    for offset in wiggle:
+        observation = driver.step(first.qpos + offset)
+        qpos.append(observation.qpos)
+        images.append(observation.images["top"])
+    return np.array(qpos), np.array(images), driver.object_poses()["box"]
+
+
+def test_same_seed_gives_same_trajectory_and_images(cube_driver):
+    qpos_a, images_a, box_a = _rollout(cube_driver, seed=7)
+    qpos_b, images_b, box_b = _rollout(cube_driver, seed=7)
+    np.testing.assert_array_equal(qpos_a, qpos_b)
+    np.testing.assert_array_equal(images_a, images_b)
+    np.testing.assert_array_equal(box_a, box_b)
+
+
+def test_different_seeds_place_the_object_differently(cube_driver):
+    cube_driver.reset(1)
+    first = cube_driver.object_poses()["box"][:3]
+    cube_driver.reset(2)
+    second = cube_driver.object_poses()["box"][:3]
+    assert np.linalg.norm(first - second) > 1e-3
+    for position in (first, second):
+        assert 0.0 <= position[0] <= 0.2 and 0.4 <= position[1] <= 0.6
+
+
+def test_observation_has_the_contract_shapes(cube_driver):
+    observation = cube_driver.reset(0)
+    assert isinstance(cube_driver, RobotDriver)
+    assert observation.qpos.shape == (ACTION_DIM,) and observation.qvel.shape == (ACTION_DIM,)
+    assert cube_driver.joint_names[6] == "left_arm_gripper" and len(cube_driver.joint_names) == ACTION_DIM
+    image = observation.images["top"]
+    assert image.dtype == np.uint8 and image.shape == (48, 64, 3)
+    assert image.std() > 5, "the rendered image should show the scene, not a flat colour"
+    stepped = cube_driver.step(observation.qpos)
+    assert stepped.stamp_ns - observation.stamp_ns == 20_000_000, "control period is 20 ms (50 Hz)"
+
+
+def test_instruction_paraphrase_depends_on_seed(cube_driver):
+    instructions = set()
+    for seed in range(12):
+        cube_driver.reset(seed)
+        assert cube_driver.instruction in TASKS["transfer_cube"].instructions
+        instructions.add(cube_driver.instruction)
+    assert len(instructions) >= 2
+    cube_driver.reset(3)
+    again = cube_driver.instruction
+    cube_driver.reset(3)
+    assert cube_driver.instruction == again
+
+
+def test_unknown_task_lists_the_valid_ones():
+    with pytest.raises(ConfigError, match=r"insertion.*transfer_cube"):
+        AlohaSimDriver("stack_blocks", cameras=[])
+
+
+def test_unknown_camera_lists_the_valid_ones():
+    with pytest.raises(ConfigError, match=r"unknown camera.*'nose'.*'top'"):
+        AlohaSimDriver("transfer_cube", cameras=["top", "nose"])
+
+
+@pytest.mark.parametrize("height, width", [(0, 128), (96, -1), (96.5, 128)])
+def test_bad_resolution_is_rejected(height, width):
+    with pytest.raises(ConfigError, match="image size"):
+        AlohaSimDriver("transfer_cube", cameras=["top"], height=height, width=width)
+
+
+@pytest.mark.parametrize(
+    "command, message",
+    [
+        (np.zeros(13), r"shape \(14,\)"),
+        (np.zeros((2, 14)), r"shape \(14,\)"),
+        (np.full(14, np.nan), "non-finite"),
+        (np.r_[np.zeros(13), np.inf], r"indices \[13\]"),
+        (["a"] * 14, "not numeric"),
+    ],
+)
+def test_bad_command_raises_and_never_reaches_physics(cube_driver, command, message):
+    cube_driver.reset(0)
+    cube_driver.step(cube_driver.last_command)
+    qpos, ctrl, time = cube_driver.data.qpos.copy(), cube_driver.data.ctrl.copy(), cube_driver.data.time
+    steps, last = cube_driver.steps, cube_driver.last_command.copy()
+    with pytest.raises(CommandError, match=message):
+        cube_driver.step(command)
+    np.testing.assert_array_equal(cube_driver.data.qpos, qpos)
+    np.testing.assert_array_equal(cube_driver.data.ctrl, ctrl)
+    assert cube_driver.data.time == time and cube_driver.steps == steps
+    np.testing.assert_array_equal(cube_driver.last_command, last)
+    assert np.all(np.isfinite(cube_driver.data.qpos))
+
+
+def test_validate_command_accepts_lists():
+    np.testing.assert_array_equal(validate_command([0.5] * 14), np.full(14, 0.5))
+
+
+def test_gripper_command_opens_and_closes_the_fingers(cube_driver):
+    start = cube_driver.reset(0)
+    command = start.qpos.copy()
+    command[[6, 13]] = 1.0
+    for _ in range(30):
+        opened = cube_driver.step(command)
+    assert opened.qpos[6] > 0.9 and opened.qpos[13] > 0.9
+    command[[6, 13]] = 0.0
+    for _ in range(30):
+        closed = cube_driver.step(command)
+    assert closed.qpos[6] < 0.2 and closed.qpos[13] < 0.2
+
+
+def test_insertion_has_two_objects_and_two_cameras():
+    driver = AlohaSimDriver("insertion", cameras=["top", "angle"], height=24, width=32)
+    observation = driver.reset(5)
+    assert set(driver.object_poses()) == {"peg", "socket"}
+    assert set(observation.images) == {"top", "angle"}
+    assert not np.array_equal(observation.images["top"], observation.images["angle"])
+    assert driver.stage_reward == 0 and not driver.success
+    driver.close()
