@@ -82,6 +82,15 @@ class AlohaSimDriver(RobotDriver):
         """The configured cameras."""
         return list(self._rig.cameras)
 
+    def command_limits(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bounds of a 14-D command: the arms' joint ranges [rad], grippers 0..1."""
+        lower, upper = np.zeros(ACTION_DIM), np.ones(ACTION_DIM)
+        for index, name in enumerate(JOINTS):
+            side, _, joint = name.partition("_arm_")
+            if joint != "gripper":
+                lower[index], upper[index] = self.model.joint(f"vx300s_{side}/{joint}").range
+        return lower, upper
+
     @property
     def max_stage(self) -> int:
         """The stage reward that means success."""

@@ -1,0 +1,259 @@
+"""One simulated robot of the fleet, wired in-process the way a composed ROS 2 container would be.
+
+Data flows one way: driver → policy runtime → intervention session (with the scripted
+operator as the teleop source) → driver, with the recorder listening to every step;
+spool → bag bridge → fleet store; store channel → watcher → policy hot swap. Each
+core is the one the ROS nodes host; this class only converts and wires.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from lwd_interfaces import lwd_typestore, topics
+from lwd_interfaces.messages import header, joint_state, policy_version, rgb8_image
+from lwd_intervention.arbiter import StepInput, TeleopSample
+from lwd_intervention.events import OperatorEvent
+from lwd_intervention.messages import episode_event_msg, intervention_state_msg, reward_label_msg
+from lwd_intervention.parameters import parameters_from_mapping
+from lwd_intervention.session import EpisodeTemplate
+from lwd_logger.bridge import BagBridge
+from lwd_logger.channel_watcher import ChannelWatcher, PolicyRelease
+from lwd_logger.errors import LoggerError
+from lwd_logger.recorder import EpisodeRecorder
+from lwd_logger.recovery import recover_spool
+from lwd_logger.spool import Spool
+from lwd_logger.store import FleetStore
+from lwd_logger.writer import RosbagsWriter
+from lwd_policy.inference import PolicyObservation
+from lwd_policy.language import InstructionEncoder
+from lwd_policy.messages import action_chunk_fields
+from lwd_policy.runtime import InferenceRuntime, RuntimeConfig
+from lwd_policy.safety import SafetyLimits
+from lwd_sim.aloha import AlohaSimDriver
+from lwd_sim.operator import Imperfection, OperatorConfig, ScriptedOperator, TakeoverTriggers
+
+LOG = logging.getLogger(__name__)
+OPERATOR_SOURCE = "operator/scripted"
+CONTROL_PERIOD_NS = 20_000_000
+
+
+class RobotError(RuntimeError):
+    """The robot cannot run an episode (no policy on the channel, spool full, store unreachable...)."""
+
+
+@dataclass(frozen=True)
+class RobotSettings:
+    """How one simulated robot runs: where its store is, what it sees, and how its operator behaves.
+
+    ``assisted`` lets the scripted operator take over and label (deployment); without it the policy
+    runs alone (held-out evaluation). ``max_step_delta`` bounds every executed command change [rad/step].
+    """
+
+    robot_id: str
+    store_url: str
+    work_dir: Path
+    channel: str = "stable"
+    tasks: tuple[str, ...] = ("transfer_cube", "insertion")
+    cameras: tuple[str, ...] = ("top",)
+    image_height: int = 96
+    image_width: int = 128
+    max_steps: int = 300
+    assisted: bool = True
+    record: bool = True
+    human_like_operator: bool = True
+    stall_seconds: float = 2.0
+    patience: int = 3
+    max_step_delta: float = 0.1
+
+
+@dataclass
+class EpisodeSummary:
+    """What one episode did, for progress lines and the report."""
+
+    robot_id: str
+    task: str
+    seed: int
+    policy_version: str
+    success: bool
+    steps: int
+    interventions: int = 0
+    intervention_steps: int = 0
+    wall_s: float = 0.0
+    bag: str = ""
+    errors: list[str] = field(default_factory=list)
+
+
+class SimRobot:
+    """A MuJoCo ALOHA robot with the full LWD robot stack on top of it."""
+
+    def __init__(self, settings: RobotSettings, encoder: InstructionEncoder | None = None) -> None:
+        self.settings = settings
+        self.typestore = lwd_typestore()
+        self.drivers = {
+            task: AlohaSimDriver(task, settings.cameras, settings.image_height, settings.image_width)
+            for task in settings.tasks
+        }
+        self.store = FleetStore(settings.store_url)
+        self.spool = Spool(settings.work_dir / "spool")
+        recover_spool(self.spool, self.typestore)
+        self.recorder = EpisodeRecorder(self.spool, lambda: RosbagsWriter(self.typestore), self.typestore)
+        self.bridge = BagBridge(self.spool, self.store)
+        self.watcher = ChannelWatcher(self.store, settings.channel, settings.work_dir / "policy_cache")
+        self.encoder = encoder
+        self.runtime: InferenceRuntime | None = None
+        self.release: PolicyRelease | None = None
+        lower, upper = next(iter(self.drivers.values())).command_limits()
+        self.limits = SafetyLimits(lower, upper, np.full(lower.shape, settings.max_step_delta))
+        parameters = parameters_from_mapping(
+            {
+                "teleop_source": OPERATOR_SOURCE,
+                "auto_label": True,
+                "auto_start_episodes": False,
+                "max_step_delta": settings.max_step_delta,
+            }
+        )
+        self.session = parameters.session()
+        self._clock_ns = time.time_ns()
+
+    def refresh_policy(self) -> str:
+        """Poll the channel; hot-swap a new verified version in. Returns the version now serving."""
+        try:
+            release = self.watcher.poll()
+        except (LoggerError, OSError, ValueError) as error:
+            LOG.error("%s: channel %s unusable, keeping the current policy: %s", self.settings.robot_id,
+                      self.settings.channel, error)  # fmt: skip
+            release = None
+        if release is not None:
+            if self.runtime is None:
+                config = RuntimeConfig(mode="lockstep", low_water=5, seed=0)
+                self.runtime = InferenceRuntime.from_checkpoint(release.folder, self.limits, config, self.encoder)
+                self.encoder = self.runtime.encoder
+                self.release = release
+            else:
+                report = self.runtime.offer_checkpoint(release.folder).result()
+                if report.accepted:
+                    self.release = release
+                else:
+                    LOG.error("%s: refused policy %s: %s", self.settings.robot_id, release.version, report.reason)
+        if self.runtime is None:
+            raise RobotError(f"channel {self.settings.channel!r} serves no usable policy yet")
+        return self.runtime.version
+
+    def run_episode(self, task: str, seed: int) -> EpisodeSummary:
+        """Run one episode of ``task`` from ``seed``; recorded and uploaded when ``settings.record``."""
+        started = time.monotonic()
+        version = self.refresh_policy()
+        assert self.runtime is not None
+        driver = self.drivers[task]
+        observation = driver.reset(seed)
+        operator = self._operator(seed)
+        operator.reset(driver)
+        self.runtime.reset()
+        self.session.template = EpisodeTemplate(self.settings.robot_id, task, driver.instruction)
+        self.session.policy_version = version
+        stamp = self._next_stamp()
+        summary = EpisodeSummary(self.settings.robot_id, task, seed, version, False, 0)
+        self._publish(self.session.start_episode(stamp).records, stamp)
+        self._record(topics.POLICY_VERSION, self._version_message(stamp), stamp)
+        for step in range(self.settings.max_steps):
+            command = self.runtime.step(
+                PolicyObservation(stamp * 1e-9, observation.qpos, observation.images, driver.instruction), stamp * 1e-9
+            )
+            for chunk in command.new_chunks:
+                self._record(topics.ACTION_CHUNK, self._chunk_message(chunk, stamp), stamp)
+            if self.settings.assisted and not operator.in_control and operator.decide(driver, command.command):
+                self.session.handle(OperatorEvent.TAKEOVER, OPERATOR_SOURCE, stamp)
+            teleop = TeleopSample(operator.command(driver), stamp, OPERATOR_SOURCE) if operator.in_control else None
+            output = self.session.step(StepInput(stamp, observation.qpos, command.command, teleop))
+            self._record_step(driver, observation, command.command, output, stamp)
+            observation = driver.step(output.command)
+            summary.steps = step + 1
+            if operator.in_control and operator.wants_hand_back(driver):
+                operator.hand_back(driver)
+                self.session.handle(OperatorEvent.HAND_BACK, OPERATOR_SOURCE, stamp)
+            if driver.success:
+                break
+            stamp = self._next_stamp()
+        summary.success = driver.success
+        stats = self.session.stats
+        if stats is not None:
+            summary.interventions = stats.interventions
+            summary.intervention_steps = stats.intervention_steps
+        end = self.session.end_with_ground_truth(driver.success, stamp)
+        if not end.accepted:
+            raise RobotError(f"{self.settings.robot_id}: episode could not be closed: {end.message}")
+        summary.bag = self._publish(end.records, stamp)
+        if self.settings.record:
+            self._upload(summary)
+        summary.wall_s = time.monotonic() - started
+        return summary
+
+    def close(self) -> None:
+        """Release the renderers."""
+        for driver in self.drivers.values():
+            driver.close()
+
+    def _operator(self, seed: int) -> ScriptedOperator:
+        imperfection = Imperfection.human() if self.settings.human_like_operator else Imperfection()
+        triggers = TakeoverTriggers(stall_seconds=self.settings.stall_seconds, patience=self.settings.patience)
+        return ScriptedOperator(OperatorConfig(triggers=triggers, imperfection=imperfection), seed=seed)
+
+    def _next_stamp(self) -> int:
+        self._clock_ns += CONTROL_PERIOD_NS
+        return self._clock_ns
+
+    def _upload(self, summary: EpisodeSummary) -> None:
+        try:
+            self.bridge.upload_pending()
+        except (LoggerError, OSError) as error:
+            message = f"upload failed, episodes stay in the spool for the next try: {error}"
+            LOG.error("%s: %s", self.settings.robot_id, message)
+            summary.errors.append(message)
+
+    def _publish(self, records: tuple, stamp: int) -> str:
+        """Hand session records (events, labels) to the recorder as the intervention node would publish them."""
+        committed = ""
+        for record in records:
+            if hasattr(record, "kind"):
+                message = episode_event_msg(record)
+                self._record(topics.EPISODE_EVENT, message, stamp)
+                if self.settings.record:
+                    cameras = tuple(self.settings.cameras)
+                    folder = self.recorder.handle_event(message, cameras=cameras)
+                    committed = str(folder or committed)
+            else:
+                message = reward_label_msg(record)
+                self._record(topics.REWARD_LABEL, message, stamp)
+                if self.settings.record:
+                    folder = self.recorder.handle_reward(message)
+                    committed = str(folder or committed)
+        return committed
+
+    def _record(self, topic: str, message: object, stamp: int) -> None:
+        if self.settings.record:
+            self.recorder.record(topic, message.__msgtype__, message, stamp)
+
+    def _record_step(self, driver: AlohaSimDriver, observation, policy_command, output, stamp: int) -> None:
+        if not self.settings.record:
+            return
+        names = driver.joint_names
+        self._record(topics.JOINT_STATES, joint_state(stamp, names, observation.qpos, observation.qvel), stamp)
+        for camera, pixels in observation.images.items():
+            self._record(topics.camera_topic(camera), rgb8_image(stamp, camera, pixels), stamp)
+        self._record(topics.POLICY_COMMAND, joint_state(stamp, names, policy_command), stamp)
+        self._record(topics.EXECUTED_COMMAND, joint_state(stamp, names, output.command), stamp)
+        self._record(topics.INTERVENTION_STATE, intervention_state_msg(output), stamp)
+
+    def _chunk_message(self, chunk, stamp: int) -> object:
+        fields = action_chunk_fields(chunk, CONTROL_PERIOD_NS * 1e-9)
+        return self.typestore.types["lwd_msgs/msg/ActionChunk"](header=header(stamp), **fields)
+
+    def _version_message(self, stamp: int) -> object:
+        release = self.release
+        assert release is not None
+        return policy_version(stamp, release.version, release.uri, release.sha256, release.channel)

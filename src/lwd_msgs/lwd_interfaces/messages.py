@@ -1,0 +1,66 @@
+"""Builders of the standard messages every off-ROS host publishes (rosbags typestore objects).
+
+They serialize to the same CDR bytes as rclpy's messages; hosts hand them to the
+recorder exactly as a ROS node would hand it serialized bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from lwd_interfaces.typestore import lwd_typestore
+
+NS_PER_S = 1_000_000_000
+
+
+def header(stamp_ns: int, frame_id: str = "") -> object:
+    """A ``std_msgs/Header`` stamped ``stamp_ns``."""
+    types = lwd_typestore().types
+    sec, nanosec = divmod(int(stamp_ns), NS_PER_S)
+    return types["std_msgs/msg/Header"](
+        stamp=types["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec), frame_id=frame_id
+    )
+
+
+def stamp_ns(stamp: object) -> int:
+    """Nanoseconds of a ``builtin_interfaces/Time`` (rosbags or rclpy)."""
+    return int(stamp.sec) * NS_PER_S + int(stamp.nanosec)
+
+
+def joint_state(
+    stamp: int, names: Sequence[str], position: np.ndarray, velocity: np.ndarray | None = None
+) -> object:
+    """A ``sensor_msgs/JointState`` (measured state, or a joint-position command when ``velocity`` is None)."""
+    empty = np.zeros(0, dtype=np.float64)
+    return lwd_typestore().types["sensor_msgs/msg/JointState"](
+        header=header(stamp),
+        name=list(names),
+        position=np.asarray(position, dtype=np.float64),
+        velocity=empty if velocity is None else np.asarray(velocity, dtype=np.float64),
+        effort=empty,
+    )
+
+
+def rgb8_image(stamp: int, camera: str, pixels: np.ndarray) -> object:
+    """A ``sensor_msgs/Image`` holding an HxWx3 uint8 RGB array."""
+    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise ValueError(f"an rgb8 image must be HxWx3 uint8, got {pixels.dtype} {pixels.shape}")
+    height, width, _ = pixels.shape
+    return lwd_typestore().types["sensor_msgs/msg/Image"](
+        header=header(stamp, frame_id=camera),
+        height=height,
+        width=width,
+        encoding="rgb8",
+        is_bigendian=0,
+        step=width * 3,
+        data=np.ascontiguousarray(pixels).reshape(-1),
+    )
+
+
+def policy_version(stamp: int, version: str, uri: str, sha256: str, channel: str) -> object:
+    """A ``lwd_msgs/PolicyVersion`` announcement."""
+    return lwd_typestore().types["lwd_msgs/msg/PolicyVersion"](
+        header=header(stamp), version=version, uri=uri, sha256=sha256, channel=channel
+    )
