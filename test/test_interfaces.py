@@ -6,10 +6,9 @@ import struct
 
 import numpy as np
 import pytest
-from mcap_ros2._dynamic import generate_dynamic
-
 from lwd_interfaces import interface_definitions, lwd_type_names, lwd_typestore
-from lwd_interfaces.topics import TOPIC_TYPES, camera_topic
+from lwd_interfaces.topics import TOPIC_TYPES, camera_topic, relative
+from mcap_ros2._dynamic import generate_dynamic
 
 EXPECTED_TYPES = {
     "lwd_msgs/msg/ActionChunk",
@@ -132,3 +131,12 @@ def test_topic_contract_types_are_known():
     assert camera_topic("top") == "/camera/top/image_raw"
     with pytest.raises(ValueError):
         camera_topic("a/b")
+
+
+def test_relative_names_resolve_in_a_namespace():
+    assert relative("/joint_states") == "joint_states"
+    assert relative(camera_topic("top")) == "camera/top/image_raw"
+    assert relative("joint_states") == "joint_states"
+    for topic in TOPIC_TYPES:
+        # A relative name resolves to /<namespace><contract name>, and to the contract name without one.
+        assert "/" + relative(topic) == topic

@@ -12,7 +12,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
     ],
-    install_requires=["numpy", "mujoco", "gym-aloha", "dm-control"],
+    install_requires=["numpy", "mujoco", "gym-aloha", "dm-control", "lwd-interfaces"],
     zip_safe=True,
     maintainer="LWD developers",
     maintainer_email="dev@lwd.invalid",

@@ -45,7 +45,7 @@ def test_scripted_operator_takes_over_a_stalled_policy_and_hands_back() -> None:
         previous = output.command
         observation = driver.step(output.command)
         if operator.in_control and operator.wants_hand_back(driver):
-            operator.hand_back()
+            operator.hand_back(driver)
             assert session.handle(OperatorEvent.HAND_BACK, SOURCE_SCRIPTED_OPERATOR, observation.stamp_ns).accepted
             handed_back_at = step
         step += 1

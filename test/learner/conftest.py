@@ -9,15 +9,11 @@ import numpy as np
 import pytest
 from lwd_interfaces import lwd_typestore, topics
 from lwd_interfaces.manifest import build_manifest, write_manifest
+from lwd_interfaces.messages import header as make_header
+from lwd_interfaces.messages import joint_state, policy_version
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 JOINT_NAMES = [f"joint_{i}" for i in range(14)]
-
-
-def _header(typestore, stamp_ns: int):
-    Time = typestore.types["builtin_interfaces/msg/Time"]
-    Header = typestore.types["std_msgs/msg/Header"]
-    return Header(stamp=Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000), frame_id="")
 
 
 def write_episode_bag(
@@ -75,21 +71,12 @@ def write_episode_bag(
         base = 1_700_000_000_000_000_000
         for step in range(steps):
             stamp = base + step * 20_000_000
-            header = _header(typestore, stamp)
+            header = make_header(stamp)
             if step in (0, steps // 2):
-                version = PolicyVersion(header=header, version=f"v{step + 1:06d}", uri="", sha256="", channel="stable")
+                version = policy_version(stamp, f"v{step + 1:06d}", uri="", sha256="", channel="stable")
                 writer.write(version_conn, stamp, typestore.serialize_cdr(version, PolicyVersion.__msgtype__))
-            zeros = np.zeros(14)
-            proprio = JointState(
-                header=header, name=JOINT_NAMES, position=-float(step) * np.ones(14), velocity=zeros, effort=np.zeros(0)
-            )
-            action = JointState(
-                header=header,
-                name=JOINT_NAMES,
-                position=step + np.arange(14) / 100.0,
-                velocity=np.zeros(0),
-                effort=np.zeros(0),
-            )
+            proprio = joint_state(stamp, JOINT_NAMES, -float(step) * np.ones(14), np.zeros(14))
+            action = joint_state(stamp, JOINT_NAMES, step + np.arange(14) / 100.0)
             active = step in intervention_steps
             state = Intervention(
                 header=header,

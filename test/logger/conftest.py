@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from lwd_interfaces import lwd_typestore, topics
+from lwd_interfaces import lwd_typestore, messages, topics
 from lwd_logger.episode import EpisodeInfo
 from lwd_logger.recorder import EpisodeRecorder
 from lwd_logger.spool import Spool
@@ -37,8 +37,7 @@ class StepMessages:
         self.t = self.typestore.types
 
     def header(self, stamp_ns: int) -> Any:
-        stamp = self.t["builtin_interfaces/msg/Time"](sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9)
-        return self.t["std_msgs/msg/Header"](stamp=stamp, frame_id="base")
+        return messages.header(stamp_ns, frame_id="base")
 
     def joint_state(self, stamp_ns: int, value: float) -> Any:
         positions = np.full(14, value, dtype=np.float64)

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from lwd.cli import main
 from lwd_policy.checkpoint import load_checkpoint
+from lwd_policy.language import InstructionEncoder
+from lwd_policy.tools import sample_chunk
 
 
 def test_init_then_verify_then_tamper(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -19,3 +21,11 @@ def test_init_then_verify_then_tamper(tmp_path: Path, capsys: pytest.CaptureFixt
     (folder / "normalization.json").write_text("{}")
     assert main(["policy", "verify", str(folder)]) == 1
     assert "INVALID" in capsys.readouterr().out
+
+
+def test_sample_chunk_reports_a_finite_chunk(tmp_path: Path, encoder: InstructionEncoder) -> None:
+    folder = tmp_path / "v000001"
+    assert main(["policy", "init", str(folder), "--version", "v000001", "--horizon", "12"]) == 0
+    report = sample_chunk(folder, "put the peg in the socket", encoder=encoder)
+    assert report.version == "v000001" and report.shape == (12, 14) and report.finite
+    assert report.minimum <= report.maximum and report.latency_ms > 0

@@ -119,7 +119,10 @@ def test_bad_checkpoints_are_rejected_and_the_old_policy_keeps_serving(
 def test_hot_swap_under_load_drops_no_step(
     make_checkpoint: Callable[..., Path], encoder: InstructionEncoder, small_config: VLAConfig
 ) -> None:
-    """Realtime mode at a 100 Hz loop: swap twice (and offer one bad checkpoint) while commands keep flowing."""
+    """Realtime mode at a 100 Hz loop: swap twice (and offer one bad checkpoint) while commands keep flowing.
+
+    Like an rclpy timer, a late tick is not repeated: the loop sleeps to the next 10 ms boundary.
+    """
     config = small_config.replace(horizon=20)
     folders = [make_checkpoint(f"v00000{i}", seed=i, config=config) for i in (1, 2, 3)]
     bad = make_checkpoint("v000009", seed=9, config=config)
@@ -141,7 +144,8 @@ def test_hot_swap_under_load_drops_no_step(
                     reports.append(runtime.offer_checkpoint(offers[i]))
                 now = time.perf_counter() - start
                 results.append(runtime.step(observation(now, config), now))
-                time.sleep(max(0.0, (i + 1) * 0.01 - (time.perf_counter() - start)))
+                elapsed = time.perf_counter() - start
+                time.sleep((int(elapsed / 0.01) + 1) * 0.01 - elapsed)
     finally:
         torch.set_num_threads(threads)
     assert [r.result().accepted for r in reports] == [True, False, True]
@@ -193,3 +197,21 @@ def test_reset_starts_from_the_measured_pose(make_checkpoint: Callable[..., Path
     assert first.status is CommandStatus.POLICY
     assert [c.start_step for c in first.new_chunks] == [first.step]
     assert np.all(np.abs(first.command - pose) <= limits.max_delta + 1e-12)
+
+
+def test_chunks_that_miss_their_deadline_are_dropped_and_the_robot_holds(
+    make_checkpoint: Callable[..., Path], encoder: InstructionEncoder
+) -> None:
+    runtime = _runtime(make_checkpoint("v000001"), encoder, mode="realtime", max_latency=1e-9)
+    pose = np.full(14, 0.2)
+    base = observation(0.0, runtime.policy_config)
+    results = []
+    with runtime:
+        start = time.perf_counter()
+        while runtime.counters.missed_deadlines < 2 and time.perf_counter() - start < 10.0:
+            now = time.perf_counter() - start
+            results.append(runtime.step(PolicyObservation(now, pose, base.images, base.instruction), now))
+            time.sleep(0.005)
+    assert runtime.counters.missed_deadlines >= 2 and runtime.counters.chunks == 0
+    assert all(not r.from_policy for r in results)
+    assert all(np.array_equal(r.command, pose) for r in results)

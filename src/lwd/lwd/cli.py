@@ -13,6 +13,7 @@ import sys
 
 COMMAND_MODULES = [
     "lwd.commands.interfaces",
+    "lwd.commands.demo",
     "lwd.commands.bag",
     "lwd.commands.store",
     "lwd.commands.train",

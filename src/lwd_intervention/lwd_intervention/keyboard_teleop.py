@@ -35,9 +35,9 @@ class KeyboardTeleopNode(Node):
             raise ValueError(f"refresh_hz must be positive, got {refresh_hz}")
         self.refresh_period_s = 1.0 / refresh_hz
         self.console = KeyboardConsole()
-        self.joy_pub = self.create_publisher(Joy, KEYBOARD_JOY_TOPIC, 10)
-        self.create_subscription(InterventionState, topics.INTERVENTION_STATE, self._on_state, 10)
-        self.create_subscription(EpisodeEvent, topics.EPISODE_EVENT, self._on_episode_event, 10)
+        self.joy_pub = self.create_publisher(Joy, topics.relative(KEYBOARD_JOY_TOPIC), 10)
+        self.create_subscription(InterventionState, topics.relative(topics.INTERVENTION_STATE), self._on_state, 10)
+        self.create_subscription(EpisodeEvent, topics.relative(topics.EPISODE_EVENT), self._on_episode_event, 10)
 
     def _on_state(self, msg: InterventionState) -> None:
         self.console.on_state(Mode(msg.mode), msg.source)

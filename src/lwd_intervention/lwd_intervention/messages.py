@@ -2,6 +2,8 @@
 
 Off ROS (the ``lwd`` runner, tests, the recorder's in-process path) these objects
 serialize to the same CDR bytes as rclpy's; topic names come from ``lwd_interfaces.topics``.
+``header`` and ``stamp_to_ns`` are the shared builders of ``lwd_interfaces.messages``;
+``joint_command_msg`` wraps its ``joint_state``.
 """
 
 from __future__ import annotations
@@ -10,38 +12,29 @@ from collections.abc import Sequence
 
 import numpy as np
 from lwd_interfaces import lwd_typestore
+from lwd_interfaces.messages import header, joint_state
+from lwd_interfaces.messages import stamp_ns as stamp_to_ns
 
-from lwd_intervention.arbiter import NS_PER_S, StepOutput
+from lwd_intervention.arbiter import StepOutput
 from lwd_intervention.labels import EpisodeEventRecord, RewardLabelRecord
+
+__all__ = [
+    "episode_event_msg",
+    "header",
+    "intervention_state_msg",
+    "joint_command_msg",
+    "reward_label_msg",
+    "stamp_to_ns",
+]
 
 
 def _types():
     return lwd_typestore().types
 
 
-def header(stamp_ns: int, frame_id: str = "") -> object:
-    """A ``std_msgs/Header`` stamped ``stamp_ns``."""
-    types = _types()
-    sec, nanosec = divmod(int(stamp_ns), NS_PER_S)
-    return types["std_msgs/msg/Header"](
-        stamp=types["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec), frame_id=frame_id
-    )
-
-
-def stamp_to_ns(stamp: object) -> int:
-    """Nanoseconds of a ``builtin_interfaces/Time`` (rosbags or rclpy)."""
-    return int(stamp.sec) * NS_PER_S + int(stamp.nanosec)
-
-
 def joint_command_msg(positions: np.ndarray, stamp_ns: int, joint_names: Sequence[str]) -> object:
     """A ``sensor_msgs/JointState`` carrying joint-position command ``positions``."""
-    return _types()["sensor_msgs/msg/JointState"](
-        header=header(stamp_ns),
-        name=list(joint_names),
-        position=np.asarray(positions, dtype=np.float64),
-        velocity=np.zeros(0, dtype=np.float64),
-        effort=np.zeros(0, dtype=np.float64),
-    )
+    return joint_state(stamp_ns, joint_names, positions)
 
 
 def intervention_state_msg(output: StepOutput) -> object:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import rclpy
 from lwd_interfaces import topics
+from lwd_interfaces.messages import stamp_ns
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState, Joy
@@ -44,10 +45,6 @@ MODE_EVENTS = {
     Mode.PAUSED: OperatorEvent.PAUSE,
     Mode.ESTOP: OperatorEvent.ESTOP,
 }
-
-
-def _stamp_ns(stamp) -> int:
-    return int(stamp.sec) * NS_PER_S + int(stamp.nanosec)
 
 
 class InterventionNode(Node):
@@ -103,16 +100,22 @@ class InterventionNode(Node):
         self.teleop: TeleopSample | None = None
         self.deadman = False
 
-        self.executed_pub = self.create_publisher(JointState, topics.EXECUTED_COMMAND, 10)
-        self.state_pub = self.create_publisher(InterventionState, topics.INTERVENTION_STATE, 10)
-        self.event_pub = self.create_publisher(EpisodeEvent, topics.EPISODE_EVENT, 10)
-        self.reward_pub = self.create_publisher(RewardLabel, topics.REWARD_LABEL, 10)
-        self.create_subscription(JointState, topics.JOINT_STATES, self._on_joint_states, qos_profile_sensor_data)
-        self.create_subscription(JointState, topics.POLICY_COMMAND, self._on_policy_command, 10)
-        self.create_subscription(JointState, topics.TELEOP_COMMAND, self._on_teleop_command, 10)
-        self.create_subscription(PolicyVersion, topics.POLICY_VERSION, self._on_policy_version, 10)
-        self.create_subscription(Joy, topics.TELEOP_JOY, lambda msg: self._on_joy("operator/joy", msg), 10)
-        self.create_subscription(Joy, KEYBOARD_JOY_TOPIC, lambda msg: self._on_joy("operator/keyboard", msg), 10)
+        self.executed_pub = self.create_publisher(JointState, topics.relative(topics.EXECUTED_COMMAND), 10)
+        self.state_pub = self.create_publisher(InterventionState, topics.relative(topics.INTERVENTION_STATE), 10)
+        self.event_pub = self.create_publisher(EpisodeEvent, topics.relative(topics.EPISODE_EVENT), 10)
+        self.reward_pub = self.create_publisher(RewardLabel, topics.relative(topics.REWARD_LABEL), 10)
+        self.create_subscription(
+            JointState, topics.relative(topics.JOINT_STATES), self._on_joint_states, qos_profile_sensor_data
+        )
+        self.create_subscription(JointState, topics.relative(topics.POLICY_COMMAND), self._on_policy_command, 10)
+        self.create_subscription(JointState, topics.relative(topics.TELEOP_COMMAND), self._on_teleop_command, 10)
+        self.create_subscription(PolicyVersion, topics.relative(topics.POLICY_VERSION), self._on_policy_version, 10)
+        self.create_subscription(
+            Joy, topics.relative(topics.TELEOP_JOY), lambda msg: self._on_joy("operator/joy", msg), 10
+        )
+        self.create_subscription(
+            Joy, topics.relative(KEYBOARD_JOY_TOPIC), lambda msg: self._on_joy("operator/keyboard", msg), 10
+        )
         self.create_service(LabelEpisode, "~/label_episode", self._on_label_episode)
         self.create_service(SetMode, "~/set_mode", self._on_set_mode)
         self.create_timer(1.0 / control_rate_hz, self._check_joint_states)
@@ -128,13 +131,13 @@ class InterventionNode(Node):
         if msg.name:
             self.joint_names = list(msg.name)
         self.last_joint_state_ns = self._now_ns()
-        self._control_step(_stamp_ns(msg.header.stamp) or self.last_joint_state_ns, np.asarray(msg.position, float))
+        self._control_step(stamp_ns(msg.header.stamp) or self.last_joint_state_ns, np.asarray(msg.position, float))
 
     def _on_policy_command(self, msg: JointState) -> None:
-        self.policy = (np.asarray(msg.position, dtype=np.float64), _stamp_ns(msg.header.stamp) or self._now_ns())
+        self.policy = (np.asarray(msg.position, dtype=np.float64), stamp_ns(msg.header.stamp) or self._now_ns())
 
     def _on_teleop_command(self, msg: JointState) -> None:
-        stamp = _stamp_ns(msg.header.stamp) or self._now_ns()
+        stamp = stamp_ns(msg.header.stamp) or self._now_ns()
         positions = np.asarray(msg.position, dtype=np.float64)
         self.teleop = TeleopSample(positions, stamp, self.session.teleop_source)
 

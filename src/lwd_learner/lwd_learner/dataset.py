@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from lwd_interfaces import topics
+from lwd_interfaces.messages import stamp_ns
 from lwd_logger.bag_reader import BagReader
 from lwd_logger.errors import BagError
 
@@ -105,8 +106,7 @@ class ChunkTransitions:
 
 
 def _stamp_ns(message: object) -> int:
-    stamp = message.header.stamp  # type: ignore[attr-defined]
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+    return stamp_ns(message.header.stamp)  # type: ignore[attr-defined]
 
 
 def _image_array(message: object, source: str) -> np.ndarray:

@@ -88,9 +88,10 @@ def _content_key(folder: Path) -> str:
 
 
 def _training_steps(episodes: list[Episode], with_interventions: bool) -> list[tuple[int, np.ndarray]]:
+    """Steps to clone: every step of a successful demonstration, plus intervention steps when asked."""
     selected = []
     for index, episode in enumerate(episodes):
-        if episode.is_demonstration:
+        if episode.is_demonstration and episode.success:
             selected.append((index, np.arange(episode.steps)))
         elif with_interventions and episode.intervention.any():
             selected.append((index, np.flatnonzero(episode.intervention)))

@@ -12,7 +12,9 @@ the velocity at the grid time t_i (where the flow was trained):
     x_{i+1} = x_i + h·(2f(x_i, t_i) − x_i/(t_i + h)) + √h·σ_i·ε_i,   σ_i = √(2(1 − t_i + h)/(t_i + h)),
 
 for i < K − 1; the last step is a plain ODE step x_K = x_{K−1} + h·f(x_{K−1}, t_{K−1}). (σ_i keeps the
-official code's numerator 1 − t_i + h, so it stays positive on the last step, where the loss divides by it.)
+official code's numerator 1 − t_i + h, so it stays positive on the last step, where the loss divides by it.
+At i = 0 the x_0 term cancels: x_1 = 2h·f(x_0, 0) + √h·σ_0·ε_0. The official code takes the last ODE step with
+the base flow; we take it with f_θ, as DESIGN.md §6 says: the rollout is the fine-tuned policy's.)
 
 Lean adjoint: ã_K = −(1/λ)·∇_a Q̄(s, clip(a))|_{a = x_K}, then ã_i = ã_{i+1} + h·[∂b_i/∂x(x_i)]ᵀ ã_{i+1} with
 b_i the *base* drift of step i exactly as the rollout uses it (2f_β(x, t_i) − x/(t_i + h), or f_β on the

@@ -42,7 +42,7 @@ class BridgeNode(Node):
         self.max_attempts = int(self.declare_parameter("max_attempts", 6).value)
         self.base_delay_s = float(self.declare_parameter("base_delay_s", 0.5).value)
         self.max_delay_s = float(self.declare_parameter("max_delay_s", 30.0).value)
-        self.version_pub = self.create_publisher(PolicyVersion, topics.POLICY_VERSION, 10)
+        self.version_pub = self.create_publisher(PolicyVersion, topics.relative(topics.POLICY_VERSION), 10)
         self.stop = threading.Event()
         self.worker = threading.Thread(target=self._work, name="bag_bridge", daemon=True)
         self.worker.start()

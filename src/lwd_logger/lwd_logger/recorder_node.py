@@ -2,7 +2,11 @@
 
 Subscribes with ``raw=True`` to the per-step topics, the policy topics, the
 teleop topics and every configured camera, and hands the serialized bytes to
-the recorder without decoding them. ``/episode/event`` starts, ends,
+the recorder without decoding them. Subscriptions use the relative names, so
+they resolve in the robot's namespace (``/<robot_id>/joint_states``); the bag
+records every topic under its absolute contract name (``/joint_states``).
+``extra_topics`` are handled the same way (``tf`` or ``/tf``: subscribed as
+``/<robot_id>/tf``, recorded as ``/tf``). ``/episode/event`` starts, ends,
 discards and rerecords episodes; ``/episode/reward`` labels them. At startup
 it recovers interrupted recordings left in the spool. All decisions live in
 the cores (``recorder``, ``recovery``, ``spool``); this file only wires them.
@@ -62,7 +66,7 @@ class RecorderNode(Node):
         self.episode_kind = str(self.declare_parameter("episode_kind", "deployment").value)
         if len(extra_topics) != len(extra_types):
             raise ValueError("extra_topics and extra_topic_types must list the same number of entries")
-        extras = {t: m for t, m in zip(extra_topics, extra_types, strict=True) if t}
+        extras = {"/" + t.lstrip("/"): m for t, m in zip(extra_topics, extra_types, strict=True) if t}
 
         self.typestore = lwd_typestore()
         spool = Spool(spool_dir, max_bytes=max_spool_bytes or None, min_free_bytes=min_free_bytes)
@@ -78,15 +82,25 @@ class RecorderNode(Node):
         recorded = {topic: topics.TOPIC_TYPES[topic] for topic in RECORDED_TOPICS}
         recorded.update({topics.camera_topic(camera): topics.IMAGE_TYPE for camera in self.cameras})
         recorded.update(extras)
+        # Subscribe by the relative name, so the robot's namespace applies; record under the
+        # absolute contract name, so every robot's bags look alike.
         for topic, msgtype in recorded.items():
             qos = qos_profile_sensor_data if topic.startswith(topics.CAMERA_PREFIX) else 10
             self.create_subscription(
-                get_message(msgtype), topic, lambda raw, t=topic, m=msgtype: self._record(t, m, raw), qos, raw=True
+                get_message(msgtype),
+                topics.relative(topic),
+                lambda raw, t=topic, m=msgtype: self._record(t, m, raw),
+                qos,
+                raw=True,
             )
         event_type = topics.TOPIC_TYPES[topics.EPISODE_EVENT]
         reward_type = topics.TOPIC_TYPES[topics.REWARD_LABEL]
-        self.create_subscription(get_message(event_type), topics.EPISODE_EVENT, self._on_event, 10, raw=True)
-        self.create_subscription(get_message(reward_type), topics.REWARD_LABEL, self._on_reward, 10, raw=True)
+        self.create_subscription(
+            get_message(event_type), topics.relative(topics.EPISODE_EVENT), self._on_event, 10, raw=True
+        )
+        self.create_subscription(
+            get_message(reward_type), topics.relative(topics.REWARD_LABEL), self._on_reward, 10, raw=True
+        )
         self.create_timer(0.1, self._on_tick)
 
     def _now_ns(self) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
-from lwd_interfaces import topics
+from lwd_interfaces import messages, topics
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 
@@ -26,8 +26,7 @@ OUTCOME_COLORS = {"success": (40, 200, 60), "failure": (220, 40, 40), "incomplet
 
 def stamp_ns(msg: object) -> int:
     """Header stamp of a message in ns."""
-    stamp = msg.header.stamp
-    return int(stamp.sec) * 10**9 + int(stamp.nanosec)
+    return messages.stamp_ns(msg.header.stamp)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,17 @@ IMAGE_TYPE = "sensor_msgs/msg/Image"
 JOINT_STATE_TYPE = "sensor_msgs/msg/JointState"
 
 
+def relative(topic: str) -> str:
+    """The name nodes use, so a namespace applies: ``/joint_states`` -> ``joint_states``.
+
+    The constants here are the absolute contract names, which bags record. A node launched
+    with ``namespace=robot_id`` creates its publishers and subscriptions with ``relative(topic)``,
+    which resolves to ``/<robot_id>/joint_states``; without a namespace it resolves to the
+    contract name itself.
+    """
+    return topic.lstrip("/")
+
+
 def camera_topic(camera: str) -> str:
     """Topic of the raw rgb8 image stream of one named camera, e.g. ``/camera/top/image_raw``."""
     if not camera or "/" in camera:

@@ -25,6 +25,9 @@ class VLAConfig:
 
     I/O fields (cameras, image size, dims, horizon, control period) define what a
     robot must feed and what it receives; width fields only size the network.
+    ``language_model`` is a sentence-transformers folder ("" = the bundled MiniLM);
+    ``extra`` holds free-form JSON settings that travel with the checkpoint (for
+    example a plugged-in VLA wrapper's options).
     """
 
     cameras: tuple[str, ...] = ("top",)
@@ -37,7 +40,9 @@ class VLAConfig:
     control_period: float = 0.02
     language_dim: int = 384
     language_model: str = ""
-    vision_channels: tuple[int, ...] = (32, 64, 96, 128)
+    vision_channels: tuple[int, ...] = (32, 64, 64, 64)
+    vision_strides: tuple[int, ...] = (2, 2, 1, 1)
+    vision_keypoints: int = 32
     vision_groups: int = 8
     vision_dim: int = 128
     language_proj_dim: int = 128
@@ -46,11 +51,12 @@ class VLAConfig:
     time_embedding_dim: int = 64
     expert_width: int = 512
     expert_blocks: int = 3
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cameras", tuple(self.cameras))
         object.__setattr__(self, "vision_channels", tuple(int(c) for c in self.vision_channels))
+        object.__setattr__(self, "vision_strides", tuple(int(s) for s in self.vision_strides))
         self.validate()
 
     def validate(self) -> None:
@@ -78,6 +84,7 @@ class VLAConfig:
             "expert_width",
             "expert_blocks",
             "vision_groups",
+            "vision_keypoints",
         )
         for name in positive:
             value = getattr(self, name)
@@ -87,6 +94,8 @@ class VLAConfig:
             raise ConfigError(f"control_period must be > 0 seconds, got {self.control_period!r}")
         if not self.vision_channels or any(c <= 0 for c in self.vision_channels):
             raise ConfigError(f"vision_channels must be positive, got {self.vision_channels}")
+        if len(self.vision_strides) != len(self.vision_channels) or any(s not in (1, 2) for s in self.vision_strides):
+            raise ConfigError(f"vision_strides must give 1 or 2 for each vision layer, got {self.vision_strides}")
         if any(c % self.vision_groups for c in self.vision_channels):
             raise ConfigError(f"every vision channel count must divide by vision_groups={self.vision_groups}")
         if self.time_embedding_dim % 2:
@@ -124,6 +133,7 @@ class VLAConfig:
         body = dataclasses.asdict(self)
         body["cameras"] = list(self.cameras)
         body["vision_channels"] = list(self.vision_channels)
+        body["vision_strides"] = list(self.vision_strides)
         body["format"] = CONFIG_FORMAT
         return body
 

@@ -81,9 +81,11 @@ class ObservationBatch:
 
 
 class VisionEncoder(nn.Module):
-    """Small strided CNN (GroupNorm, SiLU, global average pooling) shared across cameras, trained from scratch.
+    """Small CNN shared across cameras, trained from scratch, read out by a spatial softmax.
 
-    Each camera's pooled features get a learned per-camera projection; the
+    The spatial softmax turns each of ``vision_keypoints`` feature maps into the expected image
+    coordinates of its activation: where things are, which is what manipulation needs and what
+    global average pooling throws away. Each camera's keypoints get a learned projection; the
     projections are summed into one ``vision_dim`` vector.
     """
 
@@ -91,25 +93,40 @@ class VisionEncoder(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         channels_in = 3
-        for index, channels in enumerate(config.vision_channels):
+        for index, (channels, stride) in enumerate(zip(config.vision_channels, config.vision_strides, strict=True)):
             kernel = 5 if index == 0 else 3
             layers += [
-                nn.Conv2d(channels_in, channels, kernel, stride=2, padding=kernel // 2),
+                nn.Conv2d(channels_in, channels, kernel, stride=stride, padding=kernel // 2),
                 nn.GroupNorm(config.vision_groups, channels),
                 nn.SiLU(),
             ]
             channels_in = channels
+        layers.append(nn.Conv2d(channels_in, config.vision_keypoints, 1))
         self.trunk = nn.Sequential(*layers)
         self.cameras = tuple(config.cameras)
-        self.projections = nn.ModuleDict({camera: nn.Linear(channels_in, config.vision_dim) for camera in self.cameras})
+        self.projections = nn.ModuleDict(
+            {camera: nn.Linear(2 * config.vision_keypoints, config.vision_dim) for camera in self.cameras}
+        )
 
     def forward(self, images: dict[str, torch.Tensor]) -> torch.Tensor:
         """``{camera: uint8 [B, 3, h, w]}`` → ``[B, vision_dim]``."""
         stacked = torch.cat([images[camera] for camera in self.cameras], dim=0)
         pixels = stacked.float() / 127.5 - 1.0
-        pooled = self.trunk(pixels).mean(dim=(2, 3))
-        per_camera = pooled.chunk(len(self.cameras), dim=0)
+        keypoints = spatial_softmax(self.trunk(pixels))
+        per_camera = keypoints.chunk(len(self.cameras), dim=0)
         return sum(self.projections[camera](feat) for camera, feat in zip(self.cameras, per_camera, strict=True))
+
+
+def spatial_softmax(maps: torch.Tensor) -> torch.Tensor:
+    """``[B, K, h, w]`` feature maps → ``[B, 2K]`` expected (x, y) in [-1, 1] of each map's softmax."""
+    batch, keypoints, height, width = maps.shape
+    attention = torch.softmax(maps.reshape(batch, keypoints, height * width), dim=-1)
+    ys = torch.linspace(-1.0, 1.0, height, device=maps.device, dtype=maps.dtype)
+    xs = torch.linspace(-1.0, 1.0, width, device=maps.device, dtype=maps.dtype)
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    expected_x = attention @ grid_x.reshape(-1, 1)
+    expected_y = attention @ grid_y.reshape(-1, 1)
+    return torch.cat([expected_x, expected_y], dim=-1).reshape(batch, 2 * keypoints)
 
 
 class ProprioEncoder(nn.Module):

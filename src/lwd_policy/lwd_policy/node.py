@@ -68,19 +68,21 @@ class PolicyNode(Node):
         self.origins: dict[str, str] = {self.runtime.version: checkpoint}
         self.announced = ""
 
-        self.command_pub = self.create_publisher(JointState, topics.POLICY_COMMAND, 10)
-        self.chunk_pub = self.create_publisher(ActionChunk, topics.ACTION_CHUNK, 10)
-        self.version_pub = self.create_publisher(PolicyVersion, topics.POLICY_VERSION, 10)
-        self.create_subscription(JointState, topics.JOINT_STATES, self.on_joint_state, qos_profile_sensor_data)
+        self.command_pub = self.create_publisher(JointState, topics.relative(topics.POLICY_COMMAND), 10)
+        self.chunk_pub = self.create_publisher(ActionChunk, topics.relative(topics.ACTION_CHUNK), 10)
+        self.version_pub = self.create_publisher(PolicyVersion, topics.relative(topics.POLICY_VERSION), 10)
+        self.create_subscription(
+            JointState, topics.relative(topics.JOINT_STATES), self.on_joint_state, qos_profile_sensor_data
+        )
         for camera in self.runtime.policy_config.cameras:
             self.create_subscription(
                 Image,
-                topics.camera_topic(camera),
+                topics.relative(topics.camera_topic(camera)),
                 lambda msg, name=camera: self.on_image(name, msg),
                 qos_profile_sensor_data,
             )
-        self.create_subscription(EpisodeEvent, topics.EPISODE_EVENT, self.on_episode_event, 10)
-        self.create_subscription(PolicyVersion, topics.POLICY_VERSION, self.on_policy_version, 10)
+        self.create_subscription(EpisodeEvent, topics.relative(topics.EPISODE_EVENT), self.on_episode_event, 10)
+        self.create_subscription(PolicyVersion, topics.relative(topics.POLICY_VERSION), self.on_policy_version, 10)
         self.runtime.start()
         self.announce(self.runtime.version)
         self.get_logger().info(f"serving policy {self.runtime.version} from {checkpoint}")

@@ -46,13 +46,13 @@ class SimDriverNode(Node):
         self.joint_names = self.driver.joint_names
         self.command: np.ndarray | None = None
         self.steps = 0
-        self.joint_publisher = self.create_publisher(JointState, topics.JOINT_STATES, 10)
+        self.joint_publisher = self.create_publisher(JointState, topics.relative(topics.JOINT_STATES), 10)
         self.image_publishers = {
-            camera: self.create_publisher(Image, topics.camera_topic(camera), qos_profile_sensor_data)
+            camera: self.create_publisher(Image, topics.relative(topics.camera_topic(camera)), qos_profile_sensor_data)
             for camera in self.driver.cameras
         }
-        self.create_subscription(JointState, topics.EXECUTED_COMMAND, self.on_command, 10)
-        self.create_subscription(EpisodeEvent, topics.EPISODE_EVENT, self.on_episode_event, 10)
+        self.create_subscription(JointState, topics.relative(topics.EXECUTED_COMMAND), self.on_command, 10)
+        self.create_subscription(EpisodeEvent, topics.relative(topics.EPISODE_EVENT), self.on_episode_event, 10)
         self.reset()
         self.create_timer(1.0 / control_rate_hz, self.on_timer)
         self.get_logger().info(f"simulating {task} with cameras {cameras} at {height}x{width}, {control_rate_hz} Hz")

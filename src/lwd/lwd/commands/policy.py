@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 
@@ -42,91 +41,50 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_init(args: argparse.Namespace) -> int:
     """``lwd policy init``."""
-    import torch
-    from lwd_policy.checkpoint import save_checkpoint
     from lwd_policy.config import VLAConfig
-    from lwd_policy.model import FlowMatchingVLA
-    from lwd_policy.normalization import Normalizer
+    from lwd_policy.tools import init_checkpoint
 
-    config = VLAConfig(
-        cameras=tuple(name.strip() for name in args.cameras.split(",") if name.strip()),
-        horizon=args.horizon,
-        flow_steps=args.flow_steps,
-    )
-    torch.manual_seed(args.seed)
-    model = FlowMatchingVLA(config)
-    normalizer = Normalizer.identity(config.proprio_dim, config.action_dim)
-    manifest = save_checkpoint(model, normalizer, args.out, args.version, facts={"init_seed": args.seed})
+    cameras = tuple(name.strip() for name in args.cameras.split(",") if name.strip())
+    config = VLAConfig(cameras=cameras, horizon=args.horizon, flow_steps=args.flow_steps)
+    manifest = init_checkpoint(args.out, args.version, config, args.seed)
     print(f"wrote {args.out} (version {args.version}, manifest sha256 {manifest.digest})")
     return 0
-
-
-def _summary(folder: Path) -> dict:
-    from lwd_policy.checkpoint import load_checkpoint
-
-    checkpoint = load_checkpoint(folder)
-    return {
-        "folder": str(folder),
-        "version": checkpoint.version,
-        "manifest_sha256": checkpoint.digest,
-        "parameters": sum(p.numel() for p in checkpoint.model.parameters()),
-        "normalization": checkpoint.normalizer.mode,
-        "io": checkpoint.config.io_signature(),
-        "flow_steps": checkpoint.config.flow_steps,
-        "facts": checkpoint.manifest.facts,
-    }
 
 
 def run_verify(args: argparse.Namespace) -> int:
     """``lwd policy verify``: exit status 0 when valid, 1 with the reason otherwise."""
     from lwd_policy.checkpoint import CheckpointError
+    from lwd_policy.tools import checkpoint_summary
 
     try:
-        summary = _summary(args.folder)
+        summary = checkpoint_summary(args.folder)
     except CheckpointError as error:
         print(f"INVALID: {error}")
         return 1
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
-    else:
-        io = summary["io"]
-        print(
-            f"OK {summary['version']}: {summary['parameters'] / 1e6:.2f} M parameters, cameras {io['cameras']} "
-            f"{io['image_height']}x{io['image_width']}, H={io['horizon']} D={io['action_dim']} "
-            f"K={summary['flow_steps']}, manifest sha256 {summary['manifest_sha256']}"
-        )
+        return 0
+    io = summary["io"]
+    print(
+        f"OK {summary['version']}: {summary['parameters'] / 1e6:.2f} M parameters, cameras {io['cameras']} "
+        f"{io['image_height']}x{io['image_width']}, H={io['horizon']} D={io['action_dim']} "
+        f"K={summary['flow_steps']}, manifest sha256 {summary['manifest_sha256']}"
+    )
     return 0
 
 
 def run_sample(args: argparse.Namespace) -> int:
     """``lwd policy sample``."""
-    import numpy as np
-    import torch
-    from lwd_policy.checkpoint import CheckpointError, load_checkpoint
-    from lwd_policy.inference import ChunkPredictor, PolicyObservation
-    from lwd_policy.language import InstructionEncoder
+    from lwd_policy.checkpoint import CheckpointError
+    from lwd_policy.tools import sample_chunk
 
     try:
-        checkpoint = load_checkpoint(args.folder)
+        report = sample_chunk(args.folder, args.instruction, args.seed)
     except CheckpointError as error:
         print(f"INVALID: {error}")
         return 1
-    config = checkpoint.config
-    encoder = InstructionEncoder(config.language_model or None, dim=config.language_dim)
-    predictor = ChunkPredictor(checkpoint, encoder)
-    blank = PolicyObservation(
-        stamp=0.0,
-        qpos=checkpoint.normalizer.proprio.shift.copy(),
-        images={c: np.zeros((config.image_height, config.image_width, 3), np.uint8) for c in config.cameras},
-        instruction=args.instruction,
-    )
-    generator = torch.Generator().manual_seed(args.seed)
-    predictor.predict([blank], generator)
-    start = time.perf_counter()
-    chunk = predictor.predict([blank], generator)[0]
-    latency = (time.perf_counter() - start) * 1e3
     print(
-        f"{checkpoint.version}: chunk {chunk.shape[0]}x{chunk.shape[1]} in {latency:.1f} ms "
-        f"(embedding cached), range [{chunk.min():.3f}, {chunk.max():.3f}], finite={bool(np.isfinite(chunk).all())}"
+        f"{report.version}: chunk {report.shape[0]}x{report.shape[1]} in {report.latency_ms:.1f} ms "
+        f"(embedding cached), range [{report.minimum:.3f}, {report.maximum:.3f}], finite={report.finite}"
     )
-    return 0
+    return 0 if report.finite else 1

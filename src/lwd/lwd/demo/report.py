@@ -9,9 +9,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from lwd.demo.stats import Rate, wilson_rate  # noqa: E402
+from lwd.demo.stats import Rate, wilson_rate
 
 
 @dataclass
@@ -58,7 +58,14 @@ def write_report(folder: Path, title: str, rounds: list[RoundResult], notes: lis
     _plot_interventions(folder / "interventions.png", rounds)
     tasks = sorted({task for r in rounds for task in r.eval_episodes})
     lines = [f"# {title}", "", *notes, ""]
-    header = ["round", "policy", "held-out success (95% CI)", *[f"{t}" for t in tasks], "fleet success", "interventions/ep"]
+    header = [
+        "round",
+        "policy",
+        "held-out success (95% CI)",
+        *[f"{t}" for t in tasks],
+        "fleet success",
+        "interventions/ep",
+    ]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rounds:
         per_task = [str(r.eval_rate_for(t)) for t in tasks]

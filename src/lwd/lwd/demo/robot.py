@@ -40,6 +40,9 @@ from lwd_sim.operator import Imperfection, OperatorConfig, ScriptedOperator, Tak
 LOG = logging.getLogger(__name__)
 OPERATOR_SOURCE = "operator/scripted"
 CONTROL_PERIOD_NS = 20_000_000
+MODES = ("demonstration", "deployment", "evaluation")
+"""demonstration: the operator drives the whole episode; deployment: the policy drives and the operator
+takes over on its triggers; evaluation: the policy alone, not recorded."""
 
 
 class RobotError(RuntimeError):
@@ -50,8 +53,7 @@ class RobotError(RuntimeError):
 class RobotSettings:
     """How one simulated robot runs: where its store is, what it sees, and how its operator behaves.
 
-    ``assisted`` lets the scripted operator take over and label (deployment); without it the policy
-    runs alone (held-out evaluation). ``max_step_delta`` bounds every executed command change [rad/step].
+    ``max_step_delta`` bounds every executed command change [rad/step].
     """
 
     robot_id: str
@@ -63,7 +65,6 @@ class RobotSettings:
     image_height: int = 96
     image_width: int = 128
     max_steps: int = 300
-    assisted: bool = True
     record: bool = True
     human_like_operator: bool = True
     stall_seconds: float = 2.0
@@ -83,9 +84,12 @@ class EpisodeSummary:
     steps: int
     interventions: int = 0
     intervention_steps: int = 0
+    best_stage: int = 0
     wall_s: float = 0.0
     bag: str = ""
+    mode: str = "deployment"
     errors: list[str] = field(default_factory=list)
+    frames: list[np.ndarray] = field(default_factory=list)
 
 
 class SimRobot:
@@ -144,36 +148,56 @@ class SimRobot:
             raise RobotError(f"channel {self.settings.channel!r} serves no usable policy yet")
         return self.runtime.version
 
-    def run_episode(self, task: str, seed: int) -> EpisodeSummary:
-        """Run one episode of ``task`` from ``seed``; recorded and uploaded when ``settings.record``."""
+    def run_episode(self, task: str, seed: int, mode: str = "deployment", capture: bool = False) -> EpisodeSummary:
+        """Run one episode of ``task`` from ``seed`` in ``mode`` (see MODES); ``capture`` keeps the camera frames.
+
+        Demonstration and deployment episodes are recorded and uploaded (when ``settings.record``);
+        evaluation episodes run the policy alone and are not recorded.
+        """
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         started = time.monotonic()
-        version = self.refresh_policy()
-        assert self.runtime is not None
+        record = self.settings.record and mode != "evaluation"
+        version = "" if mode == "demonstration" else self.refresh_policy()
         driver = self.drivers[task]
         observation = driver.reset(seed)
         operator = self._operator(seed)
         operator.reset(driver)
-        self.runtime.reset()
+        if self.runtime is not None:
+            self.runtime.reset()
         self.session.template = EpisodeTemplate(self.settings.robot_id, task, driver.instruction)
         self.session.policy_version = version
         stamp = self._next_stamp()
-        summary = EpisodeSummary(self.settings.robot_id, task, seed, version, False, 0)
-        self._publish(self.session.start_episode(stamp).records, stamp)
-        self._record(topics.POLICY_VERSION, self._version_message(stamp), stamp)
+        summary = EpisodeSummary(self.settings.robot_id, task, seed, version, False, 0, mode=mode)
+        kind = "demonstration" if mode == "demonstration" else "deployment"
+        self._publish(self.session.start_episode(stamp).records, stamp, record, kind)
+        if mode == "demonstration":
+            operator.take_over(driver, "demonstration")
+            self.session.handle(OperatorEvent.TAKEOVER, OPERATOR_SOURCE, stamp)
+        elif record:
+            self._record(topics.POLICY_VERSION, self._version_message(stamp), stamp)
         for step in range(self.settings.max_steps):
-            command = self.runtime.step(
-                PolicyObservation(stamp * 1e-9, observation.qpos, observation.images, driver.instruction), stamp * 1e-9
-            )
-            for chunk in command.new_chunks:
-                self._record(topics.ACTION_CHUNK, self._chunk_message(chunk, stamp), stamp)
-            if self.settings.assisted and not operator.in_control and operator.decide(driver, command.command):
+            if capture:
+                summary.frames.append(observation.images[self.settings.cameras[0]])
+            policy_command = None
+            if mode != "demonstration":
+                assert self.runtime is not None
+                now = stamp * 1e-9
+                command = self.runtime.step(PolicyObservation(now, observation.qpos, observation.images,
+                                                              driver.instruction), now)  # fmt: skip
+                policy_command = command.command
+                for chunk in command.new_chunks if record else ():
+                    self._record(topics.ACTION_CHUNK, self._chunk_message(chunk, stamp), stamp)
+            if mode == "deployment" and not operator.in_control and operator.decide(driver, policy_command):
                 self.session.handle(OperatorEvent.TAKEOVER, OPERATOR_SOURCE, stamp)
             teleop = TeleopSample(operator.command(driver), stamp, OPERATOR_SOURCE) if operator.in_control else None
-            output = self.session.step(StepInput(stamp, observation.qpos, command.command, teleop))
-            self._record_step(driver, observation, command.command, output, stamp)
+            output = self.session.step(StepInput(stamp, observation.qpos, policy_command, teleop))
+            if record:
+                self._record_step(driver, observation, policy_command, output, stamp)
             observation = driver.step(output.command)
             summary.steps = step + 1
-            if operator.in_control and operator.wants_hand_back(driver):
+            summary.best_stage = max(summary.best_stage, driver.stage_reward)
+            if mode == "deployment" and operator.in_control and operator.wants_hand_back(driver):
                 operator.hand_back(driver)
                 self.session.handle(OperatorEvent.HAND_BACK, OPERATOR_SOURCE, stamp)
             if driver.success:
@@ -181,14 +205,14 @@ class SimRobot:
             stamp = self._next_stamp()
         summary.success = driver.success
         stats = self.session.stats
-        if stats is not None:
+        if stats is not None and mode == "deployment":
             summary.interventions = stats.interventions
             summary.intervention_steps = stats.intervention_steps
         end = self.session.end_with_ground_truth(driver.success, stamp)
         if not end.accepted:
             raise RobotError(f"{self.settings.robot_id}: episode could not be closed: {end.message}")
-        summary.bag = self._publish(end.records, stamp)
-        if self.settings.record:
+        summary.bag = self._publish(end.records, stamp, record, kind)
+        if record:
             self._upload(summary)
         summary.wall_s = time.monotonic() - started
         return summary
@@ -215,37 +239,31 @@ class SimRobot:
             LOG.error("%s: %s", self.settings.robot_id, message)
             summary.errors.append(message)
 
-    def _publish(self, records: tuple, stamp: int) -> str:
+    def _publish(self, records: tuple, stamp: int, record: bool, kind: str) -> str:
         """Hand session records (events, labels) to the recorder as the intervention node would publish them."""
         committed = ""
-        for record in records:
-            if hasattr(record, "kind"):
-                message = episode_event_msg(record)
+        for item in records if record else ():
+            if hasattr(item, "kind"):
+                message = episode_event_msg(item)
                 self._record(topics.EPISODE_EVENT, message, stamp)
-                if self.settings.record:
-                    cameras = tuple(self.settings.cameras)
-                    folder = self.recorder.handle_event(message, cameras=cameras)
-                    committed = str(folder or committed)
+                folder = self.recorder.handle_event(message, cameras=tuple(self.settings.cameras), episode_kind=kind)
             else:
-                message = reward_label_msg(record)
+                message = reward_label_msg(item)
                 self._record(topics.REWARD_LABEL, message, stamp)
-                if self.settings.record:
-                    folder = self.recorder.handle_reward(message)
-                    committed = str(folder or committed)
+                folder = self.recorder.handle_reward(message)
+            committed = str(folder or committed)
         return committed
 
     def _record(self, topic: str, message: object, stamp: int) -> None:
-        if self.settings.record:
-            self.recorder.record(topic, message.__msgtype__, message, stamp)
+        self.recorder.record(topic, message.__msgtype__, message, stamp)
 
     def _record_step(self, driver: AlohaSimDriver, observation, policy_command, output, stamp: int) -> None:
-        if not self.settings.record:
-            return
         names = driver.joint_names
         self._record(topics.JOINT_STATES, joint_state(stamp, names, observation.qpos, observation.qvel), stamp)
         for camera, pixels in observation.images.items():
             self._record(topics.camera_topic(camera), rgb8_image(stamp, camera, pixels), stamp)
-        self._record(topics.POLICY_COMMAND, joint_state(stamp, names, policy_command), stamp)
+        if policy_command is not None:
+            self._record(topics.POLICY_COMMAND, joint_state(stamp, names, policy_command), stamp)
         self._record(topics.EXECUTED_COMMAND, joint_state(stamp, names, output.command), stamp)
         self._record(topics.INTERVENTION_STATE, intervention_state_msg(output), stamp)
 

@@ -1,0 +1,248 @@
+"""The learning-while-deploying loop, end to end, on a simulated fleet.
+
+1. scripted demonstrations, recorded and uploaded like any episode;
+2. BC pretraining into the base VLA (``lwd train bc``), published on the channel;
+3. rounds: the fleet deploys the channel's policy (the scripted operator intervenes and labels),
+   bags are recorded and uploaded, the trainer (``lwd train serve``, its own process, resuming
+   from its last checkpoint each round) ingests them, trains DIVL + QAM and publishes a new
+   version, which the running robots hot-swap before their next episode;
+4. each policy version is evaluated on held-out seeds with no interventions;
+5. a report folder with per-round success and 95% intervals, plots and before/after videos.
+
+The robots and the trainer meet only through the fleet store.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import imageio.v2 as imageio
+import numpy as np
+
+from lwd.demo.fleet import EpisodeJob, JobFailure, RobotFleet
+from lwd.demo.presets import DemoPreset
+from lwd.demo.report import RoundResult, write_report
+from lwd.demo.robot import EpisodeSummary, RobotSettings
+
+CHANNEL = "stable"
+
+
+class DemoError(RuntimeError):
+    """A stage of the demo failed; the message names the stage and where its log is."""
+
+
+@dataclass
+class Progress:
+    """Live progress: one line per finished episode and per stage, with running totals."""
+
+    emit: Callable[[str], None] = print
+    started: float = field(default_factory=time.monotonic)
+    per_robot: dict[str, str] = field(default_factory=dict)
+
+    def stage(self, text: str) -> None:
+        """Announce a stage."""
+        self.emit(f"[{self._clock()}] == {text}")
+
+    def episode(self, summary: EpisodeSummary, done: int, total: int, successes: int) -> None:
+        """One finished episode, with the stage's success so far and every robot's last status."""
+        outcome = "success" if summary.success else "failure"
+        takeovers = f", {summary.interventions} takeovers" if summary.mode == "deployment" else ""
+        self.per_robot[summary.robot_id] = (
+            f"{summary.robot_id}: {summary.task} seed {summary.seed} {outcome} in {summary.steps} steps{takeovers}"
+            f" (policy {summary.policy_version or 'operator'})"
+        )
+        self.emit(f"[{self._clock()}]   {done}/{total} done, {successes} successes | " + " | ".join(
+            self.per_robot[robot] for robot in sorted(self.per_robot)))  # fmt: skip
+
+    def _clock(self) -> str:
+        elapsed = int(time.monotonic() - self.started)
+        return f"{elapsed // 60:02d}:{elapsed % 60:02d}"
+
+
+class DemoLoop:
+    """Runs one demo: its work folder holds the fleet store, robot spools, trainer state, logs and the report."""
+
+    def __init__(self, preset: DemoPreset, work_dir: Path, progress: Progress | None = None) -> None:
+        self.preset = preset
+        self.work_dir = work_dir.resolve()
+        self.store_url = f"file://{self.work_dir / 'fleet'}"
+        self.progress = progress or Progress()
+        self.logs = self.work_dir / "logs"
+        self.rounds: list[RoundResult] = []
+        self.failures: list[JobFailure] = []
+        self._fleet_seed = preset.fleet_seed
+
+    def run(self) -> Path:
+        """Run every stage; returns the report's summary.md."""
+        if (self.work_dir / "fleet").exists():
+            raise DemoError(f"{self.work_dir} already holds a demo run; choose a new --work-dir (nothing was changed)")
+        self.logs.mkdir(parents=True)
+        preset = self.preset
+        self.progress.stage(f"demo preset {preset.name}: {preset.robots} robots, tasks {', '.join(preset.tasks)}")
+        self.progress.stage(f"work folder {self.work_dir}, fleet store {self.store_url}")
+        fleet = RobotFleet(
+            [
+                RobotSettings(
+                    robot_id=f"sim_{index:02d}",
+                    store_url=self.store_url,
+                    work_dir=self.work_dir / "robots" / f"sim_{index:02d}",
+                    channel=CHANNEL,
+                    tasks=preset.tasks,
+                    max_steps=preset.max_steps,
+                )
+                for index in range(preset.robots)
+            ]
+        )
+        try:
+            self._demonstrations(fleet)
+            self._pretrain()
+            before = self._evaluate(fleet, 0, preset.final_eval_episodes_per_task, "before.gif")
+            self.rounds.append(before)
+            for round_index in range(1, preset.rounds + 1):
+                self.rounds.append(self._round(fleet, round_index))
+        finally:
+            fleet.close()
+        return self._report()
+
+    def _run_jobs(self, fleet: RobotFleet, jobs: list[EpisodeJob]) -> list[EpisodeSummary]:
+        counter = {"done": 0, "ok": 0}
+
+        def on_done(summary: EpisodeSummary) -> None:
+            counter["done"] += 1
+            counter["ok"] += summary.success
+            self.progress.episode(summary, counter["done"], len(jobs), counter["ok"])
+
+        done, failures = fleet.run(jobs, on_done=on_done)
+        self.failures += failures
+        return done
+
+    def _demonstrations(self, fleet: RobotFleet) -> None:
+        preset = self.preset
+        self.progress.stage(f"1. scripted demonstrations: {preset.demos_per_task} per task")
+        jobs = [
+            EpisodeJob(task, preset.demo_seed + index, "demonstration")
+            for index in range(preset.demos_per_task)
+            for task in preset.tasks
+        ]
+        done = self._run_jobs(fleet, jobs)
+        if not any(summary.success for summary in done):
+            raise DemoError("no demonstration succeeded; nothing to pretrain on")
+
+    def _pretrain(self) -> None:
+        preset = self.preset
+        self.progress.stage(f"2. BC pretraining of the base VLA: {preset.bc_steps} steps")
+        checkpoint = self.work_dir / "pretrained"
+        self._lwd(
+            "pretrain",
+            ["train", "bc", "--episodes", self.store_url, "--out", str(checkpoint), "--version", "v000000-bc",
+             "--steps", str(preset.bc_steps), "--batch-size", str(preset.bc_batch_size),
+             "--cache-dir", str(self.work_dir / "trainer" / "episode_cache")],
+        )  # fmt: skip
+        self.progress.stage("3. deploying v000000-bc to the fleet (channel stable)")
+        self._lwd("publish", ["train", "publish", "--store", self.store_url, "--checkpoint", str(checkpoint),
+                              "--channel", CHANNEL])  # fmt: skip
+
+    def _round(self, fleet: RobotFleet, round_index: int) -> RoundResult:
+        preset = self.preset
+        started = time.monotonic()
+        self.progress.stage(f"round {round_index}/{preset.rounds}: fleet runs {preset.episodes_per_round} episodes")
+        jobs = [
+            EpisodeJob(preset.tasks[(self._fleet_seed + i) % len(preset.tasks)], self._fleet_seed + i, "deployment")
+            for i in range(preset.episodes_per_round)
+        ]
+        self._fleet_seed += preset.episodes_per_round
+        deployed = self._run_jobs(fleet, jobs)
+        updates = round_index * preset.updates_per_round
+        self.progress.stage(f"round {round_index}: trainer ingests and trains to update {updates} (DIVL + QAM)")
+        self._lwd(
+            f"trainer-round-{round_index}",
+            ["train", "serve", "--store", self.store_url, "--work-dir", str(self.work_dir / "trainer"),
+             "--channel", CHANNEL, "--max-updates", str(updates), "--publish-every", str(preset.updates_per_round),
+             "--batch-size", str(preset.trainer_batch_size), "--agent", preset.agent],
+        )  # fmt: skip
+        final = round_index == preset.rounds
+        episodes = preset.final_eval_episodes_per_task if final else preset.eval_episodes_per_task
+        result = self._evaluate(fleet, round_index, episodes, "after.gif" if final else "")
+        result.fleet_successes = sum(s.success for s in deployed)
+        result.fleet_episodes = len(deployed)
+        result.fleet_interventions = sum(s.interventions for s in deployed)
+        result.fleet_intervention_steps = sum(s.intervention_steps for s in deployed)
+        result.fleet_steps = sum(s.steps for s in deployed)
+        result.trainer_updates = updates
+        result.cycle_time_s = time.monotonic() - started
+        return result
+
+    def _evaluate(self, fleet: RobotFleet, round_index: int, per_task: int, video: str) -> RoundResult:
+        preset = self.preset
+        self.progress.stage(f"evaluation after round {round_index}: {per_task} held-out seeds per task, no operator")
+        jobs = [
+            EpisodeJob(task, preset.eval_seed + index, "evaluation", capture=bool(video) and index == 0)
+            for index in range(per_task)
+            for task in preset.tasks
+        ]
+        done = self._run_jobs(fleet, jobs)
+        versions = sorted({summary.policy_version for summary in done})
+        result = RoundResult(round_index, ",".join(versions), 0, 0, 0, 0, 0)
+        for task in preset.tasks:
+            outcomes = [summary.success for summary in done if summary.task == task]
+            result.eval_successes[task] = int(sum(outcomes))
+            result.eval_episodes[task] = len(outcomes)
+        self.progress.stage(f"round {round_index} policy {result.policy_version}: held-out success {result.eval_rate}")
+        if video:
+            frames = [summary for summary in done if summary.frames]
+            if frames:
+                self._write_video(self.work_dir / "report" / video, frames[0])
+        return result
+
+    def _write_video(self, path: Path, summary: EpisodeSummary) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frames = [np.asarray(frame) for frame in summary.frames[::2]]
+        imageio.mimsave(path, frames, duration=0.04, loop=0)
+
+    def _lwd(self, stage: str, arguments: list[str]) -> None:
+        """Run an ``lwd`` command as its own process, streaming its output to a log file."""
+        log_path = self.logs / f"{stage}.log"
+        with open(log_path, "w") as log:
+            result = subprocess.run(
+                [sys.executable, "-m", "lwd.cli", *arguments], stdout=log, stderr=subprocess.STDOUT, check=False
+            )
+        if result.returncode != 0:
+            tail = "".join(log_path.read_text().splitlines(keepends=True)[-15:])
+            raise DemoError(f"stage {stage} failed (exit code {result.returncode}); log {log_path}:\n{tail}")
+
+    def _report(self) -> Path:
+        first, last = self.rounds[0], self.rounds[-1]
+        improved = last.eval_rate.low > first.eval_rate.high
+        notes = [
+            f"Preset `{self.preset.name}`: {self.preset.robots} simulated robots, tasks {', '.join(self.preset.tasks)}, "
+            f"{self.preset.rounds} rounds of {self.preset.episodes_per_round} fleet episodes and "
+            f"{self.preset.updates_per_round} trainer updates each. Held-out seeds start at {self.preset.eval_seed}.",
+            "",
+            f"Base policy: {first.eval_rate}. Final policy: {last.eval_rate}. "
+            + ("The 95% intervals do not overlap: the fleet's policy improved."
+               if improved else "The 95% intervals overlap: no improvement is established by this run."),
+        ]  # fmt: skip
+        if self.failures:
+            notes += ["", f"{len(self.failures)} episodes failed to run (robot errors or crashes); see the logs."]
+        summary = write_report(self.work_dir / "report", "LWD demo: a simulated fleet learning while deploying",
+                               self.rounds, notes)  # fmt: skip
+        facts = {
+            "preset": self.preset.name,
+            "base": str(first.eval_rate),
+            "final": str(last.eval_rate),
+            "improved": improved,
+            "failures": len(self.failures),
+            "base_rate": first.eval_rate.value,
+            "final_rate": last.eval_rate.value,
+            "total_fleet_episodes": sum(r.fleet_episodes for r in self.rounds),
+            "final_ci": [last.eval_rate.low, last.eval_rate.high],
+            "base_ci": [first.eval_rate.low, first.eval_rate.high],
+        }
+        (self.work_dir / "report" / "facts.json").write_text(json.dumps(facts, indent=2) + "\n")
+        return summary

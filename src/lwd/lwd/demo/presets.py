@@ -1,0 +1,69 @@
+"""Sizes of the learning-while-deploying demo: ``quick`` for CI, ``default`` for a laptop, ``full`` for the benchmark."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class DemoPreset:
+    """Every knob of one demo run; all arms and rounds of a run share the same seeds and budgets.
+
+    Seeds: demonstrations use ``demo_seed + i``, fleet episodes ``fleet_seed + i``, held-out evaluation
+    ``eval_seed + i`` (disjoint ranges, so evaluation never sees a seed the fleet trained on).
+    """
+
+    name: str
+    robots: int = 2
+    tasks: tuple[str, ...] = ("transfer_cube", "insertion")
+    max_steps: int = 300
+    demos_per_task: int = 20
+    bc_steps: int = 1500
+    bc_batch_size: int = 32
+    rounds: int = 3
+    episodes_per_round: int = 16
+    updates_per_round: int = 200
+    trainer_batch_size: int = 64
+    eval_episodes_per_task: int = 20
+    final_eval_episodes_per_task: int = 40
+    agent: str = '{"lam": 1.0}'
+    demo_seed: int = 1_000
+    fleet_seed: int = 100_000
+    eval_seed: int = 900_000
+
+
+PRESETS = {
+    "quick": DemoPreset(
+        name="quick",
+        tasks=("transfer_cube",),
+        max_steps=200,
+        demos_per_task=6,
+        bc_steps=60,
+        bc_batch_size=16,
+        rounds=1,
+        episodes_per_round=4,
+        updates_per_round=10,
+        trainer_batch_size=32,
+        eval_episodes_per_task=2,
+        final_eval_episodes_per_task=2,
+    ),
+    "default": DemoPreset(name="default"),
+    "full": DemoPreset(
+        name="full",
+        robots=2,
+        demos_per_task=50,
+        bc_steps=6000,
+        rounds=8,
+        episodes_per_round=32,
+        updates_per_round=500,
+        eval_episodes_per_task=50,
+        final_eval_episodes_per_task=100,
+    ),
+}
+
+
+def preset(name: str, **overrides: object) -> DemoPreset:
+    """A named preset with field overrides; unknown names list the valid ones."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown demo preset {name!r}; valid presets are {sorted(PRESETS)}")
+    return replace(PRESETS[name], **overrides)
