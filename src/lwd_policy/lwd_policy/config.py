@@ -41,7 +41,7 @@ class VLAConfig:
     language_dim: int = 384
     language_model: str = ""
     vision_channels: tuple[int, ...] = (32, 64, 64, 64)
-    vision_strides: tuple[int, ...] = (2, 2, 1, 1)
+    vision_strides: tuple[int, ...] = ()
     vision_keypoints: int = 32
     vision_groups: int = 8
     vision_dim: int = 128
@@ -56,7 +56,9 @@ class VLAConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "cameras", tuple(self.cameras))
         object.__setattr__(self, "vision_channels", tuple(int(c) for c in self.vision_channels))
-        object.__setattr__(self, "vision_strides", tuple(int(s) for s in self.vision_strides))
+        # Default strides: halve the resolution twice, then keep it, so the spatial softmax sees a fine grid.
+        strides = self.vision_strides or tuple(2 if index < 2 else 1 for index in range(len(self.vision_channels)))
+        object.__setattr__(self, "vision_strides", tuple(int(s) for s in strides))
         self.validate()
 
     def validate(self) -> None:
