@@ -1,6 +1,6 @@
 """The fleet trainer: ingests committed episodes from the store, trains DIVL + QAM, publishes policies.
 
-    ros2 launch lwd trainer.launch.py store_url:=sftp://fleet@store/fleet
+ros2 launch lwd trainer.launch.py store_url:=sftp://fleet@store/fleet
 """
 
 from launch import LaunchDescription
@@ -13,7 +13,9 @@ from launch_ros.substitutions import FindPackageShare
 def generate_launch_description() -> LaunchDescription:
     return LaunchDescription(
         [
-            DeclareLaunchArgument("store_url", default_value="file://./fleet", description="fsspec URL of the fleet store"),
+            DeclareLaunchArgument(
+                "store_url", default_value="file://./fleet", description="fsspec URL of the fleet store"
+            ),
             Node(
                 package="lwd_learner",
                 executable="trainer_node",

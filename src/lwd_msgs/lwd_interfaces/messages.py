@@ -29,9 +29,7 @@ def stamp_ns(stamp: object) -> int:
     return int(stamp.sec) * NS_PER_S + int(stamp.nanosec)
 
 
-def joint_state(
-    stamp: int, names: Sequence[str], position: np.ndarray, velocity: np.ndarray | None = None
-) -> object:
+def joint_state(stamp: int, names: Sequence[str], position: np.ndarray, velocity: np.ndarray | None = None) -> object:
     """A ``sensor_msgs/JointState`` (measured state, or a joint-position command when ``velocity`` is None)."""
     empty = np.zeros(0, dtype=np.float64)
     return lwd_typestore().types["sensor_msgs/msg/JointState"](

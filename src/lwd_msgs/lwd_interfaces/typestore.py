@@ -8,7 +8,7 @@ source of truth; they ship inside this package as data.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
@@ -38,7 +38,7 @@ def interface_definitions() -> dict[str, str]:
     return definitions
 
 
-@lru_cache(maxsize=None)
+@cache
 def lwd_typestore(store: Stores = DEFAULT_STORE) -> Typestore:
     """A typestore with the ROS 2 standard messages plus every lwd_msgs type registered.
 

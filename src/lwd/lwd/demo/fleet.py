@@ -76,6 +76,7 @@ class RobotFleet:
         self._processes: list[multiprocessing.process.BaseProcess | None] = [None] * len(settings)
         self._connections: list[Connection | None] = [None] * len(settings)
         self.restarts = 0
+        self._ready: set[int] = set()
         for index in range(len(settings)):
             self._start(index)
 
@@ -102,7 +103,6 @@ class RobotFleet:
         """Run every job on whichever robot is free; a dead robot is restarted and its job reported failed."""
         queue = deque(jobs)
         busy: dict[int, EpisodeJob] = {}
-        ready: set[int] = set()
         done: list[EpisodeSummary] = []
         failures: list[JobFailure] = []
 
@@ -115,7 +115,7 @@ class RobotFleet:
 
         while queue or busy:
             for index in range(len(self.settings)):
-                if index in ready and index not in busy and queue:
+                if index in self._ready and index not in busy and queue:
                     job = queue.popleft()
                     self._connections[index].send(job)
                     busy[index] = job
@@ -135,7 +135,7 @@ class RobotFleet:
                 else:
                     kind, value = "dead", None
                 if kind == "ready":
-                    ready.add(index)
+                    self._ready.add(index)
                 elif kind == "done":
                     busy.pop(index)
                     done.append(value)
@@ -147,7 +147,7 @@ class RobotFleet:
                     exitcode = self._processes[index].exitcode
                     if index in busy:
                         fail(index, busy.pop(index), f"robot process died (exit code {exitcode})")
-                    ready.discard(index)
+                    self._ready.discard(index)
                     if self.restarts >= self.max_restarts:
                         raise FleetError(
                             f"{self.settings[index].robot_id} died (exit code {exitcode}) and the fleet has used "

@@ -46,7 +46,8 @@ class Progress:
     per_robot: dict[str, str] = field(default_factory=dict)
 
     def stage(self, text: str) -> None:
-        """Announce a stage."""
+        """Announce a stage (and forget the previous stage's robot status lines)."""
+        self.per_robot.clear()
         self.emit(f"[{self._clock()}] == {text}")
 
     def episode(self, summary: EpisodeSummary, done: int, total: int, successes: int) -> None:
@@ -82,7 +83,7 @@ class DemoLoop:
         """Run every stage; returns the report's summary.md."""
         if (self.work_dir / "fleet").exists():
             raise DemoError(f"{self.work_dir} already holds a demo run; choose a new --work-dir (nothing was changed)")
-        self.logs.mkdir(parents=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
         preset = self.preset
         self.progress.stage(f"demo preset {preset.name}: {preset.robots} robots, tasks {', '.join(preset.tasks)}")
         self.progress.stage(f"work folder {self.work_dir}, fleet store {self.store_url}")
@@ -219,10 +220,11 @@ class DemoLoop:
     def _report(self) -> Path:
         first, last = self.rounds[0], self.rounds[-1]
         improved = last.eval_rate.low > first.eval_rate.high
+        preset = self.preset
         notes = [
-            f"Preset `{self.preset.name}`: {self.preset.robots} simulated robots, tasks {', '.join(self.preset.tasks)}, "
-            f"{self.preset.rounds} rounds of {self.preset.episodes_per_round} fleet episodes and "
-            f"{self.preset.updates_per_round} trainer updates each. Held-out seeds start at {self.preset.eval_seed}.",
+            f"Preset `{preset.name}`: {preset.robots} simulated robots, tasks {', '.join(preset.tasks)}, "
+            f"{preset.rounds} rounds of {preset.episodes_per_round} fleet episodes and "
+            f"{preset.updates_per_round} trainer updates each. Held-out seeds start at {preset.eval_seed}.",
             "",
             f"Base policy: {first.eval_rate}. Final policy: {last.eval_rate}. "
             + ("The 95% intervals do not overlap: the fleet's policy improved."

@@ -1,4 +1,4 @@
-"""Sizes of the learning-while-deploying demo: ``quick`` for CI, ``default`` for a laptop, ``full`` for the benchmark."""
+"""Sizes of the demo: ``quick`` for CI, ``default`` for a laptop, ``full`` for the benchmark."""
 
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ class DemoPreset:
     robots: int = 2
     tasks: tuple[str, ...] = ("transfer_cube", "insertion")
     max_steps: int = 300
-    demos_per_task: int = 20
-    bc_steps: int = 1500
+    demos_per_task: int = 25
+    bc_steps: int = 3000
     bc_batch_size: int = 32
-    rounds: int = 3
+    rounds: int = 4
     episodes_per_round: int = 16
-    updates_per_round: int = 200
+    updates_per_round: int = 250
     trainer_batch_size: int = 64
     eval_episodes_per_task: int = 20
     final_eval_episodes_per_task: int = 40

@@ -67,6 +67,7 @@ class RobotSettings:
     max_steps: int = 300
     record: bool = True
     human_like_operator: bool = True
+    """Live takeovers get reaction delay, noise and mistakes; demonstrations stay clean (curated)."""
     stall_seconds: float = 2.0
     patience: int = 3
     max_step_delta: float = 0.1
@@ -113,7 +114,7 @@ class SimRobot:
         self.release: PolicyRelease | None = None
         lower, upper = next(iter(self.drivers.values())).command_limits()
         self.limits = SafetyLimits(lower, upper, np.full(lower.shape, settings.max_step_delta))
-        parameters = parameters_from_mapping(
+        self.intervention_parameters = parameters_from_mapping(
             {
                 "teleop_source": OPERATOR_SOURCE,
                 "auto_label": True,
@@ -121,7 +122,6 @@ class SimRobot:
                 "max_step_delta": settings.max_step_delta,
             }
         )
-        self.session = parameters.session()
         self._clock_ns = time.time_ns()
 
     def refresh_policy(self) -> str:
@@ -161,10 +161,12 @@ class SimRobot:
         version = "" if mode == "demonstration" else self.refresh_policy()
         driver = self.drivers[task]
         observation = driver.reset(seed)
-        operator = self._operator(seed)
+        operator = self._operator(seed, human_like=self.settings.human_like_operator and mode == "deployment")
         operator.reset(driver)
         if self.runtime is not None:
             self.runtime.reset()
+        # A fresh arbiter per episode: its hold and rate limits start from the reset robot, in AUTONOMOUS.
+        self.session = self.intervention_parameters.session()
         self.session.template = EpisodeTemplate(self.settings.robot_id, task, driver.instruction)
         self.session.policy_version = version
         stamp = self._next_stamp()
@@ -222,8 +224,8 @@ class SimRobot:
         for driver in self.drivers.values():
             driver.close()
 
-    def _operator(self, seed: int) -> ScriptedOperator:
-        imperfection = Imperfection.human() if self.settings.human_like_operator else Imperfection()
+    def _operator(self, seed: int, human_like: bool) -> ScriptedOperator:
+        imperfection = Imperfection.human() if human_like else Imperfection()
         triggers = TakeoverTriggers(stall_seconds=self.settings.stall_seconds, patience=self.settings.patience)
         return ScriptedOperator(OperatorConfig(triggers=triggers, imperfection=imperfection), seed=seed)
 

@@ -1,0 +1,86 @@
+"""`lwd demo --preset quick` runs the whole loop for real: demos → BC → deploy → record → upload → train → redeploy."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from lwd_interfaces.manifest import verify_folder
+from lwd_logger.bag_reader import BagReader
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory) -> tuple[Path, str]:
+    work_dir = tmp_path_factory.mktemp("demo") / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "lwd.cli", "demo", "--preset", "quick", "--work-dir", str(work_dir)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return work_dir, result.stdout
+
+
+def committed_episodes(work_dir: Path) -> list[Path]:
+    return sorted(path.parent for path in (work_dir / "fleet" / "episodes").glob("*/*/*/manifest.json"))
+
+
+def test_report_has_every_round_with_intervals_plots_and_videos(demo_run):
+    work_dir, stdout = demo_run
+    report = work_dir / "report"
+    rounds = json.loads((report / "results.json").read_text())
+    assert [r["round_index"] for r in rounds] == [0, 1]
+    assert rounds[0]["policy_version"] == "v000000-bc"
+    assert rounds[1]["policy_version"] == "v000010", "the trained version must be what the fleet evaluated"
+    assert rounds[1]["fleet_episodes"] == 4
+    assert sum(rounds[1]["eval_episodes"].values()) == 2
+    for name in ("summary.md", "success.png", "interventions.png", "before.gif", "after.gif", "facts.json"):
+        assert (report / name).stat().st_size > 0, name
+    summary = (report / "summary.md").read_text()
+    assert "95%" in summary and "v000010" in summary
+    assert "round 1/1" in stdout and "held-out success" in stdout
+
+
+def test_store_holds_verified_demonstrations_and_deployments_and_both_policy_versions(demo_run):
+    work_dir, _ = demo_run
+    kinds = {}
+    for folder in committed_episodes(work_dir):
+        manifest = verify_folder(folder, kind="episode")
+        kinds.setdefault(manifest.facts["lwd.episode_kind"], []).append(folder)
+    assert len(kinds["demonstration"]) == 6
+    assert len(kinds["deployment"]) == 4
+    deployment = BagReader(kinds["deployment"][0])
+    assert deployment.info.custom_data["lwd.policy_versions"] == "v000000-bc"
+    assert deployment.info.custom_data["lwd.outcome"] in ("success", "failure")
+    policies = work_dir / "fleet" / "policies"
+    assert (policies / "channels" / "stable").read_text().strip() == "v000010"
+    for version in ("v000000-bc", "v000010"):
+        assert verify_folder(policies / version, kind="policy").facts["version"] == version
+
+
+def test_robots_hot_swapped_the_new_version_without_restarting(demo_run):
+    work_dir, _ = demo_run
+    for robot in (work_dir / "robots").iterdir():
+        cached = sorted(path.name for path in (robot / "policy_cache").iterdir() if not path.name.startswith("."))
+        assert cached == ["v000000-bc", "v000010"], robot.name
+        assert not list((robot / "spool").glob("*/manifest.json")), "every committed episode was uploaded"
+
+
+def test_a_second_run_into_the_same_folder_is_refused_and_changes_nothing(demo_run):
+    work_dir, _ = demo_run
+    before = sorted(str(path) for path in work_dir.rglob("*"))
+    result = subprocess.run(
+        [sys.executable, "-m", "lwd.cli", "demo", "--preset", "quick", "--work-dir", str(work_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "already holds a demo run" in result.stdout
+    assert sorted(str(path) for path in work_dir.rglob("*")) == before
