@@ -1,6 +1,10 @@
 """Bring up one robot: policy, intervention arbiter, episode recorder and bag bridge.
 
-    ros2 launch lwd bringup.launch.py robot_id:=aloha_01 store_url:=sftp://fleet@store/fleet
+    ros2 launch lwd bringup.launch.py robot_id:=aloha_01 checkpoint:=/opt/lwd/policies/v000000-bc \
+        store_url:=sftp://fleet@store/fleet
+
+``checkpoint`` is the verified policy folder the robot starts with; newer versions on the channel
+arrive through the bag bridge's policy cache and are hot-swapped between chunks.
 
 The hardware driver is launched separately (or use sim.launch.py for the MuJoCo robot).
 Every node runs in the robot's namespace; parameters come from share/lwd/config/<node>.yaml.
@@ -39,6 +43,7 @@ def generate_launch_description() -> LaunchDescription:
                 "store_url", default_value="file://./fleet", description="fsspec URL of the fleet store"
             ),
             DeclareLaunchArgument("channel", default_value="stable", description="policy channel to follow"),
+            DeclareLaunchArgument("checkpoint", description="verified policy folder to start with"),
             DeclareLaunchArgument(
                 "task", default_value=str(intervention["task"]), description="task recorded with each episode"
             ),
@@ -46,7 +51,7 @@ def generate_launch_description() -> LaunchDescription:
                 package="lwd_policy",
                 executable="policy_node",
                 namespace=robot_id,
-                parameters=[config_parameters("policy_node")],
+                parameters=[config_parameters("policy_node"), {"checkpoint": LaunchConfiguration("checkpoint")}],
                 output="screen",
             ),
             Node(

@@ -1,6 +1,6 @@
 """One simulated MuJoCo ALOHA robot with the full robot stack on top of it.
 
-ros2 launch lwd sim.launch.py robot_id:=sim_01 task:=transfer_cube
+ros2 launch lwd sim.launch.py robot_id:=sim_01 task:=transfer_cube checkpoint:=runs/<run>/pretrained
 """
 
 from pathlib import Path
@@ -24,6 +24,7 @@ def generate_launch_description() -> LaunchDescription:
         [
             DeclareLaunchArgument("robot_id", default_value="sim_01", description="this robot's fleet id"),
             DeclareLaunchArgument("task", default_value="transfer_cube", description="transfer_cube or insertion"),
+            DeclareLaunchArgument("checkpoint", description="verified policy folder to start with"),
             Node(
                 package="lwd_sim",
                 executable="sim_driver",
@@ -33,7 +34,11 @@ def generate_launch_description() -> LaunchDescription:
             ),
             IncludeLaunchDescription(
                 PythonLaunchDescriptionSource(str(share / "launch" / "bringup.launch.py")),
-                launch_arguments={"robot_id": robot_id, "task": task}.items(),
+                launch_arguments={
+                    "robot_id": robot_id,
+                    "task": task,
+                    "checkpoint": LaunchConfiguration("checkpoint"),
+                }.items(),
             ),
         ]
     )
