@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-from lwd_learner.flow_matching import euler_sample, flow_matching_loss
 from lwd_learner.qam import (
     adjoint_matching_loss,
     lean_adjoint,
@@ -15,6 +14,7 @@ from lwd_learner.qam import (
     terminal_adjoint,
     time_grid,
 )
+from lwd_policy.flow import euler_sample, flow_matching_loss
 from torch import Tensor, nn
 
 
@@ -131,7 +131,7 @@ def test_qam_on_a_two_mode_bandit_moves_mass_to_the_preferred_mode_within_the_da
     optimizer = torch.optim.Adam(base.parameters(), lr=3e-3)
     for _ in range(800):
         optimizer.zero_grad()
-        flow_matching_loss(base, features, _two_mode_actions(256, generator), generator).backward()
+        flow_matching_loss(base, _two_mode_actions(256, generator), features, generator=generator).backward()
         optimizer.step()
     fine = TinyFlow(1, 1, 2, width=64)
     fine.load_state_dict(base.state_dict())

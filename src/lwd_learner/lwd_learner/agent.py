@@ -30,12 +30,12 @@ import copy
 from collections.abc import Callable
 
 import torch
+from lwd_policy.flow import euler_sample, flow_matching_loss
 from torch import Tensor, nn
 
 from lwd_learner.agent_config import AgentConfig
 from lwd_learner.critic import DoubleQHead, ExpectileValueHead, ValueDistributionHead, ema_update, expectile_loss
 from lwd_learner.distributional import CategoricalSupport, adaptive_tau
-from lwd_learner.flow_matching import euler_sample, flow_matching_loss
 from lwd_learner.qam import adjoint_matching_loss, lean_adjoint, memoryless_rollout, terminal_adjoint
 from lwd_learner.transition import TransitionBatch
 
@@ -136,7 +136,9 @@ class LWDAgent:
             optimizer.zero_grad(set_to_none=True)
 
         if cfg.actor == "bc":
-            losses = {"bc_loss": flow_matching_loss(self.fine_flow, batch.features, batch.actions, self.generator)}
+            losses = {
+                "bc_loss": flow_matching_loss(self.fine_flow, batch.actions, batch.features, generator=self.generator)
+            }
             logs: dict[str, Tensor] = {}
         else:
             losses, logs = self._lwd_losses(batch)
@@ -198,7 +200,7 @@ class LWDAgent:
         logs.update(grad_q_norm=grad_q_norm.mean(), actor_base_divergence=divergence)
 
         # 6. BC flow matching on the base flow.
-        bc_loss = flow_matching_loss(self.base_flow, s, a, self.generator)
+        bc_loss = flow_matching_loss(self.base_flow, a, s, generator=self.generator)
 
         losses = {"value_loss": value_loss, "critic_loss": critic_loss, "actor_loss": actor_loss, "bc_loss": bc_loss}
         return losses, logs

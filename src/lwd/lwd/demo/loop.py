@@ -25,6 +25,7 @@ from pathlib import Path
 import imageio.v2 as imageio
 import numpy as np
 
+from lwd.demo.arms import ARMS, LearnerArm
 from lwd.demo.fleet import EpisodeJob, JobFailure, RobotFleet
 from lwd.demo.presets import DemoPreset
 from lwd.demo.report import RoundResult, write_report
@@ -69,8 +70,11 @@ class Progress:
 class DemoLoop:
     """Runs one demo: its work folder holds the fleet store, robot spools, trainer state, logs and the report."""
 
-    def __init__(self, preset: DemoPreset, work_dir: Path, progress: Progress | None = None) -> None:
+    def __init__(
+        self, preset: DemoPreset, work_dir: Path, progress: Progress | None = None, arm: LearnerArm = ARMS["lwd"]
+    ) -> None:
         self.preset = preset
+        self.arm = arm
         self.work_dir = work_dir.resolve()
         self.store_url = f"file://{self.work_dir / 'fleet'}"
         self.progress = progress or Progress()
@@ -81,13 +85,39 @@ class DemoLoop:
 
     def run(self) -> Path:
         """Run every stage; returns the report's summary.md."""
+        self.prepare()
+        return self.deploy()
+
+    def prepare(self) -> None:
+        """Stages 1-2: record scripted demonstrations and publish the BC-pretrained base policy."""
         if (self.work_dir / "fleet").exists():
             raise DemoError(f"{self.work_dir} already holds a demo run; choose a new --work-dir (nothing was changed)")
-        self.logs.mkdir(parents=True, exist_ok=True)
-        preset = self.preset
-        self.progress.stage(f"demo preset {preset.name}: {preset.robots} robots, tasks {', '.join(preset.tasks)}")
         self.progress.stage(f"work folder {self.work_dir}, fleet store {self.store_url}")
-        fleet = RobotFleet(
+        fleet = self._fleet()
+        try:
+            self._demonstrations(fleet)
+        finally:
+            fleet.close()
+        self._pretrain()
+
+    def deploy(self) -> Path:
+        """Stages 3-5 on a prepared store: evaluate the base policy, run the rounds, write the report."""
+        preset = self.preset
+        self.progress.stage(f"learner {self.arm.name}: {self.arm.description}")
+        fleet = self._fleet()
+        try:
+            self.rounds.append(self._evaluate(fleet, 0, preset.final_eval_episodes_per_task, "before.gif"))
+            for round_index in range(1, preset.rounds + 1 if self.arm.train else 1):
+                self.rounds.append(self._round(fleet, round_index))
+        finally:
+            fleet.close()
+        return self._report()
+
+    def _fleet(self) -> RobotFleet:
+        preset = self.preset
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.progress.stage(f"starting {preset.robots} robot processes, tasks {', '.join(preset.tasks)}")
+        return RobotFleet(
             [
                 RobotSettings(
                     robot_id=f"sim_{index:02d}",
@@ -100,16 +130,6 @@ class DemoLoop:
                 for index in range(preset.robots)
             ]
         )
-        try:
-            self._demonstrations(fleet)
-            self._pretrain()
-            before = self._evaluate(fleet, 0, preset.final_eval_episodes_per_task, "before.gif")
-            self.rounds.append(before)
-            for round_index in range(1, preset.rounds + 1):
-                self.rounds.append(self._round(fleet, round_index))
-        finally:
-            fleet.close()
-        return self._report()
 
     def _run_jobs(self, fleet: RobotFleet, jobs: list[EpisodeJob]) -> list[EpisodeSummary]:
         counter = {"done": 0, "ok": 0}
@@ -160,12 +180,12 @@ class DemoLoop:
         self._fleet_seed += preset.episodes_per_round
         deployed = self._run_jobs(fleet, jobs)
         updates = round_index * preset.updates_per_round
-        self.progress.stage(f"round {round_index}: trainer ingests and trains to update {updates} (DIVL + QAM)")
+        self.progress.stage(f"round {round_index}: trainer ingests and trains to update {updates} ({self.arm.name})")
         self._lwd(
             f"trainer-round-{round_index}",
             ["train", "serve", "--store", self.store_url, "--work-dir", str(self.work_dir / "trainer"),
              "--channel", CHANNEL, "--max-updates", str(updates), "--publish-every", str(preset.updates_per_round),
-             "--batch-size", str(preset.trainer_batch_size), "--agent", preset.agent],
+             "--batch-size", str(preset.trainer_batch_size), "--agent", self.arm.agent, "--mix", self.arm.mix],
         )  # fmt: skip
         final = round_index == preset.rounds
         episodes = preset.final_eval_episodes_per_task if final else preset.eval_episodes_per_task
@@ -222,6 +242,7 @@ class DemoLoop:
         improved = last.eval_rate.low > first.eval_rate.high
         preset = self.preset
         notes = [
+            f"Learner `{self.arm.name}` ({self.arm.description}). "
             f"Preset `{preset.name}`: {preset.robots} simulated robots, tasks {', '.join(preset.tasks)}, "
             f"{preset.rounds} rounds of {preset.episodes_per_round} fleet episodes and "
             f"{preset.updates_per_round} trainer updates each. Held-out seeds start at {preset.eval_seed}.",
@@ -236,6 +257,7 @@ class DemoLoop:
                                self.rounds, notes)  # fmt: skip
         facts = {
             "preset": self.preset.name,
+            "arm": self.arm.name,
             "base": str(first.eval_rate),
             "final": str(last.eval_rate),
             "improved": improved,

@@ -26,7 +26,6 @@ class DemoPreset:
     trainer_batch_size: int = 64
     eval_episodes_per_task: int = 20
     final_eval_episodes_per_task: int = 40
-    agent: str = '{"lam": 1.0}'
     demo_seed: int = 1_000
     fleet_seed: int = 100_000
     eval_seed: int = 900_000

@@ -1,0 +1,40 @@
+"""The learners compared on the same fleet budget: LWD and the baselines of DESIGN.md §6."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LearnerArm:
+    """How the trainer learns from fleet data in one arm of the experiment.
+
+    ``agent`` is the ``lwd train serve --agent`` JSON (AgentConfig overrides) and ``mix`` its replay
+    sampling mix; an arm that does not ``train`` keeps deploying the pretrained policy.
+    """
+
+    name: str
+    description: str
+    agent: str = "{}"
+    mix: str = "demo=0.25,autonomous=0.5,intervention=0.25"
+    train: bool = True
+
+
+ARMS = {
+    arm.name: arm
+    for arm in (
+        LearnerArm("lwd", "LWD: DIVL value distribution + QAM actor", agent='{"lam": 1.0}'),
+        LearnerArm(
+            "lwd-expectile",
+            "LWD with a scalar IQL expectile value in place of DIVL (ablation)",
+            agent='{"lam": 1.0, "value": "expectile"}',
+        ),
+        LearnerArm(
+            "hg-dagger",
+            "HG-DAgger: BC on demonstrations plus intervention segments",
+            agent='{"actor": "bc"}',
+            mix="demo=0.5,autonomous=0.0,intervention=0.5",
+        ),
+        LearnerArm("frozen-bc", "the pretrained BC policy, never updated", train=False),
+    )
+}
