@@ -18,6 +18,7 @@ from lwd_interfaces import lwd_typestore, topics
 from lwd_interfaces.messages import header, joint_state, policy_version, rgb8_image
 from lwd_intervention.arbiter import StepInput, TeleopSample
 from lwd_intervention.events import OperatorEvent
+from lwd_intervention.labels import new_episode_id
 from lwd_intervention.messages import episode_event_msg, intervention_state_msg, reward_label_msg
 from lwd_intervention.parameters import parameters_from_mapping
 from lwd_intervention.session import EpisodeTemplate
@@ -123,6 +124,7 @@ class SimRobot:
             }
         )
         self._clock_ns = time.time_ns()
+        self._episodes = 0
 
     def refresh_policy(self) -> str:
         """Poll the channel; hot-swap a new verified version in. Returns the version now serving."""
@@ -172,7 +174,9 @@ class SimRobot:
         stamp = self._next_stamp()
         summary = EpisodeSummary(self.settings.robot_id, task, seed, version, False, 0, mode=mode)
         kind = "demonstration" if mode == "demonstration" else "deployment"
-        self._publish(self.session.start_episode(stamp).records, stamp, record, kind)
+        self._episodes += 1
+        episode_id = new_episode_id(self.settings.robot_id, stamp, self._episodes)
+        self._publish(self.session.start_episode(stamp, episode_id).records, stamp, record, kind)
         if mode == "demonstration":
             operator.take_over(driver, "demonstration")
             self.session.handle(OperatorEvent.TAKEOVER, OPERATOR_SOURCE, stamp)
