@@ -110,6 +110,22 @@ def test_full_update_logs_every_figure_and_moves_every_trainable_part():
         assert not same(before[name], params(agent.modules[name])), name
 
 
+@pytest.mark.parametrize("actor", ["qam", "bc"])
+def test_flows_train_even_when_the_given_expert_is_frozen(actor):
+    """The trainer hands over the pretrained policy's expert with requires_grad off; the agent's copies must learn."""
+    torch.manual_seed(0)
+    frozen = TinyFlow().requires_grad_(False)
+    config = AgentConfig(feature_dim=F, horizon=H, action_dim=D, hidden_dim=32, flow_steps=4, actor=actor)
+    agent = LWDAgent(config, frozen)
+    before = params(agent.fine_flow)
+    for seed in range(3):
+        figures = agent.update(make_batch(seed))
+    assert not same(before, params(agent.fine_flow))
+    if actor == "qam":
+        assert figures["actor_base_divergence"] > 1e-8
+    assert not any(p.requires_grad for p in frozen.parameters()), "the caller's expert is left as it was"
+
+
 def test_target_critic_is_an_ema_of_the_online_critic():
     agent = make_agent(ema=0.1)
     target_before = params(agent.target_critic)

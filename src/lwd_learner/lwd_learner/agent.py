@@ -74,10 +74,11 @@ class LWDAgent:
         self.updates = 0
         self.support = CategoricalSupport(config.num_atoms, config.v_min, config.v_max)
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
-        self.fine_flow = copy.deepcopy(action_expert).to(self.device)
+        # Trainable copies even when the caller's expert is frozen (the trainer freezes the pretrained policy).
+        self.fine_flow = copy.deepcopy(action_expert).to(self.device).requires_grad_(True)
         self.modules: dict[str, nn.Module] = {"actor": self.fine_flow}
         if config.actor == "qam":
-            self.base_flow = copy.deepcopy(action_expert).to(self.device)
+            self.base_flow = copy.deepcopy(action_expert).to(self.device).requires_grad_(True)
             self.base_reference = self._frozen_copy(self.base_flow)
             if config.value == "divl":
                 value_head: nn.Module = ValueDistributionHead(
