@@ -30,6 +30,7 @@ from lwd_logger.recovery import recover_spool
 from lwd_logger.spool import Spool
 from lwd_logger.store import FleetStore
 from lwd_logger.writer import RosbagsWriter
+from lwd_policy.checkpoint import CheckpointError
 from lwd_policy.inference import PolicyObservation
 from lwd_policy.language import InstructionEncoder
 from lwd_policy.messages import action_chunk_fields
@@ -137,7 +138,10 @@ class SimRobot:
         if release is not None:
             if self.runtime is None:
                 config = RuntimeConfig(mode="lockstep", low_water=5, seed=0)
-                self.runtime = InferenceRuntime.from_checkpoint(release.folder, self.limits, config, self.encoder)
+                try:
+                    self.runtime = InferenceRuntime.from_checkpoint(release.folder, self.limits, config, self.encoder)
+                except CheckpointError as error:
+                    raise RobotError(f"first policy {release.version} refused, nothing to serve: {error}") from error
                 self.encoder = self.runtime.encoder
                 self.release = release
             else:
