@@ -76,8 +76,9 @@ def test_foreign_and_corrupt_bags_are_refused(tmp_path, episode_bag_writer):
     from rosbags.rosbag2 import StoragePlugin, Writer
 
     foreign = tmp_path / "foreign"
-    with Writer(foreign, version=9, storage_plugin=StoragePlugin.MCAP):
-        pass
+    empty = Writer(foreign, version=9, storage_plugin=StoragePlugin.MCAP)  # a bag with no LWD custom data
+    empty.open()
+    empty.close()
     with pytest.raises(EpisodeError, match="foreign bag"):
         decode_episode(foreign, KEY)
     corrupt = episode_bag_writer(tmp_path / "corrupt", steps=4)

@@ -74,8 +74,9 @@ def test_bad_episodes_are_skipped_with_a_reason_and_training_goes_on(tmp_path, f
     (storage,) = tampered.glob("*.mcap")
     storage.write_bytes(storage.read_bytes()[:-10] + b"0123456789")
     foreign = fleet_store / "episodes/robot0/2026-11-25/foreign"
-    with Writer(foreign, version=9, storage_plugin=StoragePlugin.MCAP):
-        pass
+    empty = Writer(foreign, version=9, storage_plugin=StoragePlugin.MCAP)  # a bag with no LWD custom data
+    empty.open()
+    empty.close()
     write_manifest(foreign, build_manifest(foreign, "episode"))
     nan_bag = commit_episode(fleet_store, "uncommitted", steps=6, image_shape=(16, 16))
     (nan_bag / "manifest.json").unlink()
