@@ -122,7 +122,7 @@ def test_unreachable_store_gives_clear_error_and_keeps_data(record_episode, spoo
 def test_corrupt_local_episode_is_not_uploaded_or_deleted(record_episode, spool, tmp_path):
     folder = record_episode(n=2)
     with open(folder / "ep1.mcap", "r+b") as stream:
-        stream.write(b"XXXX")
+        stream.write(b"\xde\xad\xbe\xef")
     with pytest.raises(StoreError, match="fails verification"):
         BagBridge(spool, FleetStore(str(tmp_path / "fleet"))).upload_pending()
     assert (folder / "ep1.mcap").is_file()
