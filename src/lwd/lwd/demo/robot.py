@@ -73,6 +73,10 @@ class RobotSettings:
     stall_seconds: float = 2.0
     patience: int = 3
     max_step_delta: float = 0.1
+    low_water: int = 1
+    """Refill the policy's chunk queue when it covers this many steps or fewer. 1 executes each chunk
+    almost open-loop; re-planning every step with temporal ensembling measured far worse here
+    (BENCHMARKS.md, "execution of chunks")."""
 
 
 @dataclass
@@ -137,7 +141,7 @@ class SimRobot:
             release = None
         if release is not None:
             if self.runtime is None:
-                config = RuntimeConfig(mode="lockstep", low_water=5, seed=0)
+                config = RuntimeConfig(mode="lockstep", low_water=self.settings.low_water, seed=0)
                 try:
                     self.runtime = InferenceRuntime.from_checkpoint(release.folder, self.limits, config, self.encoder)
                 except CheckpointError as error:

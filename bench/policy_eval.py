@@ -1,0 +1,63 @@
+"""Held-out success of one policy checkpoint, with no operator, for several chunk-execution settings.
+
+The policy is published on a scratch store and run by the simulated fleet in evaluation mode on
+seeds 900000.. of each task (the demo's held-out range). ``--low-water`` values compare how often
+the runtime re-plans: 1 executes each chunk almost open-loop, H-1 re-plans every step.
+
+    .venv/bin/python bench/policy_eval.py --checkpoint runs/<demo>/pretrained --low-water 1,5,19
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from lwd.demo.fleet import EpisodeJob, RobotFleet
+from lwd.demo.presets import DemoPreset
+from lwd.demo.robot import RobotSettings
+from lwd.demo.stats import wilson_rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", required=True, help="policy folder")
+    parser.add_argument("--low-water", default="1,5", help="comma-separated runtime low-water marks")
+    parser.add_argument("--episodes", type=int, default=20, help="held-out seeds per task")
+    parser.add_argument("--tasks", default="transfer_cube,insertion")
+    args = parser.parse_args()
+    tasks = tuple(args.tasks.split(","))
+    first_seed = DemoPreset("eval").eval_seed
+    print("| low water | " + " | ".join(tasks) + " | max stage reached (per episode) |")
+    print("|---|" + "---|" * len(tasks) + "---|")
+    with tempfile.TemporaryDirectory() as scratch:
+        store = f"file://{Path(scratch) / 'fleet'}"
+        subprocess.run(
+            [sys.executable, "-m", "lwd.cli", "train", "publish", "--store", store, "--checkpoint", args.checkpoint],
+            check=True,
+            capture_output=True,
+        )
+        for low_water in (int(value) for value in args.low_water.split(",")):
+            settings = [
+                RobotSettings(
+                    f"eval_{i}", store, Path(scratch) / f"lw{low_water}_{i}", tasks=tasks, low_water=low_water
+                )
+                for i in range(2)
+            ]
+            fleet = RobotFleet(settings)
+            try:
+                jobs = [EpisodeJob(t, first_seed + s, "evaluation") for t in tasks for s in range(args.episodes)]
+                done, failures = fleet.run(jobs)
+            finally:
+                fleet.close()
+            if failures:
+                raise SystemExit(f"{len(failures)} evaluation episodes failed to run: {failures[0].error}")
+            rates = [wilson_rate(sum(s.success for s in done if s.task == t), args.episodes) for t in tasks]
+            stages = sorted(s.best_stage for s in done)
+            print(f"| {low_water} | " + " | ".join(str(rate) for rate in rates) + f" | {stages} |")
+
+
+if __name__ == "__main__":
+    main()
