@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from learner.tiny_flow import TinyFlow
 from lwd_learner.agent import AgentConfig, AgentStateError, LWDAgent, TrainingDivergedError, TransitionBatch
 from lwd_learner.agent_config import AgentConfigError
 from lwd_learner.transition import TransitionBatchError
@@ -13,23 +14,6 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 F, H, D, B = 6, 3, 2, 16
-
-
-class TinyFlow(nn.Module):
-    """A small MLP velocity net with the action-expert signature (x [B,H,D], t [B], features [B,F]) -> v."""
-
-    def __init__(self, feature_dim: int = F, horizon: int = H, action_dim: int = D, width: int = 32) -> None:
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(feature_dim + horizon * action_dim + 1, width),
-            nn.SiLU(),
-            nn.Linear(width, width),
-            nn.SiLU(),
-            nn.Linear(width, horizon * action_dim),
-        )
-
-    def forward(self, x: Tensor, t: Tensor, features: Tensor) -> Tensor:
-        return self.net(torch.cat([x.flatten(1), t.unsqueeze(1), features], dim=1)).view_as(x)
 
 
 def make_batch(seed: int = 0, size: int = B) -> TransitionBatch:
@@ -50,7 +34,7 @@ def make_batch(seed: int = 0, size: int = B) -> TransitionBatch:
 def make_agent(**overrides) -> LWDAgent:
     torch.manual_seed(0)
     config = AgentConfig(feature_dim=F, horizon=H, action_dim=D, hidden_dim=32, flow_steps=4, **overrides)
-    return LWDAgent(config, TinyFlow())
+    return LWDAgent(config, TinyFlow(F, H, D))
 
 
 def params(module: nn.Module) -> list[Tensor]:
@@ -114,7 +98,7 @@ def test_full_update_logs_every_figure_and_moves_every_trainable_part():
 def test_flows_train_even_when_the_given_expert_is_frozen(actor):
     """The trainer hands over the pretrained policy's expert with requires_grad off; the agent's copies must learn."""
     torch.manual_seed(0)
-    frozen = TinyFlow().requires_grad_(False)
+    frozen = TinyFlow(F, H, D).requires_grad_(False)
     config = AgentConfig(feature_dim=F, horizon=H, action_dim=D, hidden_dim=32, flow_steps=4, actor=actor)
     agent = LWDAgent(config, frozen)
     before = params(agent.fine_flow)
@@ -152,7 +136,7 @@ def test_expectile_ablation_uses_a_scalar_value():
 
 
 def test_policy_action_expert_is_a_copy_of_the_given_expert():
-    expert = TinyFlow()
+    expert = TinyFlow(F, H, D)
     agent = LWDAgent(AgentConfig(feature_dim=F, horizon=H, action_dim=D, hidden_dim=16, flow_steps=3), expert)
     published = agent.policy_action_expert()
     assert published is agent.fine_flow and published is not expert and agent.base_flow is not published
@@ -214,7 +198,9 @@ def test_load_state_dict_rejects_another_agents_state_without_changing_anything(
     with pytest.raises(AgentStateError, match="unexpected"):
         bc_agent.load_state_dict(qam_state)
     assert same(before, params(bc_agent.policy_action_expert()))
-    wider = LWDAgent(AgentConfig(feature_dim=F, horizon=H, action_dim=D, hidden_dim=48, flow_steps=4), TinyFlow())
+    wider = LWDAgent(
+        AgentConfig(feature_dim=F, horizon=H, action_dim=D, hidden_dim=48, flow_steps=4), TinyFlow(F, H, D)
+    )
     with pytest.raises(AgentStateError, match="shape"):
         wider.load_state_dict(qam_state)
 

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from learner.tiny_flow import TinyFlow
 from lwd_learner.qam import (
     adjoint_matching_loss,
     lean_adjoint,
@@ -15,24 +16,7 @@ from lwd_learner.qam import (
     time_grid,
 )
 from lwd_policy.flow import euler_sample, flow_matching_loss
-from torch import Tensor, nn
-
-
-class TinyFlow(nn.Module):
-    """A small MLP velocity net with the action-expert signature (x [B,H,D], t [B], features [B,F]) -> v."""
-
-    def __init__(self, feature_dim: int, horizon: int, action_dim: int, width: int = 32) -> None:
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(feature_dim + horizon * action_dim + 1, width),
-            nn.SiLU(),
-            nn.Linear(width, width),
-            nn.SiLU(),
-            nn.Linear(width, horizon * action_dim),
-        )
-
-    def forward(self, x: Tensor, t: Tensor, features: Tensor) -> Tensor:
-        return self.net(torch.cat([x.flatten(1), t.unsqueeze(1), features], dim=1)).view_as(x)
+from torch import Tensor
 
 
 def test_time_grid_keeps_sigma_finite_and_positive():
