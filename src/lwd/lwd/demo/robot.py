@@ -210,19 +210,20 @@ class SimRobot:
                 self._record_step(driver, observation, policy_command, output, stamp)
             observation = driver.step(output.command)
             summary.steps = step + 1
-            summary.best_stage = max(summary.best_stage, driver.stage_reward)
+            stage = driver.stage_reward  # one contact scan per step, for progress and success alike
+            summary.best_stage = max(summary.best_stage, stage)
+            summary.success = stage >= driver.max_stage
             if mode == "deployment" and operator.in_control and operator.wants_hand_back(driver):
                 operator.hand_back(driver)
                 self.session.handle(OperatorEvent.HAND_BACK, OPERATOR_SOURCE, stamp)
-            if driver.success:
+            if summary.success:
                 break
             stamp = self._next_stamp()
-        summary.success = driver.success
         stats = self.session.stats
         if stats is not None and mode == "deployment":
             summary.interventions = stats.interventions
             summary.intervention_steps = stats.intervention_steps
-        end = self.session.end_with_ground_truth(driver.success, stamp)
+        end = self.session.end_with_ground_truth(summary.success, stamp)
         if not end.accepted:
             raise RobotError(f"{self.settings.robot_id}: episode could not be closed: {end.message}")
         summary.bag = self._publish(end.records, stamp, record, kind)
