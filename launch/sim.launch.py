@@ -1,44 +1,83 @@
-"""One simulated MuJoCo ALOHA robot with the full robot stack on top of it.
+"""N simulated MuJoCo ALOHA robots, each with the full robot stack (bringup.launch.py with use_sim:=true).
 
-ros2 launch lwd sim.launch.py robot_id:=sim_01 task:=transfer_cube checkpoint:=runs/<run>/pretrained
+    ros2 launch lwd sim.launch.py robots:=3 task:=transfer_cube checkpoint:=runs/<run>/pretrained
+
+Robot i (1-based) is ``sim_<i>`` (``sim_01``, ``sim_02``, ...) in its own namespace, with its own
+spool and policy cache under ``<data_dir>/sim_<i>/`` and scene seeds starting at ``1000 * (i - 1)``,
+so the robots see different scenes. All of them share one fleet store and channel.
 """
 
 from pathlib import Path
 
-import yaml
 from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch import LaunchContext, LaunchDescription
+from launch.actions import DeclareLaunchArgument, GroupAction, IncludeLaunchDescription, OpaqueFunction
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
+
+TASKS = ["transfer_cube", "insertion"]
+CHANNELS = ["stable", "canary"]
+LOG_LEVELS = ["debug", "info", "warn", "error", "fatal"]
+SEED_STRIDE = 1000
+MAX_ROBOTS = 32
+
+
+def sim_robots(context: LaunchContext) -> list:
+    """One scoped bringup include per robot, built once ``robots`` is known."""
+    count = int(LaunchConfiguration("robots").perform(context))
+    if not 1 <= count <= MAX_ROBOTS:
+        raise ValueError(f"robots must be between 1 and {MAX_ROBOTS}, got {count}")
+    bringup = Path(get_package_share_directory("lwd")) / "launch" / "bringup.launch.py"
+    shared = {
+        name: LaunchConfiguration(name)
+        for name in ("task", "checkpoint", "store_url", "channel", "log_level", "data_dir")
+    }
+    robots = []
+    for index in range(count):
+        arguments = {
+            **shared,
+            "robot_id": f"sim_{index + 1:02d}",
+            "robot_profile": "aloha_sim",
+            "use_sim": "true",
+            "sim_seed": str(SEED_STRIDE * index),
+        }
+        # Scoped, so one robot's launch configurations (robot_id, namespace) do not leak into the next.
+        robots.append(
+            GroupAction(
+                [
+                    IncludeLaunchDescription(
+                        PythonLaunchDescriptionSource(str(bringup)), launch_arguments=arguments.items()
+                    )
+                ],
+                scoped=True,
+            )
+        )
+    return robots
 
 
 def generate_launch_description() -> LaunchDescription:
-    robot_id = LaunchConfiguration("robot_id")
-    task = LaunchConfiguration("task")
-    share = Path(get_package_share_directory("lwd"))
-    # As a dict (not a params file keyed by the bare node name), the parameters apply in the robot namespace.
-    sim_parameters = yaml.safe_load((share / "config" / "sim_driver.yaml").read_text())["sim_driver"]["ros__parameters"]
+    """Arguments, then the robots."""
     return LaunchDescription(
         [
-            DeclareLaunchArgument("robot_id", default_value="sim_01", description="this robot's fleet id"),
-            DeclareLaunchArgument("task", default_value="transfer_cube", description="transfer_cube or insertion"),
-            DeclareLaunchArgument("checkpoint", description="verified policy folder to start with"),
-            Node(
-                package="lwd_sim",
-                executable="sim_driver",
-                namespace=robot_id,
-                parameters=[sim_parameters, {"task": task}],
-                output="screen",
+            DeclareLaunchArgument(
+                "robots", default_value="1", description=f"number of simulated robots (1 to {MAX_ROBOTS})"
             ),
-            IncludeLaunchDescription(
-                PythonLaunchDescriptionSource(str(share / "launch" / "bringup.launch.py")),
-                launch_arguments={
-                    "robot_id": robot_id,
-                    "task": task,
-                    "checkpoint": LaunchConfiguration("checkpoint"),
-                }.items(),
+            DeclareLaunchArgument(
+                "task", default_value="transfer_cube", choices=TASKS, description="simulated task of every robot"
             ),
+            DeclareLaunchArgument("checkpoint", description="verified policy folder every robot starts with"),
+            DeclareLaunchArgument(
+                "store_url", default_value="file://./fleet", description="fsspec URL of the fleet store"
+            ),
+            DeclareLaunchArgument(
+                "channel", default_value="stable", choices=CHANNELS, description="policy channel to follow"
+            ),
+            DeclareLaunchArgument(
+                "log_level", default_value="info", choices=LOG_LEVELS, description="log level of every node"
+            ),
+            DeclareLaunchArgument(
+                "data_dir", default_value="lwd_data", description="robot i keeps its files in <data_dir>/sim_<i>/"
+            ),
+            OpaqueFunction(function=sim_robots),
         ]
     )

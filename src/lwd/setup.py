@@ -15,6 +15,7 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         ("share/lwd/launch", sorted(glob("launch/*.launch.py"))),
         ("share/lwd/config", sorted(glob("config/*.yaml"))),
+        ("share/lwd/config/profiles", sorted(glob("config/profiles/*.yaml"))),
     ],
     install_requires=[
         "PyYAML",

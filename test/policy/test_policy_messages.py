@@ -9,7 +9,7 @@ import pytest
 from lwd_interfaces import lwd_typestore
 from lwd_policy.blending import Chunk
 from lwd_policy.local_policies import resolve_local_policy
-from lwd_policy.messages import MessageError, action_chunk_fields, image_to_array, seconds_to_stamp, stamp_seconds
+from lwd_policy.messages import action_chunk_fields, seconds_to_stamp, stamp_seconds
 
 
 def test_action_chunk_fields_serialize_as_lwd_msgs_action_chunk() -> None:
@@ -27,19 +27,6 @@ def test_action_chunk_fields_serialize_as_lwd_msgs_action_chunk() -> None:
     assert decoded.policy_version == "v000012" and decoded.inference_latency == pytest.approx(0.0123)
     np.testing.assert_allclose(decoded.actions.reshape(20, 14), actions, rtol=1e-6)
     assert stamp_seconds(decoded.header.stamp.sec, decoded.header.stamp.nanosec) == pytest.approx(1.5)
-
-
-def test_image_conversion_handles_padding_and_bgr() -> None:
-    rgb = np.random.default_rng(0).integers(0, 256, (4, 5, 3), dtype=np.uint8)
-    padded = np.zeros((4, 16), np.uint8)
-    padded[:, :15] = rgb.reshape(4, 15)
-    np.testing.assert_array_equal(image_to_array("rgb8", 4, 5, 16, padded.tobytes()), rgb)
-    bgr = np.ascontiguousarray(rgb[:, :, ::-1]).tobytes()
-    np.testing.assert_array_equal(image_to_array("bgr8", 4, 5, 15, bgr), rgb)
-    with pytest.raises(MessageError, match="unsupported image encoding"):
-        image_to_array("mono8", 4, 5, 5, bytes(20))
-    with pytest.raises(MessageError, match="inconsistent"):
-        image_to_array("rgb8", 4, 5, 15, bytes(10))
 
 
 def test_announced_versions_resolve_only_to_local_folders(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import rclpy
 from lwd_interfaces import topics
+from lwd_interfaces.ros import contract_qos, describe, qos_profile
 from rclpy.node import Node
 from sensor_msgs.msg import Joy
 
@@ -30,14 +31,26 @@ class KeyboardTeleopNode(Node):
 
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
-        refresh_hz = float(self.declare_parameter("refresh_hz", 10.0).value)
-        if refresh_hz <= 0:
-            raise ValueError(f"refresh_hz must be positive, got {refresh_hz}")
+        refresh_hz = float(
+            self.declare_parameter(
+                "refresh_hz", 10.0, descriptor=describe("screen redraws per second [Hz]", low=0.5, high=100.0)
+            ).value
+        )
         self.refresh_period_s = 1.0 / refresh_hz
         self.console = KeyboardConsole()
-        self.joy_pub = self.create_publisher(Joy, topics.relative(KEYBOARD_JOY_TOPIC), 10)
-        self.create_subscription(InterventionState, topics.relative(topics.INTERVENTION_STATE), self._on_state, 10)
-        self.create_subscription(EpisodeEvent, topics.relative(topics.EPISODE_EVENT), self._on_episode_event, 10)
+        self.joy_pub = self.create_publisher(Joy, topics.relative(KEYBOARD_JOY_TOPIC), qos_profile(topics.RELIABLE))
+        self.create_subscription(
+            InterventionState,
+            topics.relative(topics.INTERVENTION_STATE),
+            self._on_state,
+            contract_qos(topics.INTERVENTION_STATE),
+        )
+        self.create_subscription(
+            EpisodeEvent,
+            topics.relative(topics.EPISODE_EVENT),
+            self._on_episode_event,
+            contract_qos(topics.EPISODE_EVENT),
+        )
 
     def _on_state(self, msg: InterventionState) -> None:
         self.console.on_state(Mode(msg.mode), msg.source)

@@ -3,7 +3,10 @@
 Every ``/joint_states`` message is one control step: the node runs
 :class:`~lwd_intervention.arbiter.Arbiter` on it with the latest ``/policy/command`` and
 ``/teleop/command`` and publishes ``/command/executed`` and ``/intervention/state`` with the
-joint state's stamp, as docs/contracts.md requires (all per-step messages share the step time).
+joint state's stamp, as docs/contracts.md requires (all per-step messages share the step time);
+``/intervention/state`` is transient local, so a console that starts late sees the mode at once.
+It stays a plain node, not a lifecycle one: the arbiter is the safety layer (pause, e-stop,
+holding on a silent policy) and must run whenever the robot does.
 A timer at the control rate watches for a silent robot driver. Gamepad
 (``/teleop/joy``) and keyboard-console buttons become operator events; success and
 failure label and end the episode (``/episode/reward`` then ``/episode/event``).
@@ -17,8 +20,8 @@ import numpy as np
 import rclpy
 from lwd_interfaces import topics
 from lwd_interfaces.messages import stamp_ns
+from lwd_interfaces.ros import contract_qos, describe, qos_profile
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState, Joy
 
 from lwd_intervention.arbiter import (
@@ -52,44 +55,158 @@ class InterventionNode(Node):
 
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
-        control_rate_hz = float(self.declare_parameter("control_rate_hz", 50.0).value)
-        if control_rate_hz <= 0:
-            raise ValueError(f"control_rate_hz must be positive, got {control_rate_hz}")
-        joint_state_timeout_s = float(self.declare_parameter("joint_state_timeout_s", 0.1).value)
+        control_rate_hz = float(
+            self.declare_parameter(
+                "control_rate_hz", 50.0, descriptor=describe("joint-state watchdog rate [Hz]", low=1.0, high=1000.0)
+            ).value
+        )
+        joint_state_timeout_s = float(
+            self.declare_parameter(
+                "joint_state_timeout_s",
+                0.1,
+                descriptor=describe("warn when the driver is silent this long [s]", low=0.001, high=10.0),
+            ).value
+        )
         self.joint_state_timeout_ns = int(joint_state_timeout_s * NS_PER_S)
         self.config = ArbiterConfig(
-            dof=int(self.declare_parameter("dof", 14).value),
-            max_step_delta=float(self.declare_parameter("max_step_delta", 0.05).value),
-            agreement_tolerance=float(self.declare_parameter("agreement_tolerance", 0.05).value),
-            blend_steps=int(self.declare_parameter("blend_steps", 25).value),
-            teleop_timeout_s=float(self.declare_parameter("teleop_timeout_s", 0.2).value),
-            require_deadman=bool(self.declare_parameter("require_deadman", False).value),
+            dof=int(
+                self.declare_parameter("dof", 14, descriptor=describe("joint command length", low=1, high=64)).value
+            ),
+            max_step_delta=float(
+                self.declare_parameter(
+                    "max_step_delta",
+                    0.05,
+                    descriptor=describe("largest joint change between commands [rad | 0..1]", low=0.0001, high=1.0),
+                ).value
+            ),
+            agreement_tolerance=float(
+                self.declare_parameter(
+                    "agreement_tolerance",
+                    0.05,
+                    descriptor=describe("teleop vs measured state for an immediate takeover [rad]", low=0.0, high=3.2),
+                ).value
+            ),
+            blend_steps=int(
+                self.declare_parameter(
+                    "blend_steps", 25, descriptor=describe("steps of a takeover / hand-back blend", low=1, high=10000)
+                ).value
+            ),
+            teleop_timeout_s=float(
+                self.declare_parameter(
+                    "teleop_timeout_s",
+                    0.2,
+                    descriptor=describe("older teleop input pauses the robot [s]", low=0.001, high=10.0),
+                ).value
+            ),
+            require_deadman=bool(
+                self.declare_parameter(
+                    "require_deadman", False, descriptor=describe("pause TELEOP whenever the deadman is released")
+                ).value
+            ),
         )
-        self.policy_timeout_ns = int(float(self.declare_parameter("policy_timeout_s", 0.1).value) * NS_PER_S)
-        button_count = int(self.declare_parameter("joy_button_count", 11).value)
+        policy_timeout_s = float(
+            self.declare_parameter(
+                "policy_timeout_s",
+                0.1,
+                descriptor=describe("a policy command older than this is not executed [s]", low=0.001, high=10.0),
+            ).value
+        )
+        self.policy_timeout_ns = int(policy_timeout_s * NS_PER_S)
+        button_count = int(
+            self.declare_parameter(
+                "joy_button_count", 11, descriptor=describe("buttons of the gamepad under joy_node", low=1, high=64)
+            ).value
+        )
+        button = "gamepad button index of the {} event; -1 = unmapped"
         button_map = {
-            "takeover": int(self.declare_parameter("buttons.takeover", 4).value),
-            "hand_back": int(self.declare_parameter("buttons.hand_back", 5).value),
-            "success": int(self.declare_parameter("buttons.success", 0).value),
-            "failure": int(self.declare_parameter("buttons.failure", 1).value),
-            "estop": int(self.declare_parameter("buttons.estop", 8).value),
-            "rerecord": int(self.declare_parameter("buttons.rerecord", 2).value),
-            "discard": int(self.declare_parameter("buttons.discard", 3).value),
-            "pause": int(self.declare_parameter("buttons.pause", 6).value),
-            "reset_estop": int(self.declare_parameter("buttons.reset_estop", 7).value),
+            "takeover": int(
+                self.declare_parameter(
+                    "buttons.takeover", 4, descriptor=describe(button.format("takeover"), low=-1, high=63)
+                ).value
+            ),
+            "hand_back": int(
+                self.declare_parameter(
+                    "buttons.hand_back", 5, descriptor=describe(button.format("hand_back"), low=-1, high=63)
+                ).value
+            ),
+            "success": int(
+                self.declare_parameter(
+                    "buttons.success", 0, descriptor=describe(button.format("success"), low=-1, high=63)
+                ).value
+            ),
+            "failure": int(
+                self.declare_parameter(
+                    "buttons.failure", 1, descriptor=describe(button.format("failure"), low=-1, high=63)
+                ).value
+            ),
+            "estop": int(
+                self.declare_parameter(
+                    "buttons.estop", 8, descriptor=describe(button.format("estop"), low=-1, high=63)
+                ).value
+            ),
+            "rerecord": int(
+                self.declare_parameter(
+                    "buttons.rerecord", 2, descriptor=describe(button.format("rerecord"), low=-1, high=63)
+                ).value
+            ),
+            "discard": int(
+                self.declare_parameter(
+                    "buttons.discard", 3, descriptor=describe(button.format("discard"), low=-1, high=63)
+                ).value
+            ),
+            "pause": int(
+                self.declare_parameter(
+                    "buttons.pause", 6, descriptor=describe(button.format("pause"), low=-1, high=63)
+                ).value
+            ),
+            "reset_estop": int(
+                self.declare_parameter(
+                    "buttons.reset_estop", 7, descriptor=describe(button.format("reset_estop"), low=-1, high=63)
+                ).value
+            ),
         }
-        deadman_button = int(self.declare_parameter("buttons.deadman", UNMAPPED).value)
+        deadman_button = int(
+            self.declare_parameter(
+                "buttons.deadman", UNMAPPED, descriptor=describe(button.format("deadman"), low=-1, high=63)
+            ).value
+        )
 
         self.session = InterventionSession(
             arbiter=Arbiter(self.config, logger=self.get_logger()),
-            labeler=EpisodeLabeler(auto_label=bool(self.declare_parameter("auto_label", False).value)),
-            template=EpisodeTemplate(
-                robot_id=str(self.declare_parameter("robot_id", "robot-0").value),
-                task=str(self.declare_parameter("task", "transfer_cube").value),
-                instruction=str(self.declare_parameter("instruction", "").value),
+            labeler=EpisodeLabeler(
+                auto_label=bool(
+                    self.declare_parameter(
+                        "auto_label", False, descriptor=describe("label from the simulator's ground truth (sim only)")
+                    ).value
+                )
             ),
-            teleop_source=str(self.declare_parameter("teleop_source", SOURCE_LEADER).value),
-            auto_start=bool(self.declare_parameter("auto_start_episodes", True).value),
+            template=EpisodeTemplate(
+                robot_id=str(
+                    self.declare_parameter("robot_id", "robot-0", descriptor=describe("this robot's fleet id")).value
+                ),
+                task=str(
+                    self.declare_parameter(
+                        "task", "transfer_cube", descriptor=describe("task recorded with each episode")
+                    ).value
+                ),
+                instruction=str(
+                    self.declare_parameter(
+                        "instruction", "", descriptor=describe("instruction recorded with each episode")
+                    ).value
+                ),
+            ),
+            teleop_source=str(
+                self.declare_parameter(
+                    "teleop_source", SOURCE_LEADER, descriptor=describe("source recorded for /teleop/command input")
+                ).value
+            ),
+            auto_start=bool(
+                self.declare_parameter(
+                    "auto_start_episodes",
+                    True,
+                    descriptor=describe("start the next episode as soon as one ends or is discarded"),
+                ).value
+            ),
         )
         self.joy_mappers = {
             "operator/joy": JoyMapper(button_map, button_count, deadman_button),
@@ -100,21 +217,50 @@ class InterventionNode(Node):
         self.teleop: TeleopSample | None = None
         self.deadman = False
 
-        self.executed_pub = self.create_publisher(JointState, topics.relative(topics.EXECUTED_COMMAND), 10)
-        self.state_pub = self.create_publisher(InterventionState, topics.relative(topics.INTERVENTION_STATE), 10)
-        self.event_pub = self.create_publisher(EpisodeEvent, topics.relative(topics.EPISODE_EVENT), 10)
-        self.reward_pub = self.create_publisher(RewardLabel, topics.relative(topics.REWARD_LABEL), 10)
-        self.create_subscription(
-            JointState, topics.relative(topics.JOINT_STATES), self._on_joint_states, qos_profile_sensor_data
+        self.executed_pub = self.create_publisher(
+            JointState, topics.relative(topics.EXECUTED_COMMAND), contract_qos(topics.EXECUTED_COMMAND)
         )
-        self.create_subscription(JointState, topics.relative(topics.POLICY_COMMAND), self._on_policy_command, 10)
-        self.create_subscription(JointState, topics.relative(topics.TELEOP_COMMAND), self._on_teleop_command, 10)
-        self.create_subscription(PolicyVersion, topics.relative(topics.POLICY_VERSION), self._on_policy_version, 10)
-        self.create_subscription(
-            Joy, topics.relative(topics.TELEOP_JOY), lambda msg: self._on_joy("operator/joy", msg), 10
+        self.state_pub = self.create_publisher(
+            InterventionState, topics.relative(topics.INTERVENTION_STATE), contract_qos(topics.INTERVENTION_STATE)
+        )
+        self.event_pub = self.create_publisher(
+            EpisodeEvent, topics.relative(topics.EPISODE_EVENT), contract_qos(topics.EPISODE_EVENT)
+        )
+        self.reward_pub = self.create_publisher(
+            RewardLabel, topics.relative(topics.REWARD_LABEL), contract_qos(topics.REWARD_LABEL)
         )
         self.create_subscription(
-            Joy, topics.relative(KEYBOARD_JOY_TOPIC), lambda msg: self._on_joy("operator/keyboard", msg), 10
+            JointState, topics.relative(topics.JOINT_STATES), self._on_joint_states, contract_qos(topics.JOINT_STATES)
+        )
+        self.create_subscription(
+            JointState,
+            topics.relative(topics.POLICY_COMMAND),
+            self._on_policy_command,
+            contract_qos(topics.POLICY_COMMAND),
+        )
+        self.create_subscription(
+            JointState,
+            topics.relative(topics.TELEOP_COMMAND),
+            self._on_teleop_command,
+            contract_qos(topics.TELEOP_COMMAND),
+        )
+        self.create_subscription(
+            PolicyVersion,
+            topics.relative(topics.POLICY_VERSION),
+            self._on_policy_version,
+            contract_qos(topics.POLICY_VERSION),
+        )
+        self.create_subscription(
+            Joy,
+            topics.relative(topics.TELEOP_JOY),
+            lambda msg: self._on_joy("operator/joy", msg),
+            contract_qos(topics.TELEOP_JOY),
+        )
+        self.create_subscription(
+            Joy,
+            topics.relative(KEYBOARD_JOY_TOPIC),
+            lambda msg: self._on_joy("operator/keyboard", msg),
+            qos_profile(topics.RELIABLE),
         )
         self.create_service(LabelEpisode, "~/label_episode", self._on_label_episode)
         self.create_service(SetMode, "~/set_mode", self._on_set_mode)

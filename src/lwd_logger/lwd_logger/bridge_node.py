@@ -1,20 +1,29 @@
-"""``bridge_node``: the ROS 2 host of the bag bridge (uploader) and the policy channel watcher.
+"""``bridge_node``: the ROS 2 host of the bag bridge (uploader) and the policy channel watcher, a lifecycle node.
 
-A worker thread uploads committed episodes from the spool to the fleet store
-and polls the policy channel; each new verified version is announced on
-``/policy/version`` (lwd_msgs/PolicyVersion) with its local cache folder as
-``uri``. The store URL's credentials are never logged. All decisions live in
-the cores (``bridge``, ``channel_watcher``, ``store``).
+- **configure** validates the parameters and creates the ``/policy/version`` publisher.
+- **activate** starts a worker thread that uploads committed episodes from the spool
+  to the fleet store and polls the policy channel; each new verified version is
+  announced on ``/policy/version`` (lwd_msgs/PolicyVersion, transient local, so a policy
+  node that starts later still hears it) with its local cache folder as ``uri``.
+- **deactivate** stops the worker after its current upload.
+
+An unreachable store is logged and retried every ``upload_period_s``; episodes stay in
+the spool until their upload is verified. The store URL's credentials are never logged.
+The worker paces its I/O with the monotonic clock (it is network pacing, not a message
+time); announcement stamps come from the node clock. All decisions live in the cores
+(``bridge``, ``channel_watcher``, ``store``).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import rclpy
 from lwd_interfaces import topics
-from rclpy.node import Node
+from lwd_interfaces.ros import contract_qos, describe
+from rclpy.lifecycle import LifecycleNode, LifecyclePublisher, LifecycleState, TransitionCallbackReturn
 
 from lwd_logger.bridge import BagBridge
 from lwd_logger.channel_watcher import ChannelWatcher, PolicyRelease
@@ -26,26 +35,93 @@ from lwd_msgs.msg import PolicyVersion
 NODE_NAME = "bridge_node"
 
 
-class BridgeNode(Node):
-    """Thin rclpy host: runs the uploader and channel watcher in a worker thread, publishes announcements."""
+class BridgeNode(LifecycleNode):
+    """Thin rclpy lifecycle host: runs the uploader and channel watcher in a worker thread, publishes announcements."""
 
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
-        self.spool_dir = str(self.declare_parameter("spool_dir", "spool").value)
-        self.store_url = str(self.declare_parameter("store_url", "file://./fleet").value)
-        self.robot_id = str(self.declare_parameter("robot_id", "robot-0").value)
-        self.channel = str(self.declare_parameter("channel", "stable").value)
-        self.cache_dir = str(self.declare_parameter("cache_dir", "policy_cache").value)
-        self.key_filename = str(self.declare_parameter("key_filename", "").value)
-        self.upload_period_s = float(self.declare_parameter("upload_period_s", 5.0).value)
-        self.channel_period_s = float(self.declare_parameter("channel_period_s", 10.0).value)
-        self.max_attempts = int(self.declare_parameter("max_attempts", 6).value)
-        self.base_delay_s = float(self.declare_parameter("base_delay_s", 0.5).value)
-        self.max_delay_s = float(self.declare_parameter("max_delay_s", 30.0).value)
-        self.version_pub = self.create_publisher(PolicyVersion, topics.relative(topics.POLICY_VERSION), 10)
+        self.declare_parameter("spool_dir", "spool", descriptor=describe("the recorder's spool"))
+        self.declare_parameter(
+            "store_url", "file://./fleet", descriptor=describe("fsspec URL of the fleet store: file://, sftp://, s3://")
+        )
+        self.declare_parameter("robot_id", "robot-0", descriptor=describe("this robot's fleet id (for the logs)"))
+        self.declare_parameter("channel", "stable", descriptor=describe("policy channel to follow"))
+        self.declare_parameter(
+            "cache_dir", "policy_cache", descriptor=describe("verified policy versions land in <cache_dir>/<version>/")
+        )
+        self.declare_parameter(
+            "key_filename", "", descriptor=describe("SSH private key for sftp:// stores (never logged)")
+        )
+        self.declare_parameter(
+            "upload_period_s", 5.0, descriptor=describe("spool scan period [s]", low=0.1, high=3600.0)
+        )
+        self.declare_parameter(
+            "channel_period_s", 10.0, descriptor=describe("channel poll period [s]", low=0.1, high=3600.0)
+        )
+        self.declare_parameter(
+            "max_attempts", 6, descriptor=describe("store retries per episode before the next scan", low=1, high=100)
+        )
+        self.declare_parameter(
+            "base_delay_s", 0.5, descriptor=describe("first retry delay, doubled each retry [s]", low=0.0, high=60.0)
+        )
+        self.declare_parameter("max_delay_s", 30.0, descriptor=describe("retry delay cap [s]", low=0.0, high=3600.0))
+        self.version_pub: LifecyclePublisher | None = None
         self.stop = threading.Event()
+        self.worker: threading.Thread | None = None
+
+    # ------------------------------------------------------------- lifecycle
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Read and check the parameters; create the announcement publisher."""
+        value = self._value
+        self.spool_dir = str(value("spool_dir"))
+        self.store_url = str(value("store_url"))
+        self.robot_id = str(value("robot_id"))
+        self.channel = str(value("channel"))
+        self.cache_dir = str(value("cache_dir"))
+        self.key_filename = str(value("key_filename"))
+        self.upload_period_s = float(value("upload_period_s"))
+        self.channel_period_s = float(value("channel_period_s"))
+        self.max_attempts = int(value("max_attempts"))
+        self.base_delay_s = float(value("base_delay_s"))
+        self.max_delay_s = float(value("max_delay_s"))
+        if not self.store_url or not self.channel:
+            self.get_logger().error("configure failed: store_url and channel must not be empty")
+            return TransitionCallbackReturn.FAILURE
+        self.version_pub = self.create_lifecycle_publisher(
+            PolicyVersion, topics.relative(topics.POLICY_VERSION), contract_qos(topics.POLICY_VERSION)
+        )
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Start the upload and channel-watch worker."""
+        result = super().on_activate(state)
+        self.stop.clear()
         self.worker = threading.Thread(target=self._work, name="bag_bridge", daemon=True)
         self.worker.start()
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop the worker (after its current upload)."""
+        self.shutdown()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Drop the publisher; configure creates it again."""
+        if self.version_pub is not None:
+            self.destroy_lifecycle_publisher(self.version_pub)
+            self.version_pub = None
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop the worker from any state."""
+        self.shutdown()
+        return super().on_shutdown(state)
+
+    def _value(self, name: str) -> Any:
+        return self.get_parameter(name).value
+
+    # ------------------------------------------------------------- worker
 
     def _connect(self) -> tuple[BagBridge, ChannelWatcher]:
         options = {"key_filename": self.key_filename} if self.key_filename else None
@@ -87,9 +163,11 @@ class BridgeNode(Node):
             self.stop.wait(self.upload_period_s)
 
     def shutdown(self) -> None:
-        """Stop the worker thread."""
+        """Stop the worker thread, if running."""
         self.stop.set()
-        self.worker.join(timeout=10.0)
+        if self.worker is not None:
+            self.worker.join(timeout=10.0)
+            self.worker = None
 
 
 def main(args: list[str] | None = None) -> None:

@@ -1,32 +1,43 @@
-"""``recorder_node``: the ROS 2 host of ``EpisodeRecorder``.
+"""``recorder_node``: the ROS 2 host of ``EpisodeRecorder``, a lifecycle node.
 
-Subscribes with ``raw=True`` to the per-step topics, the policy topics, the
-teleop topics and every configured camera, and hands the serialized bytes to
-the recorder without decoding them. Subscriptions use the relative names, so
-they resolve in the robot's namespace (``/<robot_id>/joint_states``); the bag
-records every topic under its absolute contract name (``/joint_states``).
-``extra_topics`` are handled the same way (``tf`` or ``/tf``: subscribed as
-``/<robot_id>/tf``, recorded as ``/tf``). ``/episode/event`` starts, ends,
-discards and rerecords episodes; ``/episode/reward`` labels them. At startup
-it recovers interrupted recordings left in the spool. All decisions live in
-the cores (``recorder``, ``recovery``, ``spool``); this file only wires them.
+- **configure** validates the parameters, recovers interrupted recordings left in
+  the spool (as incomplete episodes) and builds the recorder with the bag writer
+  backend: ``rosbag2_py`` where it is importable, else ``rosbags``.
+- **activate** subscribes with ``raw=True`` to the per-step topics, the policy
+  topics, the teleop topics and every configured camera, and hands the serialized
+  bytes to the recorder without decoding them. ``/episode/event`` starts, ends,
+  discards and rerecords episodes; ``/episode/reward`` labels them.
+- **deactivate** unsubscribes and commits an open episode (incomplete unless
+  already labelled), so nothing is left half-written.
+
+Subscriptions use the relative names, so they resolve in the robot's namespace
+(``/<robot_id>/joint_states``); the bag records every topic under its absolute
+contract name (``/joint_states``). ``extra_topics`` are handled the same way
+(``tf`` or ``/tf``: subscribed as ``/<robot_id>/tf``, recorded as ``/tf``), with a
+best-effort subscription that matches any publisher. Receive times come from the
+node clock, so ``use_sim_time`` works. All decisions live in the cores
+(``recorder``, ``recovery``, ``spool``); this file only wires them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
+from typing import Any
 
 import rclpy
 from lwd_interfaces import lwd_typestore, topics
-from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
+from lwd_interfaces.ros import contract_qos, describe, qos_profile, require_choice
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.subscription import Subscription
+from rclpy.timer import Timer
 
+from lwd_logger.episode import EPISODE_KINDS
 from lwd_logger.errors import RecorderError, SpoolFullError
 from lwd_logger.recorder import EVENT_END, EVENT_START, EpisodeRecorder
 from lwd_logger.recovery import recover_spool
 from lwd_logger.spool import Spool
-from lwd_logger.writer import RosbagsWriter
+from lwd_logger.writer import BACKENDS, COMPRESSIONS, STORAGES, writer_factory
 
 NODE_NAME = "recorder_node"
 RECORDED_TOPICS = (
@@ -39,6 +50,8 @@ RECORDED_TOPICS = (
     topics.TELEOP_JOY,
     topics.TELEOP_COMMAND,
 )
+QUEUE_DEPTH = 50
+"""History depth of every recording subscription: one second at 50 Hz, so a slow flush drops nothing."""
 
 
 def get_message(msgtype: str) -> type:
@@ -47,61 +60,186 @@ def get_message(msgtype: str) -> type:
     return getattr(importlib.import_module(f"{package}.{kind}"), name)
 
 
-class RecorderNode(Node):
-    """Thin rclpy host: raw subscriptions into the recorder core."""
+class RecorderNode(LifecycleNode):
+    """Thin rclpy lifecycle host: raw subscriptions into the recorder core."""
 
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
-        spool_dir = str(self.declare_parameter("spool_dir", "spool").value)
-        self.robot_id = str(self.declare_parameter("robot_id", "robot-0").value)
-        self.cameras = tuple(self.declare_parameter("cameras", ["top"]).value)
-        extra_topics = list(self.declare_parameter("extra_topics", [""]).value)
-        extra_types = list(self.declare_parameter("extra_topic_types", [""]).value)
-        storage = str(self.declare_parameter("storage", "mcap").value)
-        compression = str(self.declare_parameter("compression", "none").value)
-        flush_period_s = float(self.declare_parameter("flush_period_s", 1.0).value)
-        label_timeout_s = float(self.declare_parameter("label_timeout_s", 5.0).value)
-        max_spool_bytes = int(self.declare_parameter("max_spool_bytes", 0).value)
-        min_free_bytes = int(self.declare_parameter("min_free_bytes", 2_000_000_000).value)
-        self.episode_kind = str(self.declare_parameter("episode_kind", "deployment").value)
-        if len(extra_topics) != len(extra_types):
-            raise ValueError("extra_topics and extra_topic_types must list the same number of entries")
-        extras = {"/" + t.lstrip("/"): m for t, m in zip(extra_topics, extra_types, strict=True) if t}
-
+        self.declare_parameter(
+            "spool_dir", "spool", descriptor=describe("local spool: .recording/<id>/ while recording, <id>/ committed")
+        )
+        self.declare_parameter("robot_id", "robot-0", descriptor=describe("robot id when an episode event has none"))
+        self.declare_parameter(
+            "cameras", ["top"], descriptor=describe("cameras recorded as /camera/<name>/image_raw (rgb8 Image)")
+        )
+        self.declare_parameter("extra_topics", [""], descriptor=describe("more topics to record ('' = none)"))
+        self.declare_parameter(
+            "extra_topic_types", [""], descriptor=describe("types of extra_topics, e.g. sensor_msgs/msg/Imu")
+        )
+        self.declare_parameter(
+            "writer_backend",
+            "auto",
+            descriptor=describe("bag writer (auto: rosbag2_py if importable)", choices=BACKENDS),
+        )
+        self.declare_parameter("storage", "mcap", descriptor=describe("rosbag2 storage plugin", choices=STORAGES))
+        self.declare_parameter(
+            "compression", "none", descriptor=describe("MCAP chunk compression", choices=COMPRESSIONS)
+        )
+        self.declare_parameter(
+            "flush_period_s", 1.0, descriptor=describe("a crash loses at most this much [s]", low=0.05, high=60.0)
+        )
+        self.declare_parameter(
+            "label_timeout_s",
+            5.0,
+            descriptor=describe(
+                "wait this long after END for a label, then commit incomplete [s]", low=0.0, high=600.0
+            ),
+        )
+        self.declare_parameter(
+            "max_spool_bytes",
+            0,
+            descriptor=describe("refuse new episodes above this spool size; 0 = no limit [B]", low=0, high=2**62),
+        )
+        self.declare_parameter(
+            "min_free_bytes",
+            2_000_000_000,
+            descriptor=describe("refuse new episodes below this free disk space [B]", low=0, high=2**62),
+        )
+        self.declare_parameter(
+            "episode_kind", "deployment", descriptor=describe("kind recorded with each episode", choices=EPISODE_KINDS)
+        )
         self.typestore = lwd_typestore()
-        spool = Spool(spool_dir, max_bytes=max_spool_bytes or None, min_free_bytes=min_free_bytes)
-        for folder in recover_spool(spool, self.typestore):
-            self.get_logger().warning(f"recovered interrupted episode {folder.name} as incomplete")
+        self.recorder: EpisodeRecorder | None = None
+        self.robot_id = ""
+        self.cameras: tuple[str, ...] = ()
+        self.episode_kind = ""
+        self.recorded: dict[str, str] = {}
+        self.extras: dict[str, str] = {}
+        self.recording_subscriptions: list[Subscription] = []
+        self.tick_timer: Timer | None = None
+
+    def _parameter(self, name: str) -> Any:
+        return self.get_parameter(name).value
+
+    # ------------------------------------------------------------- lifecycle
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Validate parameters, recover the spool, build the recorder; FAILURE (logged) on bad parameters."""
+        try:
+            self.robot_id = str(self._parameter("robot_id"))
+            self.cameras = tuple(self._parameter("cameras"))
+            self.episode_kind = require_choice("episode_kind", self._parameter("episode_kind"), EPISODE_KINDS)
+            extra_topics = list(self._parameter("extra_topics"))
+            extra_types = list(self._parameter("extra_topic_types"))
+            if len(extra_topics) != len(extra_types):
+                raise ValueError("extra_topics and extra_topic_types must list the same number of entries")
+            for camera in self.cameras:
+                topics.camera_topic(camera)  # raises ValueError for an invalid camera name
+            backend, factory = writer_factory(
+                self._parameter("writer_backend"),
+                self.typestore,
+                self._parameter("storage"),
+                self._parameter("compression"),
+            )
+            max_spool_bytes = int(self._parameter("max_spool_bytes"))
+            spool = Spool(
+                self._parameter("spool_dir"),
+                max_bytes=max_spool_bytes or None,
+                min_free_bytes=int(self._parameter("min_free_bytes")),
+            )
+            for folder in recover_spool(spool, self.typestore):
+                self.get_logger().warning(f"recovered interrupted episode {folder.name} as incomplete")
+        except (ValueError, OSError) as error:
+            self.get_logger().error(f"configure failed: {error}")
+            return TransitionCallbackReturn.FAILURE
         self.recorder = EpisodeRecorder(
             spool,
-            lambda: RosbagsWriter(self.typestore, storage, compression),
+            factory,
             self.typestore,
-            flush_period_s=flush_period_s,
-            label_timeout_s=label_timeout_s,
+            flush_period_s=float(self._parameter("flush_period_s")),
+            label_timeout_s=float(self._parameter("label_timeout_s")),
+            clock_ns=self._now_ns,
         )
-        recorded = {topic: topics.TOPIC_TYPES[topic] for topic in RECORDED_TOPICS}
-        recorded.update({topics.camera_topic(camera): topics.IMAGE_TYPE for camera in self.cameras})
-        recorded.update(extras)
+        self.recorded = {topic: topics.TOPIC_TYPES[topic] for topic in RECORDED_TOPICS}
+        self.recorded.update({topics.camera_topic(camera): topics.IMAGE_TYPE for camera in self.cameras})
+        self.extras = {"/" + t.lstrip("/"): m for t, m in zip(extra_topics, extra_types, strict=True) if t}
+        self.get_logger().info(f"recording into {spool.root} with the {backend} writer")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Subscribe to every recorded topic and the episode events and labels."""
         # Subscribe by the relative name, so the robot's namespace applies; record under the
         # absolute contract name, so every robot's bags look alike.
-        for topic, msgtype in recorded.items():
-            qos = qos_profile_sensor_data if topic.startswith(topics.CAMERA_PREFIX) else 10
-            self.create_subscription(
-                get_message(msgtype),
-                topics.relative(topic),
-                lambda raw, t=topic, m=msgtype: self._record(t, m, raw),
-                qos,
-                raw=True,
+        for topic, msgtype in self.recorded.items():
+            self.recording_subscriptions.append(
+                self.create_subscription(
+                    get_message(msgtype),
+                    topics.relative(topic),
+                    lambda raw, t=topic, m=msgtype: self._record(t, m, raw),
+                    contract_qos(topic, depth=QUEUE_DEPTH),
+                    raw=True,
+                )
+            )
+        for topic, msgtype in self.extras.items():
+            self.recording_subscriptions.append(
+                self.create_subscription(
+                    get_message(msgtype),
+                    topics.relative(topic),
+                    lambda raw, t=topic, m=msgtype: self._record(t, m, raw),
+                    qos_profile(topics.SENSOR_DATA, depth=QUEUE_DEPTH),  # best effort: matches any publisher
+                    raw=True,
+                )
             )
         event_type = topics.TOPIC_TYPES[topics.EPISODE_EVENT]
         reward_type = topics.TOPIC_TYPES[topics.REWARD_LABEL]
-        self.create_subscription(
-            get_message(event_type), topics.relative(topics.EPISODE_EVENT), self._on_event, 10, raw=True
+        self.recording_subscriptions.append(
+            self.create_subscription(
+                get_message(event_type),
+                topics.relative(topics.EPISODE_EVENT),
+                self._on_event,
+                contract_qos(topics.EPISODE_EVENT, depth=QUEUE_DEPTH),
+                raw=True,
+            )
         )
-        self.create_subscription(
-            get_message(reward_type), topics.relative(topics.REWARD_LABEL), self._on_reward, 10, raw=True
+        self.recording_subscriptions.append(
+            self.create_subscription(
+                get_message(reward_type),
+                topics.relative(topics.REWARD_LABEL),
+                self._on_reward,
+                contract_qos(topics.REWARD_LABEL, depth=QUEUE_DEPTH),
+                raw=True,
+            )
         )
-        self.create_timer(0.1, self._on_tick)
+        self.tick_timer = self.create_timer(0.1, self._on_tick)
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Unsubscribe and commit an open episode (incomplete unless labelled)."""
+        self._stop_recording()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Forget the recorder; configure builds a new one."""
+        self.recorder = None
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Shutting down from any state: stop recording as deactivate does."""
+        self._stop_recording()
+        return super().on_shutdown(state)
+
+    def _stop_recording(self) -> None:
+        for subscription in self.recording_subscriptions:
+            self.destroy_subscription(subscription)
+        self.recording_subscriptions = []
+        if self.tick_timer is not None:
+            self.destroy_timer(self.tick_timer)
+            self.tick_timer = None
+        if self.recorder is not None and self.recorder.active:
+            committed = self.recorder.end_episode()
+            self.get_logger().warning(f"recording stopped: open episode committed as {committed.name}")
+
+    # ------------------------------------------------------------- callbacks
 
     def _now_ns(self) -> int:
         return self.get_clock().now().nanoseconds

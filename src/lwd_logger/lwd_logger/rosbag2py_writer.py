@@ -1,9 +1,10 @@
 """A ``BagWriter`` over ROS 2's own ``rosbag2_py`` (Humble/Jazzy), for robots with ROS 2 installed.
 
-Imported only where ``rosbag2_py`` exists; the tests here use ``RosbagsWriter``.
-rosbag2_py sets custom data only through ``StorageOptions`` on newer
-distributions, so custom data is merged into metadata.yaml after the writer
-has closed, the way ``ros2 bag`` writes it.
+Imported only where ``rosbag2_py`` exists (``writer.writer_factory`` picks it); the tests
+here use ``RosbagsWriter``. rosbag2_py sets custom data only through ``StorageOptions`` on
+newer distributions, so custom data is merged into metadata.yaml after the writer has
+closed, the way ``ros2 bag`` writes it. Topic definitions for the recovery journal come
+from the lwd typestore, as with ``RosbagsWriter``.
 """
 
 from __future__ import annotations
@@ -12,17 +13,19 @@ from pathlib import Path
 
 import rosbag2_py
 import yaml
+from rosbags.typesys.store import Typestore
 
-from lwd_logger.writer import TopicSpec
+from lwd_logger.writer import TopicSpec, topic_spec
 
 
 class Rosbag2PyWriter:
     """Records through ``rosbag2_py.SequentialWriter``; the storage plugin writes chunks itself."""
 
-    def __init__(self, storage: str = "mcap", compression: str = "none") -> None:
+    def __init__(self, typestore: Typestore, storage: str = "mcap", compression: str = "none") -> None:
         """Choose the rosbag2 storage plugin id and compression (``none`` | ``zstd``)."""
         if compression not in ("none", "zstd"):
             raise ValueError(f"compression must be 'none' or 'zstd', got {compression!r}")
+        self.typestore = typestore
         self.storage = storage
         self.compression = compression
         self._writer: rosbag2_py.SequentialWriter | None = None
@@ -40,7 +43,11 @@ class Rosbag2PyWriter:
         self._path = Path(path)
 
     def add_topic(self, topic: str, msgtype: str, msgdef: str | None = None, rihs01: str | None = None) -> TopicSpec:
-        """Create the topic (Jazzy's TopicMetadata takes an ``id``, Humble's does not); rosbag2 finds the definition."""
+        """Create the topic (Jazzy's TopicMetadata takes an ``id``, Humble's does not).
+
+        rosbag2 finds the definition itself; the returned spec carries the typestore's definition
+        and hash unless given, so the recorder's recovery journal is complete.
+        """
         if self._writer is None:
             raise RuntimeError("Rosbag2PyWriter is not open")
         try:
@@ -48,7 +55,9 @@ class Rosbag2PyWriter:
         except TypeError:
             metadata = rosbag2_py.TopicMetadata(name=topic, type=msgtype, serialization_format="cdr")
         self._writer.create_topic(metadata)
-        return TopicSpec(topic=topic, msgtype=msgtype, msgdef=msgdef or "", rihs01=rihs01 or "")
+        if msgdef is None or rihs01 is None:
+            return topic_spec(self.typestore, topic, msgtype)
+        return TopicSpec(topic=topic, msgtype=msgtype, msgdef=msgdef, rihs01=rihs01)
 
     def write(self, topic: str, data: bytes | memoryview, log_time_ns: int) -> None:
         """Write serialized bytes exactly as received."""

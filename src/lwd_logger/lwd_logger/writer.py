@@ -8,7 +8,9 @@ serialized messages, flush what is written to disk, close with custom data.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -20,6 +22,8 @@ from lwd_logger.mcap_storage import DirectWriter
 
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 COMPRESSIONS = ("none", "zstd")
+BACKENDS = ("auto", "rosbag2_py", "rosbags")
+"""Writer backends: ``auto`` takes ``rosbag2_py`` where it is importable, else ``rosbags``."""
 
 
 @dataclass(frozen=True)
@@ -98,10 +102,8 @@ class RosbagsWriter:
         if topic in self._connections:
             raise ValueError(f"topic {topic} is already declared")
         if msgdef is None or rihs01 is None:
-            if msgtype not in self.typestore.fielddefs:
-                raise KeyError(f"message type {msgtype} of {topic} is unknown to the typestore; pass msgdef and rihs01")
-            msgdef, _ = self.typestore.generate_msgdef(msgtype, ros_version=2)
-            rihs01 = self.typestore.hash_rihs01(msgtype)
+            spec = topic_spec(self.typestore, topic, msgtype)
+            msgdef, rihs01 = spec.msgdef, spec.rihs01
         self._connections[topic] = writer.add_connection(topic, msgtype, msgdef=msgdef, rihs01=rihs01)
         return TopicSpec(topic=topic, msgtype=msgtype, msgdef=msgdef, rihs01=rihs01)
 
@@ -134,3 +136,35 @@ class RosbagsWriter:
         if self._writer is not None:
             self._writer.abort()
             self._writer = None
+
+
+def topic_spec(typestore: Typestore, topic: str, msgtype: str) -> TopicSpec:
+    """A topic with the message definition and RIHS01 hash the typestore knows for ``msgtype``."""
+    if msgtype not in typestore.fielddefs:
+        raise KeyError(f"message type {msgtype} of {topic} is unknown to the typestore; pass msgdef and rihs01")
+    msgdef, _ = typestore.generate_msgdef(msgtype, ros_version=2)
+    return TopicSpec(topic=topic, msgtype=msgtype, msgdef=msgdef, rihs01=typestore.hash_rihs01(msgtype))
+
+
+def writer_factory(
+    backend: str, typestore: Typestore, storage: str = "mcap", compression: str = "none"
+) -> tuple[str, Callable[[], BagWriter]]:
+    """``(backend used, factory of fresh writers)`` for the recorder.
+
+    ``auto`` uses ROS 2's own ``rosbag2_py`` where it is importable (a sourced ROS 2 install),
+    else the pure-Python ``rosbags`` writer; naming ``rosbag2_py`` where it is missing is an error.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"writer backend must be one of {BACKENDS}, got {backend!r}")
+    if storage not in STORAGES:
+        raise ValueError(f"storage must be one of {sorted(STORAGES)}, got {storage!r}")
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
+    available = importlib.util.find_spec("rosbag2_py") is not None
+    if backend == "rosbag2_py" and not available:
+        raise ValueError("writer backend 'rosbag2_py' requested but rosbag2_py is not importable (source ROS 2)")
+    if backend == "rosbags" or not available:
+        return "rosbags", lambda: RosbagsWriter(typestore, storage, compression)
+    from lwd_logger.rosbag2py_writer import Rosbag2PyWriter
+
+    return "rosbag2_py", lambda: Rosbag2PyWriter(typestore, storage, compression)

@@ -2,7 +2,9 @@
 
 Every control step publishes one message on each per-step topic, all with the
 same header stamp; that stamp is what the learner aligns on. Camera topics are
-``camera_topic(name)`` for each configured camera.
+``camera_topic(name)`` for each configured camera. Every topic also has a QoS
+class (``topic_qos``) that each publisher and subscriber of it uses, so that no
+pair is QoS-incompatible; ``lwd_interfaces.ros`` turns a class into an rclpy profile.
 """
 
 from __future__ import annotations
@@ -73,3 +75,46 @@ TOPIC_TYPES: dict[str, str] = {
     REWARD_LABEL: "lwd_msgs/msg/RewardLabel",
 }
 """Message type of every fixed topic; camera topics are all ``IMAGE_TYPE``."""
+
+
+SENSOR_DATA = "sensor_data"
+"""QoS class: best effort, volatile, keep last 5 (rclpy's sensor-data profile).
+
+For cameras and joint states. A best-effort subscription matches reliable and
+best-effort publishers alike, so any robot driver can feed the stack.
+"""
+
+RELIABLE = "reliable"
+"""QoS class: reliable, volatile, keep last 10. For commands, chunks, the gamepad, episode events and labels."""
+
+LATCHED = "latched"
+"""QoS class: reliable, transient local, keep last 1.
+
+For state that a node joining late needs at once: the policy version and the
+intervention mode. Publisher and subscriber must both use it (a transient-local
+subscription does not match a volatile publisher).
+"""
+
+TOPIC_QOS: dict[str, str] = {
+    JOINT_STATES: SENSOR_DATA,
+    EXECUTED_COMMAND: RELIABLE,
+    POLICY_COMMAND: RELIABLE,
+    ACTION_CHUNK: RELIABLE,
+    POLICY_VERSION: LATCHED,
+    INTERVENTION_STATE: LATCHED,
+    TELEOP_JOY: RELIABLE,
+    TELEOP_COMMAND: RELIABLE,
+    EPISODE_EVENT: RELIABLE,
+    REWARD_LABEL: RELIABLE,
+}
+"""QoS class of every fixed topic; camera topics are all ``SENSOR_DATA``."""
+
+
+def topic_qos(topic: str) -> str:
+    """The QoS class of a contract topic (absolute name), camera topics included."""
+    if topic.startswith(CAMERA_PREFIX + "/"):
+        return SENSOR_DATA
+    try:
+        return TOPIC_QOS[topic]
+    except KeyError:
+        raise KeyError(f"{topic} is not a contract topic") from None

@@ -1,31 +1,43 @@
-"""``policy_node``: the ROS 2 host of the inference runtime.
+"""``policy_node``: the ROS 2 host of the inference runtime, a lifecycle node.
 
-Each ``/joint_states`` message is one control step: the node builds a
-``PolicyObservation`` from it and the latest camera images, calls
-``InferenceRuntime.step`` (which never waits for inference) and publishes the
-command on ``/policy/command`` with the joint state's stamp, plus every new
-chunk on ``/policy/action_chunk``. ``/episode/event`` starts set the
-instruction and reset the queue. ``/policy/version`` announcements whose
-weights are on local disk are offered for hot swap; the node announces the
-version it runs on the same topic (channel ``running``). All logic lives in the
-cores; this file only converts messages.
+- **configure** validates the parameters and loads and verifies the initial
+  checkpoint (the slow part), so a bad checkpoint fails the transition with a
+  logged reason instead of killing the process.
+- **activate** starts the inference threads, subscribes and announces the version
+  it serves. Each ``/joint_states`` message is then one control step: the node
+  builds a ``PolicyObservation`` from it and the latest camera images (converted
+  with ``cv_bridge``), calls ``InferenceRuntime.step`` (which never waits for
+  inference) and publishes the command on ``/policy/command`` with the joint
+  state's stamp, plus every new chunk on ``/policy/action_chunk``.
+  ``/episode/event`` starts set the instruction and reset the queue.
+  ``/policy/version`` announcements whose weights are on local disk are offered for
+  hot swap; the node announces the version it runs on the same topic (channel
+  ``running``).
+- **deactivate** unsubscribes and stops inference: no command is published, so the
+  intervention arbiter holds the robot (its policy timeout) until reactivation.
+
+All logic lives in the cores; this file only converts messages.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import rclpy
+from cv_bridge import CvBridge, CvBridgeError
 from lwd_interfaces import topics
-from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
+from lwd_interfaces.ros import contract_qos, describe
+from rclpy.lifecycle import LifecycleNode, LifecyclePublisher, LifecycleState, TransitionCallbackReturn
+from rclpy.subscription import Subscription
 from rclpy.time import Time
 from sensor_msgs.msg import Image, JointState
 
 from lwd_msgs.msg import ActionChunk, EpisodeEvent, PolicyVersion
 from lwd_policy.inference import PolicyObservation
-from lwd_policy.language import InstructionEncoder
+from lwd_policy.language import InstructionEncoder, LanguageModelError
 from lwd_policy.local_policies import resolve_local_policy
-from lwd_policy.messages import MessageError, action_chunk_fields, image_to_array, stamp_seconds
+from lwd_policy.messages import action_chunk_fields, stamp_seconds
 from lwd_policy.runtime import InferenceRuntime, RuntimeConfig, StepCommand, SwapReport
 from lwd_policy.safety import SafetyLimits, aloha_limits
 
@@ -33,65 +45,187 @@ NODE_NAME = "policy_node"
 RUNNING_CHANNEL = "running"
 
 
-class PolicyNode(Node):
-    """Thin rclpy host: message conversion around ``InferenceRuntime``."""
+class PolicyNode(LifecycleNode):
+    """Thin rclpy lifecycle host: message conversion around ``InferenceRuntime``."""
 
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
         aloha = aloha_limits()
-        checkpoint = str(self.declare_parameter("checkpoint", "").value)
-        self.cache_dir = str(self.declare_parameter("policy_cache_dir", "").value)
-        self.instruction = str(self.declare_parameter("instruction", "").value)
-        language_model = str(self.declare_parameter("language_model_path", "").value)
-        arm_max_delta = float(self.declare_parameter("arm_max_delta", 0.05).value)
-        gripper_max_delta = float(self.declare_parameter("gripper_max_delta", 0.1).value)
-        lower = list(self.declare_parameter("joint_lower", aloha.lower.tolist()).value)
-        upper = list(self.declare_parameter("joint_upper", aloha.upper.tolist()).value)
-        runtime_config = RuntimeConfig(
-            mode="realtime",
-            low_water=int(self.declare_parameter("low_water", 14).value),
-            stale_after=float(self.declare_parameter("stale_after_s", 0.1).value),
-            max_latency=float(self.declare_parameter("max_latency_s", 0.25).value),
-            blend_decay=float(self.declare_parameter("blend_decay", 0.1).value),
-            blend_ramp=int(self.declare_parameter("blend_ramp_steps", 3).value),
-            torch_threads=int(self.declare_parameter("torch_threads", 1).value),
-            seed=int(self.declare_parameter("seed", 0).value),
+        self.declare_parameter(
+            "checkpoint", "", descriptor=describe("folder of the initial policy (required; verified at configure)")
         )
-        if not checkpoint:
-            raise ValueError("parameter 'checkpoint' must name the folder of the initial policy")
-        deltas = aloha_limits(arm_max_delta, gripper_max_delta).max_delta
-        limits = SafetyLimits(lower=np.asarray(lower), upper=np.asarray(upper), max_delta=deltas)
-        encoder = InstructionEncoder(language_model or None)
-        self.runtime = InferenceRuntime.from_checkpoint(checkpoint, limits, runtime_config, encoder)
-        self.step_period = self.runtime.policy_config.control_period
+        self.declare_parameter(
+            "policy_cache_dir", "", descriptor=describe("local mirror of the store's policies/<version>/")
+        )
+        self.declare_parameter(
+            "instruction", "", descriptor=describe("instruction until an /episode/event start carries one")
+        )
+        self.declare_parameter(
+            "language_model_path", "", descriptor=describe("sentence-transformers folder; '' = bundled MiniLM")
+        )
+        self.declare_parameter(
+            "low_water", 14, descriptor=describe("refill the chunk queue at this many steps [steps]", low=0, high=1000)
+        )
+        self.declare_parameter(
+            "stale_after_s", 0.1, descriptor=describe("hold when the oldest input is older [s]", low=0.001, high=10.0)
+        )
+        self.declare_parameter(
+            "max_latency_s", 0.25, descriptor=describe("drop chunks that took longer [s]", low=0.001, high=10.0)
+        )
+        self.declare_parameter(
+            "blend_decay", 0.1, descriptor=describe("temporal-ensembling decay [1/step]", low=0.0, high=10.0)
+        )
+        self.declare_parameter(
+            "blend_ramp_steps", 3, descriptor=describe("steps a new chunk's weight ramps in [steps]", low=0, high=1000)
+        )
+        self.declare_parameter("torch_threads", 1, descriptor=describe("intra-op inference threads", low=1, high=256))
+        self.declare_parameter("seed", 0, descriptor=describe("seed of the sampling noise", low=0, high=2**31 - 1))
+        self.declare_parameter(
+            "arm_max_delta", 0.05, descriptor=describe("largest arm-joint change per step [rad]", low=0.0, high=1.0)
+        )
+        self.declare_parameter(
+            "gripper_max_delta", 0.1, descriptor=describe("largest gripper change per step [0..1]", low=0.0, high=1.0)
+        )
+        self.declare_parameter(
+            "joint_lower", aloha.lower.tolist(), descriptor=describe("lower joint limits, one per joint [rad | 0..1]")
+        )
+        self.declare_parameter(
+            "joint_upper", aloha.upper.tolist(), descriptor=describe("upper joint limits, one per joint [rad | 0..1]")
+        )
+        self.bridge = CvBridge()
+        self.runtime: InferenceRuntime | None = None
+        self.cache_dir = ""
+        self.instruction = ""
+        self.step_period = 0.0
         self.images: dict[str, tuple[float, np.ndarray]] = {}
-        self.origins: dict[str, str] = {self.runtime.version: checkpoint}
+        self.origins: dict[str, str] = {}
         self.announced = ""
+        self.outputs: dict[str, LifecyclePublisher] = {}
+        self.input_subscriptions: list[Subscription] = []
 
-        self.command_pub = self.create_publisher(JointState, topics.relative(topics.POLICY_COMMAND), 10)
-        self.chunk_pub = self.create_publisher(ActionChunk, topics.relative(topics.ACTION_CHUNK), 10)
-        self.version_pub = self.create_publisher(PolicyVersion, topics.relative(topics.POLICY_VERSION), 10)
-        self.create_subscription(
-            JointState, topics.relative(topics.JOINT_STATES), self.on_joint_state, qos_profile_sensor_data
-        )
-        for camera in self.runtime.policy_config.cameras:
-            self.create_subscription(
-                Image,
-                topics.relative(topics.camera_topic(camera)),
-                lambda msg, name=camera: self.on_image(name, msg),
-                qos_profile_sensor_data,
+    def _value(self, name: str) -> Any:
+        return self.get_parameter(name).value
+
+    # ------------------------------------------------------------- lifecycle
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Check the parameters and load the initial checkpoint; FAILURE (logged) when either is bad."""
+        checkpoint = str(self._value("checkpoint"))
+        try:
+            if not checkpoint:
+                raise ValueError("parameter 'checkpoint' must name the folder of the initial policy")
+            runtime_config = RuntimeConfig(
+                mode="realtime",
+                low_water=int(self._value("low_water")),
+                stale_after=float(self._value("stale_after_s")),
+                max_latency=float(self._value("max_latency_s")),
+                blend_decay=float(self._value("blend_decay")),
+                blend_ramp=int(self._value("blend_ramp_steps")),
+                torch_threads=int(self._value("torch_threads")),
+                seed=int(self._value("seed")),
             )
-        self.create_subscription(EpisodeEvent, topics.relative(topics.EPISODE_EVENT), self.on_episode_event, 10)
-        self.create_subscription(PolicyVersion, topics.relative(topics.POLICY_VERSION), self.on_policy_version, 10)
+            deltas = aloha_limits(
+                float(self._value("arm_max_delta")), float(self._value("gripper_max_delta"))
+            ).max_delta
+            limits = SafetyLimits(
+                lower=np.asarray(self._value("joint_lower"), dtype=np.float64),
+                upper=np.asarray(self._value("joint_upper"), dtype=np.float64),
+                max_delta=deltas,
+            )
+            encoder = InstructionEncoder(str(self._value("language_model_path")) or None)
+            self.runtime = InferenceRuntime.from_checkpoint(checkpoint, limits, runtime_config, encoder)
+        except (ValueError, OSError, LanguageModelError) as error:
+            self.get_logger().error(f"configure failed: {error}")
+            return TransitionCallbackReturn.FAILURE
+        self.cache_dir = str(self._value("policy_cache_dir"))
+        self.instruction = str(self._value("instruction"))
+        self.step_period = self.runtime.policy_config.control_period
+        self.origins = {self.runtime.version: checkpoint}
+        self.outputs = {
+            "command": self.create_lifecycle_publisher(
+                JointState, topics.relative(topics.POLICY_COMMAND), contract_qos(topics.POLICY_COMMAND)
+            ),
+            "chunk": self.create_lifecycle_publisher(
+                ActionChunk, topics.relative(topics.ACTION_CHUNK), contract_qos(topics.ACTION_CHUNK)
+            ),
+            "version": self.create_lifecycle_publisher(
+                PolicyVersion, topics.relative(topics.POLICY_VERSION), contract_qos(topics.POLICY_VERSION)
+            ),
+        }
+        self.get_logger().info(f"loaded policy {self.runtime.version} from {checkpoint}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Start inference, subscribe to the robot's inputs and announce the served version."""
+        result = super().on_activate(state)
         self.runtime.start()
+        self.input_subscriptions = [
+            self.create_subscription(
+                JointState,
+                topics.relative(topics.JOINT_STATES),
+                self.on_joint_state,
+                contract_qos(topics.JOINT_STATES),
+            ),
+            self.create_subscription(
+                EpisodeEvent,
+                topics.relative(topics.EPISODE_EVENT),
+                self.on_episode_event,
+                contract_qos(topics.EPISODE_EVENT),
+            ),
+            self.create_subscription(
+                PolicyVersion,
+                topics.relative(topics.POLICY_VERSION),
+                self.on_policy_version,
+                contract_qos(topics.POLICY_VERSION),
+            ),
+        ]
+        for camera in self.runtime.policy_config.cameras:
+            self.input_subscriptions.append(
+                self.create_subscription(
+                    Image,
+                    topics.relative(topics.camera_topic(camera)),
+                    lambda msg, name=camera: self.on_image(name, msg),
+                    contract_qos(topics.camera_topic(camera)),
+                )
+            )
         self.announce(self.runtime.version)
-        self.get_logger().info(f"serving policy {self.runtime.version} from {checkpoint}")
+        self.get_logger().info(f"serving policy {self.runtime.version}")
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Unsubscribe and stop inference; the arbiter holds the robot meanwhile."""
+        self._stop_serving()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release the loaded policy and the publishers."""
+        for publisher in self.outputs.values():
+            self.destroy_lifecycle_publisher(publisher)
+        self.outputs = {}
+        self.runtime = None
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop serving from any state."""
+        self._stop_serving()
+        return super().on_shutdown(state)
+
+    def _stop_serving(self) -> None:
+        for subscription in self.input_subscriptions:
+            self.destroy_subscription(subscription)
+        self.input_subscriptions = []
+        self.images.clear()
+        if self.runtime is not None:
+            self.runtime.stop()
+            self.runtime.reset()
+
+    # ------------------------------------------------------------- callbacks
 
     def on_image(self, camera: str, msg: Image) -> None:
-        """Keep the newest frame of each camera with its stamp."""
+        """Keep the newest frame of each camera (as RGB, converted by cv_bridge) with its stamp."""
         try:
-            frame = image_to_array(msg.encoding, msg.height, msg.width, msg.step, msg.data)
-        except MessageError as error:
+            frame = np.ascontiguousarray(self.bridge.imgmsg_to_cv2(msg, desired_encoding="rgb8"))
+        except CvBridgeError as error:
             self.get_logger().error(f"camera {camera}: {error}", throttle_duration_sec=5.0)
             return
         self.images[camera] = (stamp_seconds(msg.header.stamp.sec, msg.header.stamp.nanosec), frame)
@@ -117,7 +251,7 @@ class PolicyNode(Node):
             fields["actions"] = fields["actions"].tolist()
             chunk_msg = ActionChunk(**fields)
             chunk_msg.header.stamp = Time(nanoseconds=round(chunk.stamp * 1e9)).to_msg()
-            self.chunk_pub.publish(chunk_msg)
+            self.outputs["chunk"].publish(chunk_msg)
         if result.policy_version != self.announced and result.from_policy:
             self.announce(result.policy_version)
 
@@ -130,7 +264,7 @@ class PolicyNode(Node):
         command.header.stamp = joint_state.header.stamp
         command.name = list(joint_state.name)
         command.position = result.command.tolist()
-        self.command_pub.publish(command)
+        self.outputs["command"].publish(command)
 
     def on_episode_event(self, msg: EpisodeEvent) -> None:
         """A new episode: take its instruction and drop chunks computed for the previous one."""
@@ -165,12 +299,13 @@ class PolicyNode(Node):
         msg.uri = self.origins.get(version, "")
         msg.sha256 = self.runtime.digest if version == self.runtime.version else ""
         msg.channel = RUNNING_CHANNEL
-        self.version_pub.publish(msg)
+        self.outputs["version"].publish(msg)
         self.announced = version
 
     def destroy_node(self) -> None:
         """Stop the inference threads, then the node."""
-        self.runtime.stop()
+        if self.runtime is not None:
+            self.runtime.stop()
         super().destroy_node()
 
 

@@ -3,7 +3,8 @@
 Every control period (``control_rate_hz``, 50 Hz) it steps the simulator with the latest
 ``/command/executed`` joint command and publishes ``/joint_states`` and, every
 ``camera_every_n_steps`` steps, one rgb8 ``sensor_msgs/Image`` per configured camera on
-``camera_topic(name)``, all with the same header stamp. Before any command arrives it holds the
+``camera_topic(name)`` (converted with ``cv_bridge``), all with the same header stamp, taken
+from the node clock. Before any command arrives it holds the
 current pose. An ``/episode/event`` START or RERECORD resets the scene with the next seed of the
 stream that starts at ``seed``. A malformed command is logged and dropped; it never reaches
 the physics. All simulation lives in the core; this file only converts messages.
@@ -13,14 +14,16 @@ from __future__ import annotations
 
 import numpy as np
 import rclpy
+from cv_bridge import CvBridge
 from lwd_interfaces import topics
+from lwd_interfaces.ros import contract_qos, describe, require_choice
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
 
 from lwd_msgs.msg import EpisodeEvent
 from lwd_sim.aloha import AlohaSimDriver
 from lwd_sim.driver import CommandError, Observation
+from lwd_sim.tasks import TASKS
 
 NODE_NAME = "sim_driver"
 
@@ -30,29 +33,60 @@ class SimDriverNode(Node):
 
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
-        task = str(self.declare_parameter("task", "transfer_cube").value)
-        cameras = list(self.declare_parameter("cameras", ["top"]).value)
-        height = int(self.declare_parameter("image_height", 96).value)
-        width = int(self.declare_parameter("image_width", 128).value)
-        control_rate_hz = float(self.declare_parameter("control_rate_hz", 50.0).value)
-        self.camera_every = int(self.declare_parameter("camera_every_n_steps", 1).value)
-        self.next_seed = int(self.declare_parameter("seed", 0).value)
-        self.frame_id = str(self.declare_parameter("frame_id", "world").value)
-        if control_rate_hz <= 0:
-            raise ValueError(f"control_rate_hz must be positive, got {control_rate_hz}")
-        if self.camera_every < 1:
-            raise ValueError(f"camera_every_n_steps must be at least 1, got {self.camera_every}")
+        task = str(
+            self.declare_parameter("task", "transfer_cube", descriptor=describe("task scene", choices=TASKS)).value
+        )
+        cameras = list(self.declare_parameter("cameras", ["top"], descriptor=describe("model cameras to render")).value)
+        height = int(
+            self.declare_parameter("image_height", 96, descriptor=describe("image height [px]", low=8, high=2160)).value
+        )
+        width = int(
+            self.declare_parameter("image_width", 128, descriptor=describe("image width [px]", low=8, high=3840)).value
+        )
+        control_rate_hz = float(
+            self.declare_parameter(
+                "control_rate_hz", 50.0, descriptor=describe("simulator steps per second [Hz]", low=1.0, high=1000.0)
+            ).value
+        )
+        self.camera_every = int(
+            self.declare_parameter(
+                "camera_every_n_steps", 1, descriptor=describe("publish images every N steps", low=1, high=1000)
+            ).value
+        )
+        self.next_seed = int(
+            self.declare_parameter(
+                "seed",
+                0,
+                descriptor=describe("seed of the first episode; each reset uses the next", low=0, high=2**31 - 1),
+            ).value
+        )
+        self.frame_id = str(
+            self.declare_parameter("frame_id", "world", descriptor=describe("header.frame_id of joint states")).value
+        )
+        require_choice("task", task, TASKS)
         self.driver = AlohaSimDriver(task, cameras=cameras, height=height, width=width)
         self.joint_names = self.driver.joint_names
         self.command: np.ndarray | None = None
         self.steps = 0
-        self.joint_publisher = self.create_publisher(JointState, topics.relative(topics.JOINT_STATES), 10)
+        self.bridge = CvBridge()
+        self.joint_publisher = self.create_publisher(
+            JointState, topics.relative(topics.JOINT_STATES), contract_qos(topics.JOINT_STATES)
+        )
         self.image_publishers = {
-            camera: self.create_publisher(Image, topics.relative(topics.camera_topic(camera)), qos_profile_sensor_data)
+            camera: self.create_publisher(
+                Image, topics.relative(topics.camera_topic(camera)), contract_qos(topics.camera_topic(camera))
+            )
             for camera in self.driver.cameras
         }
-        self.create_subscription(JointState, topics.relative(topics.EXECUTED_COMMAND), self.on_command, 10)
-        self.create_subscription(EpisodeEvent, topics.relative(topics.EPISODE_EVENT), self.on_episode_event, 10)
+        self.create_subscription(
+            JointState, topics.relative(topics.EXECUTED_COMMAND), self.on_command, contract_qos(topics.EXECUTED_COMMAND)
+        )
+        self.create_subscription(
+            EpisodeEvent,
+            topics.relative(topics.EPISODE_EVENT),
+            self.on_episode_event,
+            contract_qos(topics.EPISODE_EVENT),
+        )
         self.reset()
         self.create_timer(1.0 / control_rate_hz, self.on_timer)
         self.get_logger().info(f"simulating {task} with cameras {cameras} at {height}x{width}, {control_rate_hz} Hz")
@@ -105,14 +139,9 @@ class SimDriverNode(Node):
         if self.steps % self.camera_every:
             return
         for camera, pixels in observation.images.items():
-            image = Image()
+            image = self.bridge.cv2_to_imgmsg(np.ascontiguousarray(pixels), encoding="rgb8")
             image.header.stamp = stamp
             image.header.frame_id = camera
-            image.height, image.width = int(pixels.shape[0]), int(pixels.shape[1])
-            image.encoding = "rgb8"
-            image.is_bigendian = 0
-            image.step = image.width * 3
-            image.data = pixels.tobytes()
             self.image_publishers[camera].publish(image)
 
     def destroy_node(self) -> None:
