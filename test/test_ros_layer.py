@@ -547,6 +547,9 @@ def ros_helpers(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
     )
     rclpy = types.ModuleType("rclpy")
     rclpy.qos = qos
+    rclpy.calls = []
+    rclpy.spin = lambda node: node.spin()
+    rclpy.try_shutdown = lambda: rclpy.calls.append("try_shutdown")
     rcl_interfaces = types.ModuleType("rcl_interfaces")
     rcl_interfaces.msg = msg
     for name, module in {"rclpy": rclpy, "rclpy.qos": qos, "rcl_interfaces": rcl_interfaces}.items():
@@ -585,6 +588,42 @@ def test_describe_builds_read_only_descriptors_with_typed_ranges(ros_helpers):
     assert ros_helpers.require_choice("storage", "mcap", ("mcap",)) == "mcap"
     with pytest.raises(ValueError, match="'storage' must be one of"):
         ros_helpers.require_choice("storage", "bag", ("mcap",))
+
+
+class _SpinningNode:
+    """Stands in for a node: ``rclpy.spin`` runs ``spin``, which ends the way ``outcome`` says."""
+
+    def __init__(self, outcome: type[BaseException] | None) -> None:
+        self.outcome = outcome
+        self.events: list[str] = []
+
+    def spin(self) -> None:
+        if self.outcome is not None:
+            raise self.outcome()
+
+    def get_logger(self) -> types.SimpleNamespace:
+        return types.SimpleNamespace(info=lambda text: self.events.append(f"log: {text}"))
+
+    def destroy_node(self) -> None:
+        self.events.append("destroyed")
+
+
+def test_spin_until_shutdown_destroys_the_node_however_spinning_ends(ros_helpers):
+    interrupted = _SpinningNode(KeyboardInterrupt)
+    ros_helpers.spin_until_shutdown(interrupted, "interrupted; saving")
+    assert interrupted.events == ["log: interrupted; saving", "destroyed"]
+    crashed = _SpinningNode(RuntimeError)
+    with pytest.raises(RuntimeError):
+        ros_helpers.spin_until_shutdown(crashed)
+    assert crashed.events == ["destroyed"]
+    assert sys.modules["rclpy"].calls == ["try_shutdown", "try_shutdown"]
+
+
+def test_every_node_main_spins_through_the_shared_helper():
+    for executable, source in node_files().items():
+        text = source.read_text()
+        if "rclpy.spin(" in text or "spin_until_shutdown(" in text:
+            assert "rclpy.spin(" not in text and "spin_until_shutdown(" in text, f"{executable} spins on its own"
 
 
 # --------------------------------------------------------------------------- launch files

@@ -20,7 +20,7 @@ import numpy as np
 import rclpy
 from lwd_interfaces import topics
 from lwd_interfaces.messages import stamp_ns
-from lwd_interfaces.ros import contract_qos, describe, qos_profile
+from lwd_interfaces.ros import contract_qos, describe, qos_profile, spin_until_shutdown
 from rclpy.node import Node
 from sensor_msgs.msg import JointState, Joy
 
@@ -405,11 +405,4 @@ class InterventionNode(Node):
 def main(args: list[str] | None = None) -> None:
     """Run the intervention node until shutdown."""
     rclpy.init(args=args)
-    node = InterventionNode()
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        node.get_logger().info("interrupted")
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_until_shutdown(InterventionNode())

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import rclpy
 from lwd_interfaces import topics
-from lwd_interfaces.ros import describe, qos_profile
+from lwd_interfaces.ros import describe, qos_profile, spin_until_shutdown
 from lwd_policy.language import InstructionEncoder
 from rclpy.node import Node
 
@@ -170,22 +170,14 @@ class TrainerNode(Node):
         self.announcer.publish(message)
         self.get_logger().info(f"published {version} on {message.channel}")
 
-    def shutdown(self) -> None:
-        """Save the resume checkpoint and close telemetry."""
+    def destroy_node(self) -> None:
+        """Save the resume checkpoint and close telemetry, then the node."""
         self.service.save()
         self.service.close()
+        super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> None:
     """Console entry point ``trainer_node``."""
     rclpy.init(args=args)
-    node = TrainerNode()
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        node.get_logger().info("interrupted; saving the resume checkpoint")
-    finally:
-        node.shutdown()
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    spin_until_shutdown(TrainerNode(), "interrupted; saving the resume checkpoint")

@@ -22,7 +22,7 @@ from typing import Any
 
 import rclpy
 from lwd_interfaces import topics
-from lwd_interfaces.ros import contract_qos, describe
+from lwd_interfaces.ros import contract_qos, describe, spin_until_shutdown
 from rclpy.lifecycle import LifecycleNode, LifecyclePublisher, LifecycleState, TransitionCallbackReturn
 
 from lwd_logger.bridge import BagBridge
@@ -103,7 +103,7 @@ class BridgeNode(LifecycleNode):
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Stop the worker (after its current upload)."""
-        self.shutdown()
+        self.stop_worker()
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -115,7 +115,7 @@ class BridgeNode(LifecycleNode):
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Stop the worker from any state."""
-        self.shutdown()
+        self.stop_worker()
         return super().on_shutdown(state)
 
     def _value(self, name: str) -> Any:
@@ -162,23 +162,20 @@ class BridgeNode(LifecycleNode):
                 self.get_logger().error(f"bridge: {error}")
             self.stop.wait(self.upload_period_s)
 
-    def shutdown(self) -> None:
+    def stop_worker(self) -> None:
         """Stop the worker thread, if running."""
         self.stop.set()
         if self.worker is not None:
             self.worker.join(timeout=10.0)
             self.worker = None
 
+    def destroy_node(self) -> None:
+        """Stop the worker, then the node."""
+        self.stop_worker()
+        super().destroy_node()
+
 
 def main(args: list[str] | None = None) -> None:
     """Run the bridge node until shutdown."""
     rclpy.init(args=args)
-    node = BridgeNode()
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        node.get_logger().info("interrupted")
-    finally:
-        node.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_until_shutdown(BridgeNode())

@@ -27,7 +27,7 @@ from typing import Any
 
 import rclpy
 from lwd_interfaces import lwd_typestore, topics
-from lwd_interfaces.ros import contract_qos, describe, qos_profile, require_choice
+from lwd_interfaces.ros import contract_qos, describe, qos_profile, require_choice, spin_until_shutdown
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.subscription import Subscription
 from rclpy.timer import Timer
@@ -288,11 +288,4 @@ class RecorderNode(LifecycleNode):
 def main(args: list[str] | None = None) -> None:
     """Run the recorder node until shutdown; an open episode is left for recovery, never passed off as complete."""
     rclpy.init(args=args)
-    node = RecorderNode()
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        node.get_logger().info("interrupted; an open episode is recovered as incomplete on the next start")
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_until_shutdown(RecorderNode(), "interrupted; an open episode is recovered as incomplete on the next start")

@@ -1,4 +1,4 @@
-"""rclpy helpers shared by the LWD nodes: QoS profiles of the topic contract and parameter descriptors.
+"""rclpy helpers shared by the LWD nodes: QoS profiles of the topic contract, parameter descriptors, spinning.
 
 Only importable where ROS 2 is sourced (it imports rclpy and rcl_interfaces); the
 rclpy-free contract it serves lives in :mod:`lwd_interfaces.topics`. The test suite
@@ -8,11 +8,16 @@ checks the nodes' use of it statically.
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import TYPE_CHECKING
 
+import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from lwd_interfaces import topics
+
+if TYPE_CHECKING:
+    from rclpy.node import Node
 
 _PROFILES: dict[str, tuple[ReliabilityPolicy, DurabilityPolicy, int]] = {
     topics.SENSOR_DATA: (ReliabilityPolicy.BEST_EFFORT, DurabilityPolicy.VOLATILE, 5),
@@ -76,3 +81,18 @@ def require_choice(name: str, value: str, choices: Collection[str]) -> str:
     if value not in choices:
         raise ValueError(f"parameter {name!r} must be one of {sorted(choices)}, got {value!r}")
     return value
+
+
+def spin_until_shutdown(node: Node, interrupted: str = "interrupted") -> None:
+    """Spin ``node`` until shutdown or Ctrl-C, then destroy it: the body of every node's ``main``.
+
+    Cleanup (saving state, stopping threads) belongs in the node's ``destroy_node``, so it runs
+    however spinning ended.
+    """
+    try:
+        rclpy.spin(node)
+    except KeyboardInterrupt:
+        node.get_logger().info(interrupted)
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()

@@ -27,7 +27,7 @@ import numpy as np
 import rclpy
 from cv_bridge import CvBridge, CvBridgeError
 from lwd_interfaces import topics
-from lwd_interfaces.ros import contract_qos, describe
+from lwd_interfaces.ros import contract_qos, describe, spin_until_shutdown
 from rclpy.lifecycle import LifecycleNode, LifecyclePublisher, LifecycleState, TransitionCallbackReturn
 from rclpy.subscription import Subscription
 from rclpy.time import Time
@@ -312,11 +312,4 @@ class PolicyNode(LifecycleNode):
 def main(args: list[str] | None = None) -> None:
     """Run the policy node until shutdown."""
     rclpy.init(args=args)
-    node = PolicyNode()
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        node.get_logger().info("interrupted")
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_until_shutdown(PolicyNode())

@@ -16,7 +16,7 @@ import numpy as np
 import rclpy
 from cv_bridge import CvBridge
 from lwd_interfaces import topics
-from lwd_interfaces.ros import contract_qos, describe, require_choice
+from lwd_interfaces.ros import contract_qos, describe, require_choice, spin_until_shutdown
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 
@@ -153,11 +153,4 @@ class SimDriverNode(Node):
 def main(args: list[str] | None = None) -> None:
     """Run the simulated robot driver until shutdown."""
     rclpy.init(args=args)
-    node = SimDriverNode()
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        node.get_logger().info("interrupted")
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_until_shutdown(SimDriverNode())
