@@ -118,6 +118,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--episodes", type=int, default=20, help="held-out evaluation seeds (900000..)")
     parser.add_argument("--max-steps", type=int, default=300)
+    parser.add_argument("--arms", default="vision,privileged", help="comma-separated subset of vision,privileged")
     args = parser.parse_args()
     encoder = InstructionEncoder()
     driver = AlohaSimDriver(TASK, ("top",), 96, 128)
@@ -126,7 +127,7 @@ def main() -> None:
     print(f"{len(demos)}/{args.demos} demonstrations succeeded ({time.monotonic() - started:.0f} s)", flush=True)
     print("| arm | held-out success (95% CI) | best stage per episode | BC time |")
     print("|---|---|---|---|")
-    for arm in ("vision", "privileged"):
+    for arm in args.arms.split(","):
         privileged = arm == "privileged"
         episodes = [with_cube(e, cube) if privileged else e for e, cube in demos]
         config = VLAConfig(proprio_dim=17 if privileged else 14)
