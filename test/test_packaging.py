@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from node_sources import console_scripts, declared_parameters
 
 REPO = Path(__file__).resolve().parent.parent
 SRC = REPO / "src"
@@ -86,17 +87,6 @@ def imported_modules(package: str) -> set[str]:
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names.add(node.module.split(".")[0])
     return names - set(sys.stdlib_module_names) - {"__future__"}
-
-
-def console_scripts(package: str) -> dict[str, str]:
-    """name -> 'module:function' from a package's setup.py, read statically."""
-    tree = ast.parse((SRC / package / "setup.py").read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.keyword) and node.arg == "entry_points":
-            entry_points = ast.literal_eval(node.value)
-            scripts = entry_points.get("console_scripts", [])
-            return {name.strip(): target.strip() for name, target in (s.split("=", 1) for s in scripts)}
-    return {}
 
 
 def module_path(target: str) -> Path:
@@ -181,16 +171,6 @@ def test_launch_files_name_installed_executables():
         assert executable in console_scripts(package), f"{launch_file}: {package} has no executable {executable}"
 
 
-def declared_parameters(module_file: Path) -> set[str]:
-    names = set()
-    for node in ast.walk(ast.parse(module_file.read_text())):
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "declare_parameter":
-            first = node.args[0] if node.args else None
-            if isinstance(first, ast.Constant) and isinstance(first.value, str):
-                names.add(first.value)
-    return names
-
-
 def flatten(prefix: str, value) -> list[str]:
     if isinstance(value, dict):
         return [key for k, v in value.items() for key in flatten(f"{prefix}{k}.", v)]
@@ -210,7 +190,7 @@ def test_every_config_parameter_is_declared_by_its_node():
         for node_name, section in document.items():
             assert node_name in nodes, f"{path.name}: no executable named {node_name}"
             parameters = set(flatten("", section["ros__parameters"]))
-            undeclared = sorted(parameters - declared_parameters(nodes[node_name]))
+            undeclared = sorted(parameters - set(declared_parameters(nodes[node_name])))
             assert not undeclared, f"{path.name}: {node_name} does not declare {undeclared}"
 
 
@@ -223,7 +203,7 @@ def test_launch_parameter_overrides_are_declared():
         for element in parameters.elts if isinstance(parameters, ast.List) else []:
             if isinstance(element, ast.Dict):
                 keys = {ast.literal_eval(k) for k in element.keys}
-                undeclared = sorted(keys - declared_parameters(nodes[executable]))
+                undeclared = sorted(keys - set(declared_parameters(nodes[executable])))
                 assert not undeclared, f"{launch_file}: {executable} does not declare {undeclared}"
 
 

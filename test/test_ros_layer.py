@@ -32,100 +32,16 @@ from typing import Any
 import pytest
 import yaml
 from lwd_interfaces import topics
+from node_sources import ROS_MODULES, UNKNOWN, console_scripts, declared_parameters, node_files
 
 REPO = Path(__file__).resolve().parent.parent
 SRC = REPO / "src"
-PACKAGES = ["lwd_policy", "lwd_intervention", "lwd_logger", "lwd_learner", "lwd_sim"]
 LIFECYCLE_EXECUTABLES = {"policy_node", "recorder_node", "bridge_node"}
 EXTERNAL_INPUTS = {topics.TELEOP_JOY, topics.TELEOP_COMMAND}
 """Subscribed topics no LWD node publishes: joy_node's gamepad and the leader-arm driver."""
 BUILTIN_PARAMETERS = {"use_sim_time"}
 """Parameters every rclpy node declares itself."""
-ROS_MODULES = ("rclpy", "rcl_interfaces", "sensor_msgs", "std_msgs", "lwd_msgs", "cv_bridge", "lwd_interfaces.ros")
-UNKNOWN = object()
-"""A parameter default or bound that the static reader cannot evaluate."""
-
-
 # --------------------------------------------------------------------------- node sources
-
-
-def console_scripts(package: str) -> dict[str, str]:
-    """executable -> 'module:function' from a package's setup.py, read statically."""
-    for node in ast.walk(ast.parse((SRC / package / "setup.py").read_text())):
-        if isinstance(node, ast.keyword) and node.arg == "entry_points":
-            scripts = ast.literal_eval(node.value).get("console_scripts", [])
-            return {name.strip(): target.strip() for name, target in (s.split("=", 1) for s in scripts)}
-    return {}
-
-
-def node_files() -> dict[str, Path]:
-    """executable -> source file of every rclpy entry point."""
-    found = {}
-    for package in PACKAGES:
-        for executable, target in console_scripts(package).items():
-            module = target.split(":")[0]
-            path = SRC / package / Path(*module.split(".")).with_suffix(".py")
-            if "import rclpy" in path.read_text():
-                found[executable] = path
-    return found
-
-
-class SourceEvaluator:
-    """Evaluates constant expressions of a node source, resolving names from its rclpy-free imports."""
-
-    def __init__(self, tree: ast.Module) -> None:
-        self.imports: dict[str, tuple[str, str]] = {}
-        for node in tree.body:
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                if not node.module.startswith(ROS_MODULES):
-                    for alias in node.names:
-                        self.imports[alias.asname or alias.name] = (node.module, alias.name)
-
-    def __call__(self, expression: ast.expr | None) -> Any:
-        if expression is None:
-            return None
-        namespace = {}
-        for name in {n.id for n in ast.walk(expression) if isinstance(n, ast.Name)}:
-            if name not in self.imports:
-                return UNKNOWN
-            module, attribute = self.imports[name]
-            namespace[name] = getattr(importlib.import_module(module), attribute)
-        code = compile(ast.Expression(expression), "<node source>", "eval")
-        try:
-            return eval(code, {"__builtins__": {}}, namespace)  # constant expressions of our own sources
-        except Exception:  # anything not constant is simply unknown
-            return UNKNOWN
-
-
-@dataclass
-class Declared:
-    """One ``declare_parameter`` call: default and descriptor as far as they are constant."""
-
-    default: Any
-    descriptor: ast.expr | None
-    low: Any = None
-    high: Any = None
-    choices: Any = None
-
-
-def declared_parameters(path: Path) -> dict[str, Declared]:
-    """name -> Declared for every ``self.declare_parameter("name", default, descriptor=...)`` in a file."""
-    tree = ast.parse(path.read_text())
-    evaluate = SourceEvaluator(tree)
-    found = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "declare_parameter":
-            name = ast.literal_eval(node.args[0])
-            keywords = {k.arg: k.value for k in node.keywords}
-            descriptor = keywords.get("descriptor")
-            declared = Declared(evaluate(node.args[1]) if len(node.args) > 1 else UNKNOWN, descriptor)
-            if isinstance(descriptor, ast.Call) and getattr(descriptor.func, "id", None) == "describe":
-                options = {k.arg: k.value for k in descriptor.keywords}
-                declared.low = evaluate(options.get("low"))
-                declared.high = evaluate(options.get("high"))
-                declared.choices = evaluate(options.get("choices"))
-            found[name] = declared
-    return found
 
 
 def ros_type(value: Any) -> str:
