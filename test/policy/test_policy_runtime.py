@@ -44,12 +44,16 @@ def test_lockstep_is_deterministic_under_a_seed(
     make_checkpoint: Callable[..., Path], encoder: InstructionEncoder
 ) -> None:
     folder = make_checkpoint("v000001")
-    first = _run(_runtime(folder, encoder, seed=11), 40)
-    second = _run(_runtime(folder, encoder, seed=11), 40)
-    other = _run(_runtime(folder, encoder, seed=12), 40)
+    first = _run(_runtime(folder, encoder, seed=11, noise_scale=1.0), 40)
+    second = _run(_runtime(folder, encoder, seed=11, noise_scale=1.0), 40)
+    other = _run(_runtime(folder, encoder, seed=12, noise_scale=1.0), 40)
     assert all(r.status is CommandStatus.POLICY for r in first)
     assert all(np.array_equal(a.command, b.command) for a, b in zip(first, second, strict=True))
     assert not all(np.array_equal(a.command, b.command) for a, b in zip(first, other, strict=True))
+    centred = _run(_runtime(folder, encoder, seed=11), 40)
+    centred_other_seed = _run(_runtime(folder, encoder, seed=12), 40)
+    assert all(np.array_equal(a.command, b.command) for a, b in zip(centred, centred_other_seed, strict=True))
+    assert not all(np.array_equal(a.command, b.command) for a, b in zip(first, centred, strict=True))
     chunks = [chunk for r in first for chunk in r.new_chunks]
     assert [c.chunk_id for c in chunks] == list(range(len(chunks))) and len(chunks) >= 40 // (SMALL_HORIZON - 4)
     assert all(c.actions.shape == (SMALL_HORIZON, 14) and c.policy_version == "v000001" for c in chunks)
@@ -169,6 +173,9 @@ def test_realtime_requires_start_and_low_water_below_horizon(
         runtime.step(observation(0.0, runtime.policy_config), 0.0)
     with pytest.raises(RuntimeConfigError, match="below the chunk horizon"):
         _runtime(folder, encoder, low_water=SMALL_HORIZON)
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(RuntimeConfigError, match="noise_scale"):
+            RuntimeConfig(noise_scale=bad)
 
 
 def test_predictor_resizes_camera_frames_and_batches_robots(

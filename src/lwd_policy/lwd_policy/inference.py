@@ -82,10 +82,24 @@ class ChunkPredictor:
             proprio=proprio,
         )
 
-    def predict(self, observations: list[PolicyObservation], generator: torch.Generator | None = None) -> np.ndarray:
-        """Action chunks ``[B, H, D]`` (float64, robot units) for ``observations``."""
+    def predict(
+        self,
+        observations: list[PolicyObservation],
+        generator: torch.Generator | None = None,
+        noise_scale: float = 1.0,
+    ) -> np.ndarray:
+        """Action chunks ``[B, H, D]`` (float64, robot units) for ``observations``.
+
+        The flow starts from ``noise_scale`` × N(0, I): 1 samples the learned action distribution,
+        0 always starts from its centre and makes the policy deterministic.
+        """
+        if not 0.0 <= noise_scale <= 1.0:
+            raise ValueError(f"noise_scale must be in [0, 1], got {noise_scale!r}")
         batch = self.batch(observations)
+        config = self.config
+        shape = (batch.batch_size, config.horizon, config.action_dim)
         with torch.inference_mode():
-            normalized = self.model.sample(self.model.encode(batch), generator=generator)
+            noise = noise_scale * torch.randn(shape, generator=generator)
+            normalized = self.model.sample(self.model.encode(batch), noise=noise)
             actions = self.checkpoint.normalizer.unnormalize_action(normalized)
         return actions.double().numpy()

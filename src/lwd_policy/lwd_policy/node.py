@@ -76,6 +76,9 @@ class PolicyNode(LifecycleNode):
             "blend_decay", 0.1, descriptor=describe("temporal-ensembling decay [1/step]", low=0.0, high=10.0)
         )
         self.declare_parameter(
+            "noise_scale", 0.0, descriptor=describe("flow start noise x N(0, I); 0 = deterministic", low=0.0, high=1.0)
+        )
+        self.declare_parameter(
             "blend_ramp_steps", 3, descriptor=describe("steps a new chunk's weight ramps in [steps]", low=0, high=1000)
         )
         self.declare_parameter("torch_threads", 1, descriptor=describe("intra-op inference threads", low=1, high=256))
@@ -123,6 +126,7 @@ class PolicyNode(LifecycleNode):
                 blend_ramp=int(self._value("blend_ramp_steps")),
                 torch_threads=int(self._value("torch_threads")),
                 seed=int(self._value("seed")),
+                noise_scale=float(self._value("noise_scale")),
             )
             deltas = aloha_limits(
                 float(self._value("arm_max_delta")), float(self._value("gripper_max_delta"))

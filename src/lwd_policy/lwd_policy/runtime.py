@@ -63,7 +63,10 @@ class RuntimeConfig:
     ``low_water``: refill when the queue covers this many steps or fewer; ``stale_after``: an observation
     older than this [s] makes the step hold; ``max_latency``: a chunk slower than this [s] is dropped
     (missed deadline); ``blend_decay`` / ``blend_ramp``: temporal ensembling; ``torch_threads``: intra-op
-    threads set at start in realtime mode; ``seed``: the sampling noise generator's seed.
+    threads set at start in realtime mode; ``seed``: the sampling noise generator's seed; ``noise_scale``: the
+    flow's starting noise is ``noise_scale`` × N(0, I). 0 (the default) makes the policy deterministic: the
+    built-in VLA succeeds far more often that way than when it samples with full noise (BENCHMARKS.md,
+    "sampling noise").
     """
 
     mode: str = "realtime"
@@ -74,6 +77,7 @@ class RuntimeConfig:
     blend_ramp: int = 3
     torch_threads: int = 1
     seed: int = 0
+    noise_scale: float = 0.0
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -84,6 +88,8 @@ class RuntimeConfig:
             raise RuntimeConfigError("stale_after and max_latency must be > 0 seconds")
         if self.torch_threads < 1:
             raise RuntimeConfigError(f"torch_threads must be >= 1, got {self.torch_threads}")
+        if not 0.0 <= self.noise_scale <= 1.0:
+            raise RuntimeConfigError(f"noise_scale must be in [0, 1], got {self.noise_scale}")
 
 
 @dataclass(frozen=True)
@@ -370,7 +376,7 @@ class InferenceRuntime:
                 self.counters.swaps += 1
             predictor = self._predictor
         try:
-            actions = predictor.predict([request.observation], generator=self._generator)[0]
+            actions = predictor.predict([request.observation], self._generator, self.config.noise_scale)[0]
         except Exception as error:
             # The worker must outlive any single bad observation or model error: the loop then holds.
             self.counters.inference_errors += 1
