@@ -2,8 +2,8 @@
 
 A recorded episode is decoded once into per-step arrays aligned on the stamp of
 ``/command/executed`` (docs/contracts.md): camera images, proprio (measured
-joint positions), the executed action, the intervention flag and the policy
-version. Chunk transitions (o_t, A_t, r, o_{t+H}, done) are built from those
+joint positions), the perceived object poses, the executed action, the
+intervention flag and the policy version. Chunk transitions (o_t, A_t, r, o_{t+H}, done) are built from those
 arrays as indices plus action chunks, so images are never copied per sample.
 """
 
@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from lwd_interfaces import topics
-from lwd_interfaces.messages import stamp_ns
+from lwd_interfaces.messages import pose_array_poses, stamp_ns
 from lwd_logger.bag_reader import BagReader
 from lwd_logger.errors import BagError
+from lwd_policy.state import no_object_poses
 
 from lwd_learner.returns import n_step_returns
 
@@ -39,6 +40,8 @@ class Episode:
     """One decoded episode: per-control-step arrays plus the facts recorded in the bag's custom data.
 
     ``key`` identifies the bag's content (its manifest sha256); every array has T rows.
+    ``object_poses`` is ``[T, N, 7]``: the task objects' poses from ``/perception/object_poses``
+    (N = 0 when the robot had no perception; None when the episode was not decoded from a bag).
     """
 
     key: str
@@ -55,6 +58,7 @@ class Episode:
     actions: np.ndarray
     intervention: np.ndarray
     policy_version: np.ndarray
+    object_poses: np.ndarray | None = None
 
     @property
     def steps(self) -> int:
@@ -178,8 +182,15 @@ def decode_episode(bag_dir: str | Path, key: str, cameras: tuple[str, ...] | Non
     joints = _StampedSeries()
     interventions = _StampedSeries()
     versions = _StampedSeries()
+    poses = _StampedSeries()
     images = {name: _StampedSeries() for name in cameras}
-    wanted = {topics.EXECUTED_COMMAND, topics.JOINT_STATES, topics.INTERVENTION_STATE, topics.POLICY_VERSION}
+    wanted = {
+        topics.EXECUTED_COMMAND,
+        topics.JOINT_STATES,
+        topics.INTERVENTION_STATE,
+        topics.POLICY_VERSION,
+        topics.OBJECT_POSES,
+    }
     try:
         for item in reader.messages(wanted | set(camera_topics)):
             message, topic = item.msg, item.topic
@@ -192,6 +203,8 @@ def decode_episode(bag_dir: str | Path, key: str, cameras: tuple[str, ...] | Non
                 joints.add(stamp, np.asarray(message.position, dtype=np.float32))
             elif topic == topics.INTERVENTION_STATE:
                 interventions.add(stamp, bool(message.active) or int(message.mode) == _TELEOP_MODE)
+            elif topic == topics.OBJECT_POSES:
+                poses.add(stamp, pose_array_poses(message))
             else:
                 images[camera_topics[topic]].add(stamp, _image_array(message, f"{bag_dir} {topic}"))
     except BagError as error:
@@ -199,21 +212,24 @@ def decode_episode(bag_dir: str | Path, key: str, cameras: tuple[str, ...] | Non
     except AttributeError as error:
         raise EpisodeError(f"{bag_dir}: a message does not have the contract's type ({error})") from error
 
-    for series in (joints, interventions, versions, *images.values()):
+    for series in (joints, interventions, versions, poses, *images.values()):
         series.sort()
+    perceived = bool(poses.stamps)
     default_version = custom.get("lwd.policy_versions", "").split(",")[0]
-    step_stamps, proprio, actions, flags, step_versions = [], [], [], [], []
+    step_stamps, proprio, actions, flags, step_versions, step_poses = [], [], [], [], [], []
     step_images: dict[str, list[np.ndarray]] = {name: [] for name in cameras}
     for stamp in sorted(executed):
         joint = joints.at_or_before(stamp)
         frames = {name: images[name].at_or_before(stamp) for name in cameras}
-        if joint is None or any(frame is None for frame in frames.values()):
+        objects = poses.at_or_before(stamp) if perceived else no_object_poses()
+        if joint is None or objects is None or any(frame is None for frame in frames.values()):
             continue
         step_stamps.append(stamp)
         proprio.append(joint)
         actions.append(executed[stamp])
         flags.append(bool(interventions.at_or_before(stamp) or False))
         step_versions.append(str(versions.at_or_before(stamp) or default_version))
+        step_poses.append(objects)
         for name in cameras:
             step_images[name].append(frames[name])  # type: ignore[arg-type]
     if not step_stamps:
@@ -225,6 +241,10 @@ def decode_episode(bag_dir: str | Path, key: str, cameras: tuple[str, ...] | Non
         stacked_images = {name: np.stack(frames) for name, frames in step_images.items()}
     except ValueError as error:
         raise EpisodeError(f"{bag_dir}: camera images change size within the episode ({error})") from error
+    try:
+        object_poses = np.stack(step_poses)
+    except ValueError as error:
+        raise EpisodeError(f"{bag_dir}: the number of object poses changes within the episode ({error})") from error
     return Episode(
         key=key,
         episode_id=custom["lwd.episode_id"],
@@ -240,6 +260,7 @@ def decode_episode(bag_dir: str | Path, key: str, cameras: tuple[str, ...] | Non
         actions=np.stack(actions),
         intervention=np.asarray(flags, dtype=bool),
         policy_version=np.asarray(step_versions, dtype=np.str_),
+        object_poses=object_poses,
     )
 
 

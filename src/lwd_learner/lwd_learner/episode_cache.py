@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from lwd_policy.state import no_object_poses
 
 from lwd_learner.dataset import Episode, decode_episode
 
@@ -63,6 +64,7 @@ class EpisodeCache:
             "actions": episode.actions,
             "intervention": episode.intervention,
             "policy_version": episode.policy_version,
+            "object_poses": episode.object_poses if episode.object_poses is not None else no_object_poses((0,)),
         }
         arrays.update({f"image.{name}": frames for name, frames in episode.images.items()})
         temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp")
@@ -86,5 +88,6 @@ class EpisodeCache:
                 actions=data["actions"],
                 intervention=data["intervention"],
                 policy_version=data["policy_version"],
+                object_poses=data["object_poses"],
                 **{name: str(facts[name]) for name in _FACTS},
             )

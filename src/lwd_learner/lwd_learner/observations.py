@@ -1,4 +1,4 @@
-"""Episode frames to the policy's ``ObservationBatch`` (images CHW uint8, instruction embedding, normalized proprio).
+"""Episode frames to the policy's ``ObservationBatch`` (images CHW uint8, instruction embedding, normalized state).
 
 Shared by BC pretraining (which trains the encoders on these batches) and the
 feature cache (which runs the frozen encoder on them once per frame). Images
@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from lwd_policy.config import VLAConfig
 from lwd_policy.model import ObservationBatch
 from lwd_policy.normalization import Normalizer
+from lwd_policy.state import StateError, policy_state
 
 from lwd_learner.dataset import Episode, EpisodeError
 
@@ -43,13 +44,23 @@ def frame_images(episode: Episode, frames: np.ndarray, config: VLAConfig) -> dic
     return images
 
 
+def episode_state(episode: Episode, frames: np.ndarray, config: VLAConfig) -> np.ndarray:
+    """The policy's low-dimensional state at ``frames``: joint positions, then object positions."""
+    poses = None if episode.object_poses is None else episode.object_poses[frames]
+    try:
+        return policy_state(episode.proprio[frames], poses, config.object_slots)
+    except StateError as error:
+        raise EpisodeError(f"episode {episode.episode_id}: {error}") from error
+
+
 def observation_batch(
     episode: Episode, frames: np.ndarray, config: VLAConfig, normalizer: Normalizer, embedder: TextEmbedder
 ) -> ObservationBatch:
     """The model inputs of ``episode`` at the step indices ``frames``."""
     frames = np.asarray(frames, dtype=np.int64)
     embedding = embedder.embed([episode.instruction]).float()
-    proprio = torch.from_numpy(np.asarray(normalizer.normalize_proprio(episode.proprio[frames]), dtype=np.float32))
+    state = episode_state(episode, frames, config)
+    proprio = torch.from_numpy(np.asarray(normalizer.normalize_proprio(state), dtype=np.float32))
     return ObservationBatch(
         images=frame_images(episode, frames, config),
         instruction_embedding=embedding.expand(len(frames), -1).contiguous(),

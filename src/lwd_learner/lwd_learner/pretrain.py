@@ -27,7 +27,7 @@ from lwd_policy.normalization import Normalizer
 
 from lwd_learner.dataset import Episode, EpisodeError
 from lwd_learner.episode_cache import EpisodeCache
-from lwd_learner.observations import TextEmbedder, observation_batch
+from lwd_learner.observations import TextEmbedder, episode_state, observation_batch
 
 LOGGER = logging.getLogger(__name__)
 
@@ -119,9 +119,8 @@ def pretrain_bc(
             f"{' or intervention' if config.with_interventions else ''} steps to clone"
         )
     used = [episodes[index] for index, _ in selected]
-    normalizer = Normalizer.from_data(
-        np.concatenate([e.proprio for e in used]), np.concatenate([e.actions for e in used])
-    )
+    states = [episode_state(e, np.arange(e.steps), vla_config) for e in used]
+    normalizer = Normalizer.from_data(np.concatenate(states), np.concatenate([e.actions for e in used]))
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     model = FlowMatchingVLA(vla_config)

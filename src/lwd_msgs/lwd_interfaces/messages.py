@@ -62,3 +62,30 @@ def policy_version(stamp: int, version: str, uri: str, sha256: str, channel: str
     return lwd_typestore().types["lwd_msgs/msg/PolicyVersion"](
         header=header(stamp), version=version, uri=uri, sha256=sha256, channel=channel
     )
+
+
+def pose_array(stamp: int, poses: np.ndarray, frame_id: str = "world") -> object:
+    """A ``geometry_msgs/PoseArray`` of ``poses [N, 7]`` rows (x, y, z, qw, qx, qy, qz)."""
+    poses = np.asarray(poses, dtype=np.float64)
+    if poses.ndim != 2 or poses.shape[1] != 7:
+        raise ValueError(f"poses must be [N, 7] (x, y, z, qw, qx, qy, qz), got shape {poses.shape}")
+    types = lwd_typestore().types
+    return types["geometry_msgs/msg/PoseArray"](
+        header=header(stamp, frame_id=frame_id),
+        poses=[
+            types["geometry_msgs/msg/Pose"](
+                position=types["geometry_msgs/msg/Point"](x=row[0], y=row[1], z=row[2]),
+                orientation=types["geometry_msgs/msg/Quaternion"](x=row[4], y=row[5], z=row[6], w=row[3]),
+            )
+            for row in poses
+        ],
+    )
+
+
+def pose_array_poses(message: object) -> np.ndarray:
+    """The ``[N, 7]`` rows (x, y, z, qw, qx, qy, qz) of a ``geometry_msgs/PoseArray`` (rosbags or rclpy)."""
+    rows = [
+        (p.position.x, p.position.y, p.position.z, p.orientation.w, p.orientation.x, p.orientation.y, p.orientation.z)
+        for p in message.poses  # type: ignore[attr-defined]
+    ]
+    return np.asarray(rows, dtype=np.float64).reshape(len(rows), 7)

@@ -27,6 +27,10 @@ POLICY_VERSION = "/policy/version"
 INTERVENTION_STATE = "/intervention/state"
 """lwd_msgs/msg/InterventionState: who controlled this step."""
 
+OBJECT_POSES = "/perception/object_poses"
+"""geometry_msgs/msg/PoseArray: the task objects' poses in a fixed per-task order, from a perception system
+(the simulator publishes ground truth). Optional: only policies with object slots read it."""
+
 TELEOP_JOY = "/teleop/joy"
 """sensor_msgs/msg/Joy: the operator's gamepad."""
 
@@ -69,6 +73,7 @@ TOPIC_TYPES: dict[str, str] = {
     ACTION_CHUNK: "lwd_msgs/msg/ActionChunk",
     POLICY_VERSION: "lwd_msgs/msg/PolicyVersion",
     INTERVENTION_STATE: "lwd_msgs/msg/InterventionState",
+    OBJECT_POSES: "geometry_msgs/msg/PoseArray",
     TELEOP_JOY: "sensor_msgs/msg/Joy",
     TELEOP_COMMAND: JOINT_STATE_TYPE,
     EPISODE_EVENT: "lwd_msgs/msg/EpisodeEvent",
@@ -80,7 +85,7 @@ TOPIC_TYPES: dict[str, str] = {
 SENSOR_DATA = "sensor_data"
 """QoS class: best effort, volatile, keep last 5 (rclpy's sensor-data profile).
 
-For cameras and joint states. A best-effort subscription matches reliable and
+For cameras, joint states and perceived object poses. A best-effort subscription matches reliable and
 best-effort publishers alike, so any robot driver can feed the stack.
 """
 
@@ -102,6 +107,7 @@ TOPIC_QOS: dict[str, str] = {
     ACTION_CHUNK: RELIABLE,
     POLICY_VERSION: LATCHED,
     INTERVENTION_STATE: LATCHED,
+    OBJECT_POSES: SENSOR_DATA,
     TELEOP_JOY: RELIABLE,
     TELEOP_COMMAND: RELIABLE,
     EPISODE_EVENT: RELIABLE,

@@ -73,10 +73,10 @@ def save_checkpoint(
     """
     check_version(version)
     config: VLAConfig = model.config
-    if normalizer.proprio.dim != config.proprio_dim or normalizer.action.dim != config.action_dim:
+    if normalizer.proprio.dim != config.state_dim or normalizer.action.dim != config.action_dim:
         raise CheckpointError(
             f"normalizer dims (proprio {normalizer.proprio.dim}, action {normalizer.action.dim}) do not match "
-            f"config (proprio {config.proprio_dim}, action {config.action_dim})"
+            f"config (proprio {config.state_dim}, action {config.action_dim})"
         )
     root = Path(folder)
     if (root / "manifest.json").exists():
@@ -127,10 +127,10 @@ def load_checkpoint(
         normalizer = Normalizer.from_json((root / NORMALIZATION_NAME).read_bytes())
     except NormalizationError as error:
         raise CheckpointError(f"policy checkpoint {root}: {error}") from error
-    if normalizer.proprio.dim != config.proprio_dim or normalizer.action.dim != config.action_dim:
+    if normalizer.proprio.dim != config.state_dim or normalizer.action.dim != config.action_dim:
         raise CheckpointError(
             f"policy checkpoint {root}: normalization dims (proprio {normalizer.proprio.dim}, action "
-            f"{normalizer.action.dim}) differ from config (proprio {config.proprio_dim}, action {config.action_dim})"
+            f"{normalizer.action.dim}) differ from config (proprio {config.state_dim}, action {config.action_dim})"
         )
     try:
         tensors = load_file(str(root / WEIGHTS_NAME), device=device)

@@ -25,7 +25,9 @@ class VLAConfig:
 
     I/O fields (cameras, image size, dims, horizon, control period) define what a
     robot must feed and what it receives; width fields only size the network.
-    ``language_model`` is a sentence-transformers folder ("" = the bundled MiniLM);
+    ``object_slots`` > 0 makes the policy also read the positions of that many task objects from a
+    perception system (``lwd_policy.state``); ``language_model`` is a sentence-transformers folder
+    ("" = the bundled MiniLM);
     ``extra`` holds free-form JSON settings that travel with the checkpoint (for
     example a plugged-in VLA wrapper's options).
     """
@@ -34,6 +36,7 @@ class VLAConfig:
     image_height: int = 96
     image_width: int = 128
     proprio_dim: int = 14
+    object_slots: int = 0
     action_dim: int = 14
     horizon: int = 20
     flow_steps: int = 10
@@ -92,6 +95,8 @@ class VLAConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.object_slots, int) or isinstance(self.object_slots, bool) or self.object_slots < 0:
+            raise ConfigError(f"object_slots must be a non-negative integer, got {self.object_slots!r}")
         if not self.control_period > 0:
             raise ConfigError(f"control_period must be > 0 seconds, got {self.control_period!r}")
         if not self.vision_channels or any(c <= 0 for c in self.vision_channels):
@@ -102,6 +107,11 @@ class VLAConfig:
             raise ConfigError(f"every vision channel count must divide by vision_groups={self.vision_groups}")
         if self.time_embedding_dim % 2:
             raise ConfigError(f"time_embedding_dim must be even, got {self.time_embedding_dim}")
+
+    @property
+    def state_dim(self) -> int:
+        """Length of the low-dimensional input: joint positions, then 3 coordinates per object slot."""
+        return self.proprio_dim + 3 * self.object_slots
 
     @property
     def chunk_duration(self) -> float:
@@ -115,6 +125,7 @@ class VLAConfig:
             "image_height": self.image_height,
             "image_width": self.image_width,
             "proprio_dim": self.proprio_dim,
+            "object_slots": self.object_slots,
             "action_dim": self.action_dim,
             "horizon": self.horizon,
             "control_period": self.control_period,

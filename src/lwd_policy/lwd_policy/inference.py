@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from lwd_policy.checkpoint import PolicyCheckpoint
 from lwd_policy.language import InstructionEncoder
 from lwd_policy.model import ObservationBatch, ObservationError
+from lwd_policy.state import StateError, policy_state
 
 
 @dataclass(frozen=True)
@@ -25,13 +26,15 @@ class PolicyObservation:
     """What the robot saw at one control step.
 
     ``stamp``: observation time [s, same clock as the runtime's ``now``]; ``qpos``: joint positions
-    [robot units]; ``images``: ``{camera: uint8 HxWx3 RGB}``; ``instruction``: the task text.
+    [robot units]; ``images``: ``{camera: uint8 HxWx3 RGB}``; ``instruction``: the task text;
+    ``object_poses``: ``[N, 7]`` task-object poses from perception (read only by policies with object slots).
     """
 
     stamp: float
     qpos: np.ndarray
     images: dict[str, np.ndarray] = field(default_factory=dict)
     instruction: str = ""
+    object_poses: np.ndarray | None = None
 
 
 class ChunkPredictor:
@@ -51,6 +54,19 @@ class ChunkPredictor:
     def version(self) -> str:
         """Version of the weights."""
         return self.checkpoint.version
+
+    def blank_observation(self, instruction: str = "") -> PolicyObservation:
+        """Black camera frames at the dataset's mean joint and object positions: a probe for checking weights."""
+        config = self.config
+        mean_state = self.checkpoint.normalizer.proprio.shift
+        slots = mean_state[config.proprio_dim :].reshape(config.object_slots, 3)
+        return PolicyObservation(
+            stamp=0.0,
+            qpos=mean_state[: config.proprio_dim].copy(),
+            images={c: np.zeros((config.image_height, config.image_width, 3), np.uint8) for c in config.cameras},
+            instruction=instruction,
+            object_poses=np.concatenate([slots, np.tile([1.0, 0.0, 0.0, 0.0], (config.object_slots, 1))], axis=1),
+        )
 
     def _image_tensor(self, camera: str, observations: list[PolicyObservation]) -> torch.Tensor:
         frames = []
@@ -72,10 +88,16 @@ class ChunkPredictor:
         """Model inputs for ``observations``."""
         if not observations:
             raise ObservationError("predict() needs at least one observation")
-        qpos = np.stack([np.asarray(o.qpos, dtype=np.float32).reshape(-1) for o in observations])
-        if qpos.shape[1] != self.config.proprio_dim:
-            raise ObservationError(f"qpos has {qpos.shape[1]} values, policy expects {self.config.proprio_dim}")
-        proprio = self.checkpoint.normalizer.normalize_proprio(torch.from_numpy(qpos))
+        states = []
+        for observation in observations:
+            qpos = np.asarray(observation.qpos, dtype=np.float32).reshape(-1)
+            if qpos.shape[0] != self.config.proprio_dim:
+                raise ObservationError(f"qpos has {qpos.shape[0]} values, policy expects {self.config.proprio_dim}")
+            try:
+                states.append(policy_state(qpos, observation.object_poses, self.config.object_slots))
+            except StateError as error:
+                raise ObservationError(str(error)) from error
+        proprio = self.checkpoint.normalizer.normalize_proprio(torch.from_numpy(np.stack(states)))
         return ObservationBatch(
             images={camera: self._image_tensor(camera, observations) for camera in self.config.cameras},
             instruction_embedding=self.encoder.embed([o.instruction for o in observations]),

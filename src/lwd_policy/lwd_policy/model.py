@@ -37,7 +37,8 @@ class ObservationBatch:
     """Model inputs for B observations.
 
     ``images``: ``{camera: uint8 [B, 3, h, w]}``; ``instruction_embedding``: ``[B, language_dim]``;
-    ``proprio``: ``[B, proprio_dim]`` already normalized.
+    ``proprio``: ``[B, state_dim]`` already normalized (joint positions, then object positions; see
+    ``lwd_policy.state``).
     """
 
     images: dict[str, torch.Tensor]
@@ -60,7 +61,7 @@ class ObservationBatch:
     def validate(self, config: VLAConfig) -> None:
         """Raise ObservationError naming the first tensor whose shape or dtype is wrong."""
         batch = self.batch_size
-        expected_proprio = (batch, config.proprio_dim)
+        expected_proprio = (batch, config.state_dim)
         if tuple(self.proprio.shape) != expected_proprio:
             raise ObservationError(f"proprio must be {expected_proprio}, got {tuple(self.proprio.shape)}")
         expected_language = (batch, config.language_dim)
@@ -130,18 +131,18 @@ def spatial_softmax(maps: torch.Tensor) -> torch.Tensor:
 
 
 class ProprioEncoder(nn.Module):
-    """Two-layer MLP over normalized joint positions."""
+    """Two-layer MLP over the normalized low-dimensional state (joint positions, then object positions)."""
 
     def __init__(self, config: VLAConfig) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(config.proprio_dim, config.proprio_hidden),
+            nn.Linear(config.state_dim, config.proprio_hidden),
             nn.SiLU(),
             nn.Linear(config.proprio_hidden, config.proprio_hidden),
         )
 
     def forward(self, proprio: torch.Tensor) -> torch.Tensor:
-        """``[B, proprio_dim]`` → ``[B, proprio_hidden]``."""
+        """``[B, state_dim]`` → ``[B, proprio_hidden]``."""
         return self.net(proprio)
 
 

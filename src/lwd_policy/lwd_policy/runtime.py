@@ -409,16 +409,7 @@ class InferenceRuntime:
         try:
             checkpoint = load_checkpoint(folder, expected=self.policy_config)
             candidate = ChunkPredictor(checkpoint, self._predictor.encoder)
-            probe = PolicyObservation(
-                stamp=0.0,
-                qpos=checkpoint.normalizer.proprio.shift.copy(),
-                images={
-                    camera: np.zeros((self.policy_config.image_height, self.policy_config.image_width, 3), np.uint8)
-                    for camera in self.policy_config.cameras
-                },
-                instruction="",
-            )
-            actions = candidate.predict([probe], generator=torch.Generator().manual_seed(0))
+            actions = candidate.predict([candidate.blank_observation()], generator=torch.Generator().manual_seed(0))
             if not np.all(np.isfinite(actions)):
                 raise CheckpointError(f"policy checkpoint {folder} produces non-finite actions")
         except (CheckpointError, RuntimeError, ValueError) as error:

@@ -17,7 +17,7 @@ from lwd_interfaces.manifest import Manifest
 
 from lwd_policy.checkpoint import load_checkpoint, save_checkpoint
 from lwd_policy.config import VLAConfig
-from lwd_policy.inference import ChunkPredictor, PolicyObservation
+from lwd_policy.inference import ChunkPredictor
 from lwd_policy.language import InstructionEncoder
 from lwd_policy.model import FlowMatchingVLA
 from lwd_policy.normalization import Normalizer
@@ -29,7 +29,7 @@ def init_checkpoint(
     """Write a randomly initialised policy (identity normalization): a starting point before BC pretraining."""
     config = config or VLAConfig()
     torch.manual_seed(seed)
-    normalizer = Normalizer.identity(config.proprio_dim, config.action_dim)
+    normalizer = Normalizer.identity(config.state_dim, config.action_dim)
     return save_checkpoint(FlowMatchingVLA(config), normalizer, folder, version, facts={"init_seed": seed})
 
 
@@ -68,12 +68,7 @@ def sample_chunk(
     config = checkpoint.config
     encoder = encoder or InstructionEncoder(config.language_model or None, dim=config.language_dim)
     predictor = ChunkPredictor(checkpoint, encoder)
-    blank = PolicyObservation(
-        stamp=0.0,
-        qpos=checkpoint.normalizer.proprio.shift.copy(),
-        images={c: np.zeros((config.image_height, config.image_width, 3), np.uint8) for c in config.cameras},
-        instruction=instruction,
-    )
+    blank = predictor.blank_observation(instruction)
     generator = torch.Generator().manual_seed(seed)
     predictor.predict([blank], generator)
     start = time.perf_counter()

@@ -130,6 +130,7 @@ class AlohaSimDriver(RobotDriver):
             qpos=self.measured_qpos(),
             qvel=self.measured_qvel(),
             images=self._rig.render(self.data),
+            object_poses=np.stack(list(self.object_poses().values())),
         )
 
     def measured_qpos(self) -> np.ndarray:

@@ -35,13 +35,15 @@ class Observation:
 
     ``stamp_ns`` is the step time (the header stamp of every message of the step), ``qpos`` and
     ``qvel`` are the 14-D measured joint vectors, ``images`` maps each configured camera to an
-    ``uint8`` array of shape (H, W, 3).
+    ``uint8`` array of shape (H, W, 3), and ``object_poses`` holds the task objects' poses as
+    perception reports them, ``[N, 7]`` rows of (x, y, z, qw, qx, qy, qz); N = 0 without perception.
     """
 
     stamp_ns: int
     qpos: np.ndarray
     qvel: np.ndarray
     images: dict[str, np.ndarray] = field(default_factory=dict)
+    object_poses: np.ndarray = field(default_factory=lambda: np.zeros((0, 7)))
 
 
 def validate_command(command: object) -> np.ndarray:

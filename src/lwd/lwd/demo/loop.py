@@ -24,6 +24,7 @@ from pathlib import Path
 
 import imageio.v2 as imageio
 import numpy as np
+from lwd_policy.config import VLAConfig
 
 from lwd.demo.arms import ARMS, LearnerArm
 from lwd.demo.fleet import EpisodeJob, JobFailure, RobotFleet
@@ -159,11 +160,13 @@ class DemoLoop:
         preset = self.preset
         self.progress.stage(f"2. BC pretraining of the base VLA: {preset.bc_steps} steps")
         checkpoint = self.work_dir / "pretrained"
+        vla_config = self.work_dir / "vla_config.json"
+        vla_config.write_text(VLAConfig(object_slots=preset.object_slots).to_json())
         self._lwd(
             "pretrain",
             ["train", "bc", "--episodes", self.store_url, "--out", str(checkpoint), "--version", "v000000-bc",
-             "--steps", str(preset.bc_steps), "--batch-size", str(preset.bc_batch_size),
-             "--cache-dir", str(self.work_dir / "trainer" / "episode_cache")],
+             "--vla-config", str(vla_config), "--steps", str(preset.bc_steps), "--batch-size",
+             str(preset.bc_batch_size), "--cache-dir", str(self.work_dir / "trainer" / "episode_cache")],
         )  # fmt: skip
         self.progress.stage("3. deploying v000000-bc to the fleet (channel stable)")
         self._lwd("publish", ["train", "publish", "--store", self.store_url, "--checkpoint", str(checkpoint),

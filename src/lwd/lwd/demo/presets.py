@@ -9,6 +9,10 @@ from dataclasses import dataclass, replace
 class DemoPreset:
     """Every knob of one demo run; all arms and rounds of a run share the same seeds and budgets.
 
+    ``object_slots``: how many task-object positions the policy reads from the simulator's perception
+    topic besides the camera (0 = from pixels alone). From pixels alone, BC on this CPU budget does not
+    reach the cube (BENCHMARKS.md, "where BC pretraining fails").
+
     Seeds: demonstrations use ``demo_seed + i``, fleet episodes ``fleet_seed + i``, held-out evaluation
     ``eval_seed + i`` (disjoint ranges, so evaluation never sees a seed the fleet trained on).
     """
@@ -17,6 +21,7 @@ class DemoPreset:
     robots: int = 2
     tasks: tuple[str, ...] = ("transfer_cube", "insertion")
     max_steps: int = 300
+    object_slots: int = 2
     demos_per_task: int = 25
     bc_steps: int = 3000
     bc_batch_size: int = 32

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from lwd_interfaces import lwd_typestore, topics
-from lwd_interfaces.messages import header, joint_state, policy_version, rgb8_image
+from lwd_interfaces.messages import header, joint_state, policy_version, pose_array, rgb8_image
 from lwd_intervention.arbiter import StepInput, TeleopSample
 from lwd_intervention.events import OperatorEvent
 from lwd_intervention.labels import new_episode_id
@@ -197,8 +197,9 @@ class SimRobot:
             if mode != "demonstration":
                 assert self.runtime is not None
                 now = stamp * 1e-9
-                command = self.runtime.step(PolicyObservation(now, observation.qpos, observation.images,
-                                                              driver.instruction), now)  # fmt: skip
+                seen = PolicyObservation(now, observation.qpos, observation.images, driver.instruction,
+                                         observation.object_poses)  # fmt: skip
+                command = self.runtime.step(seen, now)
                 policy_command = command.command
                 for chunk in command.new_chunks if record else ():
                     self._record(topics.ACTION_CHUNK, self._chunk_message(chunk, stamp), stamp)
@@ -277,6 +278,8 @@ class SimRobot:
         self._record(topics.JOINT_STATES, joint_state(stamp, names, observation.qpos, observation.qvel), stamp)
         for camera, pixels in observation.images.items():
             self._record(topics.camera_topic(camera), rgb8_image(stamp, camera, pixels), stamp)
+        if len(observation.object_poses):
+            self._record(topics.OBJECT_POSES, pose_array(stamp, observation.object_poses), stamp)
         if policy_command is not None:
             self._record(topics.POLICY_COMMAND, joint_state(stamp, names, policy_command), stamp)
         self._record(topics.EXECUTED_COMMAND, joint_state(stamp, names, output.command), stamp)
