@@ -13,7 +13,16 @@ from typing import Any
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 PACKAGES = ["lwd_policy", "lwd_intervention", "lwd_logger", "lwd_learner", "lwd_sim"]
-ROS_MODULES = ("rclpy", "rcl_interfaces", "sensor_msgs", "std_msgs", "lwd_msgs", "cv_bridge", "lwd_interfaces.ros")
+ROS_MODULES = (
+    "rclpy",
+    "rcl_interfaces",
+    "sensor_msgs",
+    "std_msgs",
+    "geometry_msgs",
+    "lwd_msgs",
+    "cv_bridge",
+    "lwd_interfaces.ros",
+)
 UNKNOWN = object()
 """A parameter default or bound that the static reader cannot evaluate."""
 

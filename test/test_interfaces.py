@@ -7,7 +7,8 @@ import struct
 import numpy as np
 import pytest
 from lwd_interfaces import interface_definitions, lwd_type_names, lwd_typestore
-from lwd_interfaces.topics import TOPIC_TYPES, camera_topic, relative
+from lwd_interfaces.messages import pose_array, pose_array_poses, stamp_ns
+from lwd_interfaces.topics import OBJECT_POSES, TOPIC_TYPES, camera_topic, relative
 from mcap_ros2._dynamic import generate_dynamic
 
 EXPECTED_TYPES = {
@@ -140,3 +141,21 @@ def test_relative_names_resolve_in_a_namespace():
     for topic in TOPIC_TYPES:
         # A relative name resolves to /<namespace><contract name>, and to the contract name without one.
         assert "/" + relative(topic) == topic
+
+
+def test_pose_array_round_trips_through_cdr():
+    typestore = lwd_typestore()
+    msgtype = TOPIC_TYPES[OBJECT_POSES]
+    rows = np.array([[0.1, -0.2, 0.3, 0.9, 0.1, -0.3, 0.2], [1.5, 2.5, 3.5, 1.0, 0.0, 0.0, 0.0]])
+    message = pose_array(1_700_000_000_123_456_789, rows)
+    back = typestore.deserialize_cdr(typestore.serialize_cdr(message, msgtype), msgtype)
+    assert stamp_ns(back.header.stamp) == 1_700_000_000_123_456_789 and back.header.frame_id == "world"
+    orientation = back.poses[0].orientation  # rows are (x, y, z, qw, qx, qy, qz); the message is (x, y, z, w)
+    assert (orientation.w, orientation.x, orientation.y, orientation.z) == (0.9, 0.1, -0.3, 0.2)
+    decoded = pose_array_poses(back)
+    assert decoded.dtype == np.float64
+    np.testing.assert_array_equal(decoded, rows)
+    empty = typestore.deserialize_cdr(typestore.serialize_cdr(pose_array(0, np.zeros((0, 7)), "map"), msgtype), msgtype)
+    assert empty.header.frame_id == "map" and pose_array_poses(empty).shape == (0, 7)
+    with pytest.raises(ValueError, match=r"poses must be \[N, 7\]"):
+        pose_array(0, np.zeros((2, 3)))

@@ -34,6 +34,7 @@ IMPORT_KEYS = {
     "cv_bridge": "cv_bridge",
     "rosbag2_py": "rosbag2_py",
     "sensor_msgs": "sensor_msgs",
+    "geometry_msgs": "geometry_msgs",
     "std_msgs": "std_msgs",
     "builtin_interfaces": "builtin_interfaces",
     "lwd_msgs": "lwd_msgs",

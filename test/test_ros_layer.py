@@ -242,11 +242,36 @@ def test_published_and_subscribed_topics_agree_and_every_input_has_a_publisher()
     published = {e.topic for e in endpoints if e.kind == "pub"}
     subscribed = {e.topic for e in endpoints if e.kind == "sub" and e.topic is not None}
     paired = published & subscribed
-    assert {topics.JOINT_STATES, topics.POLICY_COMMAND, topics.EXECUTED_COMMAND, topics.POLICY_VERSION} <= paired
+    assert {
+        topics.JOINT_STATES,
+        topics.POLICY_COMMAND,
+        topics.EXECUTED_COMMAND,
+        topics.POLICY_VERSION,
+        topics.OBJECT_POSES,
+    } <= paired
     assert subscribed - published == EXTERNAL_INPUTS
     for topic in paired:
         msgtypes = {e.msgtype for e in endpoints if e.topic == topic and e.msgtype is not None}
         assert len(msgtypes) == 1, (topic, msgtypes)
+
+
+def recorded_topics() -> set[str]:
+    """The contract topics in the recorder's ``RECORDED_TOPICS``, read statically (cameras come from a parameter)."""
+    tree = ast.parse(node_files()["recorder_node"].read_text())
+    (value,) = [
+        node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "RECORDED_TOPICS" for t in node.targets)
+    ]
+    return {getattr(topics, element.attr) for element in value.elts}
+
+
+def test_recorder_records_every_sensor_topic_the_nodes_publish():
+    """A per-step sensor topic that a node publishes but the recorder skips would never reach training."""
+    published = {e.topic for e in all_endpoints() if e.kind == "pub" and e.qos == topics.SENSOR_DATA}
+    sensors = published - {topics.camera_topic("CAMERA")}
+    assert {topics.JOINT_STATES, topics.OBJECT_POSES} <= sensors
+    assert sensors <= recorded_topics()
 
 
 def test_the_endpoint_check_catches_a_wrong_type_qos_and_name():

@@ -10,7 +10,7 @@ import pytest
 from lwd_interfaces import lwd_typestore, topics
 from lwd_interfaces.manifest import build_manifest, write_manifest
 from lwd_interfaces.messages import header as make_header
-from lwd_interfaces.messages import joint_state, policy_version
+from lwd_interfaces.messages import joint_state, policy_version, pose_array
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 JOINT_NAMES = [f"joint_{i}" for i in range(14)]
@@ -27,10 +27,12 @@ def write_episode_bag(
     episode_id: str = "ep0",
     task: str = "transfer_cube",
     extra_custom: dict[str, str] | None = None,
+    objects: int = 0,
 ) -> Path:
     """Write an LWD episode bag whose executed action at step t is t + joint/100 and proprio is -t.
 
     Images carry the step index in every pixel, so alignment is checkable from the decoded arrays.
+    With ``objects`` > 0 each step also records ``/perception/object_poses``: see ``object_poses_at``.
     """
     typestore = lwd_typestore()
     JointState = typestore.types["sensor_msgs/msg/JointState"]
@@ -64,6 +66,8 @@ def write_episode_bag(
         version_conn = writer.add_connection(
             topics.POLICY_VERSION, topics.TOPIC_TYPES[topics.POLICY_VERSION], typestore=typestore
         )
+        poses_type = topics.TOPIC_TYPES[topics.OBJECT_POSES]
+        poses_conn = writer.add_connection(topics.OBJECT_POSES, poses_type, typestore=typestore) if objects else None
         cam_conns = {
             name: writer.add_connection(topics.camera_topic(name), topics.IMAGE_TYPE, typestore=typestore)
             for name in cameras
@@ -98,9 +102,17 @@ def write_episode_bag(
                     data=pixels,
                 )
                 writer.write(conn, stamp, typestore.serialize_cdr(image, Image.__msgtype__))
+            if poses_conn is not None:
+                poses = pose_array(stamp, object_poses_at(step, objects))
+                writer.write(poses_conn, stamp, typestore.serialize_cdr(poses, poses_type))
             writer.write(state_conn, stamp, typestore.serialize_cdr(state, Intervention.__msgtype__))
             writer.write(exec_conn, stamp, typestore.serialize_cdr(action, JointState.__msgtype__))
     return path
+
+
+def object_poses_at(step: int, objects: int) -> np.ndarray:
+    """The ``[objects, 7]`` poses ``write_episode_bag`` records at ``step``: object i at (step, i, 0.5), unrotated."""
+    return np.array([[step, index, 0.5, 1.0, 0.0, 0.0, 0.0] for index in range(objects)]).reshape(objects, 7)
 
 
 def commit_episode(store_root: Path, bag_name: str, date: str = "2026-11-25", **kwargs) -> Path:

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from lwd_learner.dataset import EpisodeError, build_transitions, decode_episode
 from lwd_learner.episode_cache import EpisodeCache
+from lwd_learner.observations import episode_state
+from lwd_policy.config import VLAConfig
 
 KEY = "ab" * 32
 
@@ -24,6 +26,29 @@ def test_decode_aligns_every_stream_on_the_executed_command(tmp_path, episode_ba
     assert episode.intervention.nonzero()[0].tolist() == [3, 4]
     assert episode.policy_version[4] == "v000001" and episode.policy_version[5] == "v000006"
     assert (episode.task, episode.outcome, episode.episode_kind) == ("transfer_cube", "success", "deployment")
+
+
+def expected_object_poses(steps: int, objects: int) -> np.ndarray:
+    """What write_episode_bag records: object i at step t sits at (t, i, 0.5), unrotated."""
+    rows = [[[t, i, 0.5, 1, 0, 0, 0] for i in range(objects)] for t in range(steps)]
+    return np.array(rows, dtype=np.float64).reshape(steps, objects, 7)
+
+
+def test_recorded_object_poses_decode_per_step(tmp_path, episode_bag_writer):
+    episode = decode_episode(episode_bag_writer(tmp_path / "bag", steps=6, objects=2), KEY)
+    assert episode.object_poses.shape == (6, 2, 7)
+    np.testing.assert_array_equal(episode.object_poses, expected_object_poses(6, 2))
+    state = episode_state(episode, np.array([0, 5]), VLAConfig(object_slots=3))
+    assert state.shape == (2, 14 + 9)
+    np.testing.assert_array_equal(state[:, 14:], [[0, 0, 0.5, 0, 1, 0.5, 0, 0, 0], [5, 0, 0.5, 5, 1, 0.5, 0, 0, 0]])
+
+
+def test_episode_without_perception_has_no_object_poses(tmp_path, episode_bag_writer):
+    episode = decode_episode(episode_bag_writer(tmp_path / "bag", steps=6), KEY)
+    assert episode.object_poses.shape == (6, 0, 7)
+    assert episode_state(episode, np.arange(6), VLAConfig()).shape == (6, 14)
+    with pytest.raises(EpisodeError, match="episode ep0: the policy reads 2 object positions"):
+        episode_state(episode, np.arange(6), VLAConfig(object_slots=2))
 
 
 def test_chunk_transitions_pad_the_last_chunk_and_reward_only_the_success_end(tmp_path, episode_bag_writer):
@@ -113,3 +138,33 @@ def test_damaged_cache_file_is_decoded_again(tmp_path, episode_bag_writer):
     episode = cache.load(bag, KEY)
     assert cache.decoded == 1 and episode.steps == 5
     assert EpisodeCache(tmp_path / "cache").load(bag, KEY).steps == 5
+
+
+def test_cache_keeps_object_poses(tmp_path, episode_bag_writer):
+    bag = episode_bag_writer(tmp_path / "bag", steps=5, objects=2)
+    EpisodeCache(tmp_path / "cache").load(bag, KEY)
+    restarted = EpisodeCache(tmp_path / "cache")
+    cached = restarted.load(bag, KEY)
+    assert (restarted.decoded, restarted.hits) == (0, 1)
+    np.testing.assert_array_equal(cached.object_poses, expected_object_poses(5, 2))
+    without = episode_bag_writer(tmp_path / "plain", steps=5)
+    EpisodeCache(tmp_path / "cache").load(without, "cd" * 32)
+    reread = EpisodeCache(tmp_path / "cache")
+    assert reread.load(without, "cd" * 32).object_poses.shape == (5, 0, 7) and reread.hits == 1
+
+
+def test_cache_file_from_before_object_poses_is_decoded_again(tmp_path, episode_bag_writer):
+    bag = episode_bag_writer(tmp_path / "bag", steps=5, objects=1)
+    cache = EpisodeCache(tmp_path / "cache")
+    cache.load(bag, KEY)
+    path = cache.path_for(KEY)
+    with np.load(path, allow_pickle=False) as data:
+        old = {name: data[name] for name in data.files if name != "object_poses"}
+    with open(path, "wb") as stream:
+        np.savez(stream, **old)
+    restarted = EpisodeCache(tmp_path / "cache")
+    episode = restarted.load(bag, KEY)
+    assert (restarted.decoded, restarted.hits) == (1, 0)
+    np.testing.assert_array_equal(episode.object_poses, expected_object_poses(5, 1))
+    with np.load(path, allow_pickle=False) as data:
+        assert "object_poses" in data.files

@@ -49,7 +49,7 @@ def make_checkpoint(tmp_path: Path) -> Callable[..., Path]:
     def make(version: str, seed: int = 0, config: VLAConfig = SMALL) -> Path:
         torch.manual_seed(seed)
         folder = tmp_path / version
-        normalizer = Normalizer.identity(config.proprio_dim, config.action_dim)
+        normalizer = Normalizer.identity(config.state_dim, config.action_dim)
         save_checkpoint(FlowMatchingVLA(config), normalizer, folder, version)
         return folder
 

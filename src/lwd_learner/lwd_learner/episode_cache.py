@@ -64,7 +64,9 @@ class EpisodeCache:
             "actions": episode.actions,
             "intervention": episode.intervention,
             "policy_version": episode.policy_version,
-            "object_poses": episode.object_poses if episode.object_poses is not None else no_object_poses((0,)),
+            "object_poses": episode.object_poses
+            if episode.object_poses is not None
+            else no_object_poses((episode.steps,)),
         }
         arrays.update({f"image.{name}": frames for name, frames in episode.images.items()})
         temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp")

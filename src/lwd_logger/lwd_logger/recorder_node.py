@@ -42,6 +42,7 @@ from lwd_logger.writer import BACKENDS, COMPRESSIONS, STORAGES, writer_factory
 NODE_NAME = "recorder_node"
 RECORDED_TOPICS = (
     topics.JOINT_STATES,
+    topics.OBJECT_POSES,
     topics.EXECUTED_COMMAND,
     topics.POLICY_COMMAND,
     topics.ACTION_CHUNK,

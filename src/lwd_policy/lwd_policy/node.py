@@ -6,7 +6,9 @@
 - **activate** starts the inference threads, subscribes and announces the version
   it serves. Each ``/joint_states`` message is then one control step: the node
   builds a ``PolicyObservation`` from it and the latest camera images (converted
-  with ``cv_bridge``), calls ``InferenceRuntime.step`` (which never waits for
+  with ``cv_bridge``) and, for a policy with object slots, the latest
+  ``/perception/object_poses``; until every input has arrived the step is skipped.
+  It then calls ``InferenceRuntime.step`` (which never waits for
   inference) and publishes the command on ``/policy/command`` with the joint
   state's stamp, plus every new chunk on ``/policy/action_chunk``.
   ``/episode/event`` starts set the instruction and reset the queue.
@@ -26,7 +28,9 @@ from typing import Any
 import numpy as np
 import rclpy
 from cv_bridge import CvBridge, CvBridgeError
+from geometry_msgs.msg import PoseArray
 from lwd_interfaces import topics
+from lwd_interfaces.messages import pose_array_poses
 from lwd_interfaces.ros import contract_qos, describe, spin_until_shutdown
 from rclpy.lifecycle import LifecycleNode, LifecyclePublisher, LifecycleState, TransitionCallbackReturn
 from rclpy.subscription import Subscription
@@ -101,6 +105,7 @@ class PolicyNode(LifecycleNode):
         self.instruction = ""
         self.step_period = 0.0
         self.images: dict[str, tuple[float, np.ndarray]] = {}
+        self.object_poses: tuple[float, np.ndarray] | None = None
         self.origins: dict[str, str] = {}
         self.announced = ""
         self.outputs: dict[str, LifecyclePublisher] = {}
@@ -192,6 +197,15 @@ class PolicyNode(LifecycleNode):
                     contract_qos(topics.camera_topic(camera)),
                 )
             )
+        if self.runtime.policy_config.object_slots:
+            self.input_subscriptions.append(
+                self.create_subscription(
+                    PoseArray,
+                    topics.relative(topics.OBJECT_POSES),
+                    self.on_object_poses,
+                    contract_qos(topics.OBJECT_POSES),
+                )
+            )
         self.announce(self.runtime.version)
         self.get_logger().info(f"serving policy {self.runtime.version}")
         return result
@@ -219,6 +233,7 @@ class PolicyNode(LifecycleNode):
             self.destroy_subscription(subscription)
         self.input_subscriptions = []
         self.images.clear()
+        self.object_poses = None
         if self.runtime is not None:
             self.runtime.stop()
             self.runtime.reset()
@@ -234,18 +249,28 @@ class PolicyNode(LifecycleNode):
             return
         self.images[camera] = (stamp_seconds(msg.header.stamp.sec, msg.header.stamp.nanosec), frame)
 
+    def on_object_poses(self, msg: PoseArray) -> None:
+        """Keep the newest task-object poses ``[N, 7]`` with their stamp."""
+        self.object_poses = (stamp_seconds(msg.header.stamp.sec, msg.header.stamp.nanosec), pose_array_poses(msg))
+
     def on_joint_state(self, msg: JointState) -> None:
         """One control step: observe, step the runtime, publish command and new chunks."""
         cameras = self.runtime.policy_config.cameras
-        if any(camera not in self.images for camera in cameras):
+        needs_poses = self.runtime.policy_config.object_slots > 0
+        if any(camera not in self.images for camera in cameras) or (needs_poses and self.object_poses is None):
             return
         stamp = stamp_seconds(msg.header.stamp.sec, msg.header.stamp.nanosec)
-        oldest = min([stamp, *(self.images[camera][0] for camera in cameras)])
+        input_stamps = [stamp, *(self.images[camera][0] for camera in cameras)]
+        object_poses = None
+        if needs_poses:
+            poses_stamp, object_poses = self.object_poses
+            input_stamps.append(poses_stamp)
         observation = PolicyObservation(
-            stamp=oldest,
+            stamp=min(input_stamps),
             qpos=np.asarray(msg.position, dtype=np.float64),
             images={camera: self.images[camera][1] for camera in cameras},
             instruction=self.instruction,
+            object_poses=object_poses,
         )
         now = self.get_clock().now().nanoseconds / 1e9
         result = self.runtime.step(observation, max(now, stamp))

@@ -1,7 +1,8 @@
 """``sim_driver``: the ROS 2 host of AlohaSimDriver, standing in for a real robot driver.
 
 Every control period (``control_rate_hz``, 50 Hz) it steps the simulator with the latest
-``/command/executed`` joint command and publishes ``/joint_states`` and, every
+``/command/executed`` joint command and publishes ``/joint_states``, the task objects' ground-truth
+poses on ``/perception/object_poses`` (standing in for a perception system, frame ``world``) and, every
 ``camera_every_n_steps`` steps, one rgb8 ``sensor_msgs/Image`` per configured camera on
 ``camera_topic(name)`` (converted with ``cv_bridge``), all with the same header stamp, taken
 from the node clock. Before any command arrives it holds the
@@ -15,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import rclpy
 from cv_bridge import CvBridge
+from geometry_msgs.msg import Point, Pose, PoseArray, Quaternion
 from lwd_interfaces import topics
 from lwd_interfaces.ros import contract_qos, describe, require_choice, spin_until_shutdown
 from rclpy.node import Node
@@ -26,6 +28,8 @@ from lwd_sim.driver import CommandError, Observation
 from lwd_sim.tasks import TASKS
 
 NODE_NAME = "sim_driver"
+OBJECT_FRAME = "world"
+"""header.frame_id of the object poses: the simulator reports them in its world frame."""
 
 
 class SimDriverNode(Node):
@@ -71,6 +75,9 @@ class SimDriverNode(Node):
         self.bridge = CvBridge()
         self.joint_publisher = self.create_publisher(
             JointState, topics.relative(topics.JOINT_STATES), contract_qos(topics.JOINT_STATES)
+        )
+        self.object_publisher = self.create_publisher(
+            PoseArray, topics.relative(topics.OBJECT_POSES), contract_qos(topics.OBJECT_POSES)
         )
         self.image_publishers = {
             camera: self.create_publisher(
@@ -127,7 +134,7 @@ class SimDriverNode(Node):
         self.publish(observation)
 
     def publish(self, observation: Observation) -> None:
-        """Publish joint states and (on camera steps) images with one shared stamp."""
+        """Publish joint states, object poses and (on camera steps) images with one shared stamp."""
         stamp = self.get_clock().now().to_msg()
         joints = JointState()
         joints.header.stamp = stamp
@@ -136,6 +143,15 @@ class SimDriverNode(Node):
         joints.position = observation.qpos.tolist()
         joints.velocity = observation.qvel.tolist()
         self.joint_publisher.publish(joints)
+        if len(observation.object_poses):
+            objects = PoseArray()
+            objects.header.stamp = stamp
+            objects.header.frame_id = OBJECT_FRAME
+            objects.poses = [
+                Pose(position=Point(x=x, y=y, z=z), orientation=Quaternion(x=qx, y=qy, z=qz, w=qw))
+                for x, y, z, qw, qx, qy, qz in observation.object_poses.tolist()
+            ]
+            self.object_publisher.publish(objects)
         if self.steps % self.camera_every:
             return
         for camera, pixels in observation.images.items():
