@@ -22,8 +22,8 @@ class DemoPreset:
     tasks: tuple[str, ...] = ("transfer_cube", "insertion")
     max_steps: int = 300
     object_slots: int = 2
-    demos_per_task: int = 25
-    bc_steps: int = 3000
+    demos_per_task: int = 150
+    bc_steps: int = 6000
     bc_batch_size: int = 32
     rounds: int = 4
     episodes_per_round: int = 16
@@ -55,8 +55,8 @@ PRESETS = {
     "full": DemoPreset(
         name="full",
         robots=2,
-        demos_per_task=50,
-        bc_steps=6000,
+        demos_per_task=300,
+        bc_steps=12000,
         rounds=8,
         episodes_per_round=32,
         updates_per_round=500,
