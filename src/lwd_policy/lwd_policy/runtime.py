@@ -66,7 +66,7 @@ class RuntimeConfig:
     threads set at start in realtime mode; ``seed``: the sampling noise generator's seed; ``noise_scale``: the
     flow's starting noise is ``noise_scale`` × N(0, I). 0 (the default) makes the policy deterministic: the
     built-in VLA succeeds far more often that way than when it samples with full noise (BENCHMARKS.md,
-    "sampling noise").
+    "Current default preset", item 1).
     """
 
     mode: str = "realtime"
