@@ -7,6 +7,9 @@ measured on held-out seeds with no interventions. Prints a table; the per-arm re
 per-round tables) are under the work folder.
 
     .venv/bin/python bench/learning.py --preset default --work-dir runs/learning
+
+``--shared`` reuses the demonstrations and BC policy of an earlier run (its ``shared`` folder), so a
+new or changed arm is compared on the same base as the arms measured before.
 """
 
 from __future__ import annotations
@@ -27,14 +30,18 @@ def main() -> int:
     parser.add_argument("--arms", default="lwd,lwd-expectile,hg-dagger,frozen-bc", help="comma-separated arms")
     parser.add_argument("--work-dir", type=Path, required=True, help="new folder for the experiment")
     parser.add_argument("--rounds", type=int, default=None, help="override the preset's rounds")
+    parser.add_argument("--shared", type=Path, help="an earlier run's shared folder: reuse its demos and BC policy")
     args = parser.parse_args()
     arms = [name.strip() for name in args.arms.split(",") if name.strip()]
     unknown = sorted(set(arms) - set(ARMS))
     if unknown:
         parser.error(f"unknown arms {unknown}; valid arms are {sorted(ARMS)}")
     chosen = preset(args.preset, **({"rounds": args.rounds} if args.rounds else {}))
-    shared = args.work_dir / "shared"
-    DemoLoop(chosen, shared).prepare()
+    shared = args.shared or args.work_dir / "shared"
+    if args.shared is None:
+        DemoLoop(chosen, shared).prepare()
+    elif not (shared / "fleet").is_dir() or not (shared / "pretrained").is_dir():
+        parser.error(f"{shared} holds no prepared fleet store and pretrained policy")
     rows = []
     for name in arms:
         arm_dir = args.work_dir / name

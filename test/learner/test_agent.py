@@ -127,6 +127,22 @@ def test_bc_baseline_trains_only_the_fine_tuned_flow():
     assert not same(before, params(agent.policy_action_expert()))
 
 
+def test_base_flow_clones_only_the_operator_unless_told_to_clone_everything():
+    autonomous_only = make_batch()
+    autonomous_only.is_intervention[:] = False
+    autonomous_only.is_demo[:] = False
+    operator = make_agent()
+    before = params(operator.base_flow)
+    figures = operator.update(autonomous_only)
+    assert figures["bc_loss"] == 0.0 and same(before, params(operator.base_flow))
+    assert not same(params(operator.critic), params(make_agent().critic)), "the critic still learns from it"
+    everything = make_agent(base_data="all")
+    everything.update(autonomous_only)
+    assert not same(before, params(everything.base_flow))
+    with pytest.raises(AgentConfigError, match="base_data must be one of"):
+        make_agent(base_data="demos")
+
+
 def test_expectile_ablation_uses_a_scalar_value():
     agent = make_agent(value="expectile")
     features = torch.randn(5, F)

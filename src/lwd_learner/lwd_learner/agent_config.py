@@ -9,6 +9,7 @@ from typing import Any
 
 VALUE_KINDS = ("divl", "expectile")
 ACTOR_KINDS = ("qam", "bc")
+BASE_DATA_KINDS = ("operator", "all")
 
 
 class AgentConfigError(ValueError):
@@ -24,7 +25,13 @@ class AgentConfig:
     gamma^(n_step·horizon), which the dataset side puts in `TransitionBatch.discount`.
     `action_clip` bounds the actions at which QAM queries ∇_a Q (normalized space): 3.0 suits lwd_policy's
     default mean/std normalization (±3 std); use 1.0 with min/max normalization, as in the QAM paper.
-    `lam` is λ in π* ∝ π_β·exp(Q/λ): smaller λ pulls the fine-tuned flow harder toward high Q.
+    `lam` is λ in π* ∝ π_β·exp(Q/λ): smaller λ pulls the fine-tuned flow harder toward high Q. With the sparse
+    0/1 reward Q lies in [0, 1], so λ = 1 tilts by at most a factor e; the default 0.1 is the better of the two
+    measured in BENCHMARKS.md.
+    `base_data` picks the actions the base flow π_β clones: "operator" (demonstrations and intervention
+    chunks, the default) or "all" (autonomous chunks too). The critic and value always learn from every
+    transition. Cloning the policy's own autonomous actions, failures included, drags the prior toward
+    them: BENCHMARKS.md, "what the data mix does to LWD".
     """
 
     feature_dim: int
@@ -34,6 +41,7 @@ class AgentConfig:
     n_step: int = 1
     value: str = "divl"
     actor: str = "qam"
+    base_data: str = "operator"
     num_atoms: int = 201
     v_min: float = -0.1
     v_max: float = 1.1
@@ -44,7 +52,7 @@ class AgentConfig:
     expectile: float = 0.7
     hidden_dim: int = 256
     num_layers: int = 2
-    lam: float = 1.0
+    lam: float = 0.1
     flow_steps: int = 10
     action_clip: float = 3.0
     lr: float = 3e-4
@@ -58,6 +66,8 @@ class AgentConfig:
             raise AgentConfigError(f"value must be one of {VALUE_KINDS}, got {self.value!r}")
         if self.actor not in ACTOR_KINDS:
             raise AgentConfigError(f"actor must be one of {ACTOR_KINDS}, got {self.actor!r}")
+        if self.base_data not in BASE_DATA_KINDS:
+            raise AgentConfigError(f"base_data must be one of {BASE_DATA_KINDS}, got {self.base_data!r}")
         for name in ("feature_dim", "horizon", "action_dim", "n_step", "hidden_dim", "num_layers"):
             if getattr(self, name) < 1:
                 raise AgentConfigError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -9,7 +9,8 @@ A transition is (o_t, A_t, r, o_{t+nH}, done) on cached encoder features:
 - next_features [B, F]: encoder features of the state to bootstrap from, o_{t+mH}.
 - done [B] bool: a terminal lies within the window (no bootstrap).
 - discount [B]: γ^{mH}, or 0 when done.
-- is_intervention [B], is_demo [B] bool: provenance flags, used for logging only.
+- is_intervention [B], is_demo [B] bool: provenance flags. The operator drove at least one step of the chunk /
+  the chunk is from a demonstration; together they pick the chunks the base flow clones (`AgentConfig.base_data`).
 """
 
 from __future__ import annotations

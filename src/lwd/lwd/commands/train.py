@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--scan-every", type=int, default=50, help="updates between store scans")
     serve.add_argument("--poll-interval", type=float, default=5.0, help="seconds between scans while idle")
     serve.add_argument("--n-step", type=int, default=1)
-    serve.add_argument("--agent", default="{}", help="JSON object of AgentConfig overrides, e.g. '{\"lam\": 1.0}'")
+    serve.add_argument("--agent", default="{}", help="JSON object of AgentConfig overrides, e.g. '{\"lam\": 0.3}'")
     serve.add_argument("--seed", type=int, default=0)
     serve.add_argument("--catalog", default="", help="SQLite episode catalog (default: <work-dir>/catalog.sqlite)")
     serve.add_argument("--max-updates", type=int, help="stop at this many total updates")

@@ -23,11 +23,11 @@ class LearnerArm:
 ARMS = {
     arm.name: arm
     for arm in (
-        LearnerArm("lwd", "LWD: DIVL value distribution + QAM actor", agent='{"lam": 1.0}'),
+        LearnerArm("lwd", "LWD: DIVL value distribution + QAM actor"),
         LearnerArm(
             "lwd-expectile",
             "LWD with a scalar IQL expectile value in place of DIVL (ablation)",
-            agent='{"lam": 1.0, "value": "expectile"}',
+            agent='{"value": "expectile"}',
         ),
         LearnerArm(
             "hg-dagger",

@@ -114,6 +114,14 @@ class DemoLoop:
             fleet.close()
         return self._report()
 
+    def evaluate(self, per_task: int) -> RoundResult:
+        """Evaluate the policy the channel serves now on ``per_task`` held-out seeds per task, no operator."""
+        fleet = self._fleet()
+        try:
+            return self._evaluate(fleet, 0, per_task, "")
+        finally:
+            fleet.close()
+
     def _fleet(self) -> RobotFleet:
         preset = self.preset
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -162,14 +170,14 @@ class DemoLoop:
         checkpoint = self.work_dir / "pretrained"
         vla_config = self.work_dir / "vla_config.json"
         vla_config.write_text(VLAConfig(object_slots=preset.object_slots).to_json())
-        self._lwd(
+        self.run_lwd(
             "pretrain",
             ["train", "bc", "--episodes", self.store_url, "--out", str(checkpoint), "--version", "v000000-bc",
              "--vla-config", str(vla_config), "--steps", str(preset.bc_steps), "--batch-size",
              str(preset.bc_batch_size), "--cache-dir", str(self.work_dir / "trainer" / "episode_cache")],
         )  # fmt: skip
         self.progress.stage("3. deploying v000000-bc to the fleet (channel stable)")
-        self._lwd("publish", ["train", "publish", "--store", self.store_url, "--checkpoint", str(checkpoint),
+        self.run_lwd("publish", ["train", "publish", "--store", self.store_url, "--checkpoint", str(checkpoint),
                               "--channel", CHANNEL])  # fmt: skip
 
     def _round(self, fleet: RobotFleet, round_index: int) -> RoundResult:
@@ -184,7 +192,7 @@ class DemoLoop:
         deployed = self._run_jobs(fleet, jobs)
         updates = round_index * preset.updates_per_round
         self.progress.stage(f"round {round_index}: trainer ingests and trains to update {updates} ({self.arm.name})")
-        self._lwd(
+        self.run_lwd(
             f"trainer-round-{round_index}",
             ["train", "serve", "--store", self.store_url, "--work-dir", str(self.work_dir / "trainer"),
              "--channel", CHANNEL, "--max-updates", str(updates), "--publish-every", str(preset.updates_per_round),
@@ -229,7 +237,7 @@ class DemoLoop:
         frames = [np.asarray(frame) for frame in summary.frames[::2]]
         imageio.mimsave(path, frames, duration=0.04, loop=0)
 
-    def _lwd(self, stage: str, arguments: list[str]) -> None:
+    def run_lwd(self, stage: str, arguments: list[str]) -> None:
         """Run an ``lwd`` command as its own process, streaming its output to a log file."""
         log_path = self.logs / f"{stage}.log"
         with open(log_path, "w") as log:

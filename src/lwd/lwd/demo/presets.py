@@ -25,12 +25,12 @@ class DemoPreset:
     demos_per_task: int = 150
     bc_steps: int = 6000
     bc_batch_size: int = 32
-    rounds: int = 4
+    rounds: int = 6
     episodes_per_round: int = 16
     updates_per_round: int = 250
     trainer_batch_size: int = 64
     eval_episodes_per_task: int = 20
-    final_eval_episodes_per_task: int = 40
+    final_eval_episodes_per_task: int = 100
     demo_seed: int = 1_000
     fleet_seed: int = 100_000
     eval_seed: int = 900_000
