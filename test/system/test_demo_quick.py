@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from lwd.demo.loop import DemoLoop, Progress
+from lwd.demo.presets import preset
 from lwd_interfaces.manifest import verify_folder
 from lwd_logger.bag_reader import BagReader
 
@@ -84,3 +87,14 @@ def test_a_second_run_into_the_same_folder_is_refused_and_changes_nothing(demo_r
     assert result.returncode == 1
     assert "already holds a demo run" in result.stdout
     assert sorted(str(path) for path in work_dir.rglob("*")) == before
+
+
+def test_evaluate_runs_the_channels_current_policy_on_held_out_seeds_of_a_copied_store(demo_run, tmp_path):
+    work_dir, _ = demo_run
+    shutil.copytree(work_dir / "fleet", tmp_path / "fleet")
+    episodes = committed_episodes(tmp_path)
+    result = DemoLoop(preset("quick"), tmp_path, progress=Progress(emit=lambda line: None)).evaluate(per_task=1)
+    assert result.policy_version == "v000010"
+    assert result.eval_episodes == {"transfer_cube": 1}
+    assert 0 <= result.eval_successes["transfer_cube"] <= 1
+    assert committed_episodes(tmp_path) == episodes, "evaluation episodes are not recorded"

@@ -178,7 +178,7 @@ class DemoLoop:
         )  # fmt: skip
         self.progress.stage("3. deploying v000000-bc to the fleet (channel stable)")
         self.run_lwd("publish", ["train", "publish", "--store", self.store_url, "--checkpoint", str(checkpoint),
-                              "--channel", CHANNEL])  # fmt: skip
+                                 "--channel", CHANNEL])  # fmt: skip
 
     def _round(self, fleet: RobotFleet, round_index: int) -> RoundResult:
         preset = self.preset
@@ -239,6 +239,7 @@ class DemoLoop:
 
     def run_lwd(self, stage: str, arguments: list[str]) -> None:
         """Run an ``lwd`` command as its own process, streaming its output to a log file."""
+        self.logs.mkdir(parents=True, exist_ok=True)
         log_path = self.logs / f"{stage}.log"
         with open(log_path, "w") as log:
             result = subprocess.run(
