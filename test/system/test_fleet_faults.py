@@ -118,7 +118,7 @@ def test_robot_killed_mid_episode_restarts_and_its_partial_episode_is_never_comp
     info = BagReader(partial).info
     assert info.custom_data["lwd.outcome"] == "incomplete" and info.custom_data["lwd.recovered"] == "true"
     assert not info.complete
-    assert info.message_counts.get("/command/executed", 0) > 0
+    assert sum(info.message_counts.values()) > 0, "the messages flushed before the kill are kept"
     assert 0 < int(info.custom_data["lwd.steps"]) < 200
     # ...and it is never used as a complete episode.
     with pytest.raises(EpisodeError, match="incomplete"):
