@@ -19,8 +19,10 @@ import sys
 import time
 from pathlib import Path
 
-from lwd.demo.loop import CHANNEL, DemoLoop
+from lwd.demo.arms import ARMS
+from lwd.demo.loop import CHANNEL, DemoError, DemoLoop
 from lwd.demo.presets import PRESETS, preset
+from lwd.demo.report import RoundResult
 
 
 def link_tree(source: Path, target: Path) -> None:
@@ -34,7 +36,7 @@ def main() -> int:
     parser.add_argument("--base", type=Path, required=True, help="the BC policy folder to start from")
     parser.add_argument("--work-dir", type=Path, required=True, help="new folder for this variant")
     parser.add_argument("--agent", default="{}", help="AgentConfig overrides as JSON")
-    parser.add_argument("--mix", default="demo=0.25,autonomous=0.5,intervention=0.25", help="replay sampling mix")
+    parser.add_argument("--mix", default=ARMS["lwd"].mix, help="replay sampling mix (default: the LWD arm's)")
     parser.add_argument("--updates", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="default", help="robots, tasks and eval seeds")
@@ -49,6 +51,22 @@ def main() -> int:
     if (args.source / "trainer" / "cache").is_dir():
         link_tree(args.source / "trainer" / "cache", args.work_dir / "trainer" / "cache")
     loop = DemoLoop(preset(args.preset), args.work_dir)
+    try:
+        result, trained = train_and_evaluate(loop, args)
+    except DemoError as error:
+        print(f"offline_learner: {error}", file=sys.stderr)
+        return 1
+    tasks = " | ".join(str(result.eval_rate_for(task)) for task in loop.preset.tasks)
+    print(f"| agent | mix | updates | {' | '.join(loop.preset.tasks)} | average |")
+    print("|---|---|---|" + "---|" * len(loop.preset.tasks) + "---|")
+    print(f"| `{args.agent}` | {args.mix} | {args.updates} | {tasks} | {result.eval_rate} |")
+    evaluation = time.monotonic() - trained
+    print(f"policy {result.policy_version}; training {trained - started:.0f} s, evaluation {evaluation:.0f} s")
+    return 0
+
+
+def train_and_evaluate(loop: DemoLoop, args: argparse.Namespace) -> tuple[RoundResult, float]:
+    """Publish the base, train the variant, evaluate it; returns the result and when training ended."""
     loop.run_lwd("publish", ["train", "publish", "--store", loop.store_url, "--checkpoint", str(args.base),
                              "--channel", CHANNEL])  # fmt: skip
     loop.run_lwd(
@@ -59,14 +77,7 @@ def main() -> int:
          "--mix", args.mix],
     )  # fmt: skip
     trained = time.monotonic()
-    result = loop.evaluate(args.eval_per_task)
-    tasks = " | ".join(str(result.eval_rate_for(task)) for task in loop.preset.tasks)
-    print(f"| agent | mix | updates | {' | '.join(loop.preset.tasks)} | average |")
-    print("|---|---|---|" + "---|" * len(loop.preset.tasks) + "---|")
-    print(f"| `{args.agent}` | {args.mix} | {args.updates} | {tasks} | {result.eval_rate} |")
-    evaluation = time.monotonic() - trained
-    print(f"policy {result.policy_version}; training {trained - started:.0f} s, evaluation {evaluation:.0f} s")
-    return 0
+    return loop.evaluate(args.eval_per_task), trained
 
 
 if __name__ == "__main__":

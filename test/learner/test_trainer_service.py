@@ -55,6 +55,12 @@ def test_trains_publishes_every_m_updates_and_reports_status(tmp_path, fleet_sto
     assert main(["train", "status", "--work-dir", str(tmp_path / "work")]) == 0
 
 
+def test_bad_agent_settings_are_a_trainer_error_that_names_them_and_publish_nothing(tmp_path, fleet_store):
+    with pytest.raises(TrainerError, match=r"bad agent settings .*lam must be positive"):
+        service(fleet_store, tmp_path / "work", agent={"lam": -1.0})
+    assert published_versions(fleet_store) == ["v000000-bc"]
+
+
 def test_published_policy_loads_with_the_fine_tuned_action_expert(tmp_path, fleet_store):
     from lwd_policy.checkpoint import load_checkpoint
 

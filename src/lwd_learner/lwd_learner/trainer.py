@@ -27,7 +27,7 @@ from lwd_logger.catalog import Catalog
 from lwd_policy.checkpoint import CheckpointError, PolicyCheckpoint, load_checkpoint, save_checkpoint
 
 from lwd_learner.agent import LWDAgent, TrainingDivergedError
-from lwd_learner.agent_config import AgentConfig
+from lwd_learner.agent_config import AgentConfig, AgentConfigError
 from lwd_learner.dataset import EpisodeError, build_transitions
 from lwd_learner.distributed import DistributedContext
 from lwd_learner.episode_cache import EpisodeCache
@@ -134,7 +134,10 @@ class TrainerService:
             "seed": config.seed,
             **config.agent,
         }
-        self.agent_config = AgentConfig.from_dict(agent_settings)
+        try:
+            self.agent_config = AgentConfig.from_dict(agent_settings)
+        except AgentConfigError as error:
+            raise TrainerError(f"bad agent settings {config.agent}: {error}") from error
         if (self.agent_config.horizon, self.agent_config.action_dim) != (vla.horizon, vla.action_dim):
             raise TrainerError(
                 f"agent horizon/action_dim {self.agent_config.horizon}/{self.agent_config.action_dim} must match "
