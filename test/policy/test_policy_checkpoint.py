@@ -43,6 +43,17 @@ def test_round_trip_reproduces_outputs(small_config: VLAConfig, tmp_path: Path) 
         save_checkpoint(model, normalizer, tmp_path / "bad", "../escape")
 
 
+def test_a_save_interrupted_while_writing_its_manifest_can_be_redone(small_config: VLAConfig, tmp_path: Path) -> None:
+    model = FlowMatchingVLA(small_config).eval()
+    normalizer = Normalizer.from_data(torch.randn(50, 14).numpy(), torch.randn(50, 14).numpy(), "min_max")
+    folder = tmp_path / "v000004"
+    folder.mkdir()
+    (folder / "manifest.json.tmp").write_text('{"kind": "policy", "files": [')
+    manifest = save_checkpoint(model, normalizer, folder, "v000004")
+    assert "manifest.json.tmp" not in {f.path for f in manifest.files}
+    assert load_checkpoint(folder).version == "v000004"
+
+
 def test_flipped_byte_fails_the_manifest(make_checkpoint: Callable[..., Path]) -> None:
     folder = make_checkpoint("v000001")
     weights = folder / "model.safetensors"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 MANIFEST_NAME = "manifest.json"
+MANIFEST_TEMPORARY = MANIFEST_NAME + ".tmp"
 FORMAT_VERSION = 1
 _CHUNK = 1 << 20
 
@@ -101,9 +102,12 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 
 def artifact_files(folder: Path) -> Iterable[Path]:
-    """Every regular file under ``folder`` except the manifest, in a stable order."""
+    """Every regular file under ``folder`` except the manifest and its temporary file, in a stable order.
+
+    A write interrupted by a crash can leave the temporary file behind; it is never part of the artifact.
+    """
     for path in sorted(folder.rglob("*")):
-        if path.is_file() and path.name != MANIFEST_NAME:
+        if path.is_file() and path.name not in (MANIFEST_NAME, MANIFEST_TEMPORARY):
             yield path
 
 
@@ -125,7 +129,7 @@ def build_manifest(folder: str | os.PathLike[str], kind: str, facts: dict[str, A
 def write_manifest(folder: str | os.PathLike[str], manifest: Manifest) -> Path:
     """Write ``manifest.json`` into a local folder atomically (temp file, fsync, rename)."""
     target = Path(folder) / MANIFEST_NAME
-    temporary = target.with_suffix(".json.tmp")
+    temporary = Path(folder) / MANIFEST_TEMPORARY
     with open(temporary, "w") as stream:
         stream.write(manifest.to_json())
         stream.flush()
