@@ -3,8 +3,9 @@
 One set of scripted demonstrations and one BC-pretrained policy are made first; each arm
 (LWD, LWD with a scalar expectile value, HG-DAgger, frozen BC) then gets its own copy of that
 store and runs the same rounds of fleet episodes (same seeds) and trainer updates. Success is
-measured on held-out seeds with no interventions. Prints a table; the per-arm reports (plots,
-per-round tables) are under the work folder.
+measured on held-out seeds with no interventions. Prints a table of final success and a seed-by-seed
+comparison of the first arm with each other arm; the per-arm reports (plots, per-round tables) are
+under the work folder.
 
     .venv/bin/python bench/learning.py --preset default --work-dir runs/learning
 
@@ -22,6 +23,7 @@ from pathlib import Path
 from lwd.demo.arms import ARMS
 from lwd.demo.loop import DemoLoop
 from lwd.demo.presets import PRESETS, preset
+from lwd.demo.report import paired_table
 
 
 def main() -> int:
@@ -42,14 +44,14 @@ def main() -> int:
         DemoLoop(chosen, shared).prepare()
     elif not (shared / "fleet").is_dir() or not (shared / "pretrained").is_dir():
         parser.error(f"{shared} holds no prepared fleet store and pretrained policy")
-    rows = []
+    rows, finals = [], {}
     for name in arms:
         arm_dir = args.work_dir / name
         for part in ("fleet", "pretrained"):
             shutil.copytree(shared / part, arm_dir / part)
         loop = DemoLoop(chosen, arm_dir, arm=ARMS[name])
         loop.deploy()
-        final = loop.rounds[-1]
+        final = finals[name] = loop.rounds[-1]
         rows.append([name, *(str(final.eval_rate_for(task)) for task in chosen.tasks), str(final.eval_rate)])
     header = ["arm", *chosen.tasks, "average"]
     lines = [
@@ -61,6 +63,9 @@ def main() -> int:
         "|" + "---|" * len(header),
         *("| " + " | ".join(row) + " |" for row in rows),
     ]
+    if len(finals) > 1:
+        lines += ["", "Seed by seed: held-out seeds only the first arm solved vs only the other; exact McNemar p", ""]
+        lines += paired_table(finals, chosen.tasks)
     table = "\n".join(lines)
     (args.work_dir / "learning.md").write_text(table + "\n")
     print(table)

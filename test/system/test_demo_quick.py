@@ -42,7 +42,9 @@ def test_report_has_every_round_with_intervals_plots_and_videos(demo_run):
     assert rounds[0]["policy_version"] == "v000000-bc"
     assert rounds[1]["policy_version"] == "v000010", "the trained version must be what the fleet evaluated"
     assert rounds[1]["fleet_episodes"] == 4
-    assert sum(rounds[1]["eval_episodes"].values()) == 2
+    assert {task: list(outcomes) for task, outcomes in rounds[1]["eval_outcomes"].items()} == {
+        "transfer_cube": ["900000", "900001"]
+    }, "one outcome per held-out seed"
     for name in ("summary.md", "success.png", "interventions.png", "before.gif", "after.gif", "facts.json"):
         assert (report / name).stat().st_size > 0, name
     summary = (report / "summary.md").read_text()
@@ -95,6 +97,33 @@ def test_evaluate_runs_the_channels_current_policy_on_held_out_seeds_of_a_copied
     episodes = committed_episodes(tmp_path)
     result = DemoLoop(preset("quick"), tmp_path, progress=Progress(emit=lambda line: None)).evaluate(per_task=1)
     assert result.policy_version == "v000010"
-    assert result.eval_episodes == {"transfer_cube": 1}
-    assert 0 <= result.eval_successes["transfer_cube"] <= 1
+    assert list(result.eval_outcomes["transfer_cube"]) == [preset("quick").eval_seed]
+    assert result.eval_rate.trials == 1
     assert committed_episodes(tmp_path) == episodes, "evaluation episodes are not recorded"
+
+
+def test_paired_bench_finds_no_difference_between_two_copies_of_one_policy(demo_run, tmp_path):
+    work_dir, _ = demo_run
+    for name in ("first", "second"):
+        shutil.copytree(work_dir / "fleet", tmp_path / name / "fleet")
+    script = Path(__file__).parents[2] / "bench" / "paired.py"
+    folders = [str(tmp_path / "first"), str(tmp_path / "second")]
+    result = subprocess.run(
+        [sys.executable, str(script), "--preset", "quick", "--per-task", "2", *folders],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith(("| first |", "| second |"))]
+    assert len(rows) == 3 and rows[0].split("|")[3:] == rows[1].split("|")[3:], "evaluation is deterministic per seed"
+    assert "| second | 0 vs 0 (p = 1.000) | 0 vs 0 (p = 1.000) |" in result.stdout
+
+
+def test_paired_bench_refuses_a_folder_without_a_store(tmp_path):
+    script = Path(__file__).parents[2] / "bench" / "paired.py"
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path), str(tmp_path)], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 2
+    assert "holds no fleet store" in result.stderr

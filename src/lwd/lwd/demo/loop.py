@@ -222,9 +222,9 @@ class DemoLoop:
         versions = sorted({summary.policy_version for summary in done})
         result = RoundResult(round_index, ",".join(versions), 0, 0, 0, 0, 0)
         for task in preset.tasks:
-            outcomes = [summary.success for summary in done if summary.task == task]
-            result.eval_successes[task] = int(sum(outcomes))
-            result.eval_episodes[task] = len(outcomes)
+            result.eval_outcomes[task] = {
+                s.seed: bool(s.success) for s in sorted(done, key=lambda s: s.seed) if s.task == task
+            }
         self.progress.stage(f"round {round_index} policy {result.policy_version}: held-out success {result.eval_rate}")
         if video:
             frames = [summary for summary in done if summary.frames]

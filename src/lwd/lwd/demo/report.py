@@ -11,12 +11,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from lwd.demo.stats import Rate, wilson_rate
+from lwd.demo.stats import Rate, paired_comparison, wilson_rate
 
 
 @dataclass
 class RoundResult:
-    """What one deployment round measured: the policy it ran, fleet outcomes, held-out evaluation."""
+    """What one deployment round measured: the policy it ran, fleet outcomes, held-out evaluation.
+
+    ``eval_outcomes`` maps each task to the success of each held-out seed, so that two policies
+    evaluated on the same seeds can be compared seed by seed.
+    """
 
     round_index: int
     policy_version: str
@@ -25,8 +29,7 @@ class RoundResult:
     fleet_interventions: int
     fleet_intervention_steps: int
     fleet_steps: int
-    eval_successes: dict[str, int] = field(default_factory=dict)
-    eval_episodes: dict[str, int] = field(default_factory=dict)
+    eval_outcomes: dict[str, dict[int, bool]] = field(default_factory=dict)
     cycle_time_s: float = 0.0
     trainer_updates: int = 0
 
@@ -38,11 +41,13 @@ class RoundResult:
     @property
     def eval_rate(self) -> Rate:
         """Success on held-out seeds with no interventions, all tasks pooled."""
-        return wilson_rate(sum(self.eval_successes.values()), sum(self.eval_episodes.values()))
+        pooled = [outcome for outcomes in self.eval_outcomes.values() for outcome in outcomes.values()]
+        return wilson_rate(sum(pooled), len(pooled))
 
     def eval_rate_for(self, task: str) -> Rate:
         """Held-out success on one task."""
-        return wilson_rate(self.eval_successes.get(task, 0), self.eval_episodes.get(task, 0))
+        outcomes = self.eval_outcomes.get(task, {})
+        return wilson_rate(sum(outcomes.values()), len(outcomes))
 
     @property
     def intervention_rate(self) -> float:
@@ -56,7 +61,7 @@ def write_report(folder: Path, title: str, rounds: list[RoundResult], notes: lis
     (folder / "results.json").write_text(json.dumps([asdict(r) for r in rounds], indent=2) + "\n")
     _plot_success(folder / "success.png", rounds)
     _plot_interventions(folder / "interventions.png", rounds)
-    tasks = sorted({task for r in rounds for task in r.eval_episodes})
+    tasks = sorted({task for r in rounds for task in r.eval_outcomes})
     lines = [f"# {title}", "", *notes, ""]
     header = [
         "round",
@@ -79,6 +84,30 @@ def write_report(folder: Path, title: str, rounds: list[RoundResult], notes: lis
     summary = folder / "summary.md"
     summary.write_text("\n".join(lines) + "\n")
     return summary
+
+
+def paired_table(finals: dict[str, RoundResult], tasks: tuple[str, ...]) -> list[str]:
+    """Markdown rows comparing the first arm with each other arm seed by seed, per task and pooled.
+
+    A cell reads "a vs b (p = ...)": a held-out seeds only the first arm solved, b only the other,
+    and the two-sided exact McNemar p-value. Only seeds both arms completed are paired.
+    """
+    (reference, first), *others = finals.items()
+    header = [f"{reference} vs", *tasks, "all tasks"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, other in others:
+        pairs = {task: _paired_outcomes(first, other, task) for task in tasks}
+        pooled = [pair for task in tasks for pair in pairs[task]]
+        cells = [str(paired_comparison(pairs[task])) for task in tasks]
+        cells.append(str(paired_comparison(pooled)))
+        lines.append("| " + " | ".join([name, *cells]) + " |")
+    return lines
+
+
+def _paired_outcomes(first: RoundResult, second: RoundResult, task: str) -> list[tuple[bool, bool]]:
+    """Both results' outcomes on each held-out seed of ``task`` that both completed."""
+    a, b = first.eval_outcomes.get(task, {}), second.eval_outcomes.get(task, {})
+    return [(a[seed], b[seed]) for seed in sorted(a.keys() & b.keys())]
 
 
 def _plot_success(path: Path, rounds: list[RoundResult]) -> None:

@@ -1,0 +1,53 @@
+"""Seed-by-seed comparison of the policies several work folders serve, on the same held-out seeds.
+
+Each folder is a demo, arm (`bench/learning.py`) or variant (`bench/offline_learner.py`) folder
+with a fleet store; the policy its channel serves now is evaluated on the preset's held-out seeds
+with no operator. Prints each policy's success, then the first folder against each other one: the
+seeds only one of them solved and the exact McNemar p-value. Evaluation is deterministic per seed,
+so a folder's rate here matches its final evaluation in the run that made it.
+
+    .venv/bin/python bench/paired.py --preset full --per-task 100 runs/learning/lwd runs/learning/hg-dagger
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lwd.demo.loop import DemoError, DemoLoop
+from lwd.demo.presets import PRESETS, preset
+from lwd.demo.report import paired_table
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", type=Path, nargs="+", help="work folders; the first is compared with the rest")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="default", help="robots, tasks and eval seeds")
+    parser.add_argument("--per-task", type=int, default=100, help="held-out seeds per task")
+    args = parser.parse_args()
+    if len(args.folders) < 2:
+        parser.error("give at least two folders to compare")
+    for folder in args.folders:
+        if not (folder / "fleet" / "policies").is_dir():
+            parser.error(f"{folder} holds no fleet store with published policies")
+    chosen = preset(args.preset)
+    finals = {}
+    try:
+        for folder in args.folders:
+            finals[folder.name] = DemoLoop(chosen, folder).evaluate(args.per_task)
+    except DemoError as error:
+        print(f"paired: {error}", file=sys.stderr)
+        return 1
+    print(f"| folder | policy | {' | '.join(chosen.tasks)} | average |")
+    print("|---|---|" + "---|" * len(chosen.tasks) + "---|")
+    for name, result in finals.items():
+        rates = " | ".join(str(result.eval_rate_for(task)) for task in chosen.tasks)
+        print(f"| {name} | {result.policy_version} | {rates} | {result.eval_rate} |")
+    print()
+    print("\n".join(paired_table(finals, chosen.tasks)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
