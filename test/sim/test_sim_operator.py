@@ -145,6 +145,31 @@ def test_dropping_the_cube_triggers_takeover(cube):
     assert decision is not None and decision.reason == "object_dropped"
 
 
+def test_a_grip_that_slips_for_a_few_steps_is_not_a_drop(insertion):
+    """Finger contacts flicker off for 1-4 steps while a grip holds; only a lasting release is a drop."""
+    operator, stand_in = ScriptedOperator(seed=0), ScriptedOperator(seed=0)
+    insertion.reset(0)
+    operator.reset(insertion)
+    stand_in.reset(insertion)
+    stand_in.take_over(insertion, "policy stand-in")
+    for _ in range(200):
+        if insertion.stage_reward >= 2:
+            break
+        assert operator.decide(insertion, None) is None
+        insertion.step(stand_in.command(insertion))
+    for _ in range(25):
+        insertion.step(stand_in.command(insertion))
+    loosened = stand_in.command(insertion)
+    loosened[6] = 1.0
+    stages = []
+    for step in range(30):
+        command = loosened if step < 3 else stand_in.command(insertion)
+        assert operator.decide(insertion, command) is None, f"takeover at step {step}, stages {stages}"
+        insertion.step(command)
+        stages.append(insertion.stage_reward)
+    assert min(stages) <= 1 and stages[-1] >= 2, f"the grip must slip and recover: {stages}"
+
+
 def test_random_walk_policy_moves_the_arms(cube):
     cube.reset(0)
     policy = RandomWalkPolicy(np.random.default_rng(0))

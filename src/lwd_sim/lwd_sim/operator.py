@@ -17,10 +17,11 @@ Runner loop (one episode)::
             operator.hand_back(driver)
 
 ``decide`` fires on: no stage-reward progress for ``stall_seconds``; an unsafe state (joints near
-their limits, a non-finite policy command, the object dropped or off the table, an arm colliding
-with the other arm or the table); or a random spot check. Each episode has a patience budget of
-``patience`` takeovers. While in control the operator drives to the end of the sub-goal that was
-active when it took over ("grasp", "handover", "insert") and then wants to hand back.
+their limits, a non-finite policy command, the object off the table or out of the grip for
+``drop_seconds``, an arm colliding with the other arm or the table); or a random spot check. Each
+episode has a patience budget of ``patience`` takeovers. While in control the operator drives to
+the end of the sub-goal that was active when it took over ("grasp", "handover", "insert") and then
+wants to hand back.
 ``demonstrate`` runs whole episodes. ``Imperfection`` adds a reaction delay, joint noise and
 occasional misplaced grasps (all off by default).
 """
@@ -66,6 +67,9 @@ class TakeoverTriggers:
     """When the operator takes over from the policy."""
 
     stall_seconds: float = 4.0
+    drop_seconds: float = 0.2
+    """How long the stage must stay below "lifted" before the object counts as dropped: finger
+    contacts flicker off for a step or a few while a grip holds (1-4 steps measured, BENCHMARKS.md)."""
     joint_limit_margin: float = 0.05
     spot_check_probability: float = 0.0
     patience: int = 3
@@ -126,6 +130,7 @@ class ScriptedOperator:
         self._reference = driver.measured_qpos()
         self._best_stage = driver.stage_reward
         self._previous_stage = self._best_stage
+        self._released_at: int | None = None
         self._last_progress = driver.steps
         self._takeover_stage = self._best_stage
         self._pending: tuple[str, int] | None = None
@@ -151,6 +156,7 @@ class ScriptedOperator:
         self._finished = False
         self.in_control = True
         self._pending = None
+        self._released_at = None
         decision = TakeoverDecision(reason, driver.steps, plan.phases[self._phase].subgoal)
         self._takeover_subgoal = decision.subgoal
         self._takeover_stage = scene.stage
@@ -184,7 +190,8 @@ class ScriptedOperator:
         if stage > self._best_stage:
             self._best_stage = stage
             self._last_progress = driver.steps
-        reason = self._trigger(driver, policy_command, stage)
+        self._track_release(driver.steps, stage)
+        reason = self._trigger(driver, policy_command)
         self._previous_stage = stage
         if self.in_control or self.patience_left <= 0:
             return None
@@ -194,7 +201,7 @@ class ScriptedOperator:
             return self.take_over(driver, self._pending[0])
         return None
 
-    def _trigger(self, driver: AlohaSimDriver, policy_command: np.ndarray | None, stage: int) -> str | None:
+    def _trigger(self, driver: AlohaSimDriver, policy_command: np.ndarray | None) -> str | None:
         triggers = self.config.triggers
         if driver.success:
             return None
@@ -202,7 +209,7 @@ class ScriptedOperator:
             return "invalid_command"
         if self._near_joint_limits(driver, policy_command):
             return "joint_limit"
-        if self._object_dropped(driver, stage):
+        if self._object_dropped(driver):
             return "object_dropped"
         if self._collision(driver):
             return "collision"
@@ -224,9 +231,19 @@ class ScriptedOperator:
                     return True
         return False
 
-    def _object_dropped(self, driver: AlohaSimDriver, stage: int) -> bool:
+    def _object_dropped(self, driver: AlohaSimDriver) -> bool:
         off_table = any(pose[2] < -0.05 for pose in driver.object_poses().values())
-        return off_table or (self._previous_stage >= 2 and stage <= 1)
+        triggers = self.config.triggers
+        released = self._released_at
+        let_go = released is not None and driver.steps - released >= triggers.drop_seconds * triggers.control_hz
+        return off_table or let_go
+
+    def _track_release(self, step: int, stage: int) -> None:
+        """Remember the step the stage fell from lifted (>= 2) to not held; forget it once held again."""
+        if stage >= 2:
+            self._released_at = None
+        elif self._previous_stage >= 2 and self._released_at is None:
+            self._released_at = step
 
     @staticmethod
     def _collision(driver: AlohaSimDriver) -> bool:
