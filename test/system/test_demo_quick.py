@@ -50,6 +50,7 @@ def test_report_has_every_round_with_intervals_plots_and_videos(demo_run):
     summary = (report / "summary.md").read_text()
     assert "95%" in summary and "v000010" in summary
     assert "round 1/1" in stdout and "held-out success" in stdout
+    assert "takeovers: " in stdout, "deployment lines name the operator's takeover reasons"
 
 
 def test_store_holds_verified_demonstrations_and_deployments_and_both_policy_versions(demo_run):

@@ -55,7 +55,8 @@ class Progress:
     def episode(self, summary: EpisodeSummary, done: int, total: int, successes: int) -> None:
         """One finished episode, with the stage's success so far and every robot's last status."""
         outcome = "success" if summary.success else "failure"
-        takeovers = f", {summary.interventions} takeovers" if summary.mode == "deployment" else ""
+        reasons = ", ".join(summary.takeover_reasons) or "none"
+        takeovers = f", takeovers: {reasons}" if summary.mode == "deployment" else ""
         self.per_robot[summary.robot_id] = (
             f"{summary.robot_id}: {summary.task} seed {summary.seed} {outcome} in {summary.steps} steps{takeovers}"
             f" (policy {summary.policy_version or 'operator'})"

@@ -71,6 +71,7 @@ class RobotSettings:
     human_like_operator: bool = True
     """Live takeovers get reaction delay, noise and mistakes; demonstrations stay clean (curated)."""
     stall_seconds: float = 2.0
+    drop_seconds: float = 0.2
     patience: int = 3
     max_step_delta: float = 0.1
     low_water: int = 1
@@ -91,6 +92,7 @@ class EpisodeSummary:
     steps: int
     interventions: int = 0
     intervention_steps: int = 0
+    takeover_reasons: list[str] = field(default_factory=list)
     best_stage: int = 0
     wall_s: float = 0.0
     bag: str = ""
@@ -224,6 +226,7 @@ class SimRobot:
         if stats is not None and mode == "deployment":
             summary.interventions = stats.interventions
             summary.intervention_steps = stats.intervention_steps
+            summary.takeover_reasons = [decision.reason for decision in operator.takeovers]
         end = self.session.end_with_ground_truth(summary.success, stamp)
         if not end.accepted:
             raise RobotError(f"{self.settings.robot_id}: episode could not be closed: {end.message}")
@@ -240,7 +243,10 @@ class SimRobot:
 
     def _operator(self, seed: int, human_like: bool) -> ScriptedOperator:
         imperfection = Imperfection.human() if human_like else Imperfection()
-        triggers = TakeoverTriggers(stall_seconds=self.settings.stall_seconds, patience=self.settings.patience)
+        settings = self.settings
+        triggers = TakeoverTriggers(
+            stall_seconds=settings.stall_seconds, drop_seconds=settings.drop_seconds, patience=settings.patience
+        )
         return ScriptedOperator(OperatorConfig(triggers=triggers, imperfection=imperfection), seed=seed)
 
     def _next_stamp(self) -> int:
