@@ -32,6 +32,7 @@ def test_paired_comparison_of_agreeing_policies_finds_no_difference():
     assert paired_comparison([(True, True), (False, False)]).p_value == 1.0
     assert paired_comparison([]).p_value == 1.0
     assert paired_comparison([(True, False)] * 10).p_value == pytest.approx(2 / 2**10)
+    assert str(paired_comparison([(True, False)] * 12)) == "12 vs 0 (p < 0.001)"
 
 
 def result_with(outcomes: dict[str, dict[int, bool]]) -> RoundResult:

@@ -53,7 +53,8 @@ class PairedComparison:
     p_value: float
 
     def __str__(self) -> str:
-        return f"{self.only_first} vs {self.only_second} (p = {self.p_value:.3f})"
+        p_value = "p < 0.001" if self.p_value < 0.001 else f"p = {self.p_value:.3f}"
+        return f"{self.only_first} vs {self.only_second} ({p_value})"
 
 
 def paired_comparison(pairs: Sequence[tuple[bool, bool]]) -> PairedComparison:
