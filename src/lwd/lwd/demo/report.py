@@ -68,7 +68,7 @@ def write_report(folder: Path, title: str, rounds: list[RoundResult], notes: lis
         "policy",
         "held-out success (95% CI)",
         *[f"{t}" for t in tasks],
-        "fleet success",
+        "fleet success (previous policy, with operator)",
         "interventions/ep",
     ]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -124,7 +124,8 @@ def _plot_success(path: Path, rounds: list[RoundResult]) -> None:
     )
     fleet = [(r.round_index, r.fleet_rate.value) for r in rounds if r.fleet_episodes]
     if fleet:
-        axis.plot(*zip(*fleet, strict=True), marker="s", linestyle="--", label="fleet, with operator")
+        label = "fleet with operator, previous round's policy"
+        axis.plot(*zip(*fleet, strict=True), marker="s", linestyle="--", label=label)
     axis.set_xlabel("round (policy version deployed)")
     axis.set_ylabel("success rate")
     axis.set_ylim(0, 1.05)
