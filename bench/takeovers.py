@@ -27,7 +27,7 @@ def main() -> int:
     parser.add_argument("--store", type=Path, required=True, help="fleet store folder with a published policy")
     parser.add_argument("--task", choices=PRESETS["default"].tasks, default="insertion")
     parser.add_argument("--episodes", type=int, default=12)
-    parser.add_argument("--first-seed", type=int, default=PRESETS["default"].fleet_seed + 1)
+    parser.add_argument("--first-seed", type=int, default=PRESETS["default"].fleet_seed)
     parser.add_argument("--drop-seconds", type=float, default=RobotSettings.drop_seconds)
     args = parser.parse_args()
     if not (args.store / "policies").is_dir():
