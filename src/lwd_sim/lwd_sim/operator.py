@@ -69,7 +69,7 @@ class TakeoverTriggers:
     stall_seconds: float = 4.0
     drop_seconds: float = 0.2
     """How long the stage must stay below "lifted" before the object counts as dropped: finger
-    contacts flicker off for a step or a few while a grip holds (1-4 steps measured, BENCHMARKS.md)."""
+    contacts flicker off for 1-3 steps while a grip holds (measured on insertion, BENCHMARKS.md)."""
     joint_limit_margin: float = 0.05
     spot_check_probability: float = 0.0
     patience: int = 3

@@ -71,7 +71,7 @@ class RobotSettings:
     human_like_operator: bool = True
     """Live takeovers get reaction delay, noise and mistakes; demonstrations stay clean (curated)."""
     stall_seconds: float = 2.0
-    drop_seconds: float = 0.2
+    drop_seconds: float = TakeoverTriggers.drop_seconds
     patience: int = 3
     max_step_delta: float = 0.1
     low_water: int = 1
