@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchContext, LaunchDescription
-from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler
+from launch.actions import DeclareLaunchArgument, EmitEvent, LogInfo, OpaqueFunction, RegisterEventHandler, Shutdown
 from launch.events import matches_action
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
@@ -63,8 +63,12 @@ def parameters_file(node: str, namespace: str, profile: str, overrides: dict[str
     return str(path)
 
 
-def activate_on_start(node: LifecycleNode) -> list:
-    """Configure ``node`` as soon as it is up, and activate it once it reaches ``inactive``."""
+def activate_on_start(node: LifecycleNode, executable: str) -> list:
+    """Configure ``node`` as soon as it is up and activate it once it reaches ``inactive``.
+
+    A failed configure (the node logged why) stops the whole bringup with that reason: a robot must
+    not run on with a policy, recorder or bridge that never came up.
+    """
     return [
         RegisterEventHandler(
             OnStateTransition(
@@ -81,6 +85,17 @@ def activate_on_start(node: LifecycleNode) -> list:
                 ],
             )
         ),
+        RegisterEventHandler(
+            OnStateTransition(
+                target_lifecycle_node=node,
+                start_state="configuring",
+                goal_state="unconfigured",
+                entities=[
+                    LogInfo(msg=f"{executable} failed to configure (its log above says why); stopping the robot"),
+                    Shutdown(reason=f"{executable} failed to configure"),
+                ],
+            )
+        ),
         EmitEvent(
             event=ChangeState(
                 lifecycle_node_matcher=matches_action(node),
@@ -88,6 +103,19 @@ def activate_on_start(node: LifecycleNode) -> list:
             )
         ),
     ]
+
+
+def episode_instruction(instruction: str, task: str, use_sim: bool) -> str:
+    """The instruction every episode records: the argument, or in simulation the task's first instruction."""
+    if instruction:
+        return instruction
+    if not use_sim:
+        raise ValueError("bringup needs instruction:='<what the robot is asked to do>' (recorded with every episode)")
+    from lwd_sim.tasks import TASKS
+
+    if task not in TASKS:
+        raise ValueError(f"task:={task} is not a simulated task; choose one of {sorted(TASKS)}")
+    return TASKS[task].instructions[0]
 
 
 def robot_nodes(context: LaunchContext) -> list:
@@ -103,6 +131,8 @@ def robot_nodes(context: LaunchContext) -> list:
     spool_dir = str(robot_dir / "spool")
     cache_dir = str(robot_dir / "policy_cache")
     common = {"use_sim_time": argument("use_sim_time") == "true"}
+    use_sim = argument("use_sim") == "true"
+    instruction = episode_instruction(argument("instruction"), argument("task"), use_sim)
     ros_arguments = ["--log-level", argument("log_level")]
 
     def parameters(node: str, overrides: dict[str, Any]) -> list[str]:
@@ -113,7 +143,10 @@ def robot_nodes(context: LaunchContext) -> list:
         executable="policy_node",
         name="policy_node",
         namespace=namespace,
-        parameters=parameters("policy_node", {"checkpoint": argument("checkpoint"), "policy_cache_dir": cache_dir}),
+        parameters=parameters(
+            "policy_node",
+            {"checkpoint": argument("checkpoint"), "policy_cache_dir": cache_dir, "instruction": instruction},
+        ),
         ros_arguments=ros_arguments,
         output="screen",
     )
@@ -149,14 +182,16 @@ def robot_nodes(context: LaunchContext) -> list:
         executable="intervention_node",
         name="intervention_node",
         namespace=namespace,
-        parameters=parameters("intervention_node", {"robot_id": robot_id, "task": argument("task")}),
+        parameters=parameters(
+            "intervention_node", {"robot_id": robot_id, "task": argument("task"), "instruction": instruction}
+        ),
         ros_arguments=ros_arguments,
         output="screen",
     )
     actions = [policy, recorder, bridge, intervention]
-    for node in (policy, recorder, bridge):
-        actions += activate_on_start(node)
-    if argument("use_sim") == "true":
+    for node, executable in ((policy, "policy_node"), (recorder, "recorder_node"), (bridge, "bridge_node")):
+        actions += activate_on_start(node, executable)
+    if use_sim:
         actions.append(
             Node(
                 package="lwd_sim",
@@ -215,6 +250,11 @@ def generate_launch_description() -> LaunchDescription:
             DeclareLaunchArgument("checkpoint", description="verified policy folder to start with"),
             DeclareLaunchArgument(
                 "task", default_value="transfer_cube", description="task recorded with each episode (and simulated)"
+            ),
+            DeclareLaunchArgument(
+                "instruction",
+                default_value="",
+                description="instruction recorded with every episode; '' = the sim task's first (use_sim only)",
             ),
             DeclareLaunchArgument(
                 "data_dir",

@@ -24,9 +24,10 @@ MAX_ROBOTS = 32
 
 def sim_robots(context: LaunchContext) -> list:
     """One scoped bringup include per robot, built once ``robots`` is known."""
-    count = int(LaunchConfiguration("robots").perform(context))
+    text = LaunchConfiguration("robots").perform(context)
+    count = int(text) if text.strip().isdigit() else 0
     if not 1 <= count <= MAX_ROBOTS:
-        raise ValueError(f"robots must be between 1 and {MAX_ROBOTS}, got {count}")
+        raise ValueError(f"robots:= must be a whole number from 1 to {MAX_ROBOTS}, got {text!r}")
     bringup = Path(get_package_share_directory("lwd")) / "launch" / "bringup.launch.py"
     shared = {
         name: LaunchConfiguration(name)

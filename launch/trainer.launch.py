@@ -6,7 +6,8 @@ Parameters come from share/lwd/config/trainer_node.yaml; the arguments below ove
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, LogInfo, RegisterEventHandler, Shutdown
+from launch.event_handlers import OnProcessExit
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
@@ -17,7 +18,25 @@ LOG_LEVELS = ["debug", "info", "warn", "error", "fatal"]
 
 
 def generate_launch_description() -> LaunchDescription:
-    """Arguments, then the trainer node (in the root namespace: one trainer serves the fleet)."""
+    """Arguments, then the trainer node (in the root namespace: one trainer serves the fleet).
+
+    The launch ends when the trainer exits (a bad store or policy stops it at start), instead of
+    idling on with nothing running.
+    """
+    trainer = Node(
+        package="lwd_learner",
+        executable="trainer_node",
+        name="trainer_node",
+        parameters=[
+            PathJoinSubstitution([FindPackageShare("lwd"), "config", "trainer_node.yaml"]),
+            {
+                name: ParameterValue(LaunchConfiguration(name), value_type=str)
+                for name in ("store_url", "channel", "work_dir", "pretrained")
+            },
+        ],
+        ros_arguments=["--log-level", LaunchConfiguration("log_level")],
+        output="screen",
+    )
     return LaunchDescription(
         [
             DeclareLaunchArgument(
@@ -35,20 +54,17 @@ def generate_launch_description() -> LaunchDescription:
             DeclareLaunchArgument(
                 "log_level", default_value="info", choices=LOG_LEVELS, description="log level of the trainer"
             ),
-            Node(
-                package="lwd_learner",
-                executable="trainer_node",
-                name="trainer_node",
-                parameters=[
-                    PathJoinSubstitution([FindPackageShare("lwd"), "config", "trainer_node.yaml"]),
-                    {
-                        "store_url": ParameterValue(LaunchConfiguration("store_url"), value_type=str),
-                        "channel": ParameterValue(LaunchConfiguration("channel"), value_type=str),
-                        "work_dir": ParameterValue(LaunchConfiguration("work_dir"), value_type=str),
-                    },
-                ],
-                ros_arguments=["--log-level", LaunchConfiguration("log_level")],
-                output="screen",
+            DeclareLaunchArgument(
+                "pretrained",
+                default_value="",
+                description="policy folder or store version to start from; '' = what the channel serves",
+            ),
+            trainer,
+            RegisterEventHandler(
+                OnProcessExit(
+                    target_action=trainer,
+                    on_exit=[LogInfo(msg="trainer_node exited; ending the launch"), Shutdown(reason="trainer exited")],
+                )
             ),
         ]
     )

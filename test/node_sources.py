@@ -6,6 +6,7 @@ Shared by the packaging and ROS-layer tests, which cannot import the nodes (no r
 from __future__ import annotations
 
 import ast
+import re
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,7 @@ def node_files() -> dict[str, Path]:
         for executable, target in console_scripts(package).items():
             module = target.split(":")[0]
             path = SRC / package / Path(*module.split(".")).with_suffix(".py")
-            if "import rclpy" in path.read_text():
+            if re.search(r"^(from|import) rclpy", path.read_text(), re.MULTILINE):
                 found[executable] = path
     return found
 

@@ -1,14 +1,12 @@
-"""Static checks of the ROS 2 node layer and the launch files, which cannot run here (no rclpy, no launch).
+"""Static checks of the ROS 2 node layer and the launch files (the live graph tests are in test/ros/).
 
 - Node sources (read with ``ast``): every publisher and subscriber uses a namespaced topic, the
   message type and QoS class of the topic contract, and a pub/sub pair on a topic agrees on the
   type; every parameter has a descriptor with a range that fits its type; times come from the node
-  clock; images go through cv_bridge; lifecycle nodes enable their managed publishers.
-- Launch files run against stand-ins of the Humble ``launch``/``launch_ros`` API: only names on an
-  explicit allow-list exist, each with its Humble signature, so a Jazzy-only name or keyword
-  fails. The stand-in runs ``generate_launch_description`` and the OpaqueFunctions, so the
-  arguments, the nodes and the parameter files that bringup writes are checked for real.
-- ``lwd_interfaces.ros`` runs against stand-ins of ``rclpy.qos`` and ``rcl_interfaces.msg``.
+  clock; lifecycle nodes enable their managed publishers.
+- Launch files run against stand-ins of the ``launch``/``launch_ros`` API (test/launch_standin.py;
+  ``launch`` is not installable here): the arguments, the nodes and the parameter files that
+  bringup writes are checked for real.
 """
 
 from __future__ import annotations
@@ -17,20 +15,19 @@ import ast
 import contextlib
 import importlib
 import importlib.util
-import inspect
 import io
 import re
 import shlex
 import sys
-import types
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from launch_standin import LaunchSimulator, flatten, node_parameters
 from lwd_interfaces import topics
 from node_sources import ROS_MODULES, UNKNOWN, console_scripts, declared_parameters, node_files
 
@@ -80,17 +77,6 @@ def parameter_errors(executable: str, values: dict[str, Any]) -> list[str]:
         if spec.choices not in (None, UNKNOWN) and value not in spec.choices:
             errors.append(f"{executable}: {name}={value!r} is not one of {sorted(spec.choices)}")
     return errors
-
-
-def flatten(section: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested ``ros__parameters`` (``buttons: {success: 0}``) as dotted names (``buttons.success``)."""
-    flat = {}
-    for key, value in section.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 @dataclass(frozen=True)
@@ -310,17 +296,6 @@ def test_recorder_subscribes_raw_and_nodes_stamp_with_the_node_clock():
                 assert not wall_clock, f"{executable}:{call.lineno}: use self.get_clock().now(), not the wall clock"
 
 
-def test_images_are_converted_with_cv_bridge():
-    for executable in ("policy_node", "sim_driver"):
-        source = node_files()[executable].read_text()
-        assert "from cv_bridge import" in source, executable
-        tree = ast.parse(source)
-        built = [c for c in ast.walk(tree) if isinstance(c, ast.Call) and getattr(c.func, "id", None) == "Image"]
-        assert not built, f"{executable} builds sensor_msgs/Image by hand"
-    assert "imgmsg_to_cv2" in node_files()["policy_node"].read_text()
-    assert "cv2_to_imgmsg" in node_files()["sim_driver"].read_text()
-
-
 def lifecycle_classes() -> dict[str, ast.ClassDef]:
     """executable -> its node class, for the nodes that subclass rclpy's LifecycleNode."""
     found = {}
@@ -444,341 +419,12 @@ def test_package_xml_covers_launch_files_and_the_ros_helpers():
     assert ros_helper_imports <= package_dependencies("lwd_msgs")
 
 
-# --------------------------------------------------------------------------- lwd_interfaces.ros
-
-
-def _message_class(name: str, fields: dict[str, Any]) -> type:
-    """A stand-in ROS message class: keyword construction, attributes with defaults."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        unknown = set(kwargs) - set(fields)
-        if unknown:
-            raise TypeError(f"{name} has no fields {unknown}")
-        for key, default in fields.items():
-            setattr(self, key, kwargs.get(key, default() if callable(default) else default))
-
-    return type(name, (), {"__init__": __init__})
-
-
-@pytest.fixture
-def ros_helpers(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
-    """``lwd_interfaces.ros`` imported over stand-ins of the Humble rclpy.qos and rcl_interfaces.msg names."""
-    msg = types.ModuleType("rcl_interfaces.msg")
-    msg.ParameterDescriptor = _message_class(
-        "ParameterDescriptor",
-        {
-            "name": "",
-            "type": 0,
-            "description": "",
-            "additional_constraints": "",
-            "read_only": False,
-            "dynamic_typing": False,
-            "floating_point_range": list,
-            "integer_range": list,
-        },
-    )
-    msg.FloatingPointRange = _message_class("FloatingPointRange", {"from_value": 0.0, "to_value": 0.0, "step": 0.0})
-    msg.IntegerRange = _message_class("IntegerRange", {"from_value": 0, "to_value": 0, "step": 0})
-    qos = types.ModuleType("rclpy.qos")
-    qos.HistoryPolicy = types.SimpleNamespace(KEEP_LAST="keep_last", KEEP_ALL="keep_all")
-    qos.ReliabilityPolicy = types.SimpleNamespace(RELIABLE="reliable", BEST_EFFORT="best_effort")
-    qos.DurabilityPolicy = types.SimpleNamespace(VOLATILE="volatile", TRANSIENT_LOCAL="transient_local")
-    qos.QoSProfile = _message_class(
-        "QoSProfile", {"history": None, "depth": None, "reliability": None, "durability": None}
-    )
-    rclpy = types.ModuleType("rclpy")
-    rclpy.qos = qos
-    rclpy.calls = []
-    rclpy.spin = lambda node: node.spin()
-    rclpy.try_shutdown = lambda: rclpy.calls.append("try_shutdown")
-    rcl_interfaces = types.ModuleType("rcl_interfaces")
-    rcl_interfaces.msg = msg
-    for name, module in {"rclpy": rclpy, "rclpy.qos": qos, "rcl_interfaces": rcl_interfaces}.items():
-        monkeypatch.setitem(sys.modules, name, module)
-    monkeypatch.setitem(sys.modules, "rcl_interfaces.msg", msg)
-    spec = importlib.util.spec_from_file_location(
-        "lwd_interfaces_ros_under_test", Path(topics.__file__).with_name("ros.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_qos_profiles_match_the_contract(ros_helpers):
-    latched = ros_helpers.contract_qos(topics.POLICY_VERSION)
-    assert (latched.reliability, latched.durability, latched.depth) == ("reliable", "transient_local", 1)
-    camera = ros_helpers.contract_qos(topics.camera_topic("top"), depth=50)
-    assert (camera.reliability, camera.durability, camera.depth) == ("best_effort", "volatile", 50)
-    command = ros_helpers.qos_profile(topics.RELIABLE)
-    assert (command.reliability, command.durability, command.depth) == ("reliable", "volatile", 10)
-
-
-def test_describe_builds_read_only_descriptors_with_typed_ranges(ros_helpers):
-    plain = ros_helpers.describe("spool folder")
-    assert plain.read_only and plain.description == "spool folder" and not plain.integer_range
-    ranged = ros_helpers.describe("period [s]", low=0.1, high=60.0)
-    (interval,) = ranged.floating_point_range
-    assert (interval.from_value, interval.to_value, interval.step) == (0.1, 60.0, 0.0) and not ranged.integer_range
-    (counts,) = ros_helpers.describe("retries", low=1, high=100).integer_range
-    assert (counts.from_value, counts.to_value) == (1, 100)
-    assert (
-        ros_helpers.describe("storage", choices=("mcap", "sqlite3")).additional_constraints == "one of: mcap, sqlite3"
-    )
-    with pytest.raises(ValueError, match="both bounds"):
-        ros_helpers.describe("half a range", low=1.0)
-    assert ros_helpers.require_choice("storage", "mcap", ("mcap",)) == "mcap"
-    with pytest.raises(ValueError, match="'storage' must be one of"):
-        ros_helpers.require_choice("storage", "bag", ("mcap",))
-
-
-class _SpinningNode:
-    """Stands in for a node: ``rclpy.spin`` runs ``spin``, which ends the way ``outcome`` says."""
-
-    def __init__(self, outcome: type[BaseException] | None) -> None:
-        self.outcome = outcome
-        self.events: list[str] = []
-
-    def spin(self) -> None:
-        if self.outcome is not None:
-            raise self.outcome()
-
-    def get_logger(self) -> types.SimpleNamespace:
-        return types.SimpleNamespace(info=lambda text: self.events.append(f"log: {text}"))
-
-    def destroy_node(self) -> None:
-        self.events.append("destroyed")
-
-
-def test_spin_until_shutdown_destroys_the_node_however_spinning_ends(ros_helpers):
-    interrupted = _SpinningNode(KeyboardInterrupt)
-    ros_helpers.spin_until_shutdown(interrupted, "interrupted; saving")
-    assert interrupted.events == ["log: interrupted; saving", "destroyed"]
-    crashed = _SpinningNode(RuntimeError)
-    with pytest.raises(RuntimeError):
-        ros_helpers.spin_until_shutdown(crashed)
-    assert crashed.events == ["destroyed"]
-    assert sys.modules["rclpy"].calls == ["try_shutdown", "try_shutdown"]
-
-
-def test_every_node_main_spins_through_the_shared_helper():
-    for executable, source in node_files().items():
-        text = source.read_text()
-        if "rclpy.spin(" in text or "spin_until_shutdown(" in text:
-            assert "rclpy.spin(" not in text and "spin_until_shutdown(" in text, f"{executable} spins on its own"
-
-
 # --------------------------------------------------------------------------- launch files
-
-
-def _node_signature(
-    *,
-    executable,
-    package=None,
-    name=None,
-    namespace=None,
-    exec_name=None,
-    parameters=None,
-    remappings=None,
-    ros_arguments=None,
-    arguments=None,
-    output="log",
-    emulate_tty=False,
-    respawn=False,
-    respawn_delay=None,
-    additional_env=None,
-    cwd=None,
-    prefix=None,
-    sigterm_timeout=None,
-    sigkill_timeout=None,
-    condition=None,
-): ...
-
-
-def _lifecycle_node_signature(*, name, namespace, **node):
-    inspect.signature(_node_signature).bind(**node)
-
-
-def _on_state_transition_signature(
-    *, entities, target_lifecycle_node=None, transition=None, start_state=None, goal_state=None, matcher=None
-): ...
-
-
-HUMBLE_LAUNCH_API: dict[str, dict[str, Callable[..., Any] | dict[str, int]]] = {
-    # Checked against ros2/launch and ros2/launch_ros (Humble: launch 1.0.x, launch_ros 0.19.x).
-    # Deliberately absent: LifecycleNode(autostart=...) (Jazzy), GroupAction(forwarding=...).
-    "launch": {
-        "LaunchDescription": lambda initial_entities=None, *, deprecated_reason=None: None,
-        "LaunchContext": lambda *args, **kwargs: None,
-    },
-    "launch.actions": {
-        "DeclareLaunchArgument": lambda name, *, default_value=None, description=None, choices=None, condition=None: 0,
-        "EmitEvent": lambda *, event, condition=None: None,
-        "GroupAction": lambda actions, *, scoped=True, launch_configurations=None, condition=None: None,
-        "IncludeLaunchDescription": lambda launch_description_source, *, launch_arguments=None, condition=None: None,
-        "OpaqueFunction": lambda *, function, args=None, kwargs=None, condition=None: None,
-        "RegisterEventHandler": lambda event_handler, *, condition=None: None,
-    },
-    "launch.events": {"matches_action": lambda target_action: None},
-    "launch.launch_description_sources": {"PythonLaunchDescriptionSource": lambda launch_file_path: None},
-    "launch.substitutions": {
-        "LaunchConfiguration": lambda variable_name, *, default=None: None,
-        "PathJoinSubstitution": lambda substitutions: None,
-    },
-    "launch_ros.actions": {"Node": _node_signature, "LifecycleNode": _lifecycle_node_signature},
-    "launch_ros.event_handlers": {
-        "OnStateTransition": _on_state_transition_signature,
-    },
-    "launch_ros.events.lifecycle": {"ChangeState": lambda *, lifecycle_node_matcher, transition_id: None},
-    "launch_ros.parameter_descriptions": {"ParameterValue": lambda value, *, value_type=None: None},
-    "launch_ros.substitutions": {"FindPackageShare": lambda package: None},
-    "lifecycle_msgs.msg": {"Transition": {"TRANSITION_CONFIGURE": 1, "TRANSITION_ACTIVATE": 3}},
-    "ament_index_python.packages": {"get_package_share_directory": lambda package_name: None},
-}
-
-
-@dataclass
-class Call:
-    """A constructed launch entity: its class name and bound arguments (defaults applied)."""
-
-    kind: str
-    arguments: dict[str, Any]
-
-    def __getitem__(self, key: str) -> Any:
-        return self.arguments[key]
-
-    def perform(self, context: LaunchContextStandIn) -> str:
-        """``LaunchConfiguration(...).perform(context)``, as the OpaqueFunctions call it."""
-        return context.perform(self)
-
-
-def _stub(kind: str, signature: Callable[..., Any]) -> Callable[..., Call]:
-    def construct(*args: Any, **kwargs: Any) -> Call:
-        try:
-            bound = inspect.signature(signature).bind(*args, **kwargs)
-            signature(*args, **kwargs)  # nested checks (LifecycleNode's Node keywords)
-        except TypeError as error:
-            raise TypeError(f"{kind}: not the Humble signature: {error}") from None
-        bound.apply_defaults()
-        arguments = dict(bound.arguments)
-        for parameter in inspect.signature(signature).parameters.values():
-            if parameter.kind is inspect.Parameter.VAR_KEYWORD:  # LifecycleNode passes the rest on to Node
-                arguments.update(arguments.pop(parameter.name))
-        return Call(kind, arguments)
-
-    return construct
-
-
-def launch_stand_ins() -> dict[str, types.ModuleType]:
-    """Modules exposing exactly the allow-listed Humble names."""
-    modules: dict[str, types.ModuleType] = {}
-    for module_name, names in HUMBLE_LAUNCH_API.items():
-        parts = module_name.split(".")
-        for depth in range(1, len(parts) + 1):
-            modules.setdefault(".".join(parts[:depth]), types.ModuleType(".".join(parts[:depth])))
-        module = modules[module_name]
-        for name, spec in names.items():
-            setattr(module, name, types.SimpleNamespace(**spec) if isinstance(spec, dict) else _stub(name, spec))
-    modules["ament_index_python.packages"].get_package_share_directory = share_directory
-    for name, module in modules.items():
-        if "." in name:
-            parent, child = name.rsplit(".", 1)
-            setattr(modules[parent], child, module)
-    return modules
-
-
-def share_directory(package_name: str) -> str:
-    """The repository stands in for share/lwd: it holds launch/ and config/ in the installed layout."""
-    assert package_name == "lwd", package_name
-    return str(REPO)
-
-
-@dataclass
-class LaunchRun:
-    """What a simulated ``ros2 launch`` produced."""
-
-    arguments: dict[str, Call] = field(default_factory=dict)
-    nodes: list[Call] = field(default_factory=list)
-    handlers: list[Call] = field(default_factory=list)
-    events: list[Call] = field(default_factory=list)
-
-
-class LaunchContextStandIn:
-    """The LaunchContext an OpaqueFunction sees: the launch configurations of its scope."""
-
-    def __init__(self, configurations: dict[str, Any]) -> None:
-        self.launch_configurations = configurations
-
-    def perform(self, value: Any) -> Any:
-        """A LaunchConfiguration's value (following a default that names another one); other values as they are."""
-        if isinstance(value, Call) and value.kind == "LaunchConfiguration":
-            return self.perform(self.launch_configurations[value["variable_name"]])
-        return value
-
-
-class LaunchSimulator:
-    """Runs launch files against the stand-ins: arguments, OpaqueFunctions, scoped groups and includes."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        for name, module in launch_stand_ins().items():
-            monkeypatch.setitem(sys.modules, name, module)
-
-    def load(self, path: Path) -> types.ModuleType:
-        spec = importlib.util.spec_from_file_location(f"launch_file_{path.name.split('.')[0]}", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-
-    def run(self, path: Path, arguments: dict[str, Any], into: LaunchRun | None = None) -> LaunchRun:
-        """Launch ``path`` with ``arguments`` (as ``name:=value`` on the command line would)."""
-        run = into or LaunchRun()
-        description = self.load(path).generate_launch_description()
-        assert description.kind == "LaunchDescription"
-        self._visit(description["initial_entities"], LaunchContextStandIn(dict(arguments)), run)
-        return run
-
-    def _visit(self, entities: list[Any], context: LaunchContextStandIn, run: LaunchRun) -> None:
-        configurations = context.launch_configurations
-        for entity in entities:
-            kind = entity.kind
-            if kind == "DeclareLaunchArgument":
-                name, default, choices = entity["name"], entity["default_value"], entity["choices"]
-                run.arguments.setdefault(name, entity)
-                if choices is not None and isinstance(default, str):
-                    assert default in choices, f"default of {name} is not one of its choices"
-                if name not in configurations:
-                    assert default is not None, f"required launch argument {name} not given"
-                    configurations[name] = context.perform(default)
-                if choices is not None:
-                    assert configurations[name] in choices, (name, configurations[name])
-            elif kind == "OpaqueFunction":
-                self._visit(entity["function"](context), context, run)
-            elif kind == "GroupAction":
-                assert entity["scoped"], "a group that includes a robot must be scoped"
-                self._visit(list(entity["actions"]), LaunchContextStandIn(dict(configurations)), run)
-            elif kind == "IncludeLaunchDescription":
-                source = entity["launch_description_source"]
-                included = {key: context.perform(value) for key, value in entity["launch_arguments"]}
-                self.run(Path(source["launch_file_path"]), {**configurations, **included}, run)
-            elif kind in ("Node", "LifecycleNode"):
-                run.nodes.append(entity)
-            elif kind == "RegisterEventHandler":
-                run.handlers.append(entity["event_handler"])
-            elif kind == "EmitEvent":
-                run.events.append(entity["event"])
-            else:
-                raise AssertionError(f"unexpected launch entity {kind}")
 
 
 @pytest.fixture
 def launcher(monkeypatch: pytest.MonkeyPatch) -> LaunchSimulator:
     return LaunchSimulator(monkeypatch)
-
-
-def node_parameters(node: Call) -> tuple[str, dict[str, Any]]:
-    """(key, flat parameters) of the one parameter file bringup gives a node."""
-    (path,) = node["parameters"]
-    ((key, section),) = yaml.safe_load(Path(path).read_text()).items()
-    return key, flatten(section["ros__parameters"])
 
 
 def test_launch_files_import_only_allow_listed_humble_names(launcher):
@@ -787,7 +433,7 @@ def test_launch_files_import_only_allow_listed_humble_names(launcher):
 
 
 def test_bringup_arguments_have_descriptions_and_choices(launcher, tmp_path):
-    run = launcher.run(REPO / "launch" / "bringup.launch.py", {"checkpoint": "/policies/v1", "data_dir": str(tmp_path)})
+    run = launcher.run(REPO / "launch" / "bringup.launch.py", {"checkpoint": "/policies/v1", "instruction": "fold the towel", "data_dir": str(tmp_path)})
     required = {"robot_id", "robot_profile", "use_sim", "store_url", "channel", "namespace", "log_level"}
     assert required <= set(run.arguments)
     for name, argument in run.arguments.items():
@@ -801,7 +447,7 @@ def test_bringup_arguments_have_descriptions_and_choices(launcher, tmp_path):
 def test_bringup_starts_the_robot_nodes_with_declared_parameters(launcher, tmp_path):
     run = launcher.run(
         REPO / "launch" / "bringup.launch.py",
-        {"checkpoint": "/policies/v1", "robot_id": "007", "data_dir": str(tmp_path), "log_level": "debug"},
+        {"checkpoint": "/policies/v1", "instruction": "fold the towel", "robot_id": "007", "data_dir": str(tmp_path), "log_level": "debug"},
     )
     executables = {node["executable"]: node for node in run.nodes}
     assert set(executables) == {"policy_node", "intervention_node", "recorder_node", "bridge_node"}
@@ -834,7 +480,7 @@ def test_bringup_rejects_a_value_outside_the_choices(launcher, tmp_path):
     with pytest.raises(AssertionError, match="channel"):
         launcher.run(
             REPO / "launch" / "bringup.launch.py",
-            {"checkpoint": "/p", "channel": "nightly", "data_dir": str(tmp_path)},
+            {"checkpoint": "/p", "instruction": "fold the towel", "channel": "nightly", "data_dir": str(tmp_path)},
         )
 
 
@@ -887,7 +533,10 @@ def guide_table(header: str) -> list[list[str]]:
 
 
 def test_operator_guide_lists_the_real_bringup_arguments(launcher, tmp_path):
-    run = launcher.run(REPO / "launch" / "bringup.launch.py", {"checkpoint": "/p", "data_dir": str(tmp_path)})
+    run = launcher.run(
+        REPO / "launch" / "bringup.launch.py",
+        {"checkpoint": "/p", "instruction": "fold the towel", "data_dir": str(tmp_path)},
+    )
     rows = guide_table("| argument |")
     assert {row[0].strip("`") for row in rows} == set(run.arguments)
     for name, default, choices, _ in rows:
@@ -935,7 +584,7 @@ def test_operator_guide_commands_and_launch_arguments_exist(launcher, tmp_path):
             parser.parse_args(arguments)  # SystemExit on an unknown command or option
     declared = set()
     for launch_file in ("bringup.launch.py", "sim.launch.py", "trainer.launch.py"):
-        arguments = {"checkpoint": "/p", "data_dir": str(tmp_path)}
+        arguments = {"checkpoint": "/p", "instruction": "fold the towel", "data_dir": str(tmp_path)}
         declared |= set(launcher.run(REPO / "launch" / launch_file, arguments).arguments)
     used = set(re.findall(r"(?<!-r )(?<![\w/])([a-z][a-z_]*):=", text))
     assert used and used <= declared, used - declared

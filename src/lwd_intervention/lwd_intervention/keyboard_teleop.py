@@ -13,6 +13,7 @@ from __future__ import annotations
 import rclpy
 from lwd_interfaces import topics
 from lwd_interfaces.ros import contract_qos, describe, qos_profile
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Joy
 
@@ -87,7 +88,7 @@ def main(args: list[str] | None = None) -> None:
                 if key.lower() == QUIT_KEY:
                     break
                 node.send_key(key)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ExternalShutdownException):
         node.get_logger().info("interrupted")
     finally:
         node.destroy_node()

@@ -17,10 +17,9 @@ All decisions live in the cores; this file only converts messages.
 from __future__ import annotations
 
 import numpy as np
-import rclpy
 from lwd_interfaces import topics
 from lwd_interfaces.messages import stamp_ns
-from lwd_interfaces.ros import contract_qos, describe, qos_profile, spin_until_shutdown
+from lwd_interfaces.ros import contract_qos, describe, qos_profile, run_node
 from rclpy.node import Node
 from sensor_msgs.msg import JointState, Joy
 
@@ -208,6 +207,11 @@ class InterventionNode(Node):
                 ).value
             ),
         )
+        if not self.session.template.instruction.strip():
+            raise ValueError(
+                "parameter 'instruction' is empty: every episode must record what the robot was asked to do "
+                "(bringup passes instruction:=..., or the sim task's first instruction with use_sim:=true)"
+            )
         self.joy_mappers = {
             "operator/joy": JoyMapper(button_map, button_count, deadman_button),
             "operator/keyboard": JoyMapper(KEYBOARD_BUTTON_MAP, len(KEYBOARD_BUTTON_MAP), starts_released=True),
@@ -404,5 +408,4 @@ class InterventionNode(Node):
 
 def main(args: list[str] | None = None) -> None:
     """Run the intervention node until shutdown."""
-    rclpy.init(args=args)
-    spin_until_shutdown(InterventionNode())
+    run_node(InterventionNode, args)

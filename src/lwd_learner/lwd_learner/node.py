@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import rclpy
 from lwd_interfaces import topics
-from lwd_interfaces.ros import describe, qos_profile, spin_until_shutdown
+from lwd_interfaces.ros import describe, qos_profile, run_node
 from lwd_policy.language import InstructionEncoder
 from rclpy.node import Node
 
@@ -179,5 +178,4 @@ class TrainerNode(Node):
 
 def main(args: list[str] | None = None) -> None:
     """Console entry point ``trainer_node``."""
-    rclpy.init(args=args)
-    spin_until_shutdown(TrainerNode(), "interrupted; saving the resume checkpoint")
+    run_node(TrainerNode, args, "interrupted; saving the resume checkpoint")

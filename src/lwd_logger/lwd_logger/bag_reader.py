@@ -1,4 +1,4 @@
-"""BagReader: read any rosbag2 folder (ours or another tool's) with decoded messages and the episode facts.
+"""BagReader: read any rosbag2 folder (ours or another tool's) with decoded or raw messages and the episode facts.
 
 Handles MCAP and sqlite3 storage, file/message/chunk zstd compression, and
 types known only from the definitions stored in the bag (rosbags AnyReader
@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from lwd_interfaces import lwd_typestore
 from rosbags.highlevel import AnyReader, AnyReaderError
+from rosbags.interfaces import Connection
 from rosbags.rosbag2 import ReaderError
 
 from lwd_logger.episode import COMPLETE_OUTCOMES
@@ -33,6 +34,16 @@ class BagMessage:
     msgtype: str
     log_time_ns: int
     msg: Any
+
+
+@dataclass(frozen=True)
+class RawBagMessage:
+    """One message as stored: topic, type, receive (log) time in ns, and its serialized CDR bytes."""
+
+    topic: str
+    msgtype: str
+    log_time_ns: int
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -107,6 +118,15 @@ class BagReader:
 
     def messages(self, topics: Iterable[str] | None = None) -> Iterator[BagMessage]:
         """Yield decoded messages in log-time order, optionally only those of ``topics``."""
+        for connection, timestamp, msg in self._read(topics, decode=True):
+            yield BagMessage(connection.topic, connection.msgtype, timestamp, msg)
+
+    def raw_messages(self, topics: Iterable[str] | None = None) -> Iterator[RawBagMessage]:
+        """Yield the serialized messages in log-time order without decoding them (for republishing as recorded)."""
+        for connection, timestamp, data in self._read(topics, decode=False):
+            yield RawBagMessage(connection.topic, connection.msgtype, timestamp, bytes(data))
+
+    def _read(self, topics: Iterable[str] | None, decode: bool) -> Iterator[tuple[Connection, int, Any]]:
         wanted = set(topics) if topics is not None else None
         try:
             with self._open() as reader:
@@ -114,7 +134,6 @@ class BagReader:
                 if not connections:
                     return
                 for connection, timestamp, raw in reader.messages(connections=connections):
-                    msg = reader.deserialize(raw, connection.msgtype)
-                    yield BagMessage(connection.topic, connection.msgtype, timestamp, msg)
+                    yield connection, timestamp, reader.deserialize(raw, connection.msgtype) if decode else raw
         except _READ_ERRORS as error:
             raise BagError(f"{self.path}: corrupt or truncated bag: {type(error).__name__}: {error}") from error

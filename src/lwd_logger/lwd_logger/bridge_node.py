@@ -20,9 +20,8 @@ import threading
 import time
 from typing import Any
 
-import rclpy
 from lwd_interfaces import topics
-from lwd_interfaces.ros import contract_qos, describe, spin_until_shutdown
+from lwd_interfaces.ros import contract_qos, describe, run_node
 from rclpy.lifecycle import LifecycleNode, LifecyclePublisher, LifecycleState, TransitionCallbackReturn
 
 from lwd_logger.bridge import BagBridge
@@ -177,5 +176,4 @@ class BridgeNode(LifecycleNode):
 
 def main(args: list[str] | None = None) -> None:
     """Run the bridge node until shutdown."""
-    rclpy.init(args=args)
-    spin_until_shutdown(BridgeNode())
+    run_node(BridgeNode, args)

@@ -19,6 +19,10 @@ class BagError(LoggerError):
     """A bag folder cannot be read: missing metadata.yaml, corrupt or truncated storage, unknown types."""
 
 
+class PlaybackError(BagError):
+    """A bag cannot be played as asked: bad rate, offset, namespace or remap, unknown topic, missing message type."""
+
+
 class StoreError(LoggerError):
     """The fleet store refused an operation or holds data that fails verification."""
 

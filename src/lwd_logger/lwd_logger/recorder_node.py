@@ -25,9 +25,8 @@ import dataclasses
 import importlib
 from typing import Any
 
-import rclpy
 from lwd_interfaces import lwd_typestore, topics
-from lwd_interfaces.ros import contract_qos, describe, qos_profile, require_choice, spin_until_shutdown
+from lwd_interfaces.ros import contract_qos, describe, qos_profile, require_choice, run_node
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.subscription import Subscription
 from rclpy.timer import Timer
@@ -288,5 +287,4 @@ class RecorderNode(LifecycleNode):
 
 def main(args: list[str] | None = None) -> None:
     """Run the recorder node until shutdown; an open episode is left for recovery, never passed off as complete."""
-    rclpy.init(args=args)
-    spin_until_shutdown(RecorderNode(), "interrupted; an open episode is recovered as incomplete on the next start")
+    run_node(RecorderNode, args, "interrupted; an open episode is recovered as incomplete on the next start")

@@ -41,20 +41,56 @@ def joint_state(stamp: int, names: Sequence[str], position: np.ndarray, velocity
     )
 
 
-def rgb8_image(stamp: int, camera: str, pixels: np.ndarray) -> object:
-    """A ``sensor_msgs/Image`` holding an HxWx3 uint8 RGB array."""
+IMAGE_CHANNELS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
+"""The ``sensor_msgs/Image`` encodings :func:`image_pixels` reads (8 bits per channel)."""
+
+
+def rgb8_image_fields(pixels: np.ndarray) -> dict[str, object]:
+    """The data fields of an rgb8 ``sensor_msgs/Image`` holding an HxWx3 uint8 array (header aside).
+
+    The one image encoder of the stack: the sim driver node fills rclpy messages with it and the
+    off-ROS hosts rosbags messages, so robots and tests take the same path (no cv_bridge).
+    """
     if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
         raise ValueError(f"an rgb8 image must be HxWx3 uint8, got {pixels.dtype} {pixels.shape}")
     height, width, _ = pixels.shape
+    return {
+        "height": height,
+        "width": width,
+        "encoding": "rgb8",
+        "is_bigendian": 0,
+        "step": width * 3,
+        "data": np.ascontiguousarray(pixels).reshape(-1),
+    }
+
+
+def rgb8_image(stamp: int, camera: str, pixels: np.ndarray) -> object:
+    """A ``sensor_msgs/Image`` (rosbags) holding an HxWx3 uint8 RGB array."""
     return lwd_typestore().types["sensor_msgs/msg/Image"](
-        header=header(stamp, frame_id=camera),
-        height=height,
-        width=width,
-        encoding="rgb8",
-        is_bigendian=0,
-        step=width * 3,
-        data=np.ascontiguousarray(pixels).reshape(-1),
+        header=header(stamp, frame_id=camera), **rgb8_image_fields(pixels)
     )
+
+
+def image_pixels(message: object) -> np.ndarray:
+    """An HxWx3 uint8 RGB array from a ``sensor_msgs/Image`` (rosbags or rclpy), whatever its 8-bit encoding.
+
+    Rows may be padded (``step`` > width x channels). A message that is not a well-formed image
+    of a known encoding raises ValueError naming what is wrong.
+    """
+    encoding = str(message.encoding)  # type: ignore[attr-defined]
+    if encoding not in IMAGE_CHANNELS:
+        raise ValueError(f"image encoding {encoding!r} is not one of {sorted(IMAGE_CHANNELS)}")
+    height, width, step = int(message.height), int(message.width), int(message.step)  # type: ignore[attr-defined]
+    channels = IMAGE_CHANNELS[encoding]
+    data = np.frombuffer(memoryview(message.data), dtype=np.uint8)  # type: ignore[attr-defined]
+    if height <= 0 or width <= 0 or step < width * channels or data.size < height * step:
+        raise ValueError(f"malformed {encoding} image: {height}x{width}, step {step}, {data.size} bytes of data")
+    pixels = data[: height * step].reshape(height, step)[:, : width * channels].reshape(height, width, channels)
+    if channels == 1:
+        return np.repeat(pixels, 3, axis=2)
+    if encoding.startswith("bgr"):
+        pixels = pixels[:, :, 2::-1]
+    return np.ascontiguousarray(pixels[:, :, :3])
 
 
 def policy_version(stamp: int, version: str, uri: str, sha256: str, channel: str) -> object:

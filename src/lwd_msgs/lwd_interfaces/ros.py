@@ -1,17 +1,20 @@
 """rclpy helpers shared by the LWD nodes: QoS profiles of the topic contract, parameter descriptors, spinning.
 
-Only importable where ROS 2 is sourced (it imports rclpy and rcl_interfaces); the
-rclpy-free contract it serves lives in :mod:`lwd_interfaces.topics`. The test suite
-checks the nodes' use of it statically.
+Only importable where rclpy is (a ROS 2 install, or the Jazzy PyPI wheels that ``make test``
+installs); the rclpy-free contract it serves lives in :mod:`lwd_interfaces.topics`. The live
+node-graph tests run every node through :func:`run_node`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import sys
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
 import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.logging import get_logger
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from lwd_interfaces import topics
@@ -83,16 +86,31 @@ def require_choice(name: str, value: str, choices: Collection[str]) -> str:
     return value
 
 
-def spin_until_shutdown(node: Node, interrupted: str = "interrupted") -> None:
-    """Spin ``node`` until shutdown or Ctrl-C, then destroy it: the body of every node's ``main``.
+def run_node(make_node: Callable[[], Node], args: list[str] | None = None, interrupted: str = "interrupted") -> None:
+    """The body of every node's ``main``: init, build the node, spin until shutdown, clean up; exit 0 on Ctrl-C.
 
-    Cleanup (saving state, stopping threads) belongs in the node's ``destroy_node``, so it runs
-    however spinning ended.
+    SIGINT or SIGTERM (as ``ros2 launch`` sends on Ctrl-C) shuts the context down; rclpy then raises
+    ``ExternalShutdownException`` from ``spin``, or (when the signal lands while the node is still
+    being built) an error from whichever rclpy call ran into the dead context. Either way the node
+    stops cleanly and the process exits 0. A node that cannot be built for another reason (a bad
+    parameter) logs one line naming it and exits 1, without a traceback. Cleanup (saving state,
+    stopping threads) belongs in the node's ``destroy_node``, so it runs however spinning ended.
     """
+    rclpy.init(args=args)
+    node: Node | None = None
     try:
+        node = make_node()
         rclpy.spin(node)
-    except KeyboardInterrupt:
-        node.get_logger().info(interrupted)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception as error:
+        if rclpy.ok():
+            logger = node.get_logger() if node is not None else get_logger("lwd")
+            logger.fatal(f"{type(error).__name__}: {error}")
+            rclpy.try_shutdown()
+            sys.exit(1)
     finally:
-        node.destroy_node()
+        if node is not None:
+            node.get_logger().info(interrupted if not rclpy.ok() else "stopping")
+            node.destroy_node()
         rclpy.try_shutdown()

@@ -2,7 +2,7 @@
 
 The policy node uses these on rclpy messages; tests use them on rosbags
 messages built from the same ``.msg`` definitions, so both see one code path.
-Images are converted by ``cv_bridge`` in the node.
+Images are decoded by ``lwd_interfaces.messages.image_pixels``.
 """
 
 from __future__ import annotations

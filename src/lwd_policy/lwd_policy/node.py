@@ -5,8 +5,9 @@
   logged reason instead of killing the process.
 - **activate** starts the inference threads, subscribes and announces the version
   it serves. Each ``/joint_states`` message is then one control step: the node
-  builds a ``PolicyObservation`` from it and the latest camera images (converted
-  with ``cv_bridge``) and, for a policy with object slots, the latest
+  builds a ``PolicyObservation`` from it and the latest camera images (decoded by
+  ``lwd_interfaces.messages.image_pixels``, no cv_bridge) and, for a policy with
+  object slots, the latest
   ``/perception/object_poses``; until every input has arrived the step is skipped.
   It then calls ``InferenceRuntime.step`` (which never waits for
   inference) and publishes the command on ``/policy/command`` with the joint
@@ -26,12 +27,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import rclpy
-from cv_bridge import CvBridge, CvBridgeError
 from geometry_msgs.msg import PoseArray
 from lwd_interfaces import topics
-from lwd_interfaces.messages import pose_array_poses
-from lwd_interfaces.ros import contract_qos, describe, spin_until_shutdown
+from lwd_interfaces.messages import image_pixels, pose_array_poses
+from lwd_interfaces.ros import contract_qos, describe, run_node
 from rclpy.lifecycle import LifecycleNode, LifecyclePublisher, LifecycleState, TransitionCallbackReturn
 from rclpy.subscription import Subscription
 from rclpy.time import Time
@@ -99,7 +98,6 @@ class PolicyNode(LifecycleNode):
         self.declare_parameter(
             "joint_upper", aloha.upper.tolist(), descriptor=describe("upper joint limits, one per joint [rad | 0..1]")
         )
-        self.bridge = CvBridge()
         self.runtime: InferenceRuntime | None = None
         self.cache_dir = ""
         self.instruction = ""
@@ -143,11 +141,13 @@ class PolicyNode(LifecycleNode):
             )
             encoder = InstructionEncoder(str(self._value("language_model_path")) or None)
             self.runtime = InferenceRuntime.from_checkpoint(checkpoint, limits, runtime_config, encoder)
+            self.instruction = str(self._value("instruction"))
+            warm_up_s = self.runtime.warm_up(self.instruction)
         except (ValueError, OSError, LanguageModelError) as error:
             self.get_logger().error(f"configure failed: {error}")
+            self.runtime = None
             return TransitionCallbackReturn.FAILURE
         self.cache_dir = str(self._value("policy_cache_dir"))
-        self.instruction = str(self._value("instruction"))
         self.step_period = self.runtime.policy_config.control_period
         self.origins = {self.runtime.version: checkpoint}
         self.outputs = {
@@ -161,7 +161,9 @@ class PolicyNode(LifecycleNode):
                 PolicyVersion, topics.relative(topics.POLICY_VERSION), contract_qos(topics.POLICY_VERSION)
             ),
         }
-        self.get_logger().info(f"loaded policy {self.runtime.version} from {checkpoint}")
+        self.get_logger().info(
+            f"loaded policy {self.runtime.version} from {checkpoint}; warm-up inference {warm_up_s:.2f} s"
+        )
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -241,10 +243,10 @@ class PolicyNode(LifecycleNode):
     # ------------------------------------------------------------- callbacks
 
     def on_image(self, camera: str, msg: Image) -> None:
-        """Keep the newest frame of each camera (as RGB, converted by cv_bridge) with its stamp."""
+        """Keep the newest frame of each camera (as RGB) with its stamp; a malformed image is logged and dropped."""
         try:
-            frame = np.ascontiguousarray(self.bridge.imgmsg_to_cv2(msg, desired_encoding="rgb8"))
-        except CvBridgeError as error:
+            frame = image_pixels(msg)
+        except ValueError as error:
             self.get_logger().error(f"camera {camera}: {error}", throttle_duration_sec=5.0)
             return
         self.images[camera] = (stamp_seconds(msg.header.stamp.sec, msg.header.stamp.nanosec), frame)
@@ -340,5 +342,4 @@ class PolicyNode(LifecycleNode):
 
 def main(args: list[str] | None = None) -> None:
     """Run the policy node until shutdown."""
-    rclpy.init(args=args)
-    spin_until_shutdown(PolicyNode())
+    run_node(PolicyNode, args)

@@ -209,6 +209,18 @@ class InferenceRuntime:
             encoder = InstructionEncoder(model_path, dim=checkpoint.config.language_dim)
         return cls(ChunkPredictor(checkpoint, encoder), limits, config)
 
+    def warm_up(self, instruction: str) -> float:
+        """Run one inference on a blank observation and return its seconds; the runtime's state is untouched.
+
+        It loads the sentence model and caches ``instruction``'s embedding, and takes torch's
+        first-call cost, so that a host calls it before serving (``policy_node`` at configure):
+        otherwise the first real chunk pays seconds for both and misses its deadline.
+        """
+        predictor = self._predictor
+        start = time.perf_counter()
+        predictor.predict([predictor.blank_observation(instruction)], torch.Generator().manual_seed(0), 0.0)
+        return time.perf_counter() - start
+
     @property
     def digest(self) -> str:
         """Manifest sha256 of the weights the next inference will use."""

@@ -4,8 +4,8 @@ Every control period (``control_rate_hz``, 50 Hz) it steps the simulator with th
 ``/command/executed`` joint command and publishes ``/joint_states``, the task objects' ground-truth
 poses on ``/perception/object_poses`` (standing in for a perception system, frame ``world``) and, every
 ``camera_every_n_steps`` steps, one rgb8 ``sensor_msgs/Image`` per configured camera on
-``camera_topic(name)`` (converted with ``cv_bridge``), all with the same header stamp, taken
-from the node clock. Before any command arrives it holds the
+``camera_topic(name)`` (encoded by ``lwd_interfaces.messages.rgb8_image_fields``, no cv_bridge), all
+with the same header stamp, taken from the node clock. Before any command arrives it holds the
 current pose. An ``/episode/event`` START or RERECORD resets the scene with the next seed of the
 stream that starts at ``seed``. A malformed command is logged and dropped; it never reaches
 the physics. All simulation lives in the core; this file only converts messages.
@@ -13,12 +13,13 @@ the physics. All simulation lives in the core; this file only converts messages.
 
 from __future__ import annotations
 
+import array
+
 import numpy as np
-import rclpy
-from cv_bridge import CvBridge
 from geometry_msgs.msg import Point, Pose, PoseArray, Quaternion
 from lwd_interfaces import topics
-from lwd_interfaces.ros import contract_qos, describe, require_choice, spin_until_shutdown
+from lwd_interfaces.messages import rgb8_image_fields
+from lwd_interfaces.ros import contract_qos, describe, require_choice, run_node
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 
@@ -72,7 +73,6 @@ class SimDriverNode(Node):
         self.joint_names = self.driver.joint_names
         self.command: np.ndarray | None = None
         self.steps = 0
-        self.bridge = CvBridge()
         self.joint_publisher = self.create_publisher(
             JointState, topics.relative(topics.JOINT_STATES), contract_qos(topics.JOINT_STATES)
         )
@@ -155,7 +155,9 @@ class SimDriverNode(Node):
         if self.steps % self.camera_every:
             return
         for camera, pixels in observation.images.items():
-            image = self.bridge.cv2_to_imgmsg(np.ascontiguousarray(pixels), encoding="rgb8")
+            fields = rgb8_image_fields(pixels)
+            fields["data"] = array.array("B", fields["data"].tobytes())
+            image = Image(**fields)
             image.header.stamp = stamp
             image.header.frame_id = camera
             self.image_publishers[camera].publish(image)
@@ -168,5 +170,4 @@ class SimDriverNode(Node):
 
 def main(args: list[str] | None = None) -> None:
     """Run the simulated robot driver until shutdown."""
-    rclpy.init(args=args)
-    spin_until_shutdown(SimDriverNode())
+    run_node(SimDriverNode, args)
