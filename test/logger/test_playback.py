@@ -54,8 +54,8 @@ def write_bag(path: Path, storage: StoragePlugin = StoragePlugin.MCAP) -> dict[i
     written = {}
     with Writer(path, version=9, storage_plugin=storage) as writer:
         connections = {
-            topics.JOINT_STATES: writer.add_connection(topics.JOINT_STATES, topics.JOINT_STATE_TYPE, typestore=typestore),
-            NOTE: writer.add_connection(NOTE, NOTE_TYPE, typestore=typestore),
+            topic: writer.add_connection(topic, msgtype, typestore=typestore)
+            for topic, msgtype in ((topics.JOINT_STATES, topics.JOINT_STATE_TYPE), (NOTE, NOTE_TYPE))
         }
         for index, (topic, ms) in enumerate(RECORDED):
             stamp = START_NS + ms * MS
@@ -161,7 +161,7 @@ def test_bad_options_raise_playback_error(bag, options, match):
 
 
 def test_a_folder_that_is_no_bag_raises_bag_error(tmp_path):
-    with pytest.raises(BagError, match="no metadata.yaml"):
+    with pytest.raises(BagError, match=r"no metadata\.yaml"):
         Playback(tmp_path)
     with pytest.raises(BagError, match="not a rosbag2 folder"):
         Playback(tmp_path / "missing")

@@ -41,6 +41,8 @@ from lwd_msgs.msg import EpisodeEvent, InterventionState, PolicyVersion, RewardL
 from lwd_msgs.srv import LabelEpisode, SetMode
 
 NODE_NAME = "intervention_node"
+RECORDER_NODE = "recorder_node"
+"""The recorder's node name (as bringup names it), whose subscription the first episode waits for."""
 MODE_EVENTS = {
     Mode.AUTONOMOUS: OperatorEvent.HAND_BACK,
     Mode.TELEOP: OperatorEvent.TAKEOVER,
@@ -314,9 +316,20 @@ class InterventionNode(Node):
                 throttle_duration_sec=5.0,
             )
 
+    def _recorder_listening(self) -> bool:
+        """Whether this robot's recorder subscribes to the episode events (it does once it is active).
+
+        The first episode waits for it: bringup starts the recorder as a lifecycle node, and a START
+        sent before it is active would leave the whole first episode unrecorded.
+        """
+        for endpoint in self.get_subscriptions_info_by_topic(self.event_pub.topic_name):
+            if endpoint.node_name == RECORDER_NODE and endpoint.node_namespace == self.get_namespace():
+                return True
+        self.get_logger().info("waiting for the recorder before starting the first episode", once=True)
+        return False
+
     def _control_step(self, now: int, measured: np.ndarray) -> None:
-        if self.first_episode_pending:
-            # The first episode starts once the robot streams joint states, so the recorder is likely up too.
+        if self.first_episode_pending and self._recorder_listening():
             self.first_episode_pending = False
             self._publish(self.session.start_episode(now))
         policy = None

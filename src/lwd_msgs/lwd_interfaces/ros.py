@@ -111,6 +111,7 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None, inter
             sys.exit(1)
     finally:
         if node is not None:
-            node.get_logger().info(interrupted if not rclpy.ok() else "stopping")
+            # The context is shut down by now, so the node's logger could no longer reach /rosout.
+            print(f"[{node.get_fully_qualified_name()}] {interrupted}", file=sys.stderr, flush=True)
             node.destroy_node()
         rclpy.try_shutdown()

@@ -1,0 +1,200 @@
+"""A live ROS 2 node graph for the tests: real node processes on real DDS, and a probe node in the test.
+
+:class:`NodeGraph` starts the processes a launch description names (see launch_standin.py), each
+with its own log file, on a DDS domain of the test's own with discovery kept on loopback; it stops
+them with SIGINT, as ``ros2 launch`` does on Ctrl-C, and reports every exit status.
+:class:`Probe` is an rclpy node inside the test process, spinning in a thread: it publishes,
+subscribes, calls services and drives lifecycle transitions the way launch does.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import rclpy
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.qos import QoSProfile
+from rclpy.signals import SignalHandlerOptions
+
+BIN = Path(sys.prefix) / "bin"
+_DOMAINS = itertools.count()
+
+
+def free_domain_id() -> int:
+    """A DDS domain id for one test: distinct within this run, and spread by pid across concurrent runs."""
+    return 1 + (os.getpid() * 17 + next(_DOMAINS)) % 140
+
+
+def graph_environment(domain_id: int) -> dict[str, str]:
+    """The environment of every process of a test graph: its domain, loopback discovery, offline models."""
+    return {
+        **os.environ,
+        "ROS_DOMAIN_ID": str(domain_id),
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
+        "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl"),
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "RCUTILS_COLORIZED_OUTPUT": "0",
+    }
+
+
+@dataclass
+class NodeProcess:
+    """One running node executable and the file its output goes to."""
+
+    name: str
+    command: list[str]
+    process: subprocess.Popen
+    log: Path
+
+    def output(self) -> str:
+        """Everything the process has written so far (stdout and stderr)."""
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+class NodeGraph:
+    """Node processes of one test, on one DDS domain; ``stop`` sends SIGINT and collects exit codes."""
+
+    def __init__(self, folder: Path, domain_id: int) -> None:
+        self.folder = folder
+        self.domain_id = domain_id
+        self.env = graph_environment(domain_id)
+        self.processes: list[NodeProcess] = []
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def start(self, label: str, command: list[str]) -> NodeProcess:
+        """Start ``command`` (an executable with ``--ros-args``) with its output in ``<folder>/<label>.log``."""
+        log = self.folder / f"{label}.log"
+        with log.open("wb") as sink:
+            process = subprocess.Popen(command, env=self.env, stdout=sink, stderr=subprocess.STDOUT, cwd=self.folder)
+        node = NodeProcess(label, command, process, log)
+        self.processes.append(node)
+        return node
+
+    def running(self) -> list[str]:
+        """Labels of the processes still alive."""
+        return [node.name for node in self.processes if node.process.poll() is None]
+
+    def assert_alive(self) -> None:
+        """Fail with the dead process's output if any node exited."""
+        for node in self.processes:
+            if node.process.poll() is not None:
+                raise AssertionError(f"{node.name} exited with {node.process.returncode}:\n{node.output()[-4000:]}")
+
+    def stop(self, timeout: float = 30.0) -> dict[str, int]:
+        """SIGINT every node, as Ctrl-C on ``ros2 launch`` does; exit code per label (-9: had to be killed)."""
+        for node in self.processes:
+            if node.process.poll() is None:
+                node.process.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + timeout
+        codes = {}
+        for node in self.processes:
+            try:
+                codes[node.name] = node.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                node.process.kill()
+                node.process.wait()
+                codes[node.name] = -9
+        return codes
+
+    def logs(self) -> str:
+        """Every node's output, labelled: what a failing test prints."""
+        return "\n".join(f"===== {node.name}\n{node.output()[-6000:]}" for node in self.processes)
+
+    def kill_all(self) -> None:
+        """Teardown: no process outlives its test."""
+        for node in self.processes:
+            if node.process.poll() is None:
+                node.process.kill()
+                node.process.wait()
+
+
+class Probe:
+    """An rclpy node in the test process, on the graph's domain, spinning in a background thread."""
+
+    def __init__(self, domain_id: int, name: str = "lwd_test_probe") -> None:
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=domain_id, signal_handler_options=SignalHandlerOptions.NO)
+        self.node = rclpy.create_node(name, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._spin, daemon=True)
+        self.thread.start()
+
+    def _spin(self) -> None:
+        while self.context.ok():
+            try:
+                self.executor.spin_once(timeout_sec=0.05)
+            except ExternalShutdownException:
+                return
+
+    def collect(self, msgtype: type, topic: str, qos: QoSProfile) -> list[Any]:
+        """Subscribe ``topic``; the returned list fills with every message received, in order."""
+        received: list[Any] = []
+
+        def keep(message: Any) -> None:
+            with self.lock:
+                received.append(message)
+
+        self.node.create_subscription(msgtype, topic, keep, qos)
+        return received
+
+    def call(self, srv_type: type, name: str, request: Any, timeout: float = 20.0) -> Any:
+        """Call service ``name`` once it is available; its response."""
+        client = self.node.create_client(srv_type, name)
+        try:
+            wait_until(client.service_is_ready, timeout, f"service {name}")
+            future = client.call_async(request)
+            wait_until(future.done, timeout, f"a response from {name}")
+            return future.result()
+        finally:
+            self.node.destroy_client(client)
+
+    def lifecycle_state(self, node: str) -> str:
+        """The current lifecycle state label of node ``node`` (full name)."""
+        return self.call(GetState, f"{node}/get_state", GetState.Request()).current_state.label
+
+    def change_state(self, node: str, transition: int, timeout: float = 60.0) -> bool:
+        """Ask node ``node`` (full name) for a lifecycle transition, as launch's ChangeState event does."""
+        request = ChangeState.Request(transition=Transition(id=transition))
+        return bool(self.call(ChangeState, f"{node}/change_state", request, timeout).success)
+
+    def bring_up(self, node: str, timeout: float = 90.0) -> None:
+        """configure, then activate: what bringup's event handlers do for each lifecycle node."""
+        assert self.change_state(node, Transition.TRANSITION_CONFIGURE, timeout), f"{node}: configure failed"
+        assert self.change_state(node, Transition.TRANSITION_ACTIVATE, timeout), f"{node}: activate failed"
+        assert self.lifecycle_state(node) == "active"
+
+    def close(self) -> None:
+        """Shut the probe's context down and join its thread."""
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+        self.thread.join(timeout=5.0)
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str, graph: NodeGraph | None = None) -> Any:
+    """Poll ``condition`` until it is truthy and return it; on timeout fail naming ``what`` (and the node logs)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        if graph is not None:
+            graph.assert_alive()
+        time.sleep(0.05)
+    logs = f"\n{graph.logs()}" if graph is not None else ""
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{logs}")

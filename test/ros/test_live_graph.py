@@ -1,0 +1,217 @@
+"""The robot stack and the trainer as real ROS 2 nodes on real DDS: one deploy → label → upload → train →
+hot-swap cycle, driven the way an operator and ``ros2 launch`` drive it.
+
+The processes, namespaces and parameter files are exactly those that ``bringup.launch.py`` (with
+``use_sim:=true``) and ``trainer.launch.py`` describe (derived through test/launch_standin.py, so a
+drift between the launch files and this test fails it). Lifecycle nodes are configured and
+activated through their real lifecycle services, as bringup's event handlers do. The only
+additions are a test-speed overrides file per node (polling periods, a tiny training budget).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from launch_standin import REPO, LaunchRun, LaunchSimulator
+from live_graph import BIN, NodeGraph, Probe, free_domain_id, wait_until
+from lwd_interfaces import topics
+from lwd_interfaces.ros import contract_qos
+from lwd_logger.bag_reader import BagReader
+from sensor_msgs.msg import JointState, Joy
+
+from lwd_msgs.msg import EpisodeEvent, InterventionState, PolicyVersion
+from lwd_msgs.srv import LabelEpisode
+
+pytestmark = pytest.mark.slow
+
+ROBOT = "robot_a"
+TEST_SPEED = {
+    "policy_node": {"low_water": 2},
+    "bridge_node": {"upload_period_s": 0.5, "channel_period_s": 0.5},
+    "trainer_node": {
+        "publish_every": 2,
+        "batch_size": 8,
+        "scan_every": 1,
+        "poll_interval": 0.5,
+        "agent_json": '{"hidden_dim": 32}',
+    },
+}
+"""Per-node overrides given after the launch's own parameter files: periods, training size, and the chunk
+refill level that the tiny test policy's 4-step chunks need."""
+
+
+def launch_plan(path: Path, arguments: dict[str, str]) -> LaunchRun:
+    """What ``ros2 launch <path> name:=value ...`` would start (parameter files are written now)."""
+    with pytest.MonkeyPatch.context() as patch:
+        return LaunchSimulator(patch).run(path, arguments)
+
+
+def start_launch(graph: NodeGraph, plan: LaunchRun, folder: Path) -> None:
+    """Start every node of ``plan``, each with its test-speed overrides appended."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for node in plan.nodes:
+        command = plan.command(node, BIN, folder)
+        overrides = TEST_SPEED.get(node["executable"])
+        if overrides:
+            path = folder / f"{node['executable']}_test_speed.yaml"
+            path.write_text(yaml.safe_dump({"/**": {"ros__parameters": overrides}}))
+            command += ["--params-file", str(path)]
+        namespace = node["namespace"] or ""
+        label = f"{plan.scopes[id(node)].resolve(namespace)}/{node['name']}".strip("/")
+        graph.start(label.replace("/", "."), command)
+
+
+def bring_up_lifecycle_nodes(probe: Probe, plan: LaunchRun) -> list[str]:
+    """Configure then activate every node bringup's events configure and its handlers activate."""
+    configured = [event["lifecycle_node_matcher"]["target_action"] for event in plan.events]
+    activated = {id(h["target_lifecycle_node"]) for h in plan.handlers if h["goal_state"] == "inactive"}
+    assert configured and all(id(node) in activated for node in configured)
+    names = []
+    for node in configured:
+        name = f"/{plan.scopes[id(node)].resolve(node['namespace'])}/{node['name']}"
+        probe.bring_up(name)
+        names.append(name)
+    return names
+
+
+@pytest.fixture
+def policy_store(tmp_path: Path) -> Path:
+    """A file store holding only a tiny BC policy on channel ``stable``: no episodes until the robot uploads."""
+    import shutil
+
+    from learner.conftest import build_fleet_store
+
+    store = build_fleet_store(tmp_path / "seed")
+    shutil.rmtree(store / "episodes")
+    return store
+
+
+def press(probe_publisher, button: int, count: int = 11) -> None:
+    """One press and release of gamepad ``button`` on /<robot>/teleop/joy (after an idle message: joy_node's
+    first message only sets the arbiter's baseline)."""
+    for value in (0, 1, 0):
+        message = Joy()
+        message.buttons = [value if index == button else 0 for index in range(count)]
+        probe_publisher.publish(message)
+        time.sleep(0.1)
+
+
+def test_one_robot_and_the_trainer_run_the_learning_loop_on_a_live_graph(tmp_path, policy_store, monkeypatch):
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    store_url = f"file://{policy_store}"
+    bringup = launch_plan(
+        REPO / "launch" / "bringup.launch.py",
+        {
+            "robot_id": ROBOT,
+            "robot_profile": "aloha_sim",
+            "use_sim": "true",
+            "checkpoint": str(policy_store / "policies" / "v000000-bc"),
+            "store_url": store_url,
+            "data_dir": str(tmp_path / "robots"),
+        },
+    )
+    trainer = launch_plan(
+        REPO / "launch" / "trainer.launch.py", {"store_url": store_url, "work_dir": str(tmp_path / "trainer")}
+    )
+    domain = free_domain_id()
+    graph = NodeGraph(tmp_path / "logs", domain)
+    probe = Probe(domain)
+    ns = f"/{ROBOT}"
+    try:
+        start_launch(graph, bringup, tmp_path / "launch")
+        start_launch(graph, trainer, tmp_path / "launch")
+        assert sorted(graph.running()) == sorted(
+            [f"{ROBOT}.{name}" for name in ("policy_node", "recorder_node", "bridge_node", "intervention_node")]
+            + [f"{ROBOT}.sim_driver", "trainer_node"]
+        )
+
+        def subscribe(msgtype: type, topic: str, relative: bool = True) -> list:
+            return probe.collect(msgtype, f"{ns}{topic}" if relative else topic, contract_qos(topic))
+
+        versions = subscribe(PolicyVersion, topics.POLICY_VERSION)
+        commands = subscribe(JointState, topics.POLICY_COMMAND)
+        joint_states = subscribe(JointState, topics.JOINT_STATES)
+        modes = subscribe(InterventionState, topics.INTERVENTION_STATE)
+        events = subscribe(EpisodeEvent, topics.EPISODE_EVENT)
+        published = probe.collect(PolicyVersion, "/trainer_node/published", contract_qos(topics.POLICY_VERSION))
+        joy = probe.node.create_publisher(Joy, f"{ns}{topics.TELEOP_JOY}", contract_qos(topics.TELEOP_JOY))
+        teleop = probe.node.create_publisher(
+            JointState, f"{ns}{topics.TELEOP_COMMAND}", contract_qos(topics.TELEOP_COMMAND)
+        )
+
+        wait_until(lambda: joy.get_subscription_count() and teleop.get_subscription_count(), 30, "teleop inputs", graph)
+        lifecycle = bring_up_lifecycle_nodes(probe, bringup)
+        assert sorted(lifecycle) == [f"{ns}/{name}" for name in ("bridge_node", "policy_node", "recorder_node")]
+        wait_until(lambda: len(commands) >= 25, 60, "the policy's commands", graph)
+        start = next(e for e in events if e.event == EpisodeEvent.EVENT_START)
+        assert start.instruction, "the episode started without an instruction"
+
+        # Take over with the gamepad; the "leader arm" streams the measured pose meanwhile.
+        streaming = threading.Event()
+
+        def lead() -> None:
+            while not streaming.is_set():
+                if joint_states:
+                    command = JointState()
+                    command.header.stamp = probe.node.get_clock().now().to_msg()
+                    command.name = list(joint_states[-1].name)
+                    command.position = list(joint_states[-1].position)
+                    teleop.publish(command)
+                time.sleep(0.02)
+
+        leader = threading.Thread(target=lead, daemon=True)
+        leader.start()
+        try:
+            press(joy, 4)
+            wait_until(lambda: any(m.mode == InterventionState.MODE_TELEOP and m.active for m in modes), 20, "takeover")
+            time.sleep(1.0)
+            press(joy, 5)
+            wait_until(lambda: modes[-1].mode == InterventionState.MODE_AUTONOMOUS, 20, "hand-back", graph)
+        finally:
+            streaming.set()
+            leader.join()
+        time.sleep(0.5)
+        label = probe.call(
+            LabelEpisode,
+            f"{ns}/intervention_node/label_episode",
+            LabelEpisode.Request(success=True, note="live graph test"),
+        )
+        assert label.accepted, label.message
+
+        manifests = wait_until(
+            lambda: list((policy_store / "episodes" / ROBOT).glob("*/*/manifest.json")),
+            60,
+            "the bag in the store",
+            graph,
+        )
+        bag = BagReader(manifests[0].parent)
+        facts = bag.info.custom_data
+        assert facts["lwd.episode_id"] == start.episode_id and facts["lwd.robot_id"] == ROBOT
+        assert facts["lwd.outcome"] == "success" and facts["lwd.label_source"] == "operator/service"
+        assert facts["lwd.instruction"] == start.instruction
+        assert int(facts["lwd.interventions"]) == 1 and int(facts["lwd.intervention_steps"]) > 10
+        recorded_modes = [m.msg for m in bag.messages([topics.INTERVENTION_STATE])]
+        assert any(m.active for m in recorded_modes) and not recorded_modes[0].active
+        assert sum(1 for _ in bag.messages([topics.camera_topic("top")])) > 10
+
+        new = wait_until(lambda: [m for m in published if m.version != "v000000-bc"], 180, "a trained version", graph)
+        version = new[0].version
+        wait_until(
+            lambda: any(m.channel == "running" and m.version == version for m in versions),
+            120,
+            f"the robot to announce it runs {version}",
+            graph,
+        )
+        wait_until(lambda: any(c.header.stamp.sec > 0 for c in commands[-5:]), 10, "commands after the swap", graph)
+    finally:
+        codes = graph.stop()
+        logs = graph.logs()
+        probe.close()
+        graph.kill_all()
+    assert all(code == 0 for code in codes.values()), f"exit codes {codes}\n{logs}"
+    assert "incompatible QoS" not in logs, logs
+    assert "Traceback" not in logs, logs
