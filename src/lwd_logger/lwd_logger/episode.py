@@ -12,6 +12,8 @@ from typing import Any
 
 from lwd_interfaces import topics
 
+from lwd_logger.sample_loss import format_losses
+
 OUTCOMES = ("success", "failure", "incomplete")
 COMPLETE_OUTCOMES = ("success", "failure")
 EPISODE_KINDS = ("demonstration", "deployment")
@@ -75,6 +77,8 @@ class EpisodeStats:
     cameras: list[str] = field(default_factory=list)
     outcome: str = "incomplete"
     label_source: str = ""
+    lost_samples: dict[str, int] = field(default_factory=dict)
+    """Samples the recorder never received, per topic (see :mod:`lwd_logger.sample_loss`)."""
     _in_intervention: bool = False
 
     def add_policy_version(self, version: str) -> None:
@@ -142,4 +146,5 @@ def custom_data(info: EpisodeInfo, stats: EpisodeStats, outcome: str | None = No
         "lwd.intervention_steps": str(stats.intervention_steps),
         "lwd.label_source": stats.label_source,
         "lwd.cameras": ",".join(cameras),
+        "lwd.lost_samples": format_losses(stats.lost_samples),
     }

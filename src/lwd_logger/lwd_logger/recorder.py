@@ -26,6 +26,7 @@ from rosbags.typesys.store import Typestore
 
 from lwd_logger.episode import TOPICS_TO_DECODE, EpisodeInfo, EpisodeStats, custom_data
 from lwd_logger.errors import RecorderError
+from lwd_logger.sample_loss import SampleLossCounter
 from lwd_logger.spool import Spool
 from lwd_logger.writer import BagWriter, TopicSpec
 
@@ -89,6 +90,7 @@ class EpisodeRecorder:
         self.stats = EpisodeStats()
         self.messages_recorded = 0
         self.messages_outside_episode = 0
+        self.losses = SampleLossCounter()
         self._writer: BagWriter | None = None
         self._specs: dict[str, TopicSpec] = {}
         self._start_time_ns = 0
@@ -115,6 +117,7 @@ class EpisodeRecorder:
         self.info = info
         self.stats = EpisodeStats()
         self.stats.add_policy_version(info.policy_version)
+        self.losses.take()  # losses before the episode are not the episode's
         self._specs = {}
         self._start_time_ns = time.time_ns()
         self._last_flush_ns = self.clock_ns()
@@ -123,8 +126,21 @@ class EpisodeRecorder:
         log.info("episode %s started (robot %s, task %s)", info.episode_id, info.robot_id, info.task)
         return partial
 
-    def record(self, topic: str, msgtype: str, data: bytes | memoryview | Any, receive_time_ns: int) -> bool:
-        """Write one message into the open episode; returns False (and counts it) when no episode is open."""
+    def record(
+        self,
+        topic: str,
+        msgtype: str,
+        data: bytes | memoryview | Any,
+        receive_time_ns: int,
+        sequence: int | None = None,
+    ) -> bool:
+        """Write one message into the open episode; returns False (and counts it) when no episode is open.
+
+        ``sequence`` is the publication sequence number DDS gave the sample, where the host knows it
+        and the topic has a single publisher: gaps count as lost samples in the episode's metadata.
+        """
+        if sequence is not None:
+            self.losses.observe(topic, sequence)
         if self.info is None or self._writer is None:
             self.messages_outside_episode += 1
             return False
@@ -192,6 +208,7 @@ class EpisodeRecorder:
         if self.info is None or self._writer is None:
             raise RecorderError("end_episode called but no episode is open")
         info, writer = self.info, self._writer
+        self.stats.lost_samples = self.losses.take()
         data = custom_data(info, self.stats, outcome)
         partial = self.spool.partial_path(info.episode_id)
         writer.close(data)
@@ -199,7 +216,13 @@ class EpisodeRecorder:
         facts = {**data, "lwd.start_time_ns": str(self._start_time_ns)}
         committed = commit_folder(partial, self.spool.committed_path(info.episode_id), facts)
         self._reset()
-        log.info("episode %s committed: outcome %s, %s steps", info.episode_id, data["lwd.outcome"], data["lwd.steps"])
+        log.info(
+            "episode %s committed: outcome %s, %s steps, lost samples: %s",
+            info.episode_id,
+            data["lwd.outcome"],
+            data["lwd.steps"],
+            data["lwd.lost_samples"] or "none",
+        )
         return committed
 
     def discard_episode(self) -> EpisodeInfo:

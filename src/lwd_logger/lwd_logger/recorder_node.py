@@ -35,6 +35,7 @@ from lwd_logger.episode import EPISODE_KINDS
 from lwd_logger.errors import RecorderError, SpoolFullError
 from lwd_logger.recorder import EVENT_END, EVENT_START, EpisodeRecorder
 from lwd_logger.recovery import recover_spool
+from lwd_logger.sample_loss import format_losses
 from lwd_logger.spool import Spool
 from lwd_logger.writer import BACKENDS, COMPRESSIONS, STORAGES, writer_factory
 
@@ -116,6 +117,7 @@ class RecorderNode(LifecycleNode):
         self.recorded: dict[str, str] = {}
         self.extras: dict[str, str] = {}
         self.recording_subscriptions: list[Subscription] = []
+        self.publisher_counts: dict[str, int] = {}
         self.tick_timer: Timer | None = None
 
     def _parameter(self, name: str) -> Any:
@@ -175,7 +177,7 @@ class RecorderNode(LifecycleNode):
                 self.create_subscription(
                     get_message(msgtype),
                     topics.relative(topic),
-                    lambda raw, t=topic, m=msgtype: self._record(t, m, raw),
+                    lambda raw, info, t=topic, m=msgtype: self._record(t, m, raw, info),
                     contract_qos(topic, depth=QUEUE_DEPTH),
                     raw=True,
                 )
@@ -185,7 +187,7 @@ class RecorderNode(LifecycleNode):
                 self.create_subscription(
                     get_message(msgtype),
                     topics.relative(topic),
-                    lambda raw, t=topic, m=msgtype: self._record(t, m, raw),
+                    lambda raw, info, t=topic, m=msgtype: self._record(t, m, raw, info),
                     qos_profile(topics.SENSOR_DATA, depth=QUEUE_DEPTH),  # best effort: matches any publisher
                     raw=True,
                 )
@@ -244,9 +246,12 @@ class RecorderNode(LifecycleNode):
     def _now_ns(self) -> int:
         return self.get_clock().now().nanoseconds
 
-    def _record(self, topic: str, msgtype: str, raw: bytes) -> None:
+    def _record(self, topic: str, msgtype: str, raw: bytes, info: dict[str, Any]) -> None:
+        sequence = info.get("publication_sequence_number")
+        if self.publisher_counts.get(topic) != 1:
+            sequence = None  # rclpy does not say which of several publishers sent it: no loss count
         try:
-            self.recorder.record(topic, msgtype, raw, self._now_ns())
+            self.recorder.record(topic, msgtype, raw, self._now_ns(), sequence)
         except OSError as error:
             self.get_logger().error(
                 f"RECORDING FAILED on {topic}: {error}; data up to the last flush is kept for recovery",
@@ -262,11 +267,14 @@ class RecorderNode(LifecycleNode):
         try:
             if event.event != EVENT_START:
                 self.recorder.record(topics.EPISODE_EVENT, msgtype, raw, received)
-            self.recorder.handle_event(event, cameras=self.cameras, episode_kind=self.episode_kind)
+            folder = self.recorder.handle_event(event, cameras=self.cameras, episode_kind=self.episode_kind)
             if event.event == EVENT_START:
                 self.recorder.record(topics.EPISODE_EVENT, msgtype, raw, received)
-            if event.event == EVENT_END and self.recorder.active:
+                self.get_logger().info(f"recording episode {event.episode_id}")
+            elif event.event == EVENT_END and self.recorder.active:
                 self.get_logger().info(f"episode {event.episode_id} ended; waiting for its reward label")
+            elif event.event == EVENT_END and folder is not None:
+                self.get_logger().info(f"episode committed: {folder}; {self._losses()}")
         except SpoolFullError as error:
             self.get_logger().error(str(error))
         except (RecorderError, ValueError) as error:
@@ -277,12 +285,17 @@ class RecorderNode(LifecycleNode):
         self.recorder.record(topics.REWARD_LABEL, msgtype, raw, self._now_ns())
         committed = self.recorder.handle_reward(self.typestore.deserialize_cdr(raw, msgtype))
         if committed is not None:
-            self.get_logger().info(f"episode committed: {committed}")
+            self.get_logger().info(f"episode committed: {committed}; {self._losses()}")
 
     def _on_tick(self) -> None:
+        self.publisher_counts = {topic: self.count_publishers(topics.relative(topic)) for topic in self.recorded}
         committed = self.recorder.tick()
         if committed is not None:
-            self.get_logger().warning(f"episode {committed.name} committed without a label (incomplete)")
+            self.get_logger().warning(f"episode {committed.name} committed unlabelled (incomplete); {self._losses()}")
+
+    def _losses(self) -> str:
+        """The committed episode's lost samples, for its log line."""
+        return f"lost samples: {format_losses(self.recorder.stats.lost_samples) or 'none'}"
 
 
 def main(args: list[str] | None = None) -> None:
