@@ -6,8 +6,8 @@ Shared by the packaging and ROS-layer tests, which cannot import the nodes (no r
 from __future__ import annotations
 
 import ast
-import re
 import importlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any

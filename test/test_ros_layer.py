@@ -433,7 +433,10 @@ def test_launch_files_import_only_allow_listed_humble_names(launcher):
 
 
 def test_bringup_arguments_have_descriptions_and_choices(launcher, tmp_path):
-    run = launcher.run(REPO / "launch" / "bringup.launch.py", {"checkpoint": "/policies/v1", "instruction": "fold the towel", "data_dir": str(tmp_path)})
+    run = launcher.run(
+        REPO / "launch" / "bringup.launch.py",
+        {"checkpoint": "/policies/v1", "instruction": "fold the towel", "data_dir": str(tmp_path)},
+    )
     required = {"robot_id", "robot_profile", "use_sim", "store_url", "channel", "namespace", "log_level"}
     assert required <= set(run.arguments)
     for name, argument in run.arguments.items():
@@ -447,7 +450,13 @@ def test_bringup_arguments_have_descriptions_and_choices(launcher, tmp_path):
 def test_bringup_starts_the_robot_nodes_with_declared_parameters(launcher, tmp_path):
     run = launcher.run(
         REPO / "launch" / "bringup.launch.py",
-        {"checkpoint": "/policies/v1", "instruction": "fold the towel", "robot_id": "007", "data_dir": str(tmp_path), "log_level": "debug"},
+        {
+            "checkpoint": "/policies/v1",
+            "instruction": "fold the towel",
+            "robot_id": "007",
+            "data_dir": str(tmp_path),
+            "log_level": "debug",
+        },
     )
     executables = {node["executable"]: node for node in run.nodes}
     assert set(executables) == {"policy_node", "intervention_node", "recorder_node", "bridge_node"}
@@ -512,6 +521,51 @@ def test_trainer_launch_overrides_are_declared(launcher):
     declared = declared_parameters(node_files()["trainer_node"])
     assert set(overrides) <= set(declared)
     assert all(value["value_type"] is str for value in overrides.values())
+    assert "pretrained" in overrides and run.arguments["pretrained"]["default_value"] == ""
+
+
+def test_trainer_launch_ends_when_the_trainer_exits(launcher):
+    run = launcher.run(REPO / "launch" / "trainer.launch.py", {})
+    (handler,) = run.handlers
+    assert handler.kind == "OnProcessExit" and handler["target_action"] is run.nodes[0]
+    assert [entity.kind for entity in handler["on_exit"]] == ["LogInfo", "Shutdown"]
+
+
+def test_bringup_stops_the_robot_when_a_lifecycle_node_fails_to_configure(launcher, tmp_path):
+    arguments = {"checkpoint": "/p", "instruction": "fold the towel", "data_dir": str(tmp_path)}
+    run = launcher.run(REPO / "launch" / "bringup.launch.py", arguments)
+    failures = [h for h in run.handlers if h["goal_state"] == "unconfigured"]
+    assert {h["target_lifecycle_node"]["executable"] for h in failures} == LIFECYCLE_EXECUTABLES
+    for handler in failures:
+        assert handler["start_state"] == "configuring"
+        log, shutdown = handler["entities"]
+        assert (log.kind, shutdown.kind) == ("LogInfo", "Shutdown")
+        assert handler["target_lifecycle_node"]["executable"] in shutdown["reason"]
+
+
+def test_bringup_needs_an_instruction_on_a_real_robot_and_takes_the_task_s_in_sim(launcher, tmp_path):
+    with pytest.raises(ValueError, match="instruction:="):
+        launcher.run(REPO / "launch" / "bringup.launch.py", {"checkpoint": "/p", "data_dir": str(tmp_path)})
+    run = launcher.run(
+        REPO / "launch" / "bringup.launch.py",
+        {"checkpoint": "/p", "use_sim": "true", "task": "insertion", "data_dir": str(tmp_path)},
+    )
+    instructions = {
+        node["executable"]: node_parameters(node)[1]["instruction"]
+        for node in run.nodes
+        if node["executable"] in ("intervention_node", "policy_node")
+    }
+    from lwd_sim.tasks import TASKS
+
+    assert set(instructions.values()) == {TASKS["insertion"].instructions[0]}
+
+
+@pytest.mark.parametrize("robots", ["abc", "0", "2.5", "33"])
+def test_sim_launch_rejects_a_robot_count_it_cannot_start_with_a_clear_error(launcher, tmp_path, robots):
+    with pytest.raises(ValueError, match="robots:= must be a whole number from 1 to 32"):
+        launcher.run(
+            REPO / "launch" / "sim.launch.py", {"robots": robots, "checkpoint": "/p", "data_dir": str(tmp_path)}
+        )
 
 
 # --------------------------------------------------------------------------- operator guide

@@ -228,3 +228,62 @@ def test_one_robot_and_the_trainer_run_the_learning_loop_on_a_live_graph(tmp_pat
     assert all(code == 0 for code in codes.values()), f"exit codes {codes}\n{logs}"
     assert "incompatible QoS" not in logs, logs
     assert "Traceback" not in logs, logs
+
+
+def test_two_simulated_robots_on_one_graph_never_cross_topics_bags_or_labels(tmp_path, policy_store, monkeypatch):
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    sim = launch_plan(
+        REPO / "launch" / "sim.launch.py",
+        {
+            "robots": "2",
+            "checkpoint": str(policy_store / "policies" / "v000000-bc"),
+            "store_url": f"file://{policy_store}",
+            "data_dir": str(tmp_path / "robots"),
+        },
+    )
+    robots = ("sim_01", "sim_02")
+    domain = free_domain_id()
+    graph = NodeGraph(tmp_path / "logs", domain)
+    probe = Probe(domain)
+    try:
+        start_launch(graph, sim, tmp_path / "launch")
+        assert len(graph.running()) == 10
+        starts = {
+            robot: probe.collect(EpisodeEvent, f"/{robot}{topics.EPISODE_EVENT}", contract_qos(topics.EPISODE_EVENT))
+            for robot in robots
+        }
+        bring_up_lifecycle_nodes(probe, sim)
+        for robot in robots:
+            wait_until(
+                lambda r=robot: any(e.event == EpisodeEvent.EVENT_START for e in starts[r]),
+                60,
+                f"{robot}'s episode",
+                graph,
+            )
+        time.sleep(1.0)
+        outcomes = {"sim_01": True, "sim_02": False}
+        for robot, success in outcomes.items():
+            label = probe.call(
+                LabelEpisode, f"/{robot}/intervention_node/label_episode", LabelEpisode.Request(success=success)
+            )
+            assert label.accepted, label.message
+        for robot, success in outcomes.items():
+            manifests = wait_until(
+                lambda r=robot: list((policy_store / "episodes" / r).glob("*/*/manifest.json")),
+                60,
+                f"{robot}'s bag in the store",
+                graph,
+            )
+            (manifest,) = manifests
+            facts = BagReader(manifest.parent).info.custom_data
+            first = next(e for e in starts[robot] if e.event == EpisodeEvent.EVENT_START)
+            assert facts["lwd.robot_id"] == robot and facts["lwd.episode_id"] == first.episode_id
+            assert facts["lwd.outcome"] == ("success" if success else "failure")
+        assert sorted(p.name for p in (policy_store / "episodes").iterdir()) == list(robots)
+    finally:
+        codes = graph.stop()
+        logs = graph.logs()
+        probe.close()
+        graph.kill_all()
+    assert all(code == 0 for code in codes.values()), f"exit codes {codes}\n{logs}"
+    assert "Traceback" not in logs, logs
