@@ -49,7 +49,7 @@ from lwd_interfaces import topics  # noqa: E402
 from lwd_interfaces.ros import contract_qos  # noqa: E402
 from lwd_logger.bag_reader import BagReader  # noqa: E402
 from lwd_logger.errors import BagError  # noqa: E402
-from lwd_logger.recorder_node import RECORDED_TOPICS, get_message  # noqa: E402
+from lwd_logger.recorder_node import QUEUE_DEPTH, RECORDED_TOPICS, get_message  # noqa: E402
 
 from lwd_msgs.msg import EpisodeEvent  # noqa: E402
 from lwd_msgs.srv import LabelEpisode  # noqa: E402
@@ -88,7 +88,8 @@ class TopicTap:
         self.lock = threading.Lock()
         camera = topic.startswith(topics.CAMERA_PREFIX)
         msgtype = get_message(topics.IMAGE_TYPE if camera else topics.TOPIC_TYPES[topic])
-        probe.node.create_subscription(msgtype, self.name, self._on_message, contract_qos(topic))
+        qos = contract_qos(topic, depth=QUEUE_DEPTH)  # the recorder's depth: a latched topic keeps only 1 by default
+        probe.node.create_subscription(msgtype, self.name, self._on_message, qos)
 
     def _on_message(self, message: Any, info: dict[str, Any]) -> None:
         received = time.monotonic()
@@ -153,6 +154,26 @@ def loss_counts(text: str) -> dict[str, int]:
     return {topic: int(count) for topic, count in (item.rsplit("=", 1) for item in text.split(",") if item)}
 
 
+def publication_span(recorded: list[int], tap: TopicTap) -> tuple[int, int, bool] | None:
+    """(first, last) publication sequence number of the samples recorded with header stamps ``recorded``, and
+    whether the probe saw both edge samples (else the span is that of the probe's samples inside them).
+
+    Stamps need not be unique (an episode's END and the next START share one), so the k-th sample of the
+    first stamp from the end and the k-th of the last stamp from the start are the edges, k being how many
+    samples with that stamp were recorded.
+    """
+    first, last = min(recorded), max(recorded)
+    with tap.lock:
+        samples = sorted((seq, stamp) for _, seq, stamp in tap.samples)
+    at_first = [seq for seq, stamp in samples if stamp == first]
+    at_last = [seq for seq, stamp in samples if stamp == last]
+    k_first, k_last = recorded.count(first), recorded.count(last)
+    if len(at_first) >= k_first and len(at_last) >= k_last:
+        return at_first[-k_first], at_last[k_last - 1], True
+    inside = [seq for seq, stamp in samples if first <= stamp <= last]
+    return (inside[0], inside[-1], False) if inside else None
+
+
 def topic_rows(bag: BagReader, taps: dict[str, TopicTap], publishers: dict[str, int]) -> list[dict[str, Any]]:
     """Published / recorded / lost / probe-received per recorded topic, over the span the bag covers."""
     stamps: dict[str, list[int]] = {}
@@ -173,14 +194,13 @@ def topic_rows(bag: BagReader, taps: dict[str, TopicTap], publishers: dict[str, 
             "probe_edges_seen": None,
         }
         tap = taps.get(topic)
-        if tap is not None and topic in stamps:
-            first, last = min(stamps[topic]), max(stamps[topic])
-            with tap.lock:
-                inside = sorted((seq, stamp) for _, seq, stamp in tap.samples if first <= stamp <= last)
-            if inside and publishers.get(topic) == 1:
-                row["published"] = inside[-1][0] - inside[0][0] + 1
-                row["probe_received"] = len(inside)
-                row["probe_edges_seen"] = inside[0][1] == first and inside[-1][1] == last
+        if tap is not None and topic in stamps and publishers.get(topic) == 1:
+            span = publication_span(stamps[topic], tap)
+            if span is not None:
+                row["published"] = span[1] - span[0] + 1
+                with tap.lock:
+                    row["probe_received"] = sum(1 for _, seq, _ in tap.samples if span[0] <= seq <= span[1])
+                row["probe_edges_seen"] = span[2]
         rows.append(row)
     return rows
 
@@ -226,7 +246,8 @@ def run(seconds: float, root: Path) -> dict[str, Any]:
     try:
         live.start_launch(graph, plan, root / "launch")
         progress(f"started {', '.join(sorted(graph.running()))} on DDS domain {domain}")
-        recorded_topics = [*RECORDED_TOPICS, *(topics.camera_topic(c) for c in CAMERAS), topics.EPISODE_EVENT]
+        events = (topics.EPISODE_EVENT, topics.REWARD_LABEL)
+        recorded_topics = [*RECORDED_TOPICS, *(topics.camera_topic(c) for c in CAMERAS), *events]
         kept = (topics.EPISODE_EVENT, topics.ACTION_CHUNK)
         taps = {topic: TopicTap(probe, topic, ns, keep=topic in kept) for topic in recorded_topics}
         chunks = taps[topics.ACTION_CHUNK]
@@ -271,6 +292,7 @@ def run(seconds: float, root: Path) -> dict[str, Any]:
         progress(f"reading {bag.path}")
         result["bag"] = str(bag.path)
         result["episode_seconds"] = end_time - start_time
+        result["bag_seconds"] = bag.info.duration_ns / 1e9
         result["topics"] = topic_rows(bag, taps, publishers)
         with chunks.lock:
             latencies = [m.inference_latency for t, m in chunks.messages if start_time <= t <= end_time]
@@ -287,13 +309,22 @@ def run(seconds: float, root: Path) -> dict[str, Any]:
     return result
 
 
+def bag_rate(result: dict[str, Any]) -> float:
+    """The recorded /joint_states rate [Hz] over the bag's span."""
+    counts = {row["topic"]: row["recorded"] for row in result["topics"]}
+    return (counts.get(topics.JOINT_STATES, 1) - 1) / max(result["bag_seconds"], 1e-9)
+
+
 def print_tables(result: dict[str, Any], seconds: float) -> None:
     machine = f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, no GPU"
     print(f"Machine: {machine}. ", end="")
-    print(f"Date: {datetime.date.today().isoformat()}. Episode: {result['episode_seconds']:.1f} s (asked {seconds:g}).")
+    print(f"Date: {datetime.date.today().isoformat()}. ", end="")
+    print(f"Episode: {result['episode_seconds']:.1f} s (asked {seconds:g}),", end="")
+    rate = bag_rate(result)
+    print(f" bag spans {result['bag_seconds']:.1f} s ({rate:.1f} Hz of /joint_states).")
     print()
-    print("| topic                     | QoS         | published | recorded | lost (recorder) | probe received |")
-    print("|---------------------------|-------------|----------:|---------:|----------------:|---------------:|")
+    print("| topic                     | QoS         |    published | recorded | lost (recorder) | probe received |")
+    print("|---------------------------|-------------|-------------:|---------:|----------------:|---------------:|")
     for row in result["topics"]:
         published = "n/a" if row["published"] is None else str(row["published"])
         if row["published"] is None and row["publishers"] != 1:
@@ -303,7 +334,7 @@ def print_tables(result: dict[str, Any], seconds: float) -> None:
         received = "" if row["probe_received"] is None else str(row["probe_received"])
         qos = f"{row['qos']}"
         print(
-            f"| {row['topic']:<25} | {qos:<11} | {published:>9} | {row['recorded']:>8} "
+            f"| {row['topic']:<25} | {qos:<11} | {published:>12} | {row['recorded']:>8} "
             f"| {row['lost_recorder']:>15} | {received:>14} |"
         )
     reliable_lost = sum(row["lost_recorder"] for row in result["topics"] if row["reliable"])

@@ -9,6 +9,7 @@ subscribes, calls services and drives lifecycle transitions the way launch does.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -198,3 +199,26 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str, graph: N
         time.sleep(0.05)
     logs = f"\n{graph.logs()}" if graph is not None else ""
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{logs}")
+
+
+@contextlib.contextmanager
+def live_graph(folder: Path, domain_id: int | None = None) -> Iterator[tuple[NodeGraph, Probe]]:
+    """A node graph and a probe on a fresh domain; on leaving, every node gets SIGINT and must stop cleanly.
+
+    A clean stop is exit status 0 from every node, no traceback and no incompatible QoS reported
+    in any node's output (rclpy logs a warning for each publisher/subscriber pair whose QoS cannot
+    match).
+    """
+    domain_id = free_domain_id() if domain_id is None else domain_id
+    graph = NodeGraph(folder, domain_id)
+    probe = Probe(domain_id)
+    try:
+        yield graph, probe
+    finally:
+        codes = graph.stop()
+        logs = graph.logs()
+        probe.close()
+        graph.kill_all()
+    assert all(code == 0 for code in codes.values()), f"exit codes {codes}\n{logs}"
+    assert "Traceback" not in logs, logs
+    assert "incompatible QoS" not in logs, logs

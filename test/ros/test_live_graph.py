@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 from launch_standin import REPO, LaunchRun, LaunchSimulator
-from live_graph import BIN, NodeGraph, Probe, free_domain_id, wait_until
+from live_graph import BIN, NodeGraph, Probe, live_graph, wait_until
 from lwd_interfaces import topics
 from lwd_interfaces.ros import contract_qos
 from lwd_logger.bag_reader import BagReader
@@ -120,11 +120,8 @@ def test_one_robot_and_the_trainer_run_the_learning_loop_on_a_live_graph(tmp_pat
     trainer = launch_plan(
         REPO / "launch" / "trainer.launch.py", {"store_url": store_url, "work_dir": str(tmp_path / "trainer")}
     )
-    domain = free_domain_id()
-    graph = NodeGraph(tmp_path / "logs", domain)
-    probe = Probe(domain)
     ns = f"/{ROBOT}"
-    try:
+    with live_graph(tmp_path / "logs") as (graph, probe):
         start_launch(graph, bringup, tmp_path / "launch")
         start_launch(graph, trainer, tmp_path / "launch")
         assert sorted(graph.running()) == sorted(
@@ -220,14 +217,6 @@ def test_one_robot_and_the_trainer_run_the_learning_loop_on_a_live_graph(tmp_pat
         )
         assert "v000000-bc" not in running
         wait_until(lambda: any(c.header.stamp.sec > 0 for c in commands[-5:]), 10, "commands after the swap", graph)
-    finally:
-        codes = graph.stop()
-        logs = graph.logs()
-        probe.close()
-        graph.kill_all()
-    assert all(code == 0 for code in codes.values()), f"exit codes {codes}\n{logs}"
-    assert "incompatible QoS" not in logs, logs
-    assert "Traceback" not in logs, logs
 
 
 def test_two_simulated_robots_on_one_graph_never_cross_topics_bags_or_labels(tmp_path, policy_store, monkeypatch):
@@ -242,10 +231,7 @@ def test_two_simulated_robots_on_one_graph_never_cross_topics_bags_or_labels(tmp
         },
     )
     robots = ("sim_01", "sim_02")
-    domain = free_domain_id()
-    graph = NodeGraph(tmp_path / "logs", domain)
-    probe = Probe(domain)
-    try:
+    with live_graph(tmp_path / "logs") as (graph, probe):
         start_launch(graph, sim, tmp_path / "launch")
         assert len(graph.running()) == 10
         starts = {
@@ -280,10 +266,3 @@ def test_two_simulated_robots_on_one_graph_never_cross_topics_bags_or_labels(tmp
             assert facts["lwd.robot_id"] == robot and facts["lwd.episode_id"] == first.episode_id
             assert facts["lwd.outcome"] == ("success" if success else "failure")
         assert sorted(p.name for p in (policy_store / "episodes").iterdir()) == list(robots)
-    finally:
-        codes = graph.stop()
-        logs = graph.logs()
-        probe.close()
-        graph.kill_all()
-    assert all(code == 0 for code in codes.values()), f"exit codes {codes}\n{logs}"
-    assert "Traceback" not in logs, logs
