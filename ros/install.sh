@@ -32,6 +32,7 @@ VENV="${1:-.venv}"
 PY="$(cd "$VENV" && pwd)/bin/python"
 PREFIX="$("$PY" -c 'import sys; print(sys.prefix)')"
 BUILD=build/lwd_msgs
+mkdir -p build
 
 echo "ros/install.sh: ROS 2 Jazzy wheels into $VENV"
 "$PY" -m pip install --quiet --require-hashes --no-deps -r ros/jazzy.lock
