@@ -3,12 +3,10 @@
 Every recorded message of the checked topics must arrive under the robot's namespace, in order, with the
 recorded bytes, at about the asked rate; ``--clock`` must drive ``/clock`` with the recorded times, and
 Ctrl-C must end a looping player with exit code 0. DDS stays on loopback, on a domain of each test's own.
-Skipped only where rclpy cannot be imported.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 import signal
 import subprocess
@@ -20,22 +18,20 @@ from typing import Any
 
 import pytest
 from learner.conftest import write_episode_bag
+from live_graph import free_domain_id
 from lwd_interfaces import topics
 from lwd_logger.bag_reader import BagReader
-
-pytest.importorskip("rclpy", reason="rclpy (ROS 2) is not importable here", exc_type=ImportError)
 
 LWD = Path(sys.executable).with_name("lwd")
 STEPS = 150
 STEP_S = 0.02
 """write_episode_bag records one step every 20 ms."""
-_DOMAINS = itertools.count()
 
 
 @pytest.fixture
 def domain_id(monkeypatch: pytest.MonkeyPatch) -> int:
-    """A ROS domain in 150..199 of this test alone, set (loopback only) for this process and its children."""
-    domain = 150 + (os.getpid() + next(_DOMAINS)) % 50
+    """A ROS domain of this test alone, set (loopback only) for this process and its children."""
+    domain = free_domain_id()
     monkeypatch.setenv("ROS_DOMAIN_ID", str(domain))
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     return domain
