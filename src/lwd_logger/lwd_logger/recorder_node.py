@@ -22,11 +22,10 @@ node clock, so ``use_sim_time`` works. All decisions live in the cores
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from typing import Any
 
 from lwd_interfaces import lwd_typestore, topics
-from lwd_interfaces.ros import contract_qos, describe, qos_profile, require_choice, run_node
+from lwd_interfaces.ros import contract_qos, describe, message_class, qos_profile, require_choice, run_node
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.subscription import Subscription
 from rclpy.timer import Timer
@@ -53,12 +52,6 @@ RECORDED_TOPICS = (
 )
 QUEUE_DEPTH = 50
 """History depth of every recording subscription: one second at 50 Hz, so a slow flush drops nothing."""
-
-
-def get_message(msgtype: str) -> type:
-    """The generated rclpy message class of a ``pkg/msg/Name`` type (what raw subscriptions need for their type)."""
-    package, kind, name = msgtype.split("/")
-    return getattr(importlib.import_module(f"{package}.{kind}"), name)
 
 
 class RecorderNode(LifecycleNode):
@@ -175,7 +168,7 @@ class RecorderNode(LifecycleNode):
         for topic, msgtype in self.recorded.items():
             self.recording_subscriptions.append(
                 self.create_subscription(
-                    get_message(msgtype),
+                    message_class(msgtype),
                     topics.relative(topic),
                     lambda raw, info, t=topic, m=msgtype: self._record(t, m, raw, info),
                     contract_qos(topic, depth=QUEUE_DEPTH),
@@ -185,7 +178,7 @@ class RecorderNode(LifecycleNode):
         for topic, msgtype in self.extras.items():
             self.recording_subscriptions.append(
                 self.create_subscription(
-                    get_message(msgtype),
+                    message_class(msgtype),
                     topics.relative(topic),
                     lambda raw, info, t=topic, m=msgtype: self._record(t, m, raw, info),
                     qos_profile(topics.SENSOR_DATA, depth=QUEUE_DEPTH),  # best effort: matches any publisher
@@ -196,7 +189,7 @@ class RecorderNode(LifecycleNode):
         reward_type = topics.TOPIC_TYPES[topics.REWARD_LABEL]
         self.recording_subscriptions.append(
             self.create_subscription(
-                get_message(event_type),
+                message_class(event_type),
                 topics.relative(topics.EPISODE_EVENT),
                 self._on_event,
                 contract_qos(topics.EPISODE_EVENT, depth=QUEUE_DEPTH),
@@ -205,7 +198,7 @@ class RecorderNode(LifecycleNode):
         )
         self.recording_subscriptions.append(
             self.create_subscription(
-                get_message(reward_type),
+                message_class(reward_type),
                 topics.relative(topics.REWARD_LABEL),
                 self._on_reward,
                 contract_qos(topics.REWARD_LABEL, depth=QUEUE_DEPTH),

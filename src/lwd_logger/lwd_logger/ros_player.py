@@ -9,7 +9,6 @@ also publishes ``rosgraph_msgs/Clock`` on ``/clock`` at each message's recorded 
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 import rclpy
 from lwd_interfaces import topics
 from lwd_interfaces.ros import contract_qos, qos_profile
+from lwd_interfaces.ros import message_class as ros_message_class
 from rclpy.context import Context
 from rclpy.duration import Duration
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -42,20 +42,11 @@ class PlaySummary:
 
 
 def message_class(msgtype: str) -> type:
-    """The rclpy class of ``pkg/msg/Type`` (or ``pkg/Type``), imported the way ``rosidl_runtime_py``'s get_message does.
-
-    rosidl_runtime_py is not part of the PyPI ROS wheels, and the import is all it does.
-    """
-    parts = msgtype.split("/")
-    if len(parts) == 2:
-        parts.insert(1, "msg")
-    if len(parts) != 3 or not all(parts):
-        raise PlaybackError(f"{msgtype!r} is not a ROS 2 message type name like pkg/msg/Type")
-    package, kind, name = parts
+    """The rclpy class of ``msgtype``; a :class:`PlaybackError` when it is malformed or not installed."""
     try:
-        return getattr(importlib.import_module(f"{package}.{kind}"), name)
-    except (ImportError, AttributeError) as error:
-        raise PlaybackError(f"message type {msgtype} is not installed here ({error})") from error
+        return ros_message_class(msgtype)
+    except ValueError as error:
+        raise PlaybackError(str(error)) from error
 
 
 def topic_qos(source: str) -> QoSProfile:

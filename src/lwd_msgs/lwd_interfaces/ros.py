@@ -7,6 +7,7 @@ node-graph tests run every node through :func:`run_node`.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
@@ -27,6 +28,23 @@ _PROFILES: dict[str, tuple[ReliabilityPolicy, DurabilityPolicy, int]] = {
     topics.RELIABLE: (ReliabilityPolicy.RELIABLE, DurabilityPolicy.VOLATILE, 10),
     topics.LATCHED: (ReliabilityPolicy.RELIABLE, DurabilityPolicy.TRANSIENT_LOCAL, 1),
 }
+
+
+def message_class(msgtype: str) -> type:
+    """The generated rclpy class of ``pkg/msg/Type`` (or ``pkg/Type``); ValueError when malformed or not installed.
+
+    What ``rosidl_runtime_py.utilities.get_message`` does; that package is not among the PyPI wheels.
+    """
+    parts = msgtype.split("/")
+    if len(parts) == 2:
+        parts.insert(1, "msg")
+    if len(parts) != 3 or not all(parts):
+        raise ValueError(f"{msgtype!r} is not a ROS 2 message type name like pkg/msg/Type")
+    package, kind, name = parts
+    try:
+        return getattr(importlib.import_module(f"{package}.{kind}"), name)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"message type {msgtype} is not installed here ({error})") from error
 
 
 def qos_profile(kind: str, depth: int | None = None) -> QoSProfile:
