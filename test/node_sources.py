@@ -8,9 +8,10 @@ from __future__ import annotations
 import ast
 import importlib
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from lwd_interfaces.parameters import Parameter, ParameterTable
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 PACKAGES = ["lwd_policy", "lwd_intervention", "lwd_logger", "lwd_learner", "lwd_sim"]
@@ -76,32 +77,13 @@ class SourceEvaluator:
             return UNKNOWN
 
 
-@dataclass
-class Declared:
-    """One ``declare_parameter`` call: default and descriptor as far as they are constant."""
-
-    default: Any
-    descriptor: ast.expr | None
-    low: Any = None
-    high: Any = None
-    choices: Any = None
-
-
-def declared_parameters(path: Path) -> dict[str, Declared]:
-    """name -> Declared for every ``self.declare_parameter("name", default, descriptor=...)`` in a file."""
+def declared_parameters(path: Path) -> dict[str, Parameter]:
+    """name -> Parameter of the table a node source declares with ``declare_parameters(self, TABLE)``."""
     tree = ast.parse(path.read_text())
     evaluate = SourceEvaluator(tree)
-    found = {}
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "declare_parameter":
-            name = ast.literal_eval(node.args[0])
-            keywords = {k.arg: k.value for k in node.keywords}
-            descriptor = keywords.get("descriptor")
-            declared = Declared(evaluate(node.args[1]) if len(node.args) > 1 else UNKNOWN, descriptor)
-            if isinstance(descriptor, ast.Call) and getattr(descriptor.func, "id", None) == "describe":
-                options = {k.arg: k.value for k in descriptor.keywords}
-                declared.low = evaluate(options.get("low"))
-                declared.high = evaluate(options.get("high"))
-                declared.choices = evaluate(options.get("choices"))
-            found[name] = declared
-    return found
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "declare_parameters":
+            table = evaluate(node.args[1])
+            assert isinstance(table, ParameterTable), f"{path}: cannot resolve the parameter table {node.args[1]}"
+            return {parameter.name: parameter for parameter in table}
+    return {}

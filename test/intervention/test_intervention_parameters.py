@@ -1,9 +1,8 @@
-"""The shipped intervention_node.yaml is valid, matches the node's declared defaults, and bad files fail clearly."""
+"""The shipped intervention_node.yaml builds the cores, and bad files fail clearly naming the key."""
 
 from __future__ import annotations
 
 import argparse
-import ast
 import os
 import termios
 from pathlib import Path
@@ -14,8 +13,6 @@ from lwd.commands import intervention as intervention_command
 from lwd_intervention.events import OperatorEvent
 from lwd_intervention.joy import JoyConfigError
 from lwd_intervention.parameters import (
-    DEFAULT_BUTTONS,
-    InterventionParameters,
     ParameterError,
     load_parameters,
     parameters_from_mapping,
@@ -33,22 +30,6 @@ def lwd_main(argv: list[str]) -> int:
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "config" / "intervention_node.yaml"
-NODE = REPO / "src" / "lwd_intervention" / "lwd_intervention" / "node.py"
-
-
-def _node_defaults() -> dict[str, object]:
-    """name -> literal default of every declare_parameter call in node.py."""
-    defaults: dict[str, object] = {}
-    for node in ast.walk(ast.parse(NODE.read_text())):
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "declare_parameter":
-            name, default = node.args
-            if isinstance(default, ast.Constant):
-                defaults[name.value] = default.value
-            elif isinstance(default, ast.Name) and default.id == "UNMAPPED":
-                defaults[name.value] = -1
-            elif isinstance(default, ast.Name) and default.id == "SOURCE_LEADER":
-                defaults[name.value] = "teleop/leader"
-    return defaults
 
 
 def test_shipped_config_builds_a_session_and_a_gamepad_mapper() -> None:
@@ -60,28 +41,14 @@ def test_shipped_config_builds_a_session_and_a_gamepad_mapper() -> None:
     assert session.teleop_source == "teleop/leader" and not session.labeler.auto_label
 
 
-def test_node_declared_defaults_equal_the_off_ros_defaults() -> None:
-    node = _node_defaults()
-    off_ros = InterventionParameters()
-    for event, index in DEFAULT_BUTTONS.items():
-        assert node[f"buttons.{event}"] == index
-    assert node["max_step_delta"] == off_ros.arbiter.max_step_delta
-    assert node["blend_steps"] == off_ros.arbiter.blend_steps
-    assert node["teleop_timeout_s"] == off_ros.arbiter.teleop_timeout_s
-    assert node["teleop_source"] == off_ros.teleop_source
-    assert node["joy_button_count"] == off_ros.joy_button_count
-    yaml_keys = set(yaml.safe_load(CONFIG.read_text())["intervention_node"]["ros__parameters"]) - {"buttons"}
-    assert yaml_keys <= set(node)
-
-
 @pytest.mark.parametrize(
     ("change", "error", "match"),
     [
         ({"blend_steps": "ten"}, ParameterError, "'blend_steps' must be int"),
-        ({"max_step_delta": -1.0}, ParameterError, "max_step_delta must be a positive"),
+        ({"max_step_delta": -1.0}, ParameterError, r"'max_step_delta' must be in \[0.0001, 1.0\]"),
         ({"frobnicate": 1}, ParameterError, "unknown intervention_node parameters"),
-        ({"buttons": {"takeover": 1.5}}, ParameterError, "'buttons.takeover' must be an integer"),
-        ({"control_rate_hz": 0}, ParameterError, "control_rate_hz must be positive"),
+        ({"buttons": {"takeover": 1.5}}, ParameterError, "'buttons.takeover' must be int"),
+        ({"control_rate_hz": 0}, ParameterError, r"'control_rate_hz' must be in \[1.0, 1000.0\]"),
     ],
 )
 def test_bad_parameters_are_rejected_with_the_key(change: dict, error: type, match: str) -> None:

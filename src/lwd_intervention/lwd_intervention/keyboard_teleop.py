@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import rclpy
 from lwd_interfaces import topics
-from lwd_interfaces.ros import contract_qos, describe, qos_profile
+from lwd_interfaces.ros import contract_qos, declare_parameters, qos_profile
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Joy
@@ -21,6 +21,7 @@ from lwd_intervention.arbiter import NS_PER_S
 from lwd_intervention.keyboard import KEYBOARD_JOY_TOPIC, QUIT_KEY, KeyboardConsole
 from lwd_intervention.labels import EpisodeEventKind
 from lwd_intervention.modes import Mode
+from lwd_intervention.parameters import KEYBOARD_TELEOP
 from lwd_intervention.terminal import RawTerminal
 from lwd_msgs.msg import EpisodeEvent, InterventionState
 
@@ -32,12 +33,7 @@ class KeyboardTeleopNode(Node):
 
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
-        refresh_hz = float(
-            self.declare_parameter(
-                "refresh_hz", 10.0, descriptor=describe("screen redraws per second [Hz]", low=0.5, high=100.0)
-            ).value
-        )
-        self.refresh_period_s = 1.0 / refresh_hz
+        self.refresh_period_s = 1.0 / declare_parameters(self, KEYBOARD_TELEOP)["refresh_hz"]
         self.console = KeyboardConsole()
         self.joy_pub = self.create_publisher(Joy, topics.relative(KEYBOARD_JOY_TOPIC), qos_profile(topics.RELIABLE))
         self.create_subscription(

@@ -19,24 +19,23 @@ from __future__ import annotations
 import numpy as np
 from lwd_interfaces import topics
 from lwd_interfaces.messages import stamp_ns
-from lwd_interfaces.ros import contract_qos, describe, qos_profile, run_node
+from lwd_interfaces.ros import contract_qos, declare_parameters, qos_profile, run_node
 from rclpy.node import Node
 from sensor_msgs.msg import JointState, Joy
 
 from lwd_intervention.arbiter import (
     NS_PER_S,
-    Arbiter,
-    ArbiterConfig,
     ArbiterInputError,
     StepInput,
     TeleopSample,
 )
 from lwd_intervention.events import OperatorEvent
-from lwd_intervention.joy import UNMAPPED, JoyInputError, JoyMapper
+from lwd_intervention.joy import JoyInputError, JoyMapper
 from lwd_intervention.keyboard import KEYBOARD_BUTTON_MAP, KEYBOARD_JOY_TOPIC
-from lwd_intervention.labels import EpisodeEventRecord, EpisodeLabeler, RewardLabelRecord
-from lwd_intervention.modes import SOURCE_LEADER, Mode
-from lwd_intervention.session import EpisodeTemplate, InterventionSession, SessionResult
+from lwd_intervention.labels import EpisodeEventRecord, RewardLabelRecord
+from lwd_intervention.modes import Mode
+from lwd_intervention.parameters import INTERVENTION_NODE, parameters_from_values
+from lwd_intervention.session import SessionResult
 from lwd_msgs.msg import EpisodeEvent, InterventionState, PolicyVersion, RewardLabel
 from lwd_msgs.srv import LabelEpisode, SetMode
 
@@ -56,166 +55,17 @@ class InterventionNode(Node):
 
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
-        control_rate_hz = float(
-            self.declare_parameter(
-                "control_rate_hz", 50.0, descriptor=describe("joint-state watchdog rate [Hz]", low=1.0, high=1000.0)
-            ).value
-        )
-        joint_state_timeout_s = float(
-            self.declare_parameter(
-                "joint_state_timeout_s",
-                0.1,
-                descriptor=describe("warn when the driver is silent this long [s]", low=0.001, high=10.0),
-            ).value
-        )
-        self.joint_state_timeout_ns = int(joint_state_timeout_s * NS_PER_S)
-        self.config = ArbiterConfig(
-            dof=int(
-                self.declare_parameter("dof", 14, descriptor=describe("joint command length", low=1, high=64)).value
-            ),
-            max_step_delta=float(
-                self.declare_parameter(
-                    "max_step_delta",
-                    0.05,
-                    descriptor=describe("largest joint change between commands [rad | 0..1]", low=0.0001, high=1.0),
-                ).value
-            ),
-            agreement_tolerance=float(
-                self.declare_parameter(
-                    "agreement_tolerance",
-                    0.05,
-                    descriptor=describe("teleop vs measured state for an immediate takeover [rad]", low=0.0, high=3.2),
-                ).value
-            ),
-            blend_steps=int(
-                self.declare_parameter(
-                    "blend_steps", 25, descriptor=describe("steps of a takeover / hand-back blend", low=1, high=10000)
-                ).value
-            ),
-            teleop_timeout_s=float(
-                self.declare_parameter(
-                    "teleop_timeout_s",
-                    0.2,
-                    descriptor=describe("older teleop input pauses the robot [s]", low=0.001, high=10.0),
-                ).value
-            ),
-            require_deadman=bool(
-                self.declare_parameter(
-                    "require_deadman", False, descriptor=describe("pause TELEOP whenever the deadman is released")
-                ).value
-            ),
-        )
-        policy_timeout_s = float(
-            self.declare_parameter(
-                "policy_timeout_s",
-                0.1,
-                descriptor=describe("a policy command older than this is not executed [s]", low=0.001, high=10.0),
-            ).value
-        )
-        self.policy_timeout_ns = int(policy_timeout_s * NS_PER_S)
-        button_count = int(
-            self.declare_parameter(
-                "joy_button_count", 11, descriptor=describe("buttons of the gamepad under joy_node", low=1, high=64)
-            ).value
-        )
-        button = "gamepad button index of the {} event; -1 = unmapped"
-        button_map = {
-            "takeover": int(
-                self.declare_parameter(
-                    "buttons.takeover", 4, descriptor=describe(button.format("takeover"), low=-1, high=63)
-                ).value
-            ),
-            "hand_back": int(
-                self.declare_parameter(
-                    "buttons.hand_back", 5, descriptor=describe(button.format("hand_back"), low=-1, high=63)
-                ).value
-            ),
-            "success": int(
-                self.declare_parameter(
-                    "buttons.success", 0, descriptor=describe(button.format("success"), low=-1, high=63)
-                ).value
-            ),
-            "failure": int(
-                self.declare_parameter(
-                    "buttons.failure", 1, descriptor=describe(button.format("failure"), low=-1, high=63)
-                ).value
-            ),
-            "estop": int(
-                self.declare_parameter(
-                    "buttons.estop", 8, descriptor=describe(button.format("estop"), low=-1, high=63)
-                ).value
-            ),
-            "rerecord": int(
-                self.declare_parameter(
-                    "buttons.rerecord", 2, descriptor=describe(button.format("rerecord"), low=-1, high=63)
-                ).value
-            ),
-            "discard": int(
-                self.declare_parameter(
-                    "buttons.discard", 3, descriptor=describe(button.format("discard"), low=-1, high=63)
-                ).value
-            ),
-            "pause": int(
-                self.declare_parameter(
-                    "buttons.pause", 6, descriptor=describe(button.format("pause"), low=-1, high=63)
-                ).value
-            ),
-            "reset_estop": int(
-                self.declare_parameter(
-                    "buttons.reset_estop", 7, descriptor=describe(button.format("reset_estop"), low=-1, high=63)
-                ).value
-            ),
-        }
-        deadman_button = int(
-            self.declare_parameter(
-                "buttons.deadman", UNMAPPED, descriptor=describe(button.format("deadman"), low=-1, high=63)
-            ).value
-        )
-
-        self.session = InterventionSession(
-            arbiter=Arbiter(self.config, logger=self.get_logger()),
-            labeler=EpisodeLabeler(
-                auto_label=bool(
-                    self.declare_parameter(
-                        "auto_label", False, descriptor=describe("label from the simulator's ground truth (sim only)")
-                    ).value
-                )
-            ),
-            template=EpisodeTemplate(
-                robot_id=str(
-                    self.declare_parameter("robot_id", "robot-0", descriptor=describe("this robot's fleet id")).value
-                ),
-                task=str(
-                    self.declare_parameter(
-                        "task", "transfer_cube", descriptor=describe("task recorded with each episode")
-                    ).value
-                ),
-                instruction=str(
-                    self.declare_parameter(
-                        "instruction", "", descriptor=describe("instruction recorded with each episode")
-                    ).value
-                ),
-            ),
-            teleop_source=str(
-                self.declare_parameter(
-                    "teleop_source", SOURCE_LEADER, descriptor=describe("source recorded for /teleop/command input")
-                ).value
-            ),
-            auto_start=bool(
-                self.declare_parameter(
-                    "auto_start_episodes",
-                    True,
-                    descriptor=describe("start the next episode as soon as one ends or is discarded"),
-                ).value
-            ),
-        )
-        if not self.session.template.instruction.strip():
+        settings = parameters_from_values(declare_parameters(self, INTERVENTION_NODE))
+        if not settings.instruction.strip():
             raise ValueError(
                 "parameter 'instruction' is empty: every episode must record what the robot was asked to do "
                 "(bringup passes instruction:=..., or the sim task's first instruction with use_sim:=true)"
             )
+        self.joint_state_timeout_ns = int(settings.joint_state_timeout_s * NS_PER_S)
+        self.policy_timeout_ns = int(settings.policy_timeout_s * NS_PER_S)
+        self.session = settings.session(logger=self.get_logger())
         self.joy_mappers = {
-            "operator/joy": JoyMapper(button_map, button_count, deadman_button),
+            "operator/joy": settings.joy_mapper(),
             "operator/keyboard": JoyMapper(KEYBOARD_BUTTON_MAP, len(KEYBOARD_BUTTON_MAP), starts_released=True),
         }
         self.joint_names: list[str] = []
@@ -270,7 +120,7 @@ class InterventionNode(Node):
         )
         self.create_service(LabelEpisode, "~/label_episode", self._on_label_episode)
         self.create_service(SetMode, "~/set_mode", self._on_set_mode)
-        self.create_timer(1.0 / control_rate_hz, self._check_joint_states)
+        self.create_timer(1.0 / settings.control_rate_hz, self._check_joint_states)
         self.last_joint_state_ns: int | None = None
         self.first_episode_pending = self.session.auto_start
 

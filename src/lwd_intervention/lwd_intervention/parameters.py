@@ -8,19 +8,22 @@ value is checked, and a bad file raises :class:`ParameterError` naming the key.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from lwd_interfaces.parameters import Parameter, ParameterError, ParameterTable
 
-from lwd_intervention.arbiter import Arbiter, ArbiterConfig
+from lwd_intervention.arbiter import Arbiter, ArbiterConfig, WarningLogger
 from lwd_intervention.joy import UNMAPPED, JoyMapper
 from lwd_intervention.labels import EpisodeLabeler
 from lwd_intervention.modes import SOURCE_LEADER
 from lwd_intervention.session import EpisodeTemplate, InterventionSession
 
 NODE_NAME = "intervention_node"
+_ARBITER = ArbiterConfig()
+_BUTTON = "gamepad button index of the {} event; -1 = unmapped"
 
 DEFAULT_BUTTONS: dict[str, int] = {
     "success": 0,
@@ -34,39 +37,77 @@ DEFAULT_BUTTONS: dict[str, int] = {
     "estop": 8,
     "deadman": UNMAPPED,
 }
-"""Button per event on an Xbox-layout gamepad under joy_node; the node's declared defaults."""
+"""Button per event on an Xbox-layout gamepad under joy_node."""
 
+INTERVENTION_NODE = ParameterTable(
+    NODE_NAME,
+    [
+        Parameter("control_rate_hz", 50.0, "rate of the /joint_states watchdog [Hz]", 1.0, 1000.0),
+        Parameter("joint_state_timeout_s", 0.1, "warn when the robot driver is silent this long [s]", 0.001, 10.0),
+        Parameter("dof", _ARBITER.dof, "joint command length (ALOHA: 2 x (6 joints + gripper))", 1, 64),
+        Parameter(
+            "max_step_delta", _ARBITER.max_step_delta, "largest joint change between commands [rad | 0..1]", 0.0001, 1.0
+        ),
+        Parameter(
+            "agreement_tolerance",
+            _ARBITER.agreement_tolerance,
+            "teleop vs measured state for an immediate takeover [rad]",
+            0.0,
+            3.2,
+        ),
+        Parameter("blend_steps", _ARBITER.blend_steps, "steps of a takeover / hand-back blend", 1, 10000),
+        Parameter(
+            "teleop_timeout_s", _ARBITER.teleop_timeout_s, "older teleop input pauses the robot [s]", 0.001, 10.0
+        ),
+        Parameter("require_deadman", _ARBITER.require_deadman, "pause TELEOP whenever the deadman is released"),
+        Parameter("policy_timeout_s", 0.1, "a policy command older than this is not executed [s]", 0.001, 10.0),
+        Parameter("teleop_source", SOURCE_LEADER, "source recorded for /teleop/command (operator/scripted in sim)"),
+        Parameter("robot_id", "robot-0", "this robot's fleet id"),
+        Parameter("task", "transfer_cube", "task recorded with each episode"),
+        Parameter("instruction", "", "instruction recorded with each episode (required by the node)"),
+        Parameter("auto_start_episodes", True, "start the next episode as soon as one ends or is discarded"),
+        Parameter("auto_label", False, "label from the simulator's ground truth (sim only)"),
+        Parameter("joy_button_count", 11, "buttons of the gamepad under joy_node", 1, 64),
+        *(
+            Parameter(f"buttons.{event}", index, _BUTTON.format(event), -1, 63)
+            for event, index in DEFAULT_BUTTONS.items()
+        ),
+    ],
+)
+"""Every ``intervention_node`` parameter; the arbiter's defaults are ``ArbiterConfig``'s own."""
 
-class ParameterError(ValueError):
-    """A parameter file is missing, malformed, or has a value of the wrong type."""
+KEYBOARD_TELEOP = ParameterTable(
+    "keyboard_teleop", [Parameter("refresh_hz", 10.0, "screen redraws per second [Hz]", 0.5, 100.0)]
+)
+"""The parameters of the keyboard console (``keyboard_teleop``)."""
 
 
 @dataclass(frozen=True)
 class InterventionParameters:
-    """Every ``intervention_node`` parameter, with the node's defaults."""
+    """Every ``intervention_node`` parameter, read into the cores' configuration."""
 
-    control_rate_hz: float = 50.0
-    joint_state_timeout_s: float = 0.1
-    arbiter: ArbiterConfig = field(default_factory=ArbiterConfig)
-    policy_timeout_s: float = 0.1
-    teleop_source: str = SOURCE_LEADER
-    robot_id: str = "robot-0"
-    task: str = "transfer_cube"
-    instruction: str = ""
-    auto_start_episodes: bool = True
-    auto_label: bool = False
-    joy_button_count: int = 11
-    buttons: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_BUTTONS))
+    control_rate_hz: float
+    joint_state_timeout_s: float
+    arbiter: ArbiterConfig
+    policy_timeout_s: float
+    teleop_source: str
+    robot_id: str
+    task: str
+    instruction: str
+    auto_start_episodes: bool
+    auto_label: bool
+    joy_button_count: int
+    buttons: Mapping[str, int]
 
     def joy_mapper(self) -> JoyMapper:
         """The gamepad mapper; raises JoyConfigError for a bad button map."""
         events = {name: index for name, index in self.buttons.items() if name != "deadman"}
         return JoyMapper(events, self.joy_button_count, self.buttons.get("deadman", UNMAPPED))
 
-    def session(self) -> InterventionSession:
+    def session(self, logger: WarningLogger | None = None) -> InterventionSession:
         """A fresh intervention session configured by these parameters."""
         return InterventionSession(
-            Arbiter(self.arbiter),
+            Arbiter(self.arbiter, logger=logger),
             EpisodeLabeler(auto_label=self.auto_label),
             EpisodeTemplate(self.robot_id, self.task, self.instruction),
             teleop_source=self.teleop_source,
@@ -74,61 +115,40 @@ class InterventionParameters:
         )
 
 
-def _typed(values: dict[str, Any], key: str, kind: type, default: Any) -> Any:
-    value = values.pop(key, default)
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if kind is str and value is None:
-        value = ""
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ParameterError(f"parameter {key!r} must be {kind.__name__}, got {value!r}")
-    return value
+def parameters_from_values(values: Mapping[str, Any]) -> InterventionParameters:
+    """InterventionParameters from every parameter's value (flat, as :meth:`ParameterTable.read` returns)."""
+    arbiter_fields = ("dof", "max_step_delta", "agreement_tolerance", "blend_steps", "teleop_timeout_s")
+    try:
+        arbiter = ArbiterConfig(
+            **{name: values[name] for name in arbiter_fields}, require_deadman=values["require_deadman"]
+        )
+    except ValueError as error:
+        raise ParameterError(str(error)) from None
+    prefix = "buttons."
+    return InterventionParameters(
+        arbiter=arbiter,
+        buttons={name[len(prefix) :]: index for name, index in values.items() if name.startswith(prefix)},
+        **{
+            name: values[name]
+            for name in (
+                "control_rate_hz",
+                "joint_state_timeout_s",
+                "policy_timeout_s",
+                "teleop_source",
+                "robot_id",
+                "task",
+                "instruction",
+                "auto_start_episodes",
+                "auto_label",
+                "joy_button_count",
+            )
+        },
+    )
 
 
 def parameters_from_mapping(ros_parameters: Mapping[str, Any]) -> InterventionParameters:
     """Validate a ``ros__parameters`` mapping (nested ``buttons``) into InterventionParameters."""
-    values = dict(ros_parameters)
-    buttons_section = values.pop("buttons", {}) or {}
-    if not isinstance(buttons_section, Mapping):
-        raise ParameterError(f"parameter 'buttons' must be a mapping of event -> index, got {buttons_section!r}")
-    buttons = dict(DEFAULT_BUTTONS)
-    for name, index in buttons_section.items():
-        if isinstance(index, bool) or not isinstance(index, int):
-            raise ParameterError(f"parameter 'buttons.{name}' must be an integer index, got {index!r}")
-        buttons[str(name)] = index
-    defaults = ArbiterConfig()
-    try:
-        arbiter = ArbiterConfig(
-            dof=_typed(values, "dof", int, defaults.dof),
-            max_step_delta=_typed(values, "max_step_delta", float, defaults.max_step_delta),
-            agreement_tolerance=_typed(values, "agreement_tolerance", float, defaults.agreement_tolerance),
-            blend_steps=_typed(values, "blend_steps", int, defaults.blend_steps),
-            teleop_timeout_s=_typed(values, "teleop_timeout_s", float, defaults.teleop_timeout_s),
-            require_deadman=_typed(values, "require_deadman", bool, defaults.require_deadman),
-        )
-    except ParameterError:
-        raise
-    except ValueError as error:
-        raise ParameterError(str(error)) from None
-    parameters = InterventionParameters(
-        control_rate_hz=_typed(values, "control_rate_hz", float, 50.0),
-        joint_state_timeout_s=_typed(values, "joint_state_timeout_s", float, 0.1),
-        arbiter=arbiter,
-        policy_timeout_s=_typed(values, "policy_timeout_s", float, 0.1),
-        teleop_source=_typed(values, "teleop_source", str, SOURCE_LEADER),
-        robot_id=_typed(values, "robot_id", str, "robot-0"),
-        task=_typed(values, "task", str, "transfer_cube"),
-        instruction=_typed(values, "instruction", str, ""),
-        auto_start_episodes=_typed(values, "auto_start_episodes", bool, True),
-        auto_label=_typed(values, "auto_label", bool, False),
-        joy_button_count=_typed(values, "joy_button_count", int, 11),
-        buttons=buttons,
-    )
-    if values:
-        raise ParameterError(f"unknown intervention_node parameters: {sorted(values)}")
-    if parameters.control_rate_hz <= 0:
-        raise ParameterError(f"control_rate_hz must be positive, got {parameters.control_rate_hz}")
-    return parameters
+    return parameters_from_values(INTERVENTION_NODE.read(ros_parameters))
 
 
 def load_parameters(path: str | Path) -> InterventionParameters:

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
 
 from lwd_interfaces import topics
-from lwd_interfaces.ros import contract_qos, describe, run_node
+from lwd_interfaces.ros import contract_qos, declare_parameters, run_node
 from rclpy.lifecycle import LifecycleNode, LifecyclePublisher, LifecycleState, TransitionCallbackReturn
 
 from lwd_logger.bridge import BagBridge
 from lwd_logger.channel_watcher import ChannelWatcher, PolicyRelease
 from lwd_logger.errors import StoreError
+from lwd_logger.parameters import BRIDGE_NODE
 from lwd_logger.spool import Spool
 from lwd_logger.store import FleetStore
 from lwd_msgs.msg import PolicyVersion
@@ -39,31 +39,7 @@ class BridgeNode(LifecycleNode):
 
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
-        self.declare_parameter("spool_dir", "spool", descriptor=describe("the recorder's spool"))
-        self.declare_parameter(
-            "store_url", "file://./fleet", descriptor=describe("fsspec URL of the fleet store: file://, sftp://, s3://")
-        )
-        self.declare_parameter("robot_id", "robot-0", descriptor=describe("this robot's fleet id (for the logs)"))
-        self.declare_parameter("channel", "stable", descriptor=describe("policy channel to follow"))
-        self.declare_parameter(
-            "cache_dir", "policy_cache", descriptor=describe("verified policy versions land in <cache_dir>/<version>/")
-        )
-        self.declare_parameter(
-            "key_filename", "", descriptor=describe("SSH private key for sftp:// stores (never logged)")
-        )
-        self.declare_parameter(
-            "upload_period_s", 5.0, descriptor=describe("spool scan period [s]", low=0.1, high=3600.0)
-        )
-        self.declare_parameter(
-            "channel_period_s", 10.0, descriptor=describe("channel poll period [s]", low=0.1, high=3600.0)
-        )
-        self.declare_parameter(
-            "max_attempts", 6, descriptor=describe("store retries per episode before the next scan", low=1, high=100)
-        )
-        self.declare_parameter(
-            "base_delay_s", 0.5, descriptor=describe("first retry delay, doubled each retry [s]", low=0.0, high=60.0)
-        )
-        self.declare_parameter("max_delay_s", 30.0, descriptor=describe("retry delay cap [s]", low=0.0, high=3600.0))
+        self.parameters = declare_parameters(self, BRIDGE_NODE)
         self.version_pub: LifecyclePublisher | None = None
         self.stop = threading.Event()
         self.worker: threading.Thread | None = None
@@ -71,20 +47,8 @@ class BridgeNode(LifecycleNode):
     # ------------------------------------------------------------- lifecycle
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Read and check the parameters; create the announcement publisher."""
-        value = self._value
-        self.spool_dir = str(value("spool_dir"))
-        self.store_url = str(value("store_url"))
-        self.robot_id = str(value("robot_id"))
-        self.channel = str(value("channel"))
-        self.cache_dir = str(value("cache_dir"))
-        self.key_filename = str(value("key_filename"))
-        self.upload_period_s = float(value("upload_period_s"))
-        self.channel_period_s = float(value("channel_period_s"))
-        self.max_attempts = int(value("max_attempts"))
-        self.base_delay_s = float(value("base_delay_s"))
-        self.max_delay_s = float(value("max_delay_s"))
-        if not self.store_url or not self.channel:
+        """Check the store settings; create the announcement publisher."""
+        if not self.parameters["store_url"] or not self.parameters["channel"]:
             self.get_logger().error("configure failed: store_url and channel must not be empty")
             return TransitionCallbackReturn.FAILURE
         self.version_pub = self.create_lifecycle_publisher(
@@ -117,24 +81,23 @@ class BridgeNode(LifecycleNode):
         self.stop_worker()
         return super().on_shutdown(state)
 
-    def _value(self, name: str) -> Any:
-        return self.get_parameter(name).value
-
     # ------------------------------------------------------------- worker
 
     def _connect(self) -> tuple[BagBridge, ChannelWatcher]:
-        options = {"key_filename": self.key_filename} if self.key_filename else None
-        store = FleetStore(self.store_url, storage_options=options)
-        self.get_logger().info(f"robot {self.robot_id}: fleet store {store.display_url}, channel {self.channel}")
+        settings = self.parameters
+        key = settings["key_filename"]
+        store = FleetStore(settings["store_url"], storage_options={"key_filename": key} if key else None)
+        channel = settings["channel"]
+        self.get_logger().info(f"robot {settings['robot_id']}: fleet store {store.display_url}, channel {channel}")
         bridge = BagBridge(
-            Spool(self.spool_dir),
+            Spool(settings["spool_dir"]),
             store,
-            max_attempts=self.max_attempts,
-            base_delay_s=self.base_delay_s,
-            max_delay_s=self.max_delay_s,
+            max_attempts=settings["max_attempts"],
+            base_delay_s=settings["base_delay_s"],
+            max_delay_s=settings["max_delay_s"],
             sleep=self.stop.wait,
         )
-        return bridge, ChannelWatcher(store, self.channel, self.cache_dir, on_release=self._announce)
+        return bridge, ChannelWatcher(store, channel, settings["cache_dir"], on_release=self._announce)
 
     def _announce(self, release: PolicyRelease) -> None:
         message = PolicyVersion()
@@ -155,11 +118,11 @@ class BridgeNode(LifecycleNode):
                 bridge, watcher = components
                 bridge.upload_pending()
                 if time.monotonic() >= next_channel_poll:
-                    next_channel_poll = time.monotonic() + self.channel_period_s
+                    next_channel_poll = time.monotonic() + self.parameters["channel_period_s"]
                     watcher.poll()
             except StoreError as error:
                 self.get_logger().error(f"bridge: {error}")
-            self.stop.wait(self.upload_period_s)
+            self.stop.wait(self.parameters["upload_period_s"])
 
     def stop_worker(self) -> None:
         """Stop the worker thread, if running."""

@@ -25,18 +25,18 @@ import dataclasses
 from typing import Any
 
 from lwd_interfaces import lwd_typestore, topics
-from lwd_interfaces.ros import contract_qos, describe, message_class, qos_profile, require_choice, run_node
+from lwd_interfaces.ros import contract_qos, declare_parameters, message_class, qos_profile, run_node
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.subscription import Subscription
 from rclpy.timer import Timer
 
-from lwd_logger.episode import EPISODE_KINDS
 from lwd_logger.errors import RecorderError, SpoolFullError
+from lwd_logger.parameters import RECORDER_NODE
 from lwd_logger.recorder import EVENT_END, EVENT_START, EpisodeRecorder
 from lwd_logger.recovery import recover_spool
 from lwd_logger.sample_loss import format_losses
 from lwd_logger.spool import Spool
-from lwd_logger.writer import BACKENDS, COMPRESSIONS, STORAGES, writer_factory
+from lwd_logger.writer import writer_factory
 
 NODE_NAME = "recorder_node"
 RECORDED_TOPICS = (
@@ -59,88 +59,33 @@ class RecorderNode(LifecycleNode):
 
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
-        self.declare_parameter(
-            "spool_dir", "spool", descriptor=describe("local spool: .recording/<id>/ while recording, <id>/ committed")
-        )
-        self.declare_parameter("robot_id", "robot-0", descriptor=describe("robot id when an episode event has none"))
-        self.declare_parameter(
-            "cameras", ["top"], descriptor=describe("cameras recorded as /camera/<name>/image_raw (rgb8 Image)")
-        )
-        self.declare_parameter("extra_topics", [""], descriptor=describe("more topics to record ('' = none)"))
-        self.declare_parameter(
-            "extra_topic_types", [""], descriptor=describe("types of extra_topics, e.g. sensor_msgs/msg/Imu")
-        )
-        self.declare_parameter(
-            "writer_backend",
-            "auto",
-            descriptor=describe("bag writer (auto: rosbag2_py if importable)", choices=BACKENDS),
-        )
-        self.declare_parameter("storage", "mcap", descriptor=describe("rosbag2 storage plugin", choices=STORAGES))
-        self.declare_parameter(
-            "compression", "none", descriptor=describe("MCAP chunk compression", choices=COMPRESSIONS)
-        )
-        self.declare_parameter(
-            "flush_period_s", 1.0, descriptor=describe("a crash loses at most this much [s]", low=0.05, high=60.0)
-        )
-        self.declare_parameter(
-            "label_timeout_s",
-            5.0,
-            descriptor=describe(
-                "wait this long after END for a label, then commit incomplete [s]", low=0.0, high=600.0
-            ),
-        )
-        self.declare_parameter(
-            "max_spool_bytes",
-            0,
-            descriptor=describe("refuse new episodes above this spool size; 0 = no limit [B]", low=0, high=2**62),
-        )
-        self.declare_parameter(
-            "min_free_bytes",
-            2_000_000_000,
-            descriptor=describe("refuse new episodes below this free disk space [B]", low=0, high=2**62),
-        )
-        self.declare_parameter(
-            "episode_kind", "deployment", descriptor=describe("kind recorded with each episode", choices=EPISODE_KINDS)
-        )
+        self.parameters = declare_parameters(self, RECORDER_NODE)
         self.typestore = lwd_typestore()
         self.recorder: EpisodeRecorder | None = None
-        self.robot_id = ""
-        self.cameras: tuple[str, ...] = ()
-        self.episode_kind = ""
         self.recorded: dict[str, str] = {}
         self.extras: dict[str, str] = {}
         self.recording_subscriptions: list[Subscription] = []
         self.publisher_counts: dict[str, int] = {}
         self.tick_timer: Timer | None = None
 
-    def _parameter(self, name: str) -> Any:
-        return self.get_parameter(name).value
-
     # ------------------------------------------------------------- lifecycle
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Validate parameters, recover the spool, build the recorder; FAILURE (logged) on bad parameters."""
+        """Check the topics, recover the spool, build the recorder; FAILURE (logged) when something is wrong."""
+        settings = self.parameters
         try:
-            self.robot_id = str(self._parameter("robot_id"))
-            self.cameras = tuple(self._parameter("cameras"))
-            self.episode_kind = require_choice("episode_kind", self._parameter("episode_kind"), EPISODE_KINDS)
-            extra_topics = list(self._parameter("extra_topics"))
-            extra_types = list(self._parameter("extra_topic_types"))
+            extra_topics, extra_types = settings["extra_topics"], settings["extra_topic_types"]
             if len(extra_topics) != len(extra_types):
                 raise ValueError("extra_topics and extra_topic_types must list the same number of entries")
-            for camera in self.cameras:
+            for camera in settings["cameras"]:
                 topics.camera_topic(camera)  # raises ValueError for an invalid camera name
             backend, factory = writer_factory(
-                self._parameter("writer_backend"),
-                self.typestore,
-                self._parameter("storage"),
-                self._parameter("compression"),
+                settings["writer_backend"], self.typestore, settings["storage"], settings["compression"]
             )
-            max_spool_bytes = int(self._parameter("max_spool_bytes"))
             spool = Spool(
-                self._parameter("spool_dir"),
-                max_bytes=max_spool_bytes or None,
-                min_free_bytes=int(self._parameter("min_free_bytes")),
+                settings["spool_dir"],
+                max_bytes=settings["max_spool_bytes"] or None,
+                min_free_bytes=settings["min_free_bytes"],
             )
             for folder in recover_spool(spool, self.typestore):
                 self.get_logger().warning(f"recovered interrupted episode {folder.name} as incomplete")
@@ -151,12 +96,12 @@ class RecorderNode(LifecycleNode):
             spool,
             factory,
             self.typestore,
-            flush_period_s=float(self._parameter("flush_period_s")),
-            label_timeout_s=float(self._parameter("label_timeout_s")),
+            flush_period_s=settings["flush_period_s"],
+            label_timeout_s=settings["label_timeout_s"],
             clock_ns=self._now_ns,
         )
         self.recorded = {topic: topics.TOPIC_TYPES[topic] for topic in RECORDED_TOPICS}
-        self.recorded.update({topics.camera_topic(camera): topics.IMAGE_TYPE for camera in self.cameras})
+        self.recorded.update({topics.camera_topic(camera): topics.IMAGE_TYPE for camera in settings["cameras"]})
         self.extras = {"/" + t.lstrip("/"): m for t, m in zip(extra_topics, extra_types, strict=True) if t}
         self.get_logger().info(f"recording into {spool.root} with the {backend} writer")
         return TransitionCallbackReturn.SUCCESS
@@ -255,12 +200,14 @@ class RecorderNode(LifecycleNode):
         msgtype = topics.TOPIC_TYPES[topics.EPISODE_EVENT]
         event = self.typestore.deserialize_cdr(raw, msgtype)
         if not event.robot_id:
-            event = dataclasses.replace(event, robot_id=self.robot_id)
+            event = dataclasses.replace(event, robot_id=self.parameters["robot_id"])
         received = self._now_ns()
         try:
             if event.event != EVENT_START:
                 self.recorder.record(topics.EPISODE_EVENT, msgtype, raw, received)
-            folder = self.recorder.handle_event(event, cameras=self.cameras, episode_kind=self.episode_kind)
+            folder = self.recorder.handle_event(
+                event, cameras=tuple(self.parameters["cameras"]), episode_kind=self.parameters["episode_kind"]
+            )
             if event.event == EVENT_START:
                 self.recorder.record(topics.EPISODE_EVENT, msgtype, raw, received)
                 self.get_logger().info(f"recording episode {event.episode_id}")

@@ -7,10 +7,11 @@ node-graph tests run every node through :func:`run_node`.
 
 from __future__ import annotations
 
+import array
 import importlib
 import sys
 from collections.abc import Callable, Collection
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
@@ -19,6 +20,7 @@ from rclpy.logging import get_logger
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from lwd_interfaces import topics
+from lwd_interfaces.parameters import ParameterTable
 
 if TYPE_CHECKING:
     from rclpy.node import Node
@@ -79,9 +81,9 @@ def describe(
     rclpy enforces the type of the declared default (a YAML ``5`` for a float parameter is
     rejected) and the inclusive range ``[low, high]``: int bounds give an integer range, float
     bounds a floating-point range, so the bounds must have the parameter's type. ``choices`` are
-    listed in ``additional_constraints``; rclpy does not enforce them, the node checks them with
-    :func:`require_choice`. Read-only, because the nodes read their parameters once: a change
-    needs a restart (or a lifecycle cleanup and configure), not a silent ``ros2 param set``.
+    listed in ``additional_constraints``; rclpy does not enforce them, :func:`declare_parameters`
+    does. Read-only, because the nodes read their parameters once: a change needs a restart
+    (or a lifecycle cleanup and configure), not a silent ``ros2 param set``.
     """
     descriptor = ParameterDescriptor(description=description, read_only=True)
     if choices:
@@ -97,11 +99,21 @@ def describe(
     return descriptor
 
 
-def require_choice(name: str, value: str, choices: Collection[str]) -> str:
-    """``value`` if it is one of ``choices``; otherwise a ValueError naming the parameter."""
-    if value not in choices:
-        raise ValueError(f"parameter {name!r} must be one of {sorted(choices)}, got {value!r}")
-    return value
+def declare_parameters(node: Node, table: ParameterTable) -> dict[str, Any]:
+    """Declare every parameter of ``table`` on ``node`` (read-only, with its range) and return the values.
+
+    rclpy enforces the types and ranges of overrides; the choices, which rclpy only lists, are
+    checked here, so a bad value raises ParameterError naming the parameter.
+    """
+    values = {}
+    for parameter in table:
+        low, high = parameter.low, parameter.high
+        if isinstance(parameter.default, float) and low is not None:
+            low, high = float(low), float(high)
+        descriptor = describe(parameter.description, low=low, high=high, choices=parameter.choices)
+        value = node.declare_parameter(parameter.name, parameter.default, descriptor).value
+        values[parameter.name] = parameter.check(list(value) if isinstance(value, array.array) else value)
+    return values
 
 
 def run_node(make_node: Callable[[], Node], args: list[str] | None = None, interrupted: str = "interrupted") -> None:
@@ -119,14 +131,14 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None, inter
     try:
         node = make_node()
         rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
     except Exception as error:
-        if rclpy.ok():
+        if rclpy.ok() and not isinstance(error, ExternalShutdownException):
             logger = node.get_logger() if node is not None else get_logger("lwd")
             logger.fatal(f"{type(error).__name__}: {error}")
             rclpy.try_shutdown()
             sys.exit(1)
+    except KeyboardInterrupt:
+        return
     finally:
         if node is not None:
             # The context is shut down by now, so the node's logger could no longer reach /rosout.

@@ -24,13 +24,11 @@ All logic lives in the cores; this file only converts messages.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from geometry_msgs.msg import PoseArray
 from lwd_interfaces import topics
 from lwd_interfaces.messages import image_pixels, pose_array_poses
-from lwd_interfaces.ros import contract_qos, describe, run_node
+from lwd_interfaces.ros import contract_qos, declare_parameters, run_node
 from rclpy.lifecycle import LifecycleNode, LifecyclePublisher, LifecycleState, TransitionCallbackReturn
 from rclpy.subscription import Subscription
 from rclpy.time import Time
@@ -41,8 +39,8 @@ from lwd_policy.inference import PolicyObservation
 from lwd_policy.language import InstructionEncoder, LanguageModelError
 from lwd_policy.local_policies import resolve_local_policy
 from lwd_policy.messages import action_chunk_fields, stamp_seconds
-from lwd_policy.runtime import InferenceRuntime, RuntimeConfig, StepCommand, SwapReport
-from lwd_policy.safety import SafetyLimits, aloha_limits
+from lwd_policy.parameters import POLICY_NODE, runtime_config, safety_limits
+from lwd_policy.runtime import InferenceRuntime, StepCommand, SwapReport
 
 NODE_NAME = "policy_node"
 RUNNING_CHANNEL = "running"
@@ -53,51 +51,7 @@ class PolicyNode(LifecycleNode):
 
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
-        aloha = aloha_limits()
-        self.declare_parameter(
-            "checkpoint", "", descriptor=describe("folder of the initial policy (required; verified at configure)")
-        )
-        self.declare_parameter(
-            "policy_cache_dir", "", descriptor=describe("local mirror of the store's policies/<version>/")
-        )
-        self.declare_parameter(
-            "instruction", "", descriptor=describe("instruction until an /episode/event start carries one")
-        )
-        self.declare_parameter(
-            "language_model_path", "", descriptor=describe("sentence-transformers folder; '' = bundled MiniLM")
-        )
-        self.declare_parameter(
-            "low_water", 14, descriptor=describe("refill the chunk queue at this many steps [steps]", low=0, high=1000)
-        )
-        self.declare_parameter(
-            "stale_after_s", 0.1, descriptor=describe("hold when the oldest input is older [s]", low=0.001, high=10.0)
-        )
-        self.declare_parameter(
-            "max_latency_s", 0.25, descriptor=describe("drop chunks that took longer [s]", low=0.001, high=10.0)
-        )
-        self.declare_parameter(
-            "blend_decay", 0.1, descriptor=describe("temporal-ensembling decay [1/step]", low=0.0, high=10.0)
-        )
-        self.declare_parameter(
-            "noise_scale", 0.0, descriptor=describe("flow start noise x N(0, I); 0 = deterministic", low=0.0, high=1.0)
-        )
-        self.declare_parameter(
-            "blend_ramp_steps", 3, descriptor=describe("steps a new chunk's weight ramps in [steps]", low=0, high=1000)
-        )
-        self.declare_parameter("torch_threads", 1, descriptor=describe("intra-op inference threads", low=1, high=256))
-        self.declare_parameter("seed", 0, descriptor=describe("seed of the sampling noise", low=0, high=2**31 - 1))
-        self.declare_parameter(
-            "arm_max_delta", 0.05, descriptor=describe("largest arm-joint change per step [rad]", low=0.0, high=1.0)
-        )
-        self.declare_parameter(
-            "gripper_max_delta", 0.1, descriptor=describe("largest gripper change per step [0..1]", low=0.0, high=1.0)
-        )
-        self.declare_parameter(
-            "joint_lower", aloha.lower.tolist(), descriptor=describe("lower joint limits, one per joint [rad | 0..1]")
-        )
-        self.declare_parameter(
-            "joint_upper", aloha.upper.tolist(), descriptor=describe("upper joint limits, one per joint [rad | 0..1]")
-        )
+        self.parameters = declare_parameters(self, POLICY_NODE)
         self.runtime: InferenceRuntime | None = None
         self.cache_dir = ""
         self.instruction = ""
@@ -109,45 +63,25 @@ class PolicyNode(LifecycleNode):
         self.outputs: dict[str, LifecyclePublisher] = {}
         self.input_subscriptions: list[Subscription] = []
 
-    def _value(self, name: str) -> Any:
-        return self.get_parameter(name).value
-
     # ------------------------------------------------------------- lifecycle
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Check the parameters and load the initial checkpoint; FAILURE (logged) when either is bad."""
-        checkpoint = str(self._value("checkpoint"))
+        settings = self.parameters
+        checkpoint = settings["checkpoint"]
         try:
             if not checkpoint:
                 raise ValueError("parameter 'checkpoint' must name the folder of the initial policy")
-            runtime_config = RuntimeConfig(
-                mode="realtime",
-                low_water=int(self._value("low_water")),
-                stale_after=float(self._value("stale_after_s")),
-                max_latency=float(self._value("max_latency_s")),
-                blend_decay=float(self._value("blend_decay")),
-                blend_ramp=int(self._value("blend_ramp_steps")),
-                torch_threads=int(self._value("torch_threads")),
-                seed=int(self._value("seed")),
-                noise_scale=float(self._value("noise_scale")),
-            )
-            deltas = aloha_limits(
-                float(self._value("arm_max_delta")), float(self._value("gripper_max_delta"))
-            ).max_delta
-            limits = SafetyLimits(
-                lower=np.asarray(self._value("joint_lower"), dtype=np.float64),
-                upper=np.asarray(self._value("joint_upper"), dtype=np.float64),
-                max_delta=deltas,
-            )
-            encoder = InstructionEncoder(str(self._value("language_model_path")) or None)
-            self.runtime = InferenceRuntime.from_checkpoint(checkpoint, limits, runtime_config, encoder)
-            self.instruction = str(self._value("instruction"))
+            encoder = InstructionEncoder(settings["language_model_path"] or None)
+            limits = safety_limits(settings)
+            self.runtime = InferenceRuntime.from_checkpoint(checkpoint, limits, runtime_config(settings), encoder)
+            self.instruction = settings["instruction"]
             warm_up_s = self.runtime.warm_up(self.instruction)
         except (ValueError, OSError, LanguageModelError) as error:
             self.get_logger().error(f"configure failed: {error}")
             self.runtime = None
             return TransitionCallbackReturn.FAILURE
-        self.cache_dir = str(self._value("policy_cache_dir"))
+        self.cache_dir = settings["policy_cache_dir"]
         self.step_period = self.runtime.policy_config.control_period
         self.origins = {self.runtime.version: checkpoint}
         self.outputs = {

@@ -19,14 +19,14 @@ import numpy as np
 from geometry_msgs.msg import Point, Pose, PoseArray, Quaternion
 from lwd_interfaces import topics
 from lwd_interfaces.messages import rgb8_image_fields
-from lwd_interfaces.ros import contract_qos, describe, require_choice, run_node
+from lwd_interfaces.ros import contract_qos, declare_parameters, run_node
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 
 from lwd_msgs.msg import EpisodeEvent
 from lwd_sim.aloha import AlohaSimDriver
 from lwd_sim.driver import CommandError, Observation
-from lwd_sim.tasks import TASKS
+from lwd_sim.parameters import SIM_DRIVER
 
 NODE_NAME = "sim_driver"
 OBJECT_FRAME = "world"
@@ -38,37 +38,12 @@ class SimDriverNode(Node):
 
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
-        task = str(
-            self.declare_parameter("task", "transfer_cube", descriptor=describe("task scene", choices=TASKS)).value
-        )
-        cameras = list(self.declare_parameter("cameras", ["top"], descriptor=describe("model cameras to render")).value)
-        height = int(
-            self.declare_parameter("image_height", 96, descriptor=describe("image height [px]", low=8, high=2160)).value
-        )
-        width = int(
-            self.declare_parameter("image_width", 128, descriptor=describe("image width [px]", low=8, high=3840)).value
-        )
-        control_rate_hz = float(
-            self.declare_parameter(
-                "control_rate_hz", 50.0, descriptor=describe("simulator steps per second [Hz]", low=1.0, high=1000.0)
-            ).value
-        )
-        self.camera_every = int(
-            self.declare_parameter(
-                "camera_every_n_steps", 1, descriptor=describe("publish images every N steps", low=1, high=1000)
-            ).value
-        )
-        self.next_seed = int(
-            self.declare_parameter(
-                "seed",
-                0,
-                descriptor=describe("seed of the first episode; each reset uses the next", low=0, high=2**31 - 1),
-            ).value
-        )
-        self.frame_id = str(
-            self.declare_parameter("frame_id", "world", descriptor=describe("header.frame_id of joint states")).value
-        )
-        require_choice("task", task, TASKS)
+        values = declare_parameters(self, SIM_DRIVER)
+        self.camera_every = values["camera_every_n_steps"]
+        self.next_seed = values["seed"]
+        self.frame_id = values["frame_id"]
+        task, cameras = values["task"], values["cameras"]
+        height, width, control_rate_hz = values["image_height"], values["image_width"], values["control_rate_hz"]
         self.driver = AlohaSimDriver(task, cameras=cameras, height=height, width=width)
         self.joint_names = self.driver.joint_names
         self.command: np.ndarray | None = None

@@ -1,0 +1,48 @@
+"""The parameters of ``recorder_node`` and ``bridge_node``, declared once (see :mod:`lwd_interfaces.parameters`)."""
+
+from __future__ import annotations
+
+from lwd_interfaces.parameters import Parameter, ParameterTable
+
+from lwd_logger.episode import EPISODE_KINDS
+from lwd_logger.writer import BACKENDS, COMPRESSIONS, STORAGES
+
+RECORDER_NODE = ParameterTable(
+    "recorder_node",
+    [
+        Parameter("spool_dir", "spool", "local spool: .recording/<id>/ while recording, <id>/ once committed"),
+        Parameter("robot_id", "robot-0", "robot id when an /episode/event carries none"),
+        Parameter("cameras", ["top"], "cameras recorded as /camera/<name>/image_raw (sensor_msgs/Image rgb8)"),
+        Parameter("extra_topics", [""], "more topics to record ('' = none) ..."),
+        Parameter("extra_topic_types", [""], "... and their types, e.g. sensor_msgs/msg/Imu"),
+        Parameter("writer_backend", "auto", "bag writer (auto: rosbag2_py where importable)", choices=BACKENDS),
+        Parameter("storage", "mcap", "rosbag2 storage plugin", choices=STORAGES),
+        Parameter("compression", "none", "MCAP chunk compression", choices=COMPRESSIONS),
+        Parameter("flush_period_s", 1.0, "a crash loses at most this much [s]", 0.05, 60.0),
+        Parameter(
+            "label_timeout_s", 5.0, "wait this long after END for a label, then commit incomplete [s]", 0.0, 600.0
+        ),
+        Parameter("max_spool_bytes", 0, "refuse new episodes above this spool size; 0 = no limit [B]", 0, 2**62),
+        Parameter("min_free_bytes", 2_000_000_000, "refuse new episodes below this free disk space [B]", 0, 2**62),
+        Parameter("episode_kind", "deployment", "kind recorded with each episode", choices=EPISODE_KINDS),
+    ],
+)
+
+BRIDGE_NODE = ParameterTable(
+    "bridge_node",
+    [
+        Parameter("spool_dir", "spool", "the recorder's spool"),
+        Parameter(
+            "store_url", "file://./fleet", "fsspec URL of the fleet store: file://, sftp://user@host:port/path, s3://"
+        ),
+        Parameter("robot_id", "robot-0", "this robot's fleet id"),
+        Parameter("channel", "stable", "policy channel to follow (policies/channels/<name>)"),
+        Parameter("cache_dir", "policy_cache", "verified policy versions land in <cache_dir>/<version>/"),
+        Parameter("key_filename", "", "SSH private key for sftp:// stores (never logged)"),
+        Parameter("upload_period_s", 5.0, "spool scan period [s]", 0.1, 3600.0),
+        Parameter("channel_period_s", 10.0, "channel poll period [s]", 0.1, 3600.0),
+        Parameter("max_attempts", 6, "store retries per episode before giving up until the next scan", 1, 100),
+        Parameter("base_delay_s", 0.5, "first retry delay, doubled each retry [s]", 0.0, 60.0),
+        Parameter("max_delay_s", 30.0, "retry delay cap [s]", 0.0, 3600.0),
+    ],
+)
