@@ -123,6 +123,14 @@ class TopicResolver:
             return getattr(importlib.import_module(module), name)
         return None
 
+    def contract_endpoint(self, call: ast.Call) -> Endpoint:
+        """``subscribe(node, Type, topics.X, ...)`` / ``advertise(node, Type, topics.X)``: namespaced, contract QoS."""
+        kind = "sub" if call.func.id == "subscribe" else "pub"
+        msgtype = self.types.get(getattr(call.args[1], "id", ""), None)
+        topic = self.topic(call.args[2])
+        qos = topics.topic_qos(topic) if topic else "contract"
+        return Endpoint(self.executable, call.lineno, kind, msgtype, topic, qos, topic, True)
+
     def endpoint(self, call: ast.Call) -> Endpoint:
         kind = "sub" if call.func.attr == "create_subscription" else "pub"
         type_expression, topic_expression = call.args[0], call.args[1]
@@ -146,16 +154,17 @@ class TopicResolver:
 
 
 ENDPOINT_CALLS = ("create_publisher", "create_lifecycle_publisher", "create_subscription")
+CONTRACT_ENDPOINT_CALLS = ("subscribe", "advertise")
+"""lwd_interfaces.ros helpers that take the namespace and QoS from the contract topic they are given."""
 
 
 def endpoints_of(executable: str, source: str) -> list[Endpoint]:
     """Every publisher and subscriber created in one node source."""
     tree = ast.parse(source)
     resolver = TopicResolver(executable, tree)
-    return [
-        resolver.endpoint(node)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) in ENDPOINT_CALLS
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)]
+    return [resolver.endpoint(c) for c in calls if getattr(c.func, "attr", None) in ENDPOINT_CALLS] + [
+        resolver.contract_endpoint(c) for c in calls if getattr(c.func, "id", None) in CONTRACT_ENDPOINT_CALLS
     ]
 
 
@@ -244,14 +253,10 @@ def test_published_and_subscribed_topics_agree_and_every_input_has_a_publisher()
 
 
 def recorded_topics() -> set[str]:
-    """The contract topics in the recorder's ``RECORDED_TOPICS``, read statically (cameras come from a parameter)."""
-    tree = ast.parse(node_files()["recorder_node"].read_text())
-    (value,) = [
-        node.value
-        for node in tree.body
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "RECORDED_TOPICS" for t in node.targets)
-    ]
-    return {getattr(topics, element.attr) for element in value.elts}
+    """The contract topics the recorder records (cameras come from a parameter)."""
+    from lwd_logger.parameters import RECORDED_TOPICS
+
+    return set(RECORDED_TOPICS)
 
 
 def test_recorder_records_every_sensor_topic_the_nodes_publish():

@@ -11,6 +11,7 @@ import yaml
 from lwd.cli import main
 from lwd_logger.bridge import BagBridge
 from lwd_logger.store import FleetStore
+from node_sources import declared_parameters
 
 NODES = {"recorder_node": "recorder_node.py", "bridge_node": "bridge_node.py"}
 
@@ -61,30 +62,20 @@ def test_bag_recover_command(make_recorder, steps, episode_info, spool, capsys):
     assert result.episode_id == "ep1"
 
 
-def declared_parameters(source: str) -> set[str]:
-    tree = ast.parse(source)
-    return {
-        node.args[0].value
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call)
-        and getattr(node.func, "attr", "") == "declare_parameter"
-        and isinstance(node.args[0], ast.Constant)
-    }
-
-
 def test_node_parameters_match_config_yaml(repo_root):
     for node, filename in NODES.items():
-        source = (repo_root / "src/lwd_logger/lwd_logger" / filename).read_text()
+        path = repo_root / "src/lwd_logger/lwd_logger" / filename
+        source = path.read_text()
         config = yaml.safe_load((repo_root / "config" / f"{node}.yaml").read_text())
         params = set(config[node]["ros__parameters"])
-        assert params == declared_parameters(source), node
+        assert params == set(declared_parameters(path)), node
         assert f'NODE_NAME = "{node}"' in source
 
 
 def test_launch_parameters_are_declared(repo_root):
     launch = (repo_root / "src/lwd/launch/bringup.launch.py").read_text()
     for node in NODES:
-        declared = declared_parameters((repo_root / "src/lwd_logger/lwd_logger" / NODES[node]).read_text())
+        declared = declared_parameters(repo_root / "src/lwd_logger/lwd_logger" / NODES[node])
         block = launch.split(f'executable="{node}"')[1].split("Node(")[0]
         for name in re.findall(r"\{([^}]*)\}", block):
             for key in re.findall(r'"(\w+)":', name):

@@ -9,19 +9,15 @@ import pytest
 from lwd_interfaces import lwd_typestore
 from lwd_policy.blending import Chunk
 from lwd_policy.local_policies import resolve_local_policy
-from lwd_policy.messages import action_chunk_fields, seconds_to_stamp, stamp_seconds
+from lwd_policy.messages import action_chunk_msg, stamp_seconds
 
 
-def test_action_chunk_fields_serialize_as_lwd_msgs_action_chunk() -> None:
+def test_action_chunk_msg_serializes_as_lwd_msgs_action_chunk() -> None:
     store = lwd_typestore()
-    header_type = store.types["std_msgs/msg/Header"]
-    time_type = store.types["builtin_interfaces/msg/Time"]
     chunk_type = store.types["lwd_msgs/msg/ActionChunk"]
     actions = np.arange(20 * 14, dtype=np.float64).reshape(20, 14) / 100
     chunk = Chunk(7, 3, actions, "v000012", 0.0123, 1.5)
-    sec, nanosec = seconds_to_stamp(chunk.stamp)
-    header = header_type(stamp=time_type(sec=sec, nanosec=nanosec), frame_id="")
-    message = chunk_type(header=header, **action_chunk_fields(chunk, 0.02))
+    message = action_chunk_msg(chunk, 0.02, round(chunk.stamp * 1e9))
     decoded = store.deserialize_cdr(store.serialize_cdr(message, chunk_type.__msgtype__), chunk_type.__msgtype__)
     assert (decoded.horizon, decoded.action_dim, decoded.chunk_id) == (20, 14, 7)
     assert decoded.policy_version == "v000012" and decoded.inference_latency == pytest.approx(0.0123)

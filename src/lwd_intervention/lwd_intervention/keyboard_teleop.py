@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import rclpy
 from lwd_interfaces import topics
-from lwd_interfaces.ros import contract_qos, declare_parameters, qos_profile
+from lwd_interfaces.ros import declare_parameters, qos_profile, subscribe
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Joy
@@ -36,18 +36,8 @@ class KeyboardTeleopNode(Node):
         self.refresh_period_s = 1.0 / declare_parameters(self, KEYBOARD_TELEOP)["refresh_hz"]
         self.console = KeyboardConsole()
         self.joy_pub = self.create_publisher(Joy, topics.relative(KEYBOARD_JOY_TOPIC), qos_profile(topics.RELIABLE))
-        self.create_subscription(
-            InterventionState,
-            topics.relative(topics.INTERVENTION_STATE),
-            self._on_state,
-            contract_qos(topics.INTERVENTION_STATE),
-        )
-        self.create_subscription(
-            EpisodeEvent,
-            topics.relative(topics.EPISODE_EVENT),
-            self._on_episode_event,
-            contract_qos(topics.EPISODE_EVENT),
-        )
+        subscribe(self, InterventionState, topics.INTERVENTION_STATE, self._on_state)
+        subscribe(self, EpisodeEvent, topics.EPISODE_EVENT, self._on_episode_event)
 
     def _on_state(self, msg: InterventionState) -> None:
         self.console.on_state(Mode(msg.mode), msg.source)

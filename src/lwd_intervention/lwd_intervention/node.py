@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from lwd_interfaces import topics
 from lwd_interfaces.messages import stamp_ns
-from lwd_interfaces.ros import contract_qos, declare_parameters, qos_profile, run_node
+from lwd_interfaces.ros import advertise, declare_parameters, publish_message, qos_profile, run_node, subscribe
 from rclpy.node import Node
 from sensor_msgs.msg import JointState, Joy
 
@@ -29,11 +29,15 @@ from lwd_intervention.arbiter import (
     StepInput,
     TeleopSample,
 )
-from lwd_intervention.events import OperatorEvent
 from lwd_intervention.joy import JoyInputError, JoyMapper
 from lwd_intervention.keyboard import KEYBOARD_BUTTON_MAP, KEYBOARD_JOY_TOPIC
-from lwd_intervention.labels import EpisodeEventRecord, RewardLabelRecord
-from lwd_intervention.modes import Mode
+from lwd_intervention.labels import RewardLabelRecord
+from lwd_intervention.messages import (
+    episode_event_msg,
+    intervention_state_msg,
+    joint_command_msg,
+    reward_label_msg,
+)
 from lwd_intervention.parameters import INTERVENTION_NODE, parameters_from_values
 from lwd_intervention.session import SessionResult
 from lwd_msgs.msg import EpisodeEvent, InterventionState, PolicyVersion, RewardLabel
@@ -42,12 +46,6 @@ from lwd_msgs.srv import LabelEpisode, SetMode
 NODE_NAME = "intervention_node"
 RECORDER_NODE = "recorder_node"
 """The recorder's node name (as bringup names it), whose subscription the first episode waits for."""
-MODE_EVENTS = {
-    Mode.AUTONOMOUS: OperatorEvent.HAND_BACK,
-    Mode.TELEOP: OperatorEvent.TAKEOVER,
-    Mode.PAUSED: OperatorEvent.PAUSE,
-    Mode.ESTOP: OperatorEvent.ESTOP,
-}
 
 
 class InterventionNode(Node):
@@ -73,45 +71,15 @@ class InterventionNode(Node):
         self.teleop: TeleopSample | None = None
         self.deadman = False
 
-        self.executed_pub = self.create_publisher(
-            JointState, topics.relative(topics.EXECUTED_COMMAND), contract_qos(topics.EXECUTED_COMMAND)
-        )
-        self.state_pub = self.create_publisher(
-            InterventionState, topics.relative(topics.INTERVENTION_STATE), contract_qos(topics.INTERVENTION_STATE)
-        )
-        self.event_pub = self.create_publisher(
-            EpisodeEvent, topics.relative(topics.EPISODE_EVENT), contract_qos(topics.EPISODE_EVENT)
-        )
-        self.reward_pub = self.create_publisher(
-            RewardLabel, topics.relative(topics.REWARD_LABEL), contract_qos(topics.REWARD_LABEL)
-        )
-        self.create_subscription(
-            JointState, topics.relative(topics.JOINT_STATES), self._on_joint_states, contract_qos(topics.JOINT_STATES)
-        )
-        self.create_subscription(
-            JointState,
-            topics.relative(topics.POLICY_COMMAND),
-            self._on_policy_command,
-            contract_qos(topics.POLICY_COMMAND),
-        )
-        self.create_subscription(
-            JointState,
-            topics.relative(topics.TELEOP_COMMAND),
-            self._on_teleop_command,
-            contract_qos(topics.TELEOP_COMMAND),
-        )
-        self.create_subscription(
-            PolicyVersion,
-            topics.relative(topics.POLICY_VERSION),
-            self._on_policy_version,
-            contract_qos(topics.POLICY_VERSION),
-        )
-        self.create_subscription(
-            Joy,
-            topics.relative(topics.TELEOP_JOY),
-            lambda msg: self._on_joy("operator/joy", msg),
-            contract_qos(topics.TELEOP_JOY),
-        )
+        self.executed_pub = advertise(self, JointState, topics.EXECUTED_COMMAND)
+        self.state_pub = advertise(self, InterventionState, topics.INTERVENTION_STATE)
+        self.event_pub = advertise(self, EpisodeEvent, topics.EPISODE_EVENT)
+        self.reward_pub = advertise(self, RewardLabel, topics.REWARD_LABEL)
+        subscribe(self, JointState, topics.JOINT_STATES, self._on_joint_states)
+        subscribe(self, JointState, topics.POLICY_COMMAND, self._on_policy_command)
+        subscribe(self, JointState, topics.TELEOP_COMMAND, self._on_teleop_command)
+        subscribe(self, PolicyVersion, topics.POLICY_VERSION, self._on_policy_version)
+        subscribe(self, Joy, topics.TELEOP_JOY, lambda msg: self._on_joy("operator/joy", msg))
         self.create_subscription(
             Joy,
             topics.relative(KEYBOARD_JOY_TOPIC),
@@ -190,17 +158,8 @@ class InterventionNode(Node):
         except ArbiterInputError as error:
             self.get_logger().error(str(error), throttle_duration_sec=5.0)
             return
-        executed = JointState()
-        executed.header.stamp.sec, executed.header.stamp.nanosec = divmod(output.stamp_ns, NS_PER_S)
-        executed.name = self.joint_names
-        executed.position = output.command.tolist()
-        state = InterventionState()
-        state.header = executed.header
-        state.mode = int(output.mode)
-        state.source = output.source
-        state.active = output.intervention
-        self.executed_pub.publish(executed)
-        self.state_pub.publish(state)
+        publish_message(self.executed_pub, joint_command_msg(output.command, output.stamp_ns, self.joint_names))
+        publish_message(self.state_pub, intervention_state_msg(output))
 
     # ------------------------------------------------------------- episodes
 
@@ -211,32 +170,11 @@ class InterventionNode(Node):
         self.get_logger().info(result.message)
         for record in result.records:
             if isinstance(record, RewardLabelRecord):
-                self._publish_label(record)
+                publish_message(self.reward_pub, reward_label_msg(record))
                 if self.session.closed_stats is not None:
                     self.get_logger().info(f"episode stats: {self.session.closed_stats.as_metadata()}")
             else:
-                self._publish_event(record)
-
-    def _publish_event(self, record: EpisodeEventRecord) -> None:
-        msg = EpisodeEvent()
-        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(record.stamp_ns, NS_PER_S)
-        msg.event = int(record.kind)
-        msg.episode_id = record.info.episode_id
-        msg.robot_id = record.info.robot_id
-        msg.task = record.info.task
-        msg.instruction = record.info.instruction
-        msg.policy_version = record.info.policy_version
-        self.event_pub.publish(msg)
-
-    def _publish_label(self, label: RewardLabelRecord) -> None:
-        msg = RewardLabel()
-        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(label.stamp_ns, NS_PER_S)
-        msg.episode_id = label.episode_id
-        msg.reward = label.reward
-        msg.terminal = label.terminal
-        msg.success = label.success
-        msg.source = label.source
-        self.reward_pub.publish(msg)
+                publish_message(self.event_pub, episode_event_msg(record))
 
     # ------------------------------------------------------------- services
 
@@ -250,22 +188,9 @@ class InterventionNode(Node):
         return response
 
     def _on_set_mode(self, request: SetMode.Request, response: SetMode.Response):
-        arbiter = self.session.arbiter
-        messages = []
-        if request.reset_estop and arbiter.mode is Mode.ESTOP:
-            messages.append(arbiter.reset_estop().message)
-        try:
-            mode = Mode(request.mode)
-        except ValueError:
-            response.accepted = False
-            response.mode = int(arbiter.mode)
-            response.message = f"unknown mode {request.mode}; valid modes: {[int(m) for m in Mode]}"
-            return response
-        if arbiter.mode is not mode:
-            messages.append(arbiter.handle(MODE_EVENTS[mode], self.session.teleop_source).message)
-        response.accepted = arbiter.mode is mode
-        response.mode = int(arbiter.mode)
-        response.message = "; ".join(messages) or f"already in {mode.name}"
+        result = self.session.set_mode(request.mode, request.reset_estop)
+        response.accepted, response.message = result.accepted, result.message
+        response.mode = int(self.session.arbiter.mode)
         return response
 
 

@@ -21,9 +21,17 @@ from lwd_intervention.labels import (
     RewardLabelRecord,
     new_episode_id,
 )
+from lwd_intervention.modes import Mode
 from lwd_intervention.stats import EpisodeStats
 
 Record = EpisodeEventRecord | RewardLabelRecord
+MODE_EVENTS = {
+    Mode.AUTONOMOUS: OperatorEvent.HAND_BACK,
+    Mode.TELEOP: OperatorEvent.TAKEOVER,
+    Mode.PAUSED: OperatorEvent.PAUSE,
+    Mode.ESTOP: OperatorEvent.ESTOP,
+}
+"""The operator event that moves the arbiter into each mode."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,21 @@ class InterventionSession:
         except EpisodeStateError as error:
             return SessionResult(False, f"end refused: {error}")
         return self._closed(closure.label, closure.event, stamp_ns)
+
+    def set_mode(self, mode: int, reset_estop: bool = False) -> SessionResult:
+        """Move the arbiter to ``mode`` (a ``Mode`` value) as the matching operator event would; resetting a
+        latched e-stop first when asked. Accepted when the arbiter ends in ``mode``."""
+        arbiter = self.arbiter
+        messages = []
+        if reset_estop and arbiter.mode is Mode.ESTOP:
+            messages.append(arbiter.reset_estop().message)
+        try:
+            target = Mode(mode)
+        except ValueError:
+            return SessionResult(False, f"unknown mode {mode}; valid modes: {[int(m) for m in Mode]}")
+        if arbiter.mode is not target:
+            messages.append(arbiter.handle(MODE_EVENTS[target], self.teleop_source).message)
+        return SessionResult(arbiter.mode is target, "; ".join(messages) or f"already in {target.name}")
 
     def _closed(self, label: RewardLabelRecord, event: EpisodeEventRecord, stamp_ns: int) -> SessionResult:
         self.closed_stats, self.stats = self.stats, None

@@ -13,7 +13,8 @@ import json
 from pathlib import Path
 
 from lwd_interfaces import topics
-from lwd_interfaces.ros import declare_parameters, qos_profile, run_node
+from lwd_interfaces.messages import policy_version
+from lwd_interfaces.ros import declare_parameters, publish_message, qos_profile, run_node
 from lwd_policy.language import InstructionEncoder
 from rclpy.node import Node
 
@@ -80,14 +81,12 @@ class TrainerNode(Node):
 
     def _announce(self, version: str) -> None:
         manifest = self.service.publisher.remote_manifest(version)
-        message = PolicyVersion()
-        message.header.stamp = self.get_clock().now().to_msg()
-        message.version = version
-        message.uri = f"{self.service.config.store_url.rstrip('/')}/policies/{version}"
-        message.sha256 = manifest.digest if manifest is not None else ""
-        message.channel = self.service.config.channel
-        self.announcer.publish(message)
-        self.get_logger().info(f"published {version} on {message.channel}")
+        uri = f"{self.service.config.store_url.rstrip('/')}/policies/{version}"
+        digest = manifest.digest if manifest is not None else ""
+        channel = self.service.config.channel
+        now = self.get_clock().now().nanoseconds
+        publish_message(self.announcer, policy_version(now, version, uri, digest, channel))
+        self.get_logger().info(f"published {version} on {channel}")
 
     def destroy_node(self) -> None:
         """Save the resume checkpoint and close telemetry, then the node."""

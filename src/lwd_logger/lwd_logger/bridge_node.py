@@ -20,7 +20,8 @@ import threading
 import time
 
 from lwd_interfaces import topics
-from lwd_interfaces.ros import contract_qos, declare_parameters, run_node
+from lwd_interfaces.messages import policy_version
+from lwd_interfaces.ros import advertise, declare_parameters, publish_message, run_node
 from rclpy.lifecycle import LifecycleNode, LifecyclePublisher, LifecycleState, TransitionCallbackReturn
 
 from lwd_logger.bridge import BagBridge
@@ -51,9 +52,7 @@ class BridgeNode(LifecycleNode):
         if not self.parameters["store_url"] or not self.parameters["channel"]:
             self.get_logger().error("configure failed: store_url and channel must not be empty")
             return TransitionCallbackReturn.FAILURE
-        self.version_pub = self.create_lifecycle_publisher(
-            PolicyVersion, topics.relative(topics.POLICY_VERSION), contract_qos(topics.POLICY_VERSION)
-        )
+        self.version_pub = advertise(self, PolicyVersion, topics.POLICY_VERSION)
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -100,13 +99,9 @@ class BridgeNode(LifecycleNode):
         return bridge, ChannelWatcher(store, channel, settings["cache_dir"], on_release=self._announce)
 
     def _announce(self, release: PolicyRelease) -> None:
-        message = PolicyVersion()
-        message.header.stamp = self.get_clock().now().to_msg()
-        message.version = release.version
-        message.uri = release.folder.resolve().as_uri()
-        message.sha256 = release.sha256
-        message.channel = release.channel
-        self.version_pub.publish(message)
+        now = self.get_clock().now().nanoseconds
+        uri = release.folder.resolve().as_uri()
+        publish_message(self.version_pub, policy_version(now, release.version, uri, release.sha256, release.channel))
 
     def _work(self) -> None:
         components = None

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from lwd_interfaces import topics
 from lwd_interfaces.parameters import Parameter, ParameterTable
 
 from lwd_logger.episode import EPISODE_KINDS
@@ -46,3 +50,30 @@ BRIDGE_NODE = ParameterTable(
         Parameter("max_delay_s", 30.0, "retry delay cap [s]", 0.0, 3600.0),
     ],
 )
+
+RECORDED_TOPICS = (
+    topics.JOINT_STATES,
+    topics.OBJECT_POSES,
+    topics.EXECUTED_COMMAND,
+    topics.POLICY_COMMAND,
+    topics.ACTION_CHUNK,
+    topics.INTERVENTION_STATE,
+    topics.POLICY_VERSION,
+    topics.TELEOP_JOY,
+    topics.TELEOP_COMMAND,
+)
+"""The contract topics every episode records, besides the configured cameras."""
+
+
+def recorded_topics(values: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """(contract topics, extra topics) the recorder subscribes to, each absolute name -> type.
+
+    Raises ValueError for an invalid camera name or extra topics without one type each.
+    """
+    extra_topics, extra_types = values["extra_topics"], values["extra_topic_types"]
+    if len(extra_topics) != len(extra_types):
+        raise ValueError("extra_topics and extra_topic_types must list the same number of entries")
+    recorded = {topic: topics.TOPIC_TYPES[topic] for topic in RECORDED_TOPICS}
+    recorded.update({topics.camera_topic(camera): topics.IMAGE_TYPE for camera in values["cameras"]})
+    pairs = zip(extra_topics, extra_types, strict=True)
+    return recorded, {"/" + topic.lstrip("/"): msgtype for topic, msgtype in pairs if topic}

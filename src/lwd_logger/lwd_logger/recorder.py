@@ -240,6 +240,32 @@ class EpisodeRecorder:
         """Throw the open episode away and start it again with the same facts."""
         return self.start_episode(self.discard_episode())
 
+    def record_event(
+        self,
+        event: Any,
+        data: bytes | Any,
+        receive_time_ns: int,
+        cameras: tuple[str, ...] = (),
+        episode_kind: str = "deployment",
+    ) -> Path | None:
+        """Record an ``EpisodeEvent`` (``data``: its CDR bytes or message) in its episode and act on it.
+
+        A START is recorded after it opens the episode, so every bag begins with it; any other event
+        is recorded before it ends the episode it belongs to. Returns what ``handle_event`` returns.
+        """
+        msgtype = topics.TOPIC_TYPES[topics.EPISODE_EVENT]
+        if event.event == EVENT_START:
+            folder = self.handle_event(event, cameras, episode_kind)
+            self.record(topics.EPISODE_EVENT, msgtype, data, receive_time_ns)
+            return folder
+        self.record(topics.EPISODE_EVENT, msgtype, data, receive_time_ns)
+        return self.handle_event(event, cameras, episode_kind)
+
+    def record_reward(self, label: Any, data: bytes | Any, receive_time_ns: int) -> Path | None:
+        """Record a ``RewardLabel`` (CDR bytes or message) in its episode and apply it; the folder if it committed."""
+        self.record(topics.REWARD_LABEL, topics.TOPIC_TYPES[topics.REWARD_LABEL], data, receive_time_ns)
+        return self.handle_reward(label)
+
     def handle_event(self, event: Any, cameras: tuple[str, ...] = (), episode_kind: str = "deployment") -> Path | None:
         """React to a decoded ``lwd_msgs/msg/EpisodeEvent``; returns the folder started or committed, if any."""
         if event.event == EVENT_START:

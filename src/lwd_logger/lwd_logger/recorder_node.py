@@ -22,16 +22,23 @@ node clock, so ``use_sim_time`` works. All decisions live in the cores
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from lwd_interfaces import lwd_typestore, topics
-from lwd_interfaces.ros import contract_qos, declare_parameters, message_class, qos_profile, run_node
+from lwd_interfaces.ros import (
+    declare_parameters,
+    message_class,
+    qos_profile,
+    run_node,
+    subscribe,
+)
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.subscription import Subscription
 from rclpy.timer import Timer
 
-from lwd_logger.errors import RecorderError, SpoolFullError
-from lwd_logger.parameters import RECORDER_NODE
+from lwd_logger.errors import LoggerError
+from lwd_logger.parameters import RECORDER_NODE, recorded_topics
 from lwd_logger.recorder import EVENT_END, EVENT_START, EpisodeRecorder
 from lwd_logger.recovery import recover_spool
 from lwd_logger.sample_loss import format_losses
@@ -39,17 +46,6 @@ from lwd_logger.spool import Spool
 from lwd_logger.writer import writer_factory
 
 NODE_NAME = "recorder_node"
-RECORDED_TOPICS = (
-    topics.JOINT_STATES,
-    topics.OBJECT_POSES,
-    topics.EXECUTED_COMMAND,
-    topics.POLICY_COMMAND,
-    topics.ACTION_CHUNK,
-    topics.INTERVENTION_STATE,
-    topics.POLICY_VERSION,
-    topics.TELEOP_JOY,
-    topics.TELEOP_COMMAND,
-)
 QUEUE_DEPTH = 50
 """History depth of every recording subscription: one second at 50 Hz, so a slow flush drops nothing."""
 
@@ -74,19 +70,12 @@ class RecorderNode(LifecycleNode):
         """Check the topics, recover the spool, build the recorder; FAILURE (logged) when something is wrong."""
         settings = self.parameters
         try:
-            extra_topics, extra_types = settings["extra_topics"], settings["extra_topic_types"]
-            if len(extra_topics) != len(extra_types):
-                raise ValueError("extra_topics and extra_topic_types must list the same number of entries")
-            for camera in settings["cameras"]:
-                topics.camera_topic(camera)  # raises ValueError for an invalid camera name
+            self.recorded, self.extras = recorded_topics(settings)
             backend, factory = writer_factory(
                 settings["writer_backend"], self.typestore, settings["storage"], settings["compression"]
             )
-            spool = Spool(
-                settings["spool_dir"],
-                max_bytes=settings["max_spool_bytes"] or None,
-                min_free_bytes=settings["min_free_bytes"],
-            )
+            quota = settings["max_spool_bytes"] or None
+            spool = Spool(settings["spool_dir"], max_bytes=quota, min_free_bytes=settings["min_free_bytes"])
             for folder in recover_spool(spool, self.typestore):
                 self.get_logger().warning(f"recovered interrupted episode {folder.name} as incomplete")
         except (ValueError, OSError) as error:
@@ -100,56 +89,35 @@ class RecorderNode(LifecycleNode):
             label_timeout_s=settings["label_timeout_s"],
             clock_ns=self._now_ns,
         )
-        self.recorded = {topic: topics.TOPIC_TYPES[topic] for topic in RECORDED_TOPICS}
-        self.recorded.update({topics.camera_topic(camera): topics.IMAGE_TYPE for camera in settings["cameras"]})
-        self.extras = {"/" + t.lstrip("/"): m for t, m in zip(extra_topics, extra_types, strict=True) if t}
         self.get_logger().info(f"recording into {spool.root} with the {backend} writer")
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Subscribe to every recorded topic and the episode events and labels."""
+
         # Subscribe by the relative name, so the robot's namespace applies; record under the
         # absolute contract name, so every robot's bags look alike.
-        for topic, msgtype in self.recorded.items():
-            self.recording_subscriptions.append(
-                self.create_subscription(
-                    message_class(msgtype),
-                    topics.relative(topic),
-                    lambda raw, info, t=topic, m=msgtype: self._record(t, m, raw, info),
-                    contract_qos(topic, depth=QUEUE_DEPTH),
-                    raw=True,
-                )
-            )
-        for topic, msgtype in self.extras.items():
-            self.recording_subscriptions.append(
-                self.create_subscription(
-                    message_class(msgtype),
-                    topics.relative(topic),
-                    lambda raw, info, t=topic, m=msgtype: self._record(t, m, raw, info),
-                    qos_profile(topics.SENSOR_DATA, depth=QUEUE_DEPTH),  # best effort: matches any publisher
-                    raw=True,
-                )
-            )
-        event_type = topics.TOPIC_TYPES[topics.EPISODE_EVENT]
-        reward_type = topics.TOPIC_TYPES[topics.REWARD_LABEL]
-        self.recording_subscriptions.append(
+        def recording(topic: str, msgtype: str) -> Callable[[bytes, dict[str, Any]], None]:
+            return lambda raw, info: self._record(topic, msgtype, raw, info)
+
+        subscriptions = [
+            subscribe(self, message_class(m), t, recording(t, m), depth=QUEUE_DEPTH, raw=True)
+            for t, m in self.recorded.items()
+        ]
+        subscriptions += [  # best effort: matches any publisher of a topic outside the contract
             self.create_subscription(
-                message_class(event_type),
-                topics.relative(topics.EPISODE_EVENT),
-                self._on_event,
-                contract_qos(topics.EPISODE_EVENT, depth=QUEUE_DEPTH),
+                message_class(m),
+                topics.relative(t),
+                recording(t, m),
+                qos_profile(topics.SENSOR_DATA, QUEUE_DEPTH),
                 raw=True,
             )
-        )
-        self.recording_subscriptions.append(
-            self.create_subscription(
-                message_class(reward_type),
-                topics.relative(topics.REWARD_LABEL),
-                self._on_reward,
-                contract_qos(topics.REWARD_LABEL, depth=QUEUE_DEPTH),
-                raw=True,
-            )
-        )
+            for t, m in self.extras.items()
+        ]
+        for topic, callback in ((topics.EPISODE_EVENT, self._on_event), (topics.REWARD_LABEL, self._on_reward)):
+            msgtype = message_class(topics.TOPIC_TYPES[topic])
+            subscriptions.append(subscribe(self, msgtype, topic, callback, depth=QUEUE_DEPTH, raw=True))
+        self.recording_subscriptions = subscriptions
         self.tick_timer = self.create_timer(0.1, self._on_tick)
         return super().on_activate(state)
 
@@ -197,33 +165,31 @@ class RecorderNode(LifecycleNode):
             )
 
     def _on_event(self, raw: bytes) -> None:
-        msgtype = topics.TOPIC_TYPES[topics.EPISODE_EVENT]
-        event = self.typestore.deserialize_cdr(raw, msgtype)
+        event = self.typestore.deserialize_cdr(raw, topics.TOPIC_TYPES[topics.EPISODE_EVENT])
         if not event.robot_id:
             event = dataclasses.replace(event, robot_id=self.parameters["robot_id"])
-        received = self._now_ns()
+        settings = self.parameters
         try:
-            if event.event != EVENT_START:
-                self.recorder.record(topics.EPISODE_EVENT, msgtype, raw, received)
-            folder = self.recorder.handle_event(
-                event, cameras=tuple(self.parameters["cameras"]), episode_kind=self.parameters["episode_kind"]
+            folder = self.recorder.record_event(
+                event, raw, self._now_ns(), tuple(settings["cameras"]), settings["episode_kind"]
             )
-            if event.event == EVENT_START:
-                self.recorder.record(topics.EPISODE_EVENT, msgtype, raw, received)
-                self.get_logger().info(f"recording episode {event.episode_id}")
-            elif event.event == EVENT_END and self.recorder.active:
-                self.get_logger().info(f"episode {event.episode_id} ended; waiting for its reward label")
-            elif event.event == EVENT_END and folder is not None:
-                self.get_logger().info(f"episode committed: {folder}; {self._losses()}")
-        except SpoolFullError as error:
-            self.get_logger().error(str(error))
-        except (RecorderError, ValueError) as error:
+        except (LoggerError, ValueError, OSError) as error:
             self.get_logger().error(f"episode event refused: {error}")
+            return
+        if event.event == EVENT_START:
+            self.get_logger().info(f"recording episode {event.episode_id}")
+        elif event.event == EVENT_END and self.recorder.active:
+            self.get_logger().info(f"episode {event.episode_id} ended; waiting for its reward label")
+        elif folder is not None:
+            self.get_logger().info(f"episode committed: {folder}; {self._losses()}")
 
     def _on_reward(self, raw: bytes) -> None:
-        msgtype = topics.TOPIC_TYPES[topics.REWARD_LABEL]
-        self.recorder.record(topics.REWARD_LABEL, msgtype, raw, self._now_ns())
-        committed = self.recorder.handle_reward(self.typestore.deserialize_cdr(raw, msgtype))
+        label = self.typestore.deserialize_cdr(raw, topics.TOPIC_TYPES[topics.REWARD_LABEL])
+        try:
+            committed = self.recorder.record_reward(label, raw, self._now_ns())
+        except (LoggerError, OSError) as error:
+            self.get_logger().error(f"reward label refused: {error}")
+            return
         if committed is not None:
             self.get_logger().info(f"episode committed: {committed}; {self._losses()}")
 

@@ -29,11 +29,17 @@ def stamp_ns(stamp: object) -> int:
     return int(stamp.sec) * NS_PER_S + int(stamp.nanosec)
 
 
-def joint_state(stamp: int, names: Sequence[str], position: np.ndarray, velocity: np.ndarray | None = None) -> object:
+def joint_state(
+    stamp: int,
+    names: Sequence[str],
+    position: np.ndarray,
+    velocity: np.ndarray | None = None,
+    frame_id: str = "",
+) -> object:
     """A ``sensor_msgs/JointState`` (measured state, or a joint-position command when ``velocity`` is None)."""
     empty = np.zeros(0, dtype=np.float64)
     return lwd_typestore().types["sensor_msgs/msg/JointState"](
-        header=header(stamp),
+        header=header(stamp, frame_id),
         name=list(names),
         position=np.asarray(position, dtype=np.float64),
         velocity=empty if velocity is None else np.asarray(velocity, dtype=np.float64),
@@ -45,29 +51,23 @@ IMAGE_CHANNELS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
 """The ``sensor_msgs/Image`` encodings :func:`image_pixels` reads (8 bits per channel)."""
 
 
-def rgb8_image_fields(pixels: np.ndarray) -> dict[str, object]:
-    """The data fields of an rgb8 ``sensor_msgs/Image`` holding an HxWx3 uint8 array (header aside).
+def rgb8_image(stamp: int, camera: str, pixels: np.ndarray) -> object:
+    """A ``sensor_msgs/Image`` holding an HxWx3 uint8 RGB array.
 
-    The one image encoder of the stack: the sim driver node fills rclpy messages with it and the
-    off-ROS hosts rosbags messages, so robots and tests take the same path (no cv_bridge).
+    The one image encoder of the stack: the sim driver node publishes it and the off-ROS hosts
+    record it, so robots and tests take the same path (no cv_bridge).
     """
     if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
         raise ValueError(f"an rgb8 image must be HxWx3 uint8, got {pixels.dtype} {pixels.shape}")
     height, width, _ = pixels.shape
-    return {
-        "height": height,
-        "width": width,
-        "encoding": "rgb8",
-        "is_bigendian": 0,
-        "step": width * 3,
-        "data": np.ascontiguousarray(pixels).reshape(-1),
-    }
-
-
-def rgb8_image(stamp: int, camera: str, pixels: np.ndarray) -> object:
-    """A ``sensor_msgs/Image`` (rosbags) holding an HxWx3 uint8 RGB array."""
     return lwd_typestore().types["sensor_msgs/msg/Image"](
-        header=header(stamp, frame_id=camera), **rgb8_image_fields(pixels)
+        header=header(stamp, frame_id=camera),
+        height=height,
+        width=width,
+        encoding="rgb8",
+        is_bigendian=0,
+        step=width * 3,
+        data=np.ascontiguousarray(pixels).reshape(-1),
     )
 
 

@@ -16,14 +16,17 @@ from typing import TYPE_CHECKING, Any
 import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import LifecycleNode
 from rclpy.logging import get_logger
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from lwd_interfaces import topics
+from lwd_interfaces import lwd_typestore, topics
 from lwd_interfaces.parameters import ParameterTable
 
 if TYPE_CHECKING:
     from rclpy.node import Node
+    from rclpy.publisher import Publisher
+    from rclpy.subscription import Subscription
 
 _PROFILES: dict[str, tuple[ReliabilityPolicy, DurabilityPolicy, int]] = {
     topics.SENSOR_DATA: (ReliabilityPolicy.BEST_EFFORT, DurabilityPolicy.VOLATILE, 5),
@@ -67,6 +70,29 @@ def qos_profile(kind: str, depth: int | None = None) -> QoSProfile:
 def contract_qos(topic: str, depth: int | None = None) -> QoSProfile:
     """The profile every publisher and subscriber of contract ``topic`` (absolute name) uses."""
     return qos_profile(topics.topic_qos(topic), depth)
+
+
+def subscribe(
+    node: Node, msgtype: type, topic: str, callback: Callable[..., None], *, depth: int | None = None, raw: bool = False
+) -> Subscription:
+    """Subscribe ``node`` to contract ``topic`` (absolute name) in its namespace, with the contract's QoS."""
+    return node.create_subscription(msgtype, topics.relative(topic), callback, contract_qos(topic, depth), raw=raw)
+
+
+def advertise(node: Node, msgtype: type, topic: str) -> Publisher:
+    """A publisher of contract ``topic`` in ``node``'s namespace with the contract's QoS (a managed one on a
+    lifecycle node, silent until the node is active)."""
+    create = node.create_lifecycle_publisher if isinstance(node, LifecycleNode) else node.create_publisher
+    return create(msgtype, topics.relative(topic), contract_qos(topic))
+
+
+def publish_message(publisher: Publisher, message: object) -> None:
+    """Publish a message built off ROS (a ``lwd_interfaces`` typestore object) as its CDR bytes.
+
+    The typestore's CDR is rclpy's, so both hosts share one builder per message
+    (``lwd_interfaces.messages``, ``lwd_intervention.messages``) instead of two.
+    """
+    publisher.publish(bytes(lwd_typestore().serialize_cdr(message, message.__msgtype__)))
 
 
 def describe(

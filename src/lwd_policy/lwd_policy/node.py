@@ -24,21 +24,19 @@ All logic lives in the cores; this file only converts messages.
 
 from __future__ import annotations
 
-import numpy as np
 from geometry_msgs.msg import PoseArray
 from lwd_interfaces import topics
-from lwd_interfaces.messages import image_pixels, pose_array_poses
-from lwd_interfaces.ros import contract_qos, declare_parameters, run_node
+from lwd_interfaces.messages import image_pixels, joint_state, policy_version, pose_array_poses, stamp_ns
+from lwd_interfaces.ros import advertise, declare_parameters, publish_message, run_node, subscribe
 from rclpy.lifecycle import LifecycleNode, LifecyclePublisher, LifecycleState, TransitionCallbackReturn
 from rclpy.subscription import Subscription
-from rclpy.time import Time
 from sensor_msgs.msg import Image, JointState
 
 from lwd_msgs.msg import ActionChunk, EpisodeEvent, PolicyVersion
-from lwd_policy.inference import PolicyObservation
 from lwd_policy.language import InstructionEncoder, LanguageModelError
+from lwd_policy.latest_inputs import LatestInputs
 from lwd_policy.local_policies import resolve_local_policy
-from lwd_policy.messages import action_chunk_fields, stamp_seconds
+from lwd_policy.messages import action_chunk_msg, stamp_seconds
 from lwd_policy.parameters import POLICY_NODE, runtime_config, safety_limits
 from lwd_policy.runtime import InferenceRuntime, StepCommand, SwapReport
 
@@ -54,10 +52,8 @@ class PolicyNode(LifecycleNode):
         self.parameters = declare_parameters(self, POLICY_NODE)
         self.runtime: InferenceRuntime | None = None
         self.cache_dir = ""
-        self.instruction = ""
         self.step_period = 0.0
-        self.images: dict[str, tuple[float, np.ndarray]] = {}
-        self.object_poses: tuple[float, np.ndarray] | None = None
+        self.inputs = LatestInputs((), False)
         self.origins: dict[str, str] = {}
         self.announced = ""
         self.outputs: dict[str, LifecyclePublisher] = {}
@@ -75,25 +71,20 @@ class PolicyNode(LifecycleNode):
             encoder = InstructionEncoder(settings["language_model_path"] or None)
             limits = safety_limits(settings)
             self.runtime = InferenceRuntime.from_checkpoint(checkpoint, limits, runtime_config(settings), encoder)
-            self.instruction = settings["instruction"]
-            warm_up_s = self.runtime.warm_up(self.instruction)
+            warm_up_s = self.runtime.warm_up(settings["instruction"])
         except (ValueError, OSError, LanguageModelError) as error:
             self.get_logger().error(f"configure failed: {error}")
             self.runtime = None
             return TransitionCallbackReturn.FAILURE
         self.cache_dir = settings["policy_cache_dir"]
-        self.step_period = self.runtime.policy_config.control_period
+        config = self.runtime.policy_config
+        self.step_period = config.control_period
+        self.inputs = LatestInputs(config.cameras, config.object_slots > 0, settings["instruction"])
         self.origins = {self.runtime.version: checkpoint}
         self.outputs = {
-            "command": self.create_lifecycle_publisher(
-                JointState, topics.relative(topics.POLICY_COMMAND), contract_qos(topics.POLICY_COMMAND)
-            ),
-            "chunk": self.create_lifecycle_publisher(
-                ActionChunk, topics.relative(topics.ACTION_CHUNK), contract_qos(topics.ACTION_CHUNK)
-            ),
-            "version": self.create_lifecycle_publisher(
-                PolicyVersion, topics.relative(topics.POLICY_VERSION), contract_qos(topics.POLICY_VERSION)
-            ),
+            "command": advertise(self, JointState, topics.POLICY_COMMAND),
+            "chunk": advertise(self, ActionChunk, topics.ACTION_CHUNK),
+            "version": advertise(self, PolicyVersion, topics.POLICY_VERSION),
         }
         self.get_logger().info(
             f"loaded policy {self.runtime.version} from {checkpoint}; warm-up inference {warm_up_s:.2f} s"
@@ -105,43 +96,16 @@ class PolicyNode(LifecycleNode):
         result = super().on_activate(state)
         self.runtime.start()
         self.input_subscriptions = [
-            self.create_subscription(
-                JointState,
-                topics.relative(topics.JOINT_STATES),
-                self.on_joint_state,
-                contract_qos(topics.JOINT_STATES),
-            ),
-            self.create_subscription(
-                EpisodeEvent,
-                topics.relative(topics.EPISODE_EVENT),
-                self.on_episode_event,
-                contract_qos(topics.EPISODE_EVENT),
-            ),
-            self.create_subscription(
-                PolicyVersion,
-                topics.relative(topics.POLICY_VERSION),
-                self.on_policy_version,
-                contract_qos(topics.POLICY_VERSION),
-            ),
+            subscribe(self, JointState, topics.JOINT_STATES, self.on_joint_state),
+            subscribe(self, EpisodeEvent, topics.EPISODE_EVENT, self.on_episode_event),
+            subscribe(self, PolicyVersion, topics.POLICY_VERSION, self.on_policy_version),
         ]
         for camera in self.runtime.policy_config.cameras:
             self.input_subscriptions.append(
-                self.create_subscription(
-                    Image,
-                    topics.relative(topics.camera_topic(camera)),
-                    lambda msg, name=camera: self.on_image(name, msg),
-                    contract_qos(topics.camera_topic(camera)),
-                )
+                subscribe(self, Image, topics.camera_topic(camera), lambda msg, name=camera: self.on_image(name, msg))
             )
         if self.runtime.policy_config.object_slots:
-            self.input_subscriptions.append(
-                self.create_subscription(
-                    PoseArray,
-                    topics.relative(topics.OBJECT_POSES),
-                    self.on_object_poses,
-                    contract_qos(topics.OBJECT_POSES),
-                )
-            )
+            self.input_subscriptions.append(subscribe(self, PoseArray, topics.OBJECT_POSES, self.on_object_poses))
         self.announce(self.runtime.version)
         self.get_logger().info(f"serving policy {self.runtime.version}")
         return result
@@ -168,8 +132,7 @@ class PolicyNode(LifecycleNode):
         for subscription in self.input_subscriptions:
             self.destroy_subscription(subscription)
         self.input_subscriptions = []
-        self.images.clear()
-        self.object_poses = None
+        self.inputs.clear()
         if self.runtime is not None:
             self.runtime.stop()
             self.runtime.reset()
@@ -183,59 +146,41 @@ class PolicyNode(LifecycleNode):
         except ValueError as error:
             self.get_logger().error(f"camera {camera}: {error}", throttle_duration_sec=5.0)
             return
-        self.images[camera] = (stamp_seconds(msg.header.stamp.sec, msg.header.stamp.nanosec), frame)
+        self.inputs.set_image(camera, stamp_seconds(msg.header.stamp.sec, msg.header.stamp.nanosec), frame)
 
     def on_object_poses(self, msg: PoseArray) -> None:
         """Keep the newest task-object poses ``[N, 7]`` with their stamp."""
-        self.object_poses = (stamp_seconds(msg.header.stamp.sec, msg.header.stamp.nanosec), pose_array_poses(msg))
+        self.inputs.set_object_poses(
+            stamp_seconds(msg.header.stamp.sec, msg.header.stamp.nanosec), pose_array_poses(msg)
+        )
 
     def on_joint_state(self, msg: JointState) -> None:
         """One control step: observe, step the runtime, publish command and new chunks."""
-        cameras = self.runtime.policy_config.cameras
-        needs_poses = self.runtime.policy_config.object_slots > 0
-        if any(camera not in self.images for camera in cameras) or (needs_poses and self.object_poses is None):
-            return
         stamp = stamp_seconds(msg.header.stamp.sec, msg.header.stamp.nanosec)
-        input_stamps = [stamp, *(self.images[camera][0] for camera in cameras)]
-        object_poses = None
-        if needs_poses:
-            poses_stamp, object_poses = self.object_poses
-            input_stamps.append(poses_stamp)
-        observation = PolicyObservation(
-            stamp=min(input_stamps),
-            qpos=np.asarray(msg.position, dtype=np.float64),
-            images={camera: self.images[camera][1] for camera in cameras},
-            instruction=self.instruction,
-            object_poses=object_poses,
-        )
+        observation = self.inputs.observation(stamp, msg.position)
+        if observation is None:
+            return
         now = self.get_clock().now().nanoseconds / 1e9
         result = self.runtime.step(observation, max(now, stamp))
         self.publish_command(msg, result)
         for chunk in result.new_chunks:
-            fields = action_chunk_fields(chunk, self.step_period)
-            fields["actions"] = fields["actions"].tolist()
-            chunk_msg = ActionChunk(**fields)
-            chunk_msg.header.stamp = Time(nanoseconds=round(chunk.stamp * 1e9)).to_msg()
-            self.outputs["chunk"].publish(chunk_msg)
+            publish_message(self.outputs["chunk"], action_chunk_msg(chunk, self.step_period, round(chunk.stamp * 1e9)))
         if result.policy_version != self.announced and result.from_policy:
             self.announce(result.policy_version)
 
-    def publish_command(self, joint_state: JointState, result: StepCommand) -> None:
+    def publish_command(self, measured: JointState, result: StepCommand) -> None:
         """``/policy/command`` for this step, stamped like the joint state it answers; holds are not published."""
         if not result.from_policy:
             self.get_logger().warning(f"holding: {result.status.value}", throttle_duration_sec=2.0)
             return
-        command = JointState()
-        command.header.stamp = joint_state.header.stamp
-        command.name = list(joint_state.name)
-        command.position = result.command.tolist()
-        self.outputs["command"].publish(command)
+        command = joint_state(stamp_ns(measured.header.stamp), measured.name, result.command)
+        publish_message(self.outputs["command"], command)
 
     def on_episode_event(self, msg: EpisodeEvent) -> None:
         """A new episode: take its instruction and drop chunks computed for the previous one."""
         if msg.event in (EpisodeEvent.EVENT_START, EpisodeEvent.EVENT_RERECORD):
             if msg.instruction:
-                self.instruction = msg.instruction
+                self.inputs.instruction = msg.instruction
             self.runtime.reset()
 
     def on_policy_version(self, msg: PolicyVersion) -> None:
@@ -258,13 +203,10 @@ class PolicyNode(LifecycleNode):
 
     def announce(self, version: str) -> None:
         """Publish the version this robot now runs."""
-        msg = PolicyVersion()
-        msg.header.stamp = self.get_clock().now().to_msg()
-        msg.version = version
-        msg.uri = self.origins.get(version, "")
-        msg.sha256 = self.runtime.digest if version == self.runtime.version else ""
-        msg.channel = RUNNING_CHANNEL
-        self.outputs["version"].publish(msg)
+        digest = self.runtime.digest if version == self.runtime.version else ""
+        now = self.get_clock().now().nanoseconds
+        announcement = policy_version(now, version, self.origins.get(version, ""), digest, RUNNING_CHANNEL)
+        publish_message(self.outputs["version"], announcement)
         self.announced = version
 
     def destroy_node(self) -> None:

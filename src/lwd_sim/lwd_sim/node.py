@@ -4,7 +4,7 @@ Every control period (``control_rate_hz``, 50 Hz) it steps the simulator with th
 ``/command/executed`` joint command and publishes ``/joint_states``, the task objects' ground-truth
 poses on ``/perception/object_poses`` (standing in for a perception system, frame ``world``) and, every
 ``camera_every_n_steps`` steps, one rgb8 ``sensor_msgs/Image`` per configured camera on
-``camera_topic(name)`` (encoded by ``lwd_interfaces.messages.rgb8_image_fields``, no cv_bridge), all
+``camera_topic(name)`` (built by ``lwd_interfaces.messages``, as the runner builds them; no cv_bridge), all
 with the same header stamp, taken from the node clock. Before any command arrives it holds the
 current pose. An ``/episode/event`` START or RERECORD resets the scene with the next seed of the
 stream that starts at ``seed``. A malformed command is logged and dropped; it never reaches
@@ -13,13 +13,11 @@ the physics. All simulation lives in the core; this file only converts messages.
 
 from __future__ import annotations
 
-import array
-
 import numpy as np
-from geometry_msgs.msg import Point, Pose, PoseArray, Quaternion
+from geometry_msgs.msg import PoseArray
 from lwd_interfaces import topics
-from lwd_interfaces.messages import rgb8_image_fields
-from lwd_interfaces.ros import contract_qos, declare_parameters, run_node
+from lwd_interfaces.messages import joint_state, pose_array, rgb8_image
+from lwd_interfaces.ros import advertise, declare_parameters, publish_message, run_node, subscribe
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 
@@ -48,27 +46,13 @@ class SimDriverNode(Node):
         self.joint_names = self.driver.joint_names
         self.command: np.ndarray | None = None
         self.steps = 0
-        self.joint_publisher = self.create_publisher(
-            JointState, topics.relative(topics.JOINT_STATES), contract_qos(topics.JOINT_STATES)
-        )
-        self.object_publisher = self.create_publisher(
-            PoseArray, topics.relative(topics.OBJECT_POSES), contract_qos(topics.OBJECT_POSES)
-        )
+        self.joint_publisher = advertise(self, JointState, topics.JOINT_STATES)
+        self.object_publisher = advertise(self, PoseArray, topics.OBJECT_POSES)
         self.image_publishers = {
-            camera: self.create_publisher(
-                Image, topics.relative(topics.camera_topic(camera)), contract_qos(topics.camera_topic(camera))
-            )
-            for camera in self.driver.cameras
+            camera: advertise(self, Image, topics.camera_topic(camera)) for camera in self.driver.cameras
         }
-        self.create_subscription(
-            JointState, topics.relative(topics.EXECUTED_COMMAND), self.on_command, contract_qos(topics.EXECUTED_COMMAND)
-        )
-        self.create_subscription(
-            EpisodeEvent,
-            topics.relative(topics.EPISODE_EVENT),
-            self.on_episode_event,
-            contract_qos(topics.EPISODE_EVENT),
-        )
+        subscribe(self, JointState, topics.EXECUTED_COMMAND, self.on_command)
+        subscribe(self, EpisodeEvent, topics.EPISODE_EVENT, self.on_episode_event)
         self.reset()
         self.create_timer(1.0 / control_rate_hz, self.on_timer)
         self.get_logger().info(f"simulating {task} with cameras {cameras} at {height}x{width}, {control_rate_hz} Hz")
@@ -110,32 +94,17 @@ class SimDriverNode(Node):
 
     def publish(self, observation: Observation) -> None:
         """Publish joint states, object poses and (on camera steps) images with one shared stamp."""
-        stamp = self.get_clock().now().to_msg()
-        joints = JointState()
-        joints.header.stamp = stamp
-        joints.header.frame_id = self.frame_id
-        joints.name = list(self.joint_names)
-        joints.position = observation.qpos.tolist()
-        joints.velocity = observation.qvel.tolist()
-        self.joint_publisher.publish(joints)
+        stamp = self.get_clock().now().nanoseconds
+        names = self.joint_names
+        publish_message(
+            self.joint_publisher, joint_state(stamp, names, observation.qpos, observation.qvel, self.frame_id)
+        )
         if len(observation.object_poses):
-            objects = PoseArray()
-            objects.header.stamp = stamp
-            objects.header.frame_id = OBJECT_FRAME
-            objects.poses = [
-                Pose(position=Point(x=x, y=y, z=z), orientation=Quaternion(x=qx, y=qy, z=qz, w=qw))
-                for x, y, z, qw, qx, qy, qz in observation.object_poses.tolist()
-            ]
-            self.object_publisher.publish(objects)
+            publish_message(self.object_publisher, pose_array(stamp, observation.object_poses, OBJECT_FRAME))
         if self.steps % self.camera_every:
             return
         for camera, pixels in observation.images.items():
-            fields = rgb8_image_fields(pixels)
-            fields["data"] = array.array("B", fields["data"].tobytes())
-            image = Image(**fields)
-            image.header.stamp = stamp
-            image.header.frame_id = camera
-            self.image_publishers[camera].publish(image)
+            publish_message(self.image_publishers[camera], rgb8_image(stamp, camera, pixels))
 
     def destroy_node(self) -> None:
         """Release the renderer with the node."""

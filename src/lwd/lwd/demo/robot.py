@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from lwd_interfaces import lwd_typestore, topics
-from lwd_interfaces.messages import header, joint_state, policy_version, pose_array, rgb8_image
+from lwd_interfaces.messages import joint_state, policy_version, pose_array, rgb8_image
 from lwd_intervention.arbiter import StepInput, TeleopSample
 from lwd_intervention.events import OperatorEvent
 from lwd_intervention.labels import new_episode_id
@@ -33,7 +33,7 @@ from lwd_logger.writer import RosbagsWriter
 from lwd_policy.checkpoint import CheckpointError
 from lwd_policy.inference import PolicyObservation
 from lwd_policy.language import InstructionEncoder
-from lwd_policy.messages import action_chunk_fields
+from lwd_policy.messages import action_chunk_msg
 from lwd_policy.runtime import InferenceRuntime, RuntimeConfig
 from lwd_policy.safety import SafetyLimits
 from lwd_sim.aloha import AlohaSimDriver
@@ -204,7 +204,7 @@ class SimRobot:
                 command = self.runtime.step(seen, now)
                 policy_command = command.command
                 for chunk in command.new_chunks if record else ():
-                    self._record(topics.ACTION_CHUNK, self._chunk_message(chunk, stamp), stamp)
+                    self._record(topics.ACTION_CHUNK, action_chunk_msg(chunk, CONTROL_PERIOD_NS * 1e-9, stamp), stamp)
             if mode == "deployment" and not operator.in_control and operator.decide(driver, policy_command):
                 self.session.handle(OperatorEvent.TAKEOVER, OPERATOR_SOURCE, stamp)
             teleop = TeleopSample(operator.command(driver), stamp, OPERATOR_SOURCE) if operator.in_control else None
@@ -267,12 +267,10 @@ class SimRobot:
         for item in records if record else ():
             if hasattr(item, "kind"):
                 message = episode_event_msg(item)
-                self._record(topics.EPISODE_EVENT, message, stamp)
-                folder = self.recorder.handle_event(message, cameras=tuple(self.settings.cameras), episode_kind=kind)
+                folder = self.recorder.record_event(message, message, stamp, tuple(self.settings.cameras), kind)
             else:
                 message = reward_label_msg(item)
-                self._record(topics.REWARD_LABEL, message, stamp)
-                folder = self.recorder.handle_reward(message)
+                folder = self.recorder.record_reward(message, message, stamp)
             committed = str(folder or committed)
         return committed
 
@@ -290,10 +288,6 @@ class SimRobot:
             self._record(topics.POLICY_COMMAND, joint_state(stamp, names, policy_command), stamp)
         self._record(topics.EXECUTED_COMMAND, joint_state(stamp, names, output.command), stamp)
         self._record(topics.INTERVENTION_STATE, intervention_state_msg(output), stamp)
-
-    def _chunk_message(self, chunk, stamp: int) -> object:
-        fields = action_chunk_fields(chunk, CONTROL_PERIOD_NS * 1e-9)
-        return self.typestore.types["lwd_msgs/msg/ActionChunk"](header=header(stamp), **fields)
 
     def _version_message(self, stamp: int) -> object:
         release = self.release
