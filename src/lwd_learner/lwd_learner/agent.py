@@ -1,4 +1,4 @@
-"""`LWDAgent`: DIVL value learning + QAM actor fine-tuning on cached encoder features (DESIGN.md §6).
+"""`LWDAgent`: DIVL value learning + QAM actor fine-tuning on cached encoder features (docs/method.md).
 
 One `update(batch)` computes, in this order (each loss reads next to its formula):
 

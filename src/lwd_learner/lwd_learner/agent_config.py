@@ -18,7 +18,7 @@ class AgentConfigError(ValueError):
 
 @dataclass
 class AgentConfig:
-    """Hyperparameters of `LWDAgent` (DESIGN.md §6).
+    """Hyperparameters of `LWDAgent` (docs/method.md).
 
     Shapes: features [B, feature_dim]; actions [B, horizon, action_dim] in the policy's normalized space.
     `gamma` is the per-control-step discount; a chunk transition of `n_step` chunks discounts by

@@ -5,7 +5,8 @@
 - `DoubleQHead`: two independent Q_φ(s, A) heads on (features, flattened action chunk).
 - `ema_update`: target ← (1 − τ_ema)·target + τ_ema·online.
 
-The MLPs use LayerNorm: QAM follows ∇_a Q, and an ill-conditioned critic makes it collapse (DESIGN.md §6).
+The MLPs use LayerNorm: QAM follows ∇_a Q, and an ill-conditioned critic makes it collapse
+(docs/method.md, "DIVL: critic").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Categorical value distributions for DIVL (DESIGN.md §6, "DIVL — value distribution / adaptive quantile").
+"""Categorical value distributions for DIVL (docs/method.md, "DIVL: value distribution and adaptive quantile").
 
 V_ψ(·|s) is a categorical distribution over B evenly spaced atoms z_0 < … < z_{B−1} on [v_min, v_max]
 (B = 201 on [−0.1, 1.1] by default: sparse 0/1 rewards with γ < 1 give values in [0, 1], the margin keeps

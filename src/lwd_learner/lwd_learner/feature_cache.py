@@ -1,7 +1,7 @@
 """Frozen-encoder features per frame, cached by (bag sha256, frame, encoder version).
 
 Online updates train only the action expert and the value/critic heads on top of
-the encoder that BC pretraining produced (DESIGN.md §6, "What trains when"). The
+the encoder that BC pretraining produced (docs/method.md, "What trains when"). The
 encoder is therefore run once per recorded frame: features of all T frames of an
 episode are stored as one safetensors file ``<sha256>.<encoder_version>.safetensors``
 (row t = frame t) and kept in memory while the episode is in the replay buffer.

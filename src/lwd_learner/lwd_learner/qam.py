@@ -1,4 +1,4 @@
-"""QAM: Q-learning via adjoint matching, the pieces of one actor update (DESIGN.md §6, "QAM — update step").
+"""QAM: Q-learning via adjoint matching, the pieces of one actor update (docs/method.md, "QAM: update step").
 
 The target policy is π*(a|s) ∝ π_β(a|s)·exp(Q(s, a)/λ). With the flow convention x_t = (1 − t)·noise + t·a,
 the memoryless SDE of a velocity field f is
@@ -14,12 +14,12 @@ the velocity at the grid time t_i (where the flow was trained):
 for i < K − 1; the last step is a plain ODE step x_K = x_{K−1} + h·f(x_{K−1}, t_{K−1}). (σ_i keeps the
 official code's numerator 1 − t_i + h, so it stays positive on the last step, where the loss divides by it.
 At i = 0 the x_0 term cancels: x_1 = 2h·f(x_0, 0) + √h·σ_0·ε_0. The official code takes the last ODE step with
-the base flow; we take it with f_θ, as DESIGN.md §6 says: the rollout is the fine-tuned policy's.)
+the base flow; we take it with f_θ, as docs/method.md says: the rollout is the fine-tuned policy's.)
 
 Lean adjoint: ã_K = −(1/λ)·∇_a Q̄(s, clip(a))|_{a = x_K}, then ã_i = ã_{i+1} + h·[∂b_i/∂x(x_i)]ᵀ ã_{i+1} with
 b_i the *base* drift of step i exactly as the rollout uses it (2f_β(x, t_i) − x/(t_i + h), or f_β on the
 last ODE step). This makes ã_i the exact gradient of −Q̄(x_K)/λ with respect to x_i through the discretized
-base dynamics with the noise held fixed (tested). The DESIGN and the official code evaluate the adjoint's
+base dynamics with the noise held fixed (tested). docs/method.md and the official code evaluate the adjoint's
 f_β at t_i + h and use the SDE drift on the ODE step; we use the Jacobian of the step we actually take.
 
 Loss: L = Σ_i ‖2(f_θ(x_i, t_i) − f_β(x_i, t_i))/σ_i + σ_i·ã_i‖², with x_i, ã_i and f_β detached, summed over

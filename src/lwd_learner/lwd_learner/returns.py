@@ -1,4 +1,4 @@
-"""n-step returns with truncation at episode end (DESIGN.md §6, "DIVL — critic").
+"""n-step returns with truncation at episode end (docs/method.md, "DIVL: critic").
 
 The functions work on one episode's chunk-level transitions in time order: transition t goes from o_t to
 o_{t+1} (one chunk of H control steps later). `gamma` is the per-transition discount, i.e. γ^H for chunks

@@ -1,4 +1,4 @@
-"""`TransitionBatch`: the chunk-level transitions one agent update consumes (DESIGN.md §6 notation).
+"""`TransitionBatch`: the chunk-level transitions one agent update consumes (docs/method.md, "Notation").
 
 A transition is (o_t, A_t, r, o_{t+nH}, done) on cached encoder features:
 

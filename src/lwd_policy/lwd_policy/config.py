@@ -2,7 +2,7 @@
 
 A ``VLAConfig`` travels with every checkpoint as ``config.json``, so a loader can
 rebuild the exact architecture and refuse weights that do not fit. Defaults are
-sized for real-time chunk inference on one CPU thread (see DESIGN.md §5).
+sized for real-time chunk inference on one CPU thread (see docs/method.md, "The policy").
 """
 
 from __future__ import annotations

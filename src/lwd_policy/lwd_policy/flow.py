@@ -1,6 +1,6 @@
 """Flow-matching primitives shared by the policy and the learner.
 
-Convention (DESIGN.md §5): x_t = (1 − t)·noise + t·action, target velocity
+Convention (docs/method.md, "The policy"): x_t = (1 − t)·noise + t·action, target velocity
 action − noise; sampling integrates from t = 0 (noise) to t = 1 (action) with
 K explicit Euler steps.
 """

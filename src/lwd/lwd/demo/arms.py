@@ -1,4 +1,4 @@
-"""The learners compared on the same fleet budget: LWD and the baselines of DESIGN.md §6."""
+"""The learners compared on the same fleet budget: LWD and the baselines of docs/method.md, "Baselines"."""
 
 from __future__ import annotations
 
