@@ -4,7 +4,7 @@
     .venv/bin/python bench/ros_graph.py --seconds 20 --out /tmp/ros_graph.json
 
 Starts the processes that ``bringup.launch.py robot_profile:=aloha_sim use_sim:=true`` describes (derived
-through test/launch_standin.py and started by test/ros/test_live_graph.py's ``start_launch``, without its
+through test/launch_standin.py and started by test/live_graph.py's ``start_launch``, without its
 test-speed overrides: every node runs on its shipped parameters) with a fresh ``lwd policy init`` checkpoint
 (H=20, camera top) and a file:// store in a temp dir. An independent probe node subscribes to every recorded
 topic with the contract QoS and keeps each sample's DDS publication sequence number. Measured:
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.util
 import json
 import os
 import platform
@@ -44,28 +43,20 @@ sys.path.insert(0, str(REPO / "test"))
 from launch_standin import LaunchRun  # noqa: E402
 from lifecycle_msgs.msg import Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState  # noqa: E402
-from live_graph import BIN, NodeGraph, Probe, free_domain_id, wait_until  # noqa: E402
+from live_graph import BIN, NodeGraph, Probe, free_domain_id, launch_plan, start_launch, wait_until  # noqa: E402
 from lwd_interfaces import topics  # noqa: E402
 from lwd_interfaces.ros import contract_qos  # noqa: E402
+from lwd_interfaces.ros import message_class as get_message  # noqa: E402
 from lwd_logger.bag_reader import BagReader  # noqa: E402
 from lwd_logger.errors import BagError  # noqa: E402
-from lwd_logger.recorder_node import QUEUE_DEPTH, RECORDED_TOPICS, get_message  # noqa: E402
+from lwd_logger.parameters import RECORDED_TOPICS  # noqa: E402
+from lwd_logger.recorder_node import QUEUE_DEPTH  # noqa: E402
 
 from lwd_msgs.msg import EpisodeEvent  # noqa: E402
 from lwd_msgs.srv import LabelEpisode  # noqa: E402
 
 ROBOT = "robot_a"
 CAMERAS = ("top",)
-
-
-def live_test_module() -> Any:
-    """test/ros/test_live_graph.py, imported for its ``launch_plan`` and ``start_launch``."""
-    path = REPO / "test" / "ros" / "test_live_graph.py"
-    spec = importlib.util.spec_from_file_location("lwd_test_live_graph", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.TEST_SPEED = {}  # the bench runs every node on its shipped parameters (e.g. low_water 14)
-    return module
 
 
 def progress(message: str) -> None:
@@ -216,7 +207,6 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 def run(seconds: float, root: Path) -> dict[str, Any]:
-    live = live_test_module()
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     checkpoint = root / "policy" / "v000000"
     progress(f"lwd policy init {checkpoint}")
@@ -227,7 +217,7 @@ def run(seconds: float, root: Path) -> dict[str, Any]:
     )
     store, data_dir = root / "store", root / "robots"
     store.mkdir()
-    plan = live.launch_plan(
+    plan = launch_plan(
         REPO / "launch" / "bringup.launch.py",
         {
             "robot_id": ROBOT,
@@ -244,7 +234,7 @@ def run(seconds: float, root: Path) -> dict[str, Any]:
     ns = f"/{ROBOT}"
     result: dict[str, Any] = {}
     try:
-        live.start_launch(graph, plan, root / "launch")
+        start_launch(graph, plan, root / "launch")
         progress(f"started {', '.join(sorted(graph.running()))} on DDS domain {domain}")
         events = (topics.EPISODE_EVENT, topics.REWARD_LABEL)
         recorded_topics = [*RECORDED_TOPICS, *(topics.camera_topic(c) for c in CAMERAS), *events]

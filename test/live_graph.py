@@ -17,12 +17,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import rclpy
+import yaml
+from launch_standin import LaunchRun, LaunchSimulator
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -199,6 +202,45 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str, graph: N
         time.sleep(0.05)
     logs = f"\n{graph.logs()}" if graph is not None else ""
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{logs}")
+
+
+def launch_plan(path: Path, arguments: dict[str, str]) -> LaunchRun:
+    """What ``ros2 launch <path> name:=value ...`` would start (parameter files are written now)."""
+    with pytest.MonkeyPatch.context() as patch:
+        return LaunchSimulator(patch).run(path, arguments)
+
+
+def start_launch(
+    graph: NodeGraph, plan: LaunchRun, folder: Path, overrides: Mapping[str, Mapping[str, Any]] | None = None
+) -> None:
+    """Start every node of ``plan``; ``overrides`` (executable -> parameters) go in a file given after the launch's."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for node in plan.nodes:
+        command = plan.command(node, BIN, folder)
+        extra = (overrides or {}).get(node["executable"])
+        if extra:
+            path = folder / f"{node['executable']}_overrides.yaml"
+            path.write_text(yaml.safe_dump({"/**": {"ros__parameters": dict(extra)}}))
+            command += ["--params-file", str(path)]
+        namespace = node["namespace"] or ""
+        label = f"{plan.scopes[id(node)].resolve(namespace)}/{node['name']}".strip("/")
+        graph.start(label.replace("/", "."), command)
+
+
+def bring_up_lifecycle_nodes(probe: Probe, plan: LaunchRun) -> dict[str, float]:
+    """Configure then activate every node bringup's events configure and its handlers activate.
+
+    Returns each node's full name with the monotonic time its activation completed.
+    """
+    configured = [event["lifecycle_node_matcher"]["target_action"] for event in plan.events]
+    activated = {id(h["target_lifecycle_node"]) for h in plan.handlers if h["goal_state"] == "inactive"}
+    assert configured and all(id(node) in activated for node in configured)
+    activation = {}
+    for node in configured:
+        name = f"/{plan.scopes[id(node)].resolve(node['namespace'])}/{node['name']}"
+        probe.bring_up(name)
+        activation[name] = time.monotonic()
+    return activation
 
 
 @contextlib.contextmanager

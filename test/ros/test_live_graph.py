@@ -15,9 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
-from launch_standin import REPO, LaunchRun, LaunchSimulator
-from live_graph import BIN, NodeGraph, Probe, live_graph, wait_until
+from launch_standin import REPO
+from live_graph import bring_up_lifecycle_nodes, launch_plan, live_graph, start_launch, wait_until
 from lwd_interfaces import topics
 from lwd_interfaces.ros import contract_qos
 from lwd_logger.bag_reader import BagReader
@@ -42,43 +41,6 @@ TEST_SPEED = {
 }
 """Per-node overrides given after the launch's own parameter files: periods, training size, and the chunk
 refill level that the tiny test policy's 4-step chunks need."""
-
-
-def launch_plan(path: Path, arguments: dict[str, str]) -> LaunchRun:
-    """What ``ros2 launch <path> name:=value ...`` would start (parameter files are written now)."""
-    with pytest.MonkeyPatch.context() as patch:
-        return LaunchSimulator(patch).run(path, arguments)
-
-
-def start_launch(graph: NodeGraph, plan: LaunchRun, folder: Path) -> None:
-    """Start every node of ``plan``, each with its test-speed overrides appended."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for node in plan.nodes:
-        command = plan.command(node, BIN, folder)
-        overrides = TEST_SPEED.get(node["executable"])
-        if overrides:
-            path = folder / f"{node['executable']}_test_speed.yaml"
-            path.write_text(yaml.safe_dump({"/**": {"ros__parameters": overrides}}))
-            command += ["--params-file", str(path)]
-        namespace = node["namespace"] or ""
-        label = f"{plan.scopes[id(node)].resolve(namespace)}/{node['name']}".strip("/")
-        graph.start(label.replace("/", "."), command)
-
-
-def bring_up_lifecycle_nodes(probe: Probe, plan: LaunchRun) -> dict[str, float]:
-    """Configure then activate every node bringup's events configure and its handlers activate.
-
-    Returns each node's full name with the monotonic time its activation completed.
-    """
-    configured = [event["lifecycle_node_matcher"]["target_action"] for event in plan.events]
-    activated = {id(h["target_lifecycle_node"]) for h in plan.handlers if h["goal_state"] == "inactive"}
-    assert configured and all(id(node) in activated for node in configured)
-    activation = {}
-    for node in configured:
-        name = f"/{plan.scopes[id(node)].resolve(node['namespace'])}/{node['name']}"
-        probe.bring_up(name)
-        activation[name] = time.monotonic()
-    return activation
 
 
 @pytest.fixture
@@ -122,8 +84,8 @@ def test_one_robot_and_the_trainer_run_the_learning_loop_on_a_live_graph(tmp_pat
     )
     ns = f"/{ROBOT}"
     with live_graph(tmp_path / "logs") as (graph, probe):
-        start_launch(graph, bringup, tmp_path / "launch")
-        start_launch(graph, trainer, tmp_path / "launch")
+        start_launch(graph, bringup, tmp_path / "launch", TEST_SPEED)
+        start_launch(graph, trainer, tmp_path / "launch", TEST_SPEED)
         assert sorted(graph.running()) == sorted(
             [f"{ROBOT}.{name}" for name in ("policy_node", "recorder_node", "bridge_node", "intervention_node")]
             + [f"{ROBOT}.sim_driver", "trainer_node"]
@@ -232,7 +194,7 @@ def test_two_simulated_robots_on_one_graph_never_cross_topics_bags_or_labels(tmp
     )
     robots = ("sim_01", "sim_02")
     with live_graph(tmp_path / "logs") as (graph, probe):
-        start_launch(graph, sim, tmp_path / "launch")
+        start_launch(graph, sim, tmp_path / "launch", TEST_SPEED)
         assert len(graph.running()) == 10
         starts = {
             robot: probe.collect(EpisodeEvent, f"/{robot}{topics.EPISODE_EVENT}", contract_qos(topics.EPISODE_EVENT))
