@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from launch_standin import REPO
@@ -41,18 +40,6 @@ TEST_SPEED = {
 }
 """Per-node overrides given after the launch's own parameter files: periods, training size, and the chunk
 refill level that the tiny test policy's 4-step chunks need."""
-
-
-@pytest.fixture
-def policy_store(tmp_path: Path) -> Path:
-    """A file store holding only a tiny BC policy on channel ``stable``: no episodes until the robot uploads."""
-    import shutil
-
-    from learner.conftest import build_fleet_store
-
-    store = build_fleet_store(tmp_path / "seed")
-    shutil.rmtree(store / "episodes")
-    return store
 
 
 def press(probe_publisher, button: int, count: int = 11) -> None:
