@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO / "test"))
 from launch_standin import LaunchRun  # noqa: E402
 from lifecycle_msgs.msg import Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState  # noqa: E402
-from live_graph import BIN, NodeGraph, Probe, free_domain_id, launch_plan, start_launch, wait_until  # noqa: E402
+from live_graph import BIN, NodeGraph, Probe, free_domain_id, sim_robot_plan, start_launch, wait_until  # noqa: E402
 from lwd_interfaces import topics  # noqa: E402
 from lwd_interfaces.ros import contract_qos  # noqa: E402
 from lwd_interfaces.ros import message_class as get_message  # noqa: E402
@@ -217,17 +217,7 @@ def run(seconds: float, root: Path) -> dict[str, Any]:
     )
     store, data_dir = root / "store", root / "robots"
     store.mkdir()
-    plan = launch_plan(
-        REPO / "launch" / "bringup.launch.py",
-        {
-            "robot_id": ROBOT,
-            "robot_profile": "aloha_sim",
-            "use_sim": "true",
-            "checkpoint": str(checkpoint),
-            "store_url": f"file://{store}",
-            "data_dir": str(data_dir),
-        },
-    )
+    plan = sim_robot_plan(ROBOT, checkpoint, f"file://{store}", data_dir)
     domain = free_domain_id()
     graph = NodeGraph(root / "logs", domain)
     probe = Probe(domain, "lwd_bench_probe")

@@ -22,19 +22,9 @@ from typing import Any
 
 import pytest
 import yaml
+from lwd_interfaces.parameters import flatten
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def flatten(section: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested ``ros__parameters`` (``buttons: {success: 0}``) as dotted names (``buttons.success``)."""
-    flat = {}
-    for key, value in section.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def _node_signature(

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import rclpy
 import yaml
-from launch_standin import LaunchRun, LaunchSimulator
+from launch_standin import REPO, LaunchRun, LaunchSimulator
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -208,6 +208,13 @@ def launch_plan(path: Path, arguments: dict[str, str]) -> LaunchRun:
     """What ``ros2 launch <path> name:=value ...`` would start (parameter files are written now)."""
     with pytest.MonkeyPatch.context() as patch:
         return LaunchSimulator(patch).run(path, arguments)
+
+
+def sim_robot_plan(robot_id: str, checkpoint: Path, store_url: str, data_dir: Path) -> LaunchRun:
+    """``bringup.launch.py`` for one simulated robot (``use_sim:=true robot_profile:=aloha_sim``)."""
+    arguments = {"robot_id": robot_id, "robot_profile": "aloha_sim", "use_sim": "true"}
+    arguments |= {"checkpoint": str(checkpoint), "store_url": store_url, "data_dir": str(data_dir)}
+    return launch_plan(REPO / "launch" / "bringup.launch.py", arguments)
 
 
 def start_launch(

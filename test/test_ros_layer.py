@@ -27,9 +27,9 @@ from typing import Any
 
 import pytest
 import yaml
-from launch_standin import LaunchSimulator, flatten, node_parameters
+from launch_standin import LaunchSimulator, node_parameters
 from lwd_interfaces import topics
-from lwd_interfaces.parameters import ParameterError
+from lwd_interfaces.parameters import ParameterError, flatten
 from node_sources import ROS_MODULES, console_scripts, declared_parameters, node_files
 
 REPO = Path(__file__).resolve().parent.parent

@@ -15,7 +15,7 @@ import time
 
 import pytest
 from launch_standin import REPO
-from live_graph import bring_up_lifecycle_nodes, launch_plan, live_graph, start_launch, wait_until
+from live_graph import bring_up_lifecycle_nodes, launch_plan, live_graph, sim_robot_plan, start_launch, wait_until
 from lwd_interfaces import topics
 from lwd_interfaces.ros import contract_qos
 from lwd_logger.bag_reader import BagReader
@@ -55,17 +55,8 @@ def press(probe_publisher, button: int, count: int = 11) -> None:
 def test_one_robot_and_the_trainer_run_the_learning_loop_on_a_live_graph(tmp_path, policy_store, monkeypatch):
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     store_url = f"file://{policy_store}"
-    bringup = launch_plan(
-        REPO / "launch" / "bringup.launch.py",
-        {
-            "robot_id": ROBOT,
-            "robot_profile": "aloha_sim",
-            "use_sim": "true",
-            "checkpoint": str(policy_store / "policies" / "v000000-bc"),
-            "store_url": store_url,
-            "data_dir": str(tmp_path / "robots"),
-        },
-    )
+    checkpoint = policy_store / "policies" / "v000000-bc"
+    bringup = sim_robot_plan(ROBOT, checkpoint, store_url, tmp_path / "robots")
     trainer = launch_plan(
         REPO / "launch" / "trainer.launch.py", {"store_url": store_url, "work_dir": str(tmp_path / "trainer")}
     )

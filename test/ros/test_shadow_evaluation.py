@@ -15,8 +15,7 @@ import time
 import numpy as np
 import pytest
 import yaml
-from launch_standin import REPO
-from live_graph import BIN, bring_up_lifecycle_nodes, launch_plan, live_graph, start_launch, wait_until
+from live_graph import BIN, bring_up_lifecycle_nodes, live_graph, sim_robot_plan, start_launch, wait_until
 from lwd_interfaces import topics
 from lwd_interfaces.messages import stamp_ns
 from lwd_interfaces.ros import contract_qos
@@ -35,17 +34,8 @@ REPLAYED = (topics.EPISODE_EVENT, topics.JOINT_STATES, topics.camera_topic("top"
 
 def record_episode(tmp_path, policy_store, steps: int = 250):
     """Run the simulated robot until its policy has commanded ``steps`` steps, label it; the committed bag."""
-    plan = launch_plan(
-        REPO / "launch" / "bringup.launch.py",
-        {
-            "robot_id": ROBOT,
-            "robot_profile": "aloha_sim",
-            "use_sim": "true",
-            "checkpoint": str(policy_store / "policies" / "v000000-bc"),
-            "store_url": f"file://{policy_store}",
-            "data_dir": str(tmp_path / "robots"),
-        },
-    )
+    checkpoint = policy_store / "policies" / "v000000-bc"
+    plan = sim_robot_plan(ROBOT, checkpoint, f"file://{policy_store}", tmp_path / "robots")
     with live_graph(tmp_path / "record") as (graph, probe):
         start_launch(graph, plan, tmp_path / "launch", TINY_POLICY)
         commands = probe.collect(JointState, f"/{ROBOT}{topics.POLICY_COMMAND}", contract_qos(topics.POLICY_COMMAND))
