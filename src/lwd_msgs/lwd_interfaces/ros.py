@@ -1,4 +1,8 @@
-"""rclpy helpers shared by the LWD nodes: QoS profiles of the topic contract, parameter descriptors, spinning.
+"""rclpy helpers shared by the LWD nodes: contract QoS, publishers and subscriptions, parameters, spinning.
+
+Nodes subscribe and advertise contract topics by their absolute names (the helpers apply the
+namespace and the contract's QoS), declare their parameter table in one call, publish messages
+built by the rclpy-free builders as CDR bytes, and run through :func:`run_node`.
 
 Only importable where rclpy is (a ROS 2 install, or the Jazzy PyPI wheels that ``make test``
 installs); the rclpy-free contract it serves lives in :mod:`lwd_interfaces.topics`. The live
