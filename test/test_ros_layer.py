@@ -377,7 +377,8 @@ def test_the_parameter_check_catches_wrong_types_ranges_and_choices():
 
 def test_recorder_writer_backend_choice():
     from lwd_interfaces import lwd_typestore
-    from lwd_logger.writer import RosbagsWriter, writer_factory
+    from lwd_logger.writer import RosbagsWriter
+    from lwd_logger.writer_backend import writer_factory
 
     store = lwd_typestore()
     backend, factory = writer_factory("auto", store)

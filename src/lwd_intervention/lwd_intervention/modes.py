@@ -25,7 +25,6 @@ SOURCE_POLICY = "policy"
 SOURCE_HOLD = "hold"
 """The last executed command was repeated: paused, e-stopped, or no valid command this step."""
 
-SOURCE_JOY = "teleop/joy"
 SOURCE_LEADER = "teleop/leader"
 SOURCE_SCRIPTED_OPERATOR = "operator/scripted"
 """Typical teleop sources; any other non-empty name (not ``policy``/``hold``) is accepted too."""

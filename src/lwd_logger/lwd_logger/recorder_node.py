@@ -43,7 +43,7 @@ from lwd_logger.recorder import EVENT_END, EVENT_START, EpisodeRecorder
 from lwd_logger.recovery import recover_spool
 from lwd_logger.sample_loss import format_losses
 from lwd_logger.spool import Spool
-from lwd_logger.writer import writer_factory
+from lwd_logger.writer_backend import writer_factory
 
 NODE_NAME = "recorder_node"
 QUEUE_DEPTH = 50

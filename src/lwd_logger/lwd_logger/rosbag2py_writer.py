@@ -1,6 +1,6 @@
 """A ``BagWriter`` over ROS 2's own ``rosbag2_py`` (Humble/Jazzy), for robots with ROS 2 installed.
 
-Imported only where ``rosbag2_py`` exists (``writer.writer_factory`` picks it); the tests
+Imported only where ``rosbag2_py`` exists (``writer_backend.writer_factory`` picks it); the tests
 here use ``RosbagsWriter``. rosbag2_py sets custom data only through ``StorageOptions`` on
 newer distributions, so custom data is merged into metadata.yaml after the writer has
 closed, the way ``ros2 bag`` writes it. Topic definitions for the recovery journal come

@@ -3,14 +3,13 @@
 The recorder only needs: open a new bag folder, declare topics, write
 serialized messages, flush what is written to disk, close with custom data.
 ``RosbagsWriter`` is pure Python and works everywhere; ``Rosbag2PyWriter``
-(in ``rosbag2py_writer``) uses ROS 2's own library where it is installed.
+(in ``rosbag2py_writer``) uses ROS 2's own library where it is installed; ``writer_backend``
+chooses between them.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -144,27 +143,3 @@ def topic_spec(typestore: Typestore, topic: str, msgtype: str) -> TopicSpec:
         raise KeyError(f"message type {msgtype} of {topic} is unknown to the typestore; pass msgdef and rihs01")
     msgdef, _ = typestore.generate_msgdef(msgtype, ros_version=2)
     return TopicSpec(topic=topic, msgtype=msgtype, msgdef=msgdef, rihs01=typestore.hash_rihs01(msgtype))
-
-
-def writer_factory(
-    backend: str, typestore: Typestore, storage: str = "mcap", compression: str = "none"
-) -> tuple[str, Callable[[], BagWriter]]:
-    """``(backend used, factory of fresh writers)`` for the recorder.
-
-    ``auto`` uses ROS 2's own ``rosbag2_py`` where it is importable (a sourced ROS 2 install),
-    else the pure-Python ``rosbags`` writer; naming ``rosbag2_py`` where it is missing is an error.
-    """
-    if backend not in BACKENDS:
-        raise ValueError(f"writer backend must be one of {BACKENDS}, got {backend!r}")
-    if storage not in STORAGES:
-        raise ValueError(f"storage must be one of {sorted(STORAGES)}, got {storage!r}")
-    if compression not in COMPRESSIONS:
-        raise ValueError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
-    available = importlib.util.find_spec("rosbag2_py") is not None
-    if backend == "rosbag2_py" and not available:
-        raise ValueError("writer backend 'rosbag2_py' requested but rosbag2_py is not importable (source ROS 2)")
-    if backend == "rosbags" or not available:
-        return "rosbags", lambda: RosbagsWriter(typestore, storage, compression)
-    from lwd_logger.rosbag2py_writer import Rosbag2PyWriter
-
-    return "rosbag2_py", lambda: Rosbag2PyWriter(typestore, storage, compression)

@@ -57,11 +57,6 @@ class Manifest:
         """sha256 of the manifest's canonical JSON: the artifact's identity."""
         return hashlib.sha256(self.to_json().encode()).hexdigest()
 
-    @property
-    def total_size(self) -> int:
-        """Bytes in all listed files."""
-        return sum(f.size for f in self.files)
-
     @classmethod
     def from_json(cls, text: str | bytes) -> Manifest:
         """Parse manifest JSON, refusing anything malformed with a ManifestError."""

@@ -75,8 +75,3 @@ class InstructionEncoder:
             if not texts:
                 return torch.zeros(0, self.dim)
             return torch.stack([self._cache[text] for text in texts])
-
-    @property
-    def cached_texts(self) -> int:
-        """How many distinct instructions are cached."""
-        return len(self._cache)

@@ -125,10 +125,6 @@ class Normalizer:
         """Normalized actions (flow samples) → robot units."""
         return self.action.inverse(x)
 
-    def unnormalize_proprio(self, x: ArrayT) -> ArrayT:
-        """Normalized proprio → robot units."""
-        return self.proprio.inverse(x)
-
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return {
