@@ -53,6 +53,7 @@ def graph_environment(domain_id: int) -> dict[str, str]:
         "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl"),
         "HF_HUB_OFFLINE": "1",
         "PYTHONUNBUFFERED": "1",
+        "PYTHONFAULTHANDLER": "1",
         "RCUTILS_COLORIZED_OUTPUT": "0",
     }
 
@@ -100,8 +101,9 @@ class NodeGraph:
             if node.process.poll() is not None:
                 raise AssertionError(f"{node.name} exited with {node.process.returncode}:\n{node.output()[-4000:]}")
 
-    def stop(self, timeout: float = 30.0) -> dict[str, int]:
-        """SIGINT every node, as Ctrl-C on ``ros2 launch`` does; exit code per label (-9: had to be killed)."""
+    def stop(self, timeout: float = 60.0) -> dict[str, int]:
+        """SIGINT every node, as Ctrl-C on ``ros2 launch`` does; exit code per label (-9: had to be killed, after
+        a SIGABRT that makes Python write every thread's stack into the node's log)."""
         for node in self.processes:
             if node.process.poll() is None:
                 node.process.send_signal(signal.SIGINT)
@@ -111,8 +113,12 @@ class NodeGraph:
             try:
                 codes[node.name] = node.process.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                node.process.kill()
-                node.process.wait()
+                node.process.send_signal(signal.SIGABRT)  # PYTHONFAULTHANDLER: its threads' stacks go to its log
+                try:
+                    node.process.wait(5.0)
+                except subprocess.TimeoutExpired:
+                    node.process.kill()
+                    node.process.wait()
                 codes[node.name] = -9
         return codes
 

@@ -165,6 +165,7 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None, inter
         if rclpy.ok() and not isinstance(error, ExternalShutdownException):
             logger = node.get_logger() if node is not None else get_logger("lwd")
             logger.fatal(f"{type(error).__name__}: {error}")
+            interrupted = "stopped by the error above"
             rclpy.try_shutdown()
             sys.exit(1)
     except KeyboardInterrupt:
