@@ -45,8 +45,7 @@ from lifecycle_msgs.msg import Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState  # noqa: E402
 from live_graph import BIN, NodeGraph, Probe, free_domain_id, sim_robot_plan, start_launch, wait_until  # noqa: E402
 from lwd_interfaces import topics  # noqa: E402
-from lwd_interfaces.ros import contract_qos  # noqa: E402
-from lwd_interfaces.ros import message_class as get_message  # noqa: E402
+from lwd_interfaces.ros import contract_qos, message_class  # noqa: E402
 from lwd_logger.bag_reader import BagReader  # noqa: E402
 from lwd_logger.errors import BagError  # noqa: E402
 from lwd_logger.parameters import RECORDED_TOPICS  # noqa: E402
@@ -78,7 +77,7 @@ class TopicTap:
         self.keep = keep
         self.lock = threading.Lock()
         camera = topic.startswith(topics.CAMERA_PREFIX)
-        msgtype = get_message(topics.IMAGE_TYPE if camera else topics.TOPIC_TYPES[topic])
+        msgtype = message_class(topics.IMAGE_TYPE if camera else topics.TOPIC_TYPES[topic])
         qos = contract_qos(topic, depth=QUEUE_DEPTH)  # the recorder's depth: a latched topic keeps only 1 by default
         probe.node.create_subscription(msgtype, self.name, self._on_message, qos)
 

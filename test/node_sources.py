@@ -22,7 +22,6 @@ ROS_MODULES = (
     "std_msgs",
     "geometry_msgs",
     "lwd_msgs",
-    "cv_bridge",
     "lwd_interfaces.ros",
 )
 UNKNOWN = object()
