@@ -23,20 +23,20 @@ import pytest
 import torch
 from lwd.demo.fleet import EpisodeJob, RobotFleet
 from lwd.demo.robot import RobotSettings, SimRobot
+from lwd_interfaces import topics
 from lwd_interfaces.manifest import MANIFEST_NAME, build_manifest, verify_folder, write_manifest
 from lwd_learner.dataset import EpisodeError, decode_episode
 from lwd_learner.publisher import PolicyPublisher
 from lwd_learner.trainer import TrainerConfig, TrainerService
 from lwd_logger.bag_reader import BagReader
 from lwd_logger.catalog import Catalog
+from lwd_logger.recovery import valid_prefix_messages
 from lwd_policy.checkpoint import MODEL_CLASS, WEIGHTS_NAME
 from lwd_policy.language import InstructionEncoder
 from lwd_policy.tools import init_checkpoint
 from safetensors.torch import load_file, save_file
 
 TASK = "transfer_cube"
-FLUSHED_BYTES = 256 * 1024
-"""Storage file size that proves the recorder flushed camera frames (one 96x128 rgb8 frame is 36 KiB)."""
 
 
 def publish_policy(root: Path, store_url: str, version: str, seed: int = 0) -> Path:
@@ -67,14 +67,20 @@ def store_episode(store: Path, episode_id: str) -> Path:
     return folders[0]
 
 
+def flushed_commands(storage: Path) -> int:
+    """Executed commands in the part of ``storage`` that crash recovery can read (a chunk still being written
+    is not part of it)."""
+    return sum(topic == topics.EXECUTED_COMMAND for topic, _, _ in valid_prefix_messages(storage))
+
+
 def kill_once_flushed(fleet: RobotFleet, recording: Path, seen: dict[str, object]) -> None:
     """SIGKILL robot 0 as soon as the episode it records has flushed control steps to its storage file."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         storage = list(recording.glob("*/*.mcap")) if recording.is_dir() else []
-        if storage and storage[0].stat().st_size > FLUSHED_BYTES:
+        if storage and flushed_commands(storage[0]) > 0:
             break
-        time.sleep(0.01)
+        time.sleep(0.05)
     seen["partials"] = sorted(path.name for path in recording.iterdir()) if recording.is_dir() else []
     seen["pid"] = fleet.pid(0)
     fleet.kill(0)
