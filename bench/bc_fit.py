@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from lwd.demo.robot import RobotSettings, SimRobot
+from lwd_experiment.sim_robot import RobotSettings, SimRobot
 from lwd_learner.dataset import decode_episode
 from lwd_learner.observations import observation_batch
 from lwd_policy.checkpoint import load_checkpoint

@@ -20,10 +20,10 @@ import shutil
 import sys
 from pathlib import Path
 
-from lwd.demo.arms import ARMS
-from lwd.demo.loop import DemoLoop
-from lwd.demo.presets import PRESETS, preset
-from lwd.demo.report import paired_table
+from lwd_experiment.learner_arms import LEARNER_ARMS
+from lwd_experiment.loop import DemoLoop
+from lwd_experiment.presets import PRESETS, preset
+from lwd_experiment.report import paired_table
 
 
 def main() -> int:
@@ -35,9 +35,9 @@ def main() -> int:
     parser.add_argument("--shared", type=Path, help="an earlier run's shared folder: reuse its demos and BC policy")
     args = parser.parse_args()
     arms = [name.strip() for name in args.arms.split(",") if name.strip()]
-    unknown = sorted(set(arms) - set(ARMS))
+    unknown = sorted(set(arms) - set(LEARNER_ARMS))
     if unknown:
-        parser.error(f"unknown arms {unknown}; valid arms are {sorted(ARMS)}")
+        parser.error(f"unknown arms {unknown}; valid arms are {sorted(LEARNER_ARMS)}")
     chosen = preset(args.preset, **({"rounds": args.rounds} if args.rounds else {}))
     shared = args.shared or args.work_dir / "shared"
     if args.shared is None:
@@ -49,7 +49,7 @@ def main() -> int:
         arm_dir = args.work_dir / name
         for part in ("fleet", "pretrained"):
             shutil.copytree(shared / part, arm_dir / part)
-        loop = DemoLoop(chosen, arm_dir, arm=ARMS[name])
+        loop = DemoLoop(chosen, arm_dir, arm=LEARNER_ARMS[name])
         loop.deploy()
         final = finals[name] = loop.rounds[-1]
         rows.append([name, *(str(final.eval_rate_for(task)) for task in chosen.tasks), str(final.eval_rate)])

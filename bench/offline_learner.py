@@ -19,10 +19,10 @@ import sys
 import time
 from pathlib import Path
 
-from lwd.demo.arms import ARMS
-from lwd.demo.loop import CHANNEL, DemoError, DemoLoop
-from lwd.demo.presets import PRESETS, preset
-from lwd.demo.report import RoundResult
+from lwd_experiment.learner_arms import LEARNER_ARMS
+from lwd_experiment.loop import CHANNEL, DemoError, DemoLoop
+from lwd_experiment.presets import PRESETS, preset
+from lwd_experiment.report import RoundResult
 
 
 def link_tree(source: Path, target: Path) -> None:
@@ -36,7 +36,7 @@ def main() -> int:
     parser.add_argument("--base", type=Path, required=True, help="the BC policy folder to start from")
     parser.add_argument("--work-dir", type=Path, required=True, help="new folder for this variant")
     parser.add_argument("--agent", default="{}", help="AgentConfig overrides as JSON")
-    parser.add_argument("--mix", default=ARMS["lwd"].mix, help="replay sampling mix (default: the LWD arm's)")
+    parser.add_argument("--mix", default=LEARNER_ARMS["lwd"].mix, help="replay sampling mix (default: the LWD arm's)")
     parser.add_argument("--updates", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="default", help="robots, tasks and eval seeds")

@@ -15,9 +15,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from lwd.demo.loop import DemoError, DemoLoop
-from lwd.demo.presets import PRESETS, preset
-from lwd.demo.report import paired_table
+from lwd_experiment.loop import DemoError, DemoLoop
+from lwd_experiment.presets import PRESETS, preset
+from lwd_experiment.report import paired_table
 
 
 def main() -> int:

@@ -15,10 +15,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from lwd.demo.fleet import EpisodeJob, RobotFleet
-from lwd.demo.presets import DemoPreset
-from lwd.demo.robot import RobotSettings
-from lwd.demo.stats import wilson_rate
+from lwd_experiment.presets import DemoPreset
+from lwd_experiment.robot_fleet import EpisodeJob, RobotFleet
+from lwd_experiment.sim_robot import RobotSettings
+from lwd_experiment.stats import wilson_rate
 
 
 def main() -> None:

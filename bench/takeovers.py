@@ -17,9 +17,9 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from lwd.demo.presets import PRESETS
-from lwd.demo.robot import RobotError, RobotSettings, SimRobot
-from lwd.demo.stats import wilson_rate
+from lwd_experiment.presets import PRESETS
+from lwd_experiment.sim_robot import RobotError, RobotSettings, SimRobot
+from lwd_experiment.stats import wilson_rate
 
 
 def main() -> int:

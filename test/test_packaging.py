@@ -22,7 +22,7 @@ from node_sources import console_scripts, declared_parameters
 
 REPO = Path(__file__).resolve().parent.parent
 SRC = REPO / "src"
-PYTHON_PACKAGES = ["lwd_policy", "lwd_intervention", "lwd_logger", "lwd_learner", "lwd_sim", "lwd"]
+PYTHON_PACKAGES = ["lwd_policy", "lwd_intervention", "lwd_logger", "lwd_learner", "lwd_sim", "lwd_experiment", "lwd"]
 ALL_PACKAGES = ["lwd_msgs", *PYTHON_PACKAGES]
 
 # Top-level import name -> the package.xml key (rosdep key or workspace package) that provides it.
@@ -64,6 +64,7 @@ IMPORT_KEYS = {
     "lwd_logger": "lwd_logger",
     "lwd_learner": "lwd_learner",
     "lwd_sim": "lwd_sim",
+    "lwd_experiment": "lwd_experiment",
     "lwd": "lwd",
 }
 

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from lwd.demo.loop import DemoLoop, Progress
-from lwd.demo.presets import preset
+from lwd_experiment.loop import DemoLoop, Progress
+from lwd_experiment.presets import preset
 from lwd_interfaces.manifest import verify_folder
 from lwd_logger.bag_reader import BagReader
 

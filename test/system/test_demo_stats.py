@@ -1,8 +1,8 @@
 """Success intervals and seed-paired comparisons of the demo's evaluation."""
 
 import pytest
-from lwd.demo.report import RoundResult, paired_table
-from lwd.demo.stats import paired_comparison, wilson_rate
+from lwd_experiment.report import RoundResult, paired_table
+from lwd_experiment.stats import paired_comparison, wilson_rate
 
 
 def test_wilson_interval_matches_the_textbook_value_and_stays_inside_zero_one():

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from lwd.demo.fleet import EpisodeJob, RobotFleet
-from lwd.demo.robot import RobotSettings, SimRobot
+from lwd_experiment.robot_fleet import EpisodeJob, RobotFleet
+from lwd_experiment.sim_robot import RobotSettings, SimRobot
 from lwd_interfaces import topics
 from lwd_interfaces.manifest import MANIFEST_NAME, build_manifest, verify_folder, write_manifest
 from lwd_learner.dataset import EpisodeError, decode_episode
@@ -186,11 +186,11 @@ def test_corrupt_policy_on_the_channel_is_refused_and_the_robot_keeps_serving(tm
         # 1. Weights tampered in the store after publication: the download fails its manifest check.
         publish_policy(tmp_path, store_url, "v000002", seed=1)
         tamper_weights_in_store(store, "v000002")
-        with caplog.at_level(logging.ERROR, logger="lwd.demo.robot"):
+        with caplog.at_level(logging.ERROR, logger="lwd_experiment.sim_robot"):
             tampered = robot.run_episode(TASK, seed=1)
         assert (tampered.policy_version, tampered.steps, tampered.errors) == ("v000001", 20, [])
         assert robot.runtime.version == "v000001"
-        refusals = [record.getMessage() for record in caplog.records if record.name == "lwd.demo.robot"]
+        refusals = [record.getMessage() for record in caplog.records if record.name == "lwd_experiment.sim_robot"]
         assert len(refusals) == 1 and "keeping the current policy" in refusals[0]
         assert "v000002" in refusals[0] and "sha256" in refusals[0]
         assert not (tmp_path / "robot0" / "policy_cache" / "v000002").exists()
@@ -198,11 +198,11 @@ def test_corrupt_policy_on_the_channel_is_refused_and_the_robot_keeps_serving(tm
 
         # 2. A checkpoint that verifies against its own manifest but has NaN weights: the runtime refuses it.
         publisher.publish(nan_weights_checkpoint(tmp_path, "v000003"), "v000003", "stable")
-        with caplog.at_level(logging.ERROR, logger="lwd.demo.robot"):
+        with caplog.at_level(logging.ERROR, logger="lwd_experiment.sim_robot"):
             poisoned = robot.run_episode(TASK, seed=2)
         assert (poisoned.policy_version, poisoned.steps, poisoned.errors) == ("v000001", 20, [])
         assert robot.runtime.version == "v000001" and robot.runtime.counters.rejected_checkpoints == 1
-        refusals = [record.getMessage() for record in caplog.records if record.name == "lwd.demo.robot"]
+        refusals = [record.getMessage() for record in caplog.records if record.name == "lwd_experiment.sim_robot"]
         assert len(refusals) == 1 and "refused policy v000003" in refusals[0]
 
         # The robot is not wedged: the next good version is picked up between episodes.

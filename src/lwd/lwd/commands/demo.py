@@ -7,8 +7,8 @@ import logging
 import time
 from pathlib import Path
 
-from lwd.demo.loop import DemoError, DemoLoop
-from lwd.demo.presets import PRESETS, preset
+from lwd_experiment.loop import DemoError, DemoLoop
+from lwd_experiment.presets import PRESETS, preset
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

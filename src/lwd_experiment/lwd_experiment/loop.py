@@ -26,11 +26,11 @@ import imageio.v2 as imageio
 import numpy as np
 from lwd_policy.config import VLAConfig
 
-from lwd.demo.arms import ARMS, LearnerArm
-from lwd.demo.fleet import EpisodeJob, JobFailure, RobotFleet
-from lwd.demo.presets import DemoPreset
-from lwd.demo.report import RoundResult, write_report
-from lwd.demo.robot import EpisodeSummary, RobotSettings
+from lwd_experiment.learner_arms import LEARNER_ARMS, LearnerArm
+from lwd_experiment.presets import DemoPreset
+from lwd_experiment.report import RoundResult, write_report
+from lwd_experiment.robot_fleet import EpisodeJob, JobFailure, RobotFleet
+from lwd_experiment.sim_robot import EpisodeSummary, RobotSettings
 
 CHANNEL = "stable"
 
@@ -73,7 +73,11 @@ class DemoLoop:
     """Runs one demo: its work folder holds the fleet store, robot spools, trainer state, logs and the report."""
 
     def __init__(
-        self, preset: DemoPreset, work_dir: Path, progress: Progress | None = None, arm: LearnerArm = ARMS["lwd"]
+        self,
+        preset: DemoPreset,
+        work_dir: Path,
+        progress: Progress | None = None,
+        arm: LearnerArm = LEARNER_ARMS["lwd"],
     ) -> None:
         self.preset = preset
         self.arm = arm

@@ -20,7 +20,7 @@ class LearnerArm:
     train: bool = True
 
 
-ARMS = {
+LEARNER_ARMS = {
     arm.name: arm
     for arm in (
         LearnerArm("lwd", "LWD: DIVL value distribution + QAM actor"),

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 
-from lwd.demo.robot import EpisodeSummary, RobotSettings
+from lwd_experiment.sim_robot import EpisodeSummary, RobotSettings
 
 LOG = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def _robot_main(settings: RobotSettings, connection: Connection) -> None:
     """Body of a robot process: build the robot, then run jobs until told to stop (None)."""
     import torch
 
-    from lwd.demo.robot import SimRobot
+    from lwd_experiment.sim_robot import SimRobot
 
     logging.basicConfig(level=logging.WARNING, format=f"%(levelname)s {settings.robot_id}: %(message)s")
     torch.set_num_threads(1)

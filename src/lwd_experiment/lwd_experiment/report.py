@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from lwd.demo.stats import Rate, paired_comparison, wilson_rate
+from lwd_experiment.stats import Rate, paired_comparison, wilson_rate
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""The simulated-fleet experiment: in-process robots, the learning-while-deploying loop, presets, statistics, report."""
