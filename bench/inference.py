@@ -33,7 +33,7 @@ from lwd_policy.language import InstructionEncoder
 from lwd_policy.model import FlowMatchingVLA
 from lwd_policy.normalization import Normalizer
 from lwd_policy.runtime import CommandStatus, InferenceRuntime, RuntimeConfig
-from lwd_policy.safety import aloha_limits
+from lwd_policy.safety import robot_limits
 
 INSTRUCTION = "pick up the red cube with the right arm and hand it to the left arm"
 
@@ -98,7 +98,7 @@ def bench_batch(predictor: ChunkPredictor, sizes: list[int], iterations: int) ->
 def bench_loop(predictor: ChunkPredictor, folders: list[Path], steps: int, period: float) -> dict[str, float]:
     """Drive the realtime runtime at ``1/period`` Hz for ``steps`` steps; swap weights every 2,000 steps."""
     config = RuntimeConfig(mode="realtime", torch_threads=1)
-    runtime = InferenceRuntime(predictor, aloha_limits(), config)
+    runtime = InferenceRuntime(predictor, robot_limits(), config)
     rng = np.random.default_rng(2)
     frames = [observation(0.0, predictor.config, rng) for _ in range(16)]
     periods, step_costs, latencies = [], [], []

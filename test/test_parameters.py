@@ -8,6 +8,7 @@ import pytest
 import yaml
 from lwd.parameter_reference import NODE_TABLES, render
 from lwd_interfaces.parameters import Parameter, ParameterError, ParameterTable, flatten
+from lwd_interfaces.robots import ROBOTS
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -16,6 +17,14 @@ REPO = Path(__file__).resolve().parent.parent
 def test_each_shipped_config_lists_exactly_the_table_with_its_defaults(table: ParameterTable):
     document = yaml.safe_load((REPO / "config" / f"{table.node}.yaml").read_text())
     assert flatten(document[table.node]["ros__parameters"]) == table.defaults()
+
+
+@pytest.mark.parametrize("profile", sorted(ROBOTS))
+def test_each_robot_profile_names_its_own_description_and_records_its_cameras(profile: str):
+    document = yaml.safe_load((REPO / "config" / "profiles" / f"{profile}.yaml").read_text())
+    assert document["policy_node"]["ros__parameters"]["robot"] == profile
+    assert document["intervention_node"]["ros__parameters"]["robot"] == profile
+    assert tuple(document["recorder_node"]["ros__parameters"]["cameras"]) == ROBOTS[profile].cameras
 
 
 def test_the_parameter_reference_page_is_rendered_from_the_tables():

@@ -9,7 +9,7 @@ setup(
     name="lwd-interfaces",
     version="0.1.0",
     description="lwd_msgs .msg/.srv definitions loaded into a rosbags typestore, for use without ROS 2",
-    packages=["lwd_interfaces"],
+    packages=["lwd_interfaces", "lwd_interfaces.robots"],
     package_data={"lwd_interfaces": ["msg/*.msg", "srv/*.srv", "py.typed"]},
     install_requires=["rosbags"],
     python_requires=">=3.10",

@@ -15,7 +15,7 @@ from lwd_policy.inference import ChunkPredictor, PolicyObservation
 from lwd_policy.language import InstructionEncoder
 from lwd_policy.normalization import Normalizer, Stats
 from lwd_policy.runtime import CommandStatus, InferenceRuntime, RuntimeConfig, RuntimeConfigError, StepCommand
-from lwd_policy.safety import aloha_limits
+from lwd_policy.safety import robot_limits
 
 PERIOD = 0.02
 SMALL_HORIZON = 8
@@ -30,7 +30,7 @@ def observation(stamp: float, config: VLAConfig, instruction: str = "pick up the
 def _runtime(folder: Path, encoder: InstructionEncoder, **settings: object) -> InferenceRuntime:
     predictor = ChunkPredictor(load_checkpoint(folder), encoder)
     config = RuntimeConfig(**{"mode": "lockstep", "low_water": 4, **settings})
-    return InferenceRuntime(predictor, aloha_limits(), config)
+    return InferenceRuntime(predictor, robot_limits(), config)
 
 
 def _run(runtime: InferenceRuntime, steps: int, start: int = 0) -> list[StepCommand]:
@@ -78,7 +78,7 @@ def test_nan_and_huge_policy_outputs_never_reach_the_robot(
     checkpoint = load_checkpoint(make_checkpoint("v000001"))
     huge = Normalizer(checkpoint.normalizer.proprio, Stats(np.full(14, 1e6), np.full(14, 1e9)))
     checkpoint.normalizer = huge
-    limits = aloha_limits()
+    limits = robot_limits()
     runtime = InferenceRuntime(ChunkPredictor(checkpoint, encoder), limits, RuntimeConfig(mode="lockstep", low_water=4))
     results = _run(runtime, 30)
     commands = np.stack([r.command for r in results])
@@ -133,7 +133,7 @@ def test_hot_swap_under_load_drops_no_step(
     (bad / "model.safetensors").write_bytes(b"not a safetensors file")
     runtime = InferenceRuntime(
         ChunkPredictor(load_checkpoint(folders[0]), encoder),
-        aloha_limits(),
+        robot_limits(),
         RuntimeConfig(mode="realtime", low_water=16, max_latency=1.0, stale_after=1.0, torch_threads=1),
     )
     offers = {60: folders[1], 120: bad, 180: folders[2]}
@@ -192,7 +192,7 @@ def test_predictor_resizes_camera_frames_and_batches_robots(
 
 
 def test_reset_starts_from_the_measured_pose(make_checkpoint: Callable[..., Path], encoder: InstructionEncoder) -> None:
-    limits = aloha_limits()
+    limits = robot_limits()
     config = RuntimeConfig(mode="lockstep", low_water=4)
     runtime = InferenceRuntime.from_checkpoint(make_checkpoint("v000001"), limits, config, encoder)
     _run(runtime, 10)

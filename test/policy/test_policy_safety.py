@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from lwd_policy.blending import Chunk, ChunkBlender
-from lwd_policy.safety import SafetyConfigError, SafetyFilter, SafetyLimits, aloha_limits
+from lwd_policy.safety import SafetyConfigError, SafetyFilter, SafetyLimits, robot_limits
 
 
 def test_nan_and_inf_hold_the_previous_command() -> None:
-    safety = SafetyFilter(aloha_limits())
+    safety = SafetyFilter(robot_limits())
     previous = np.linspace(0.0, 0.5, 14)
     for bad in (np.nan, np.inf, -np.inf):
         proposed = previous.copy()
@@ -20,7 +20,7 @@ def test_nan_and_inf_hold_the_previous_command() -> None:
 
 
 def test_huge_values_are_clamped_and_rate_limited() -> None:
-    limits = aloha_limits(arm_max_delta=0.05, gripper_max_delta=0.1)
+    limits = robot_limits(arm_max_delta=0.05, gripper_max_delta=0.1)
     safety = SafetyFilter(limits)
     command = np.zeros(14)
     for _ in range(200):
@@ -46,7 +46,7 @@ def test_malformed_limits_are_refused() -> None:
     with pytest.raises(SafetyConfigError, match="lower limit above upper"):
         SafetyLimits(lower=[2.0], upper=[1.0], max_delta=[0.1])
     with pytest.raises(SafetyConfigError, match="14 joints"):
-        SafetyFilter(aloha_limits()).apply(np.zeros(7), np.zeros(7))
+        SafetyFilter(robot_limits()).apply(np.zeros(7), np.zeros(7))
 
 
 def _chunk(chunk_id: int, start: int, value: float, horizon: int = 10) -> Chunk:

@@ -13,7 +13,7 @@ from lwd_policy.inference import ChunkPredictor, PolicyObservation
 from lwd_policy.language import InstructionEncoder
 from lwd_policy.model import ObservationError
 from lwd_policy.runtime import CommandStatus, InferenceRuntime, RuntimeConfig
-from lwd_policy.safety import aloha_limits
+from lwd_policy.safety import robot_limits
 from lwd_policy.state import POSE_WIDTH, StateError, no_object_poses, policy_state
 
 QPOS = np.arange(14, dtype=np.float64) / 10.0
@@ -124,7 +124,7 @@ def test_runtime_serves_a_policy_with_object_slots(
 ) -> None:
     config = small_config.replace(object_slots=2)
     runtime = InferenceRuntime.from_checkpoint(
-        make_checkpoint("v000001", config=config), aloha_limits(), RuntimeConfig(mode="lockstep", low_water=4), encoder
+        make_checkpoint("v000001", config=config), robot_limits(), RuntimeConfig(mode="lockstep", low_water=4), encoder
     )
     step = runtime.step(_observation(config, poses(2)), 0.0)
     assert step.status is CommandStatus.POLICY and np.isfinite(step.command).all()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gym_aloha.constants import JOINTS
+from lwd_interfaces.robot import CommandError, ConfigError, RobotDriver, validate_command
+from lwd_interfaces.robots import ALOHA_SIM
 from lwd_sim.aloha import AlohaSimDriver
-from lwd_sim.driver import ACTION_DIM, CommandError, ConfigError, RobotDriver, validate_command
 from lwd_sim.tasks import TASKS
 
 
@@ -18,7 +20,7 @@ def cube_driver():
 
 def _rollout(driver: AlohaSimDriver, seed: int, steps: int = 25) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     first = driver.reset(seed)
-    wiggle = np.random.default_rng(123).normal(0.0, 0.05, (steps, ACTION_DIM))
+    wiggle = np.random.default_rng(123).normal(0.0, 0.05, (steps, ALOHA_SIM.dof))
     qpos, images = [first.qpos], [first.images["top"]]
     for offset in wiggle:
         observation = driver.step(first.qpos + offset)
@@ -48,8 +50,8 @@ def test_different_seeds_place_the_object_differently(cube_driver):
 def test_observation_has_the_contract_shapes(cube_driver):
     observation = cube_driver.reset(0)
     assert isinstance(cube_driver, RobotDriver)
-    assert observation.qpos.shape == (ACTION_DIM,) and observation.qvel.shape == (ACTION_DIM,)
-    assert cube_driver.joint_names[6] == "left_arm_gripper" and len(cube_driver.joint_names) == ACTION_DIM
+    assert observation.qpos.shape == (ALOHA_SIM.dof,) and observation.qvel.shape == (ALOHA_SIM.dof,)
+    assert cube_driver.joint_names[6] == "left_arm_gripper" and len(cube_driver.joint_names) == ALOHA_SIM.dof
     image = observation.images["top"]
     assert image.dtype == np.uint8 and image.shape == (48, 64, 3)
     assert image.std() > 5, "the rendered image should show the scene, not a flat colour"
@@ -111,7 +113,7 @@ def test_bad_command_raises_and_never_reaches_physics(cube_driver, command, mess
 
 
 def test_validate_command_accepts_lists():
-    np.testing.assert_array_equal(validate_command([0.5] * 14), np.full(14, 0.5))
+    np.testing.assert_array_equal(validate_command([0.5] * 14, 14), np.full(14, 0.5))
 
 
 def test_gripper_command_opens_and_closes_the_fingers(cube_driver):
@@ -135,3 +137,15 @@ def test_insertion_has_two_objects_and_two_cameras():
     assert not np.array_equal(observation.images["top"], observation.images["angle"])
     assert driver.stage_reward == 0 and not driver.success
     driver.close()
+
+
+def test_the_simulated_aloha_matches_its_description(cube_driver):
+    """The robot description's joint order and limits are gym-aloha's joints and the MJCF's joint ranges."""
+    assert cube_driver.joint_names == list(JOINTS)
+    for index, name in enumerate(ALOHA_SIM.joint_names):
+        side, _, joint = name.partition("_arm_")
+        if index in ALOHA_SIM.grippers:
+            assert (ALOHA_SIM.lower[index], ALOHA_SIM.upper[index]) == (0.0, 1.0)
+        else:
+            low, high = cube_driver.model.joint(f"vx300s_{side}/{joint}").range
+            assert (ALOHA_SIM.lower[index], ALOHA_SIM.upper[index]) == pytest.approx((low, high), abs=1e-6)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from lwd_interfaces import lwd_typestore, topics
 from lwd_interfaces.messages import joint_state, policy_version, pose_array, rgb8_image
+from lwd_interfaces.robots import ALOHA_SIM
 from lwd_intervention.arbiter import StepInput, TeleopSample
 from lwd_intervention.events import OperatorEvent
 from lwd_intervention.labels import new_episode_id
@@ -35,7 +36,7 @@ from lwd_policy.inference import PolicyObservation
 from lwd_policy.language import InstructionEncoder
 from lwd_policy.messages import action_chunk_msg
 from lwd_policy.runtime import InferenceRuntime, RuntimeConfig
-from lwd_policy.safety import SafetyLimits
+from lwd_policy.safety import robot_limits
 from lwd_sim.aloha import AlohaSimDriver
 from lwd_sim.operator import Imperfection, OperatorConfig, ScriptedOperator, TakeoverTriggers
 
@@ -120,8 +121,7 @@ class SimRobot:
         self.encoder = encoder
         self.runtime: InferenceRuntime | None = None
         self.release: PolicyRelease | None = None
-        lower, upper = next(iter(self.drivers.values())).command_limits()
-        self.limits = SafetyLimits(lower, upper, np.full(lower.shape, settings.max_step_delta))
+        self.limits = robot_limits(ALOHA_SIM, settings.max_step_delta, settings.max_step_delta)
         self.intervention_parameters = parameters_from_mapping(
             {
                 "teleop_source": OPERATOR_SOURCE,

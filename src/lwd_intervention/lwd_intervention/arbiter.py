@@ -29,6 +29,7 @@ from enum import Enum
 from typing import Protocol
 
 import numpy as np
+from lwd_interfaces.robots import ALOHA
 
 from lwd_intervention.events import ARBITER_EVENTS, OperatorEvent
 from lwd_intervention.modes import RESERVED_SOURCES, SOURCE_HOLD, SOURCE_POLICY, Mode
@@ -50,7 +51,7 @@ class ArbiterInputError(ValueError):
 class ArbiterConfig:
     """Limits and timings of the arbiter; angles in the joint vector's units (rad, gripper 0..1)."""
 
-    dof: int = 14
+    dof: int = ALOHA.dof
     max_step_delta: float = 0.05
     agreement_tolerance: float = 0.05
     blend_steps: int = 25

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 from lwd_interfaces.parameters import Parameter, ParameterError, ParameterTable
+from lwd_interfaces.robots import ROBOTS, robot_description
 
 from lwd_intervention.arbiter import Arbiter, ArbiterConfig, WarningLogger
 from lwd_intervention.joy import UNMAPPED, JoyMapper
@@ -44,7 +45,7 @@ INTERVENTION_NODE = ParameterTable(
     [
         Parameter("control_rate_hz", 50.0, "rate of the /joint_states watchdog [Hz]", 1.0, 1000.0),
         Parameter("joint_state_timeout_s", 0.1, "warn when the robot driver is silent this long [s]", 0.001, 10.0),
-        Parameter("dof", _ARBITER.dof, "joint command length (ALOHA: 2 x (6 joints + gripper))", 1, 64),
+        Parameter("robot", "aloha", "robot description that gives the joint command's length", choices=tuple(ROBOTS)),
         Parameter(
             "max_step_delta", _ARBITER.max_step_delta, "largest joint change between commands [rad | 0..1]", 0.0001, 1.0
         ),
@@ -117,10 +118,12 @@ class InterventionParameters:
 
 def parameters_from_values(values: Mapping[str, Any]) -> InterventionParameters:
     """InterventionParameters from every parameter's value (flat, as :meth:`ParameterTable.read` returns)."""
-    arbiter_fields = ("dof", "max_step_delta", "agreement_tolerance", "blend_steps", "teleop_timeout_s")
+    arbiter_fields = ("max_step_delta", "agreement_tolerance", "blend_steps", "teleop_timeout_s")
     try:
         arbiter = ArbiterConfig(
-            **{name: values[name] for name in arbiter_fields}, require_deadman=values["require_deadman"]
+            dof=robot_description(values["robot"]).dof,
+            **{name: values[name] for name in arbiter_fields},
+            require_deadman=values["require_deadman"],
         )
     except ValueError as error:
         raise ParameterError(str(error)) from None

@@ -6,13 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 from lwd_interfaces.parameters import Parameter, ParameterTable
+from lwd_interfaces.robots import ROBOTS, robot_description
 
 from lwd_policy.runtime import RuntimeConfig
-from lwd_policy.safety import SafetyLimits, aloha_limits
-
-_ALOHA = aloha_limits()
+from lwd_policy.safety import SafetyLimits, robot_limits
 
 POLICY_NODE = ParameterTable(
     "policy_node",
@@ -31,8 +29,7 @@ POLICY_NODE = ParameterTable(
         Parameter("noise_scale", 0.0, "the flow starts from noise_scale x N(0, I); 0 = deterministic", 0.0, 1.0),
         Parameter("arm_max_delta", 0.05, "largest arm-joint change per control step [rad]", 0.0, 1.0),
         Parameter("gripper_max_delta", 0.1, "largest gripper change per control step [normalized 0..1]", 0.0, 1.0),
-        Parameter("joint_lower", _ALOHA.lower.tolist(), "lower joint limits, one per joint [rad | gripper 0..1]"),
-        Parameter("joint_upper", _ALOHA.upper.tolist(), "upper joint limits, one per joint [rad | gripper 0..1]"),
+        Parameter("robot", "aloha", "robot description whose joint limits bound every command", choices=tuple(ROBOTS)),
     ],
 )
 
@@ -54,8 +51,4 @@ def runtime_config(values: Mapping[str, Any]) -> RuntimeConfig:
 
 def safety_limits(values: Mapping[str, Any]) -> SafetyLimits:
     """Joint and rate limits from ``policy_node``'s parameter values."""
-    return SafetyLimits(
-        lower=np.asarray(values["joint_lower"], dtype=np.float64),
-        upper=np.asarray(values["joint_upper"], dtype=np.float64),
-        max_delta=aloha_limits(values["arm_max_delta"], values["gripper_max_delta"]).max_delta,
-    )
+    return robot_limits(robot_description(values["robot"]), values["arm_max_delta"], values["gripper_max_delta"])

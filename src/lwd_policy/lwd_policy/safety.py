@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-_ARM_LOWER = (-3.14158, -1.85005, -1.76278, -3.14158, -1.8675, -3.14158)
-_ARM_UPPER = (3.14158, 1.25664, 1.6057, 3.14158, 2.23402, 3.14158)
+from lwd_interfaces.robot import RobotDescription
+from lwd_interfaces.robots import ALOHA
 
 
 class SafetyConfigError(ValueError):
@@ -54,13 +53,14 @@ class SafetyLimits:
         return int(self.lower.size)
 
 
-def aloha_limits(arm_max_delta: float = 0.05, gripper_max_delta: float = 0.1) -> SafetyLimits:
-    """ALOHA (two ViperX 300s, gym-aloha joint order) limits; per-step deltas default to 2.5 rad/s at 50 Hz."""
-    arm_delta = (arm_max_delta,) * 6
+def robot_limits(
+    robot: RobotDescription = ALOHA, arm_max_delta: float = 0.05, gripper_max_delta: float = 0.1
+) -> SafetyLimits:
+    """The joint limits of ``robot`` with per-step deltas (the defaults are 2.5 rad/s at 50 Hz for arm joints)."""
     return SafetyLimits(
-        lower=np.array([*_ARM_LOWER, 0.0, *_ARM_LOWER, 0.0]),
-        upper=np.array([*_ARM_UPPER, 1.0, *_ARM_UPPER, 1.0]),
-        max_delta=np.array([*arm_delta, gripper_max_delta, *arm_delta, gripper_max_delta]),
+        lower=np.array(robot.lower),
+        upper=np.array(robot.upper),
+        max_delta=robot.per_joint(arm_max_delta, gripper_max_delta),
     )
 
 

@@ -16,14 +16,14 @@ import mujoco
 import numpy as np
 from gym_aloha.constants import (
     DT,
-    JOINTS,
     START_ARM_POSE,
     normalize_puppet_gripper_position,
     normalize_puppet_gripper_velocity,
     unnormalize_puppet_gripper_position,
 )
+from lwd_interfaces.robot import ConfigError, Observation, RobotDescription, RobotDriver, validate_command
+from lwd_interfaces.robots import ALOHA_SIM
 
-from lwd_sim.driver import ACTION_DIM, ConfigError, Observation, RobotDriver, validate_command
 from lwd_sim.rendering import CameraRig
 from lwd_sim.tasks import TASKS, ContactSet, TaskSpec
 
@@ -65,7 +65,7 @@ class AlohaSimDriver(RobotDriver):
         self.seed: int | None = None
         self.instruction = ""
         self.steps = 0
-        self.last_command = np.zeros(ACTION_DIM)
+        self.last_command = np.zeros(ALOHA_SIM.dof)
 
     @property
     def task(self) -> str:
@@ -73,23 +73,14 @@ class AlohaSimDriver(RobotDriver):
         return self.spec.name
 
     @property
-    def joint_names(self) -> list[str]:
-        """gym-aloha joint names, in command order."""
-        return list(JOINTS)
+    def description(self) -> RobotDescription:
+        """The simulated ALOHA (gym-aloha joint order)."""
+        return ALOHA_SIM
 
     @property
     def cameras(self) -> list[str]:
         """The configured cameras."""
         return list(self._rig.cameras)
-
-    def command_limits(self) -> tuple[np.ndarray, np.ndarray]:
-        """Lower and upper bounds of a 14-D command: the arms' joint ranges [rad], grippers 0..1."""
-        lower, upper = np.zeros(ACTION_DIM), np.ones(ACTION_DIM)
-        for index, name in enumerate(JOINTS):
-            side, _, joint = name.partition("_arm_")
-            if joint != "gripper":
-                lower[index], upper[index] = self.model.joint(f"vx300s_{side}/{joint}").range
-        return lower, upper
 
     @property
     def max_stage(self) -> int:
@@ -116,7 +107,7 @@ class AlohaSimDriver(RobotDriver):
 
     def step(self, command: np.ndarray) -> Observation:
         """Validate, apply for one 20 ms control period, and observe; bad commands never reach physics."""
-        valid = validate_command(command)
+        valid = validate_command(command, ALOHA_SIM.dof)
         self.data.ctrl[:] = command_to_ctrl(valid)
         mujoco.mj_step(self.model, self.data, nstep=self.substeps)
         self.steps += 1

@@ -17,13 +17,13 @@ import numpy as np
 from geometry_msgs.msg import PoseArray
 from lwd_interfaces import topics
 from lwd_interfaces.messages import joint_state, pose_array, rgb8_image
+from lwd_interfaces.robot import CommandError, Observation
 from lwd_interfaces.ros import advertise, declare_parameters, publish_message, run_node, subscribe
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 
 from lwd_msgs.msg import EpisodeEvent
 from lwd_sim.aloha import AlohaSimDriver
-from lwd_sim.driver import CommandError, Observation
 from lwd_sim.parameters import SIM_DRIVER
 
 NODE_NAME = "sim_driver"

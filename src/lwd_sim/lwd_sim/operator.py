@@ -32,9 +32,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from lwd_interfaces.robot import Observation
 
 from lwd_sim.aloha import AlohaSimDriver
-from lwd_sim.driver import Observation
 from lwd_sim.kinematics import ArmKinematics, orientation_error
 from lwd_sim.planner import OPEN, ArmGoal, Goals, Plan, Scene, plan_for
 

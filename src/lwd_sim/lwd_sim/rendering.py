@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import mujoco
 import numpy as np
-
-from lwd_sim.driver import ConfigError
+from lwd_interfaces.robot import ConfigError
 
 
 class CameraRig:
