@@ -15,7 +15,7 @@ from lwd_intervention.messages import (
     stamp_to_ns,
 )
 from lwd_intervention.modes import Mode
-from lwd_intervention.stats import EpisodeStats
+from lwd_intervention.stats import InterventionStats
 
 S = 1_000_000_000
 
@@ -25,7 +25,7 @@ def _output(stamp_ns: int, mode: Mode, source: str) -> StepOutput:
 
 
 def test_stats_count_takeovers_steps_and_time_to_first_takeover() -> None:
-    stats = EpisodeStats(start_stamp_ns=10 * S)
+    stats = InterventionStats(start_stamp_ns=10 * S)
     sequence = [
         (Mode.AUTONOMOUS, "policy"),
         (Mode.AUTONOMOUS, "policy"),
@@ -46,7 +46,7 @@ def test_stats_count_takeovers_steps_and_time_to_first_takeover() -> None:
 
 
 def test_stats_without_takeover() -> None:
-    stats = EpisodeStats(0)
+    stats = InterventionStats(0)
     stats.update(_output(1, Mode.AUTONOMOUS, "policy"))
     assert stats.time_to_first_takeover_s is None
     assert stats.as_metadata()["lwd.time_to_first_takeover_s"] == ""

@@ -22,7 +22,7 @@ from lwd_intervention.labels import (
     new_episode_id,
 )
 from lwd_intervention.modes import Mode
-from lwd_intervention.stats import EpisodeStats
+from lwd_intervention.stats import InterventionStats
 
 Record = EpisodeEventRecord | RewardLabelRecord
 MODE_EVENTS = {
@@ -69,8 +69,8 @@ class InterventionSession:
         self.teleop_source = teleop_source
         self.auto_start = auto_start
         self.policy_version = ""
-        self.stats: EpisodeStats | None = None
-        self.closed_stats: EpisodeStats | None = None
+        self.stats: InterventionStats | None = None
+        self.closed_stats: InterventionStats | None = None
         self._counter = 0
 
     def start_episode(self, stamp_ns: int, episode_id: str = "") -> SessionResult:
@@ -98,7 +98,7 @@ class InterventionSession:
         try:
             if event is OperatorEvent.RERECORD:
                 record = self.labeler.rerecord(stamp_ns)
-                self.stats = EpisodeStats(stamp_ns)
+                self.stats = InterventionStats(stamp_ns)
                 return SessionResult(True, f"episode {record.info.episode_id} restarted", (record,))
             record = self.labeler.discard(stamp_ns)
         except EpisodeStateError as error:
@@ -160,5 +160,5 @@ class InterventionSession:
             policy_version=self.policy_version,
         )
         record = self.labeler.start(info, stamp_ns)
-        self.stats = EpisodeStats(stamp_ns)
+        self.stats = InterventionStats(stamp_ns)
         return record

@@ -1,37 +1,43 @@
-"""Per-episode intervention statistics, computed from the arbiter's step outputs.
+"""Per-episode intervention statistics, computed live from the arbiter's step outputs.
 
-These are what the recorder writes into the bag's custom metadata
-(``lwd.steps``, ``lwd.interventions``, ``lwd.intervention_steps``) and what the fleet
-dashboards compare between policy versions.
+They count with :class:`lwd_interfaces.intervention_counts.InterventionCounts`, the rule the
+recorder applies to the bag (``lwd.interventions``, ``lwd.intervention_steps``), so what the robot
+reports live and what its bag says agree; the fleet dashboards compare them between policy versions.
 """
 
 from __future__ import annotations
+
+from lwd_interfaces.intervention_counts import InterventionCounts
 
 from lwd_intervention.arbiter import NS_PER_S, StepOutput
 from lwd_intervention.modes import Mode
 
 
-class EpisodeStats:
+class InterventionStats:
     """Counts steps, interventions (entries into TELEOP), intervention steps and time to first takeover."""
 
     def __init__(self, start_stamp_ns: int) -> None:
         self.start_stamp_ns = start_stamp_ns
         self.steps = 0
-        self.interventions = 0
-        self.intervention_steps = 0
+        self.counts = InterventionCounts()
         self.first_takeover_stamp_ns: int | None = None
-        self._previous_mode: Mode | None = None
+
+    @property
+    def interventions(self) -> int:
+        """Entries into TELEOP so far."""
+        return self.counts.interventions
+
+    @property
+    def intervention_steps(self) -> int:
+        """Steps whose executed command came from an operator."""
+        return self.counts.intervention_steps
 
     def update(self, output: StepOutput) -> None:
         """Account for one executed step."""
         self.steps += 1
-        if output.mode is Mode.TELEOP and self._previous_mode is not Mode.TELEOP:
-            self.interventions += 1
-            if self.first_takeover_stamp_ns is None:
-                self.first_takeover_stamp_ns = output.stamp_ns
-        if output.intervention:
-            self.intervention_steps += 1
-        self._previous_mode = output.mode
+        started = self.counts.observe(output.mode is Mode.TELEOP, output.intervention)
+        if started and self.first_takeover_stamp_ns is None:
+            self.first_takeover_stamp_ns = output.stamp_ns
 
     @property
     def time_to_first_takeover_s(self) -> float | None:

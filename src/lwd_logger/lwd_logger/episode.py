@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lwd_interfaces import topics
+from lwd_interfaces.intervention_counts import InterventionCounts
 
 from lwd_logger.sample_loss import format_losses
 
@@ -71,15 +72,13 @@ class EpisodeStats:
     """Running counts over an episode's decoded messages."""
 
     steps: int = 0
-    interventions: int = 0
-    intervention_steps: int = 0
+    counts: InterventionCounts = field(default_factory=InterventionCounts)
     policy_versions: list[str] = field(default_factory=list)
     cameras: list[str] = field(default_factory=list)
     outcome: str = "incomplete"
     label_source: str = ""
     lost_samples: dict[str, int] = field(default_factory=dict)
     """Samples the recorder never received, per topic (see :mod:`lwd_logger.sample_loss`)."""
-    _in_intervention: bool = False
 
     def add_policy_version(self, version: str) -> None:
         """Remember a policy version in order of first appearance."""
@@ -91,11 +90,7 @@ class EpisodeStats:
         if topic == topics.EXECUTED_COMMAND:
             self.steps += 1
         elif topic == topics.INTERVENTION_STATE:
-            if msg.active:
-                self.intervention_steps += 1
-                if not self._in_intervention:
-                    self.interventions += 1
-            self._in_intervention = bool(msg.active)
+            self.counts.observe(msg.mode == msg.MODE_TELEOP, bool(msg.active))
         elif topic == topics.ACTION_CHUNK or topic == topics.POLICY_VERSION:
             version = msg.policy_version if topic == topics.ACTION_CHUNK else msg.version
             self.add_policy_version(version)
@@ -142,8 +137,8 @@ def custom_data(info: EpisodeInfo, stats: EpisodeStats, outcome: str | None = No
         "lwd.policy_versions": ",".join(versions),
         "lwd.outcome": final,
         "lwd.steps": str(stats.steps),
-        "lwd.interventions": str(stats.interventions),
-        "lwd.intervention_steps": str(stats.intervention_steps),
+        "lwd.interventions": str(stats.counts.interventions),
+        "lwd.intervention_steps": str(stats.counts.intervention_steps),
         "lwd.label_source": stats.label_source,
         "lwd.cameras": ",".join(cameras),
         "lwd.lost_samples": format_losses(stats.lost_samples),
