@@ -16,8 +16,7 @@ import tempfile
 from pathlib import Path
 
 from lwd_experiment.presets import DemoPreset
-from lwd_experiment.robot_fleet import EpisodeJob, RobotFleet
-from lwd_experiment.sim_robot import RobotSettings
+from lwd_experiment.sim_robot import EpisodeJob, RobotSettings, sim_robot_fleet
 from lwd_experiment.stats import wilson_rate
 
 
@@ -46,7 +45,7 @@ def main() -> None:
                 )
                 for i in range(2)
             ]
-            fleet = RobotFleet(settings)
+            fleet = sim_robot_fleet(settings)
             try:
                 jobs = [EpisodeJob(t, first_seed + s, "evaluation") for t in tasks for s in range(args.episodes)]
                 done, failures = fleet.run(jobs)

@@ -14,7 +14,7 @@ def test_fleet_runs_workers_with_their_own_ids_and_seeds():
     worker = functools.partial(demonstration_worker, task="transfer_cube", episodes=1, max_steps=200)
     results = run_fleet(worker, n_robots=2, seed=3, processes=2, prefix="cell")
     assert [result.robot_id for result in results] == ["cell-00", "cell-01"]
-    assert all(result.ok and result.exitcode == 0 for result in results), [result.error for result in results]
+    assert all(result.ok for result in results), [result.error for result in results]
     seeds = [result.value[0].seed for result in results]
     assert seeds[0] != seeds[1]
     assert all(result.value[0].success for result in results)

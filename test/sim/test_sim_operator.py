@@ -6,7 +6,7 @@ import mujoco
 import numpy as np
 import pytest
 from lwd_sim.aloha import AlohaSimDriver
-from lwd_sim.evaluation import RandomWalkPolicy, assisted_episode, takeover_episode
+from lwd_sim.evaluation import RandomWalkPolicy, takeover_episode
 from lwd_sim.operator import Imperfection, OperatorConfig, ScriptedOperator, TakeoverTriggers
 from lwd_sim.planner import plan_for
 
@@ -69,28 +69,6 @@ def test_replans_from_a_state_with_the_cube_already_lifted(cube):
         if cube.success:
             break
     assert cube.success
-
-
-def test_stall_triggers_takeover_and_hands_back_after_each_subgoal(cube):
-    operator = ScriptedOperator(seed=0)
-    outcome = assisted_episode(cube, operator, lambda driver: driver.last_command.copy(), seed=2, max_steps=700)
-    assert outcome.success
-    assert [decision.reason for decision in outcome.takeovers] == ["stall", "stall"]
-    assert [decision.subgoal for decision in outcome.takeovers] == ["grasp", "grasp"]
-    assert outcome.takeovers[0].step == 200, "stall_seconds=4 at 50 Hz"
-    assert 0 < outcome.operator_steps < outcome.steps
-
-
-def test_patience_budget_limits_takeovers(cube):
-    config = OperatorConfig(triggers=TakeoverTriggers(patience=1))
-    outcome = assisted_episode(cube, ScriptedOperator(config, seed=0), lambda d: d.last_command.copy(), 2, 700)
-    assert len(outcome.takeovers) == 1 and not outcome.success
-
-
-def test_reaction_delay_postpones_the_takeover(cube):
-    config = OperatorConfig(imperfection=Imperfection(reaction_delay_steps=10))
-    outcome = assisted_episode(cube, ScriptedOperator(config, seed=0), lambda d: d.last_command.copy(), 2, 230)
-    assert outcome.takeovers[0].step == 210
 
 
 def _first_decision(driver, operator, command_for_step, steps=20):

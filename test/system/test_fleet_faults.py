@@ -21,8 +21,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from lwd_experiment.robot_fleet import EpisodeJob, RobotFleet
-from lwd_experiment.sim_robot import RobotSettings, SimRobot
+from lwd_experiment.sim_robot import EpisodeJob, RobotSettings, SimRobot, sim_robot_fleet
 from lwd_interfaces import topics
 from lwd_interfaces.manifest import MANIFEST_NAME, build_manifest, verify_folder, write_manifest
 from lwd_learner.dataset import EpisodeError, decode_episode
@@ -34,6 +33,7 @@ from lwd_logger.recovery import valid_prefix_messages
 from lwd_policy.checkpoint import MODEL_CLASS, WEIGHTS_NAME
 from lwd_policy.language import InstructionEncoder
 from lwd_policy.tools import init_checkpoint
+from lwd_sim.fleet import ProcessFleet
 from safetensors.torch import load_file, save_file
 
 TASK = "transfer_cube"
@@ -73,7 +73,7 @@ def flushed_commands(storage: Path) -> int:
     return sum(topic == topics.EXECUTED_COMMAND for topic, _, _ in valid_prefix_messages(storage))
 
 
-def kill_once_flushed(fleet: RobotFleet, recording: Path, seen: dict[str, object]) -> None:
+def kill_once_flushed(fleet: ProcessFleet, recording: Path, seen: dict[str, object]) -> None:
     """SIGKILL robot 0 as soon as the episode it records has flushed control steps to its storage file."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -92,7 +92,7 @@ def test_robot_killed_mid_episode_restarts_and_its_partial_episode_is_never_comp
     publish_policy(tmp_path, store_url, "v000001")
     work = tmp_path / "robot0"
     jobs = [EpisodeJob(TASK, seed=0), EpisodeJob(TASK, seed=1)]
-    fleet = RobotFleet([robot_settings(store_url, work, max_steps=200)], max_restarts=3)
+    fleet = sim_robot_fleet([robot_settings(store_url, work, max_steps=200)], max_restarts=3)
     seen: dict[str, object] = {}
     killer = threading.Thread(target=kill_once_flushed, args=(fleet, work / "spool" / ".recording", seen))
     killer.start()

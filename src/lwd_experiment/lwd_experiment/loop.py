@@ -25,12 +25,12 @@ from pathlib import Path
 import imageio.v2 as imageio
 import numpy as np
 from lwd_policy.config import VLAConfig
+from lwd_sim.fleet import JobFailure, ProcessFleet
 
 from lwd_experiment.learner_arms import LEARNER_ARMS, LearnerArm
 from lwd_experiment.presets import DemoPreset
 from lwd_experiment.report import RoundResult, write_report
-from lwd_experiment.robot_fleet import EpisodeJob, JobFailure, RobotFleet
-from lwd_experiment.sim_robot import EpisodeSummary, RobotSettings
+from lwd_experiment.sim_robot import EpisodeJob, EpisodeSummary, RobotSettings, sim_robot_fleet
 
 CHANNEL = "stable"
 
@@ -127,11 +127,11 @@ class DemoLoop:
         finally:
             fleet.close()
 
-    def _fleet(self) -> RobotFleet:
+    def _fleet(self) -> ProcessFleet:
         preset = self.preset
         self.logs.mkdir(parents=True, exist_ok=True)
         self.progress.stage(f"starting {preset.robots} robot processes, tasks {', '.join(preset.tasks)}")
-        return RobotFleet(
+        return sim_robot_fleet(
             [
                 RobotSettings(
                     robot_id=f"sim_{index:02d}",
@@ -145,7 +145,7 @@ class DemoLoop:
             ]
         )
 
-    def _run_jobs(self, fleet: RobotFleet, jobs: list[EpisodeJob]) -> list[EpisodeSummary]:
+    def _run_jobs(self, fleet: ProcessFleet, jobs: list[EpisodeJob]) -> list[EpisodeSummary]:
         counter = {"done": 0, "ok": 0}
 
         def on_done(summary: EpisodeSummary) -> None:
@@ -157,7 +157,7 @@ class DemoLoop:
         self.failures += failures
         return done
 
-    def _demonstrations(self, fleet: RobotFleet) -> None:
+    def _demonstrations(self, fleet: ProcessFleet) -> None:
         preset = self.preset
         self.progress.stage(f"1. scripted demonstrations: {preset.demos_per_task} per task")
         jobs = [
@@ -185,7 +185,7 @@ class DemoLoop:
         self.run_lwd("publish", ["train", "publish", "--store", self.store_url, "--checkpoint", str(checkpoint),
                                  "--channel", CHANNEL])  # fmt: skip
 
-    def _round(self, fleet: RobotFleet, round_index: int) -> RoundResult:
+    def _round(self, fleet: ProcessFleet, round_index: int) -> RoundResult:
         preset = self.preset
         started = time.monotonic()
         self.progress.stage(f"round {round_index}/{preset.rounds}: fleet runs {preset.episodes_per_round} episodes")
@@ -215,7 +215,7 @@ class DemoLoop:
         result.cycle_time_s = time.monotonic() - started
         return result
 
-    def _evaluate(self, fleet: RobotFleet, round_index: int, per_task: int, video: str) -> RoundResult:
+    def _evaluate(self, fleet: ProcessFleet, round_index: int, per_task: int, video: str) -> RoundResult:
         preset = self.preset
         self.progress.stage(f"evaluation after round {round_index}: {per_task} held-out seeds per task, no operator")
         jobs = [

@@ -8,6 +8,7 @@ core is the one the ROS nodes host; this class only converts and wires.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -16,12 +17,12 @@ from pathlib import Path
 import numpy as np
 from lwd_interfaces import lwd_typestore, topics
 from lwd_interfaces.messages import joint_state, policy_version, pose_array, rgb8_image
+from lwd_interfaces.robot import Observation
 from lwd_interfaces.robots import ALOHA_SIM
-from lwd_intervention.arbiter import StepInput, TeleopSample
+from lwd_intervention.arbiter import StepOutput
 from lwd_intervention.events import OperatorEvent
 from lwd_intervention.labels import new_episode_id
 from lwd_intervention.messages import episode_event_msg, intervention_state_msg, reward_label_msg
-from lwd_intervention.parameters import parameters_from_mapping
 from lwd_intervention.session import EpisodeTemplate
 from lwd_logger.bridge import BagBridge
 from lwd_logger.channel_watcher import ChannelWatcher, PolicyRelease
@@ -38,11 +39,12 @@ from lwd_policy.messages import action_chunk_msg
 from lwd_policy.runtime import InferenceRuntime, RuntimeConfig
 from lwd_policy.safety import robot_limits
 from lwd_sim.aloha import AlohaSimDriver
+from lwd_sim.fleet import ProcessFleet
 from lwd_sim.operator import Imperfection, OperatorConfig, ScriptedOperator, TakeoverTriggers
 
+from lwd_experiment.control_step import CONTROL_PERIOD_NS, OPERATOR_SOURCE, control_step, operator_parameters
+
 LOG = logging.getLogger(__name__)
-OPERATOR_SOURCE = "operator/scripted"
-CONTROL_PERIOD_NS = 20_000_000
 MODES = ("demonstration", "deployment", "evaluation")
 """demonstration: the operator drives the whole episode; deployment: the policy drives and the operator
 takes over on its triggers; evaluation: the policy alone, not recorded."""
@@ -79,6 +81,16 @@ class RobotSettings:
     """Refill the policy's chunk queue when it covers this many steps or fewer. 1 executes each chunk
     almost open-loop; re-planning every step with temporal ensembling measured far worse here
     (BENCHMARKS.md, "execution of chunks")."""
+
+
+@dataclass(frozen=True)
+class EpisodeJob:
+    """One episode for a robot of the fleet to run: task, seed, mode (see MODES) and whether to keep its frames."""
+
+    task: str
+    seed: int
+    mode: str = "deployment"
+    capture: bool = False
 
 
 @dataclass
@@ -122,14 +134,7 @@ class SimRobot:
         self.runtime: InferenceRuntime | None = None
         self.release: PolicyRelease | None = None
         self.limits = robot_limits(ALOHA_SIM, settings.max_step_delta, settings.max_step_delta)
-        self.intervention_parameters = parameters_from_mapping(
-            {
-                "teleop_source": OPERATOR_SOURCE,
-                "auto_label": True,
-                "auto_start_episodes": False,
-                "max_step_delta": settings.max_step_delta,
-            }
-        )
+        self.intervention_parameters = operator_parameters(settings.max_step_delta)
         self._clock_ns = time.time_ns()
         self._episodes = 0
 
@@ -160,6 +165,10 @@ class SimRobot:
             raise RobotError(f"channel {self.settings.channel!r} serves no usable policy yet")
         return self.runtime.version
 
+    def run(self, job: EpisodeJob) -> EpisodeSummary:
+        """Run one job sent by the fleet (see :class:`lwd_sim.fleet.ProcessFleet`)."""
+        return self.run_episode(job.task, job.seed, job.mode, job.capture)
+
     def run_episode(self, task: str, seed: int, mode: str = "deployment", capture: bool = False) -> EpisodeSummary:
         """Run one episode of ``task`` from ``seed`` in ``mode`` (see MODES); ``capture`` keeps the camera frames.
 
@@ -177,53 +186,84 @@ class SimRobot:
         operator.reset(driver)
         if self.runtime is not None:
             self.runtime.reset()
-        # A fresh arbiter per episode: its hold and rate limits start from the reset robot, in AUTONOMOUS.
-        self.session = self.intervention_parameters.session()
-        self.session.template = EpisodeTemplate(self.settings.robot_id, task, driver.instruction)
-        self.session.policy_version = version
-        stamp = self._next_stamp()
         summary = EpisodeSummary(self.settings.robot_id, task, seed, version, False, 0, mode=mode)
         kind = "demonstration" if mode == "demonstration" else "deployment"
-        self._episodes += 1
-        episode_id = new_episode_id(self.settings.robot_id, stamp, self._episodes)
-        self._publish(self.session.start_episode(stamp, episode_id).records, stamp, record, kind)
+        stamp = self._open_session(driver, summary, record, kind)
         if mode == "demonstration":
             operator.take_over(driver, "demonstration")
             self.session.handle(OperatorEvent.TAKEOVER, OPERATOR_SOURCE, stamp)
         elif record:
             self._record(topics.POLICY_VERSION, self._version_message(stamp), stamp)
+        stamp = self._drive(driver, operator, observation, summary, stamp, record, capture)
+        self._close_session(summary, operator, stamp, record, kind)
+        summary.wall_s = time.monotonic() - started
+        return summary
+
+    def _open_session(self, driver: AlohaSimDriver, summary: EpisodeSummary, record: bool, kind: str) -> int:
+        """A fresh session with the episode started; returns the episode's first stamp.
+
+        A fresh arbiter per episode: its hold and rate limits start from the reset robot, in AUTONOMOUS.
+        """
+        self.session = self.intervention_parameters.session()
+        self.session.template = EpisodeTemplate(self.settings.robot_id, summary.task, driver.instruction)
+        self.session.policy_version = summary.policy_version
+        stamp = self._next_stamp()
+        self._episodes += 1
+        episode_id = new_episode_id(self.settings.robot_id, stamp, self._episodes)
+        self._publish(self.session.start_episode(stamp, episode_id).records, stamp, record, kind)
+        return stamp
+
+    def _drive(
+        self,
+        driver: AlohaSimDriver,
+        operator: ScriptedOperator,
+        observation: Observation,
+        summary: EpisodeSummary,
+        stamp: int,
+        record: bool,
+        capture: bool,
+    ) -> int:
+        """Control steps until success or ``max_steps``; returns the last step's stamp."""
         for step in range(self.settings.max_steps):
             if capture:
                 summary.frames.append(observation.images[self.settings.cameras[0]])
             policy_command = None
-            if mode != "demonstration":
-                assert self.runtime is not None
-                now = stamp * 1e-9
-                seen = PolicyObservation(now, observation.qpos, observation.images, driver.instruction,
-                                         observation.object_poses)  # fmt: skip
-                command = self.runtime.step(seen, now)
-                policy_command = command.command
-                for chunk in command.new_chunks if record else ():
-                    self._record(topics.ACTION_CHUNK, action_chunk_msg(chunk, CONTROL_PERIOD_NS * 1e-9, stamp), stamp)
-            if mode == "deployment" and not operator.in_control and operator.decide(driver, policy_command):
-                self.session.handle(OperatorEvent.TAKEOVER, OPERATOR_SOURCE, stamp)
-            teleop = TeleopSample(operator.command(driver), stamp, OPERATOR_SOURCE) if operator.in_control else None
-            output = self.session.step(StepInput(stamp, observation.qpos, policy_command, teleop))
-            if record:
-                self._record_step(driver, observation, policy_command, output, stamp)
-            observation = driver.step(output.command)
+            if summary.mode != "demonstration":
+                policy_command = self._policy_command(driver, observation, stamp, record)
+            recorder = (
+                functools.partial(self._record_step, driver, observation, policy_command, stamp) if record else None
+            )
+            supervise = summary.mode == "deployment"
+            observation, _ = control_step(
+                driver, operator, self.session, observation, policy_command, stamp, supervise, recorder
+            )
             summary.steps = step + 1
             stage = driver.stage_reward  # one contact scan per step, for progress and success alike
             summary.best_stage = max(summary.best_stage, stage)
             summary.success = stage >= driver.max_stage
-            if mode == "deployment" and operator.in_control and operator.wants_hand_back(driver):
-                operator.hand_back(driver)
-                self.session.handle(OperatorEvent.HAND_BACK, OPERATOR_SOURCE, stamp)
             if summary.success:
                 break
             stamp = self._next_stamp()
+        return stamp
+
+    def _policy_command(self, driver: AlohaSimDriver, observation: Observation, stamp: int, record: bool) -> np.ndarray:
+        """The serving policy's command for this step; the chunks it starts are recorded."""
+        assert self.runtime is not None
+        now = stamp * 1e-9
+        seen = PolicyObservation(
+            now, observation.qpos, observation.images, driver.instruction, observation.object_poses
+        )
+        command = self.runtime.step(seen, now)
+        for chunk in command.new_chunks if record else ():
+            self._record(topics.ACTION_CHUNK, action_chunk_msg(chunk, CONTROL_PERIOD_NS * 1e-9, stamp), stamp)
+        return command.command
+
+    def _close_session(
+        self, summary: EpisodeSummary, operator: ScriptedOperator, stamp: int, record: bool, kind: str
+    ) -> None:
+        """Label the episode from the simulator's ground truth, close it, and upload it when recorded."""
         stats = self.session.stats
-        if stats is not None and mode == "deployment":
+        if stats is not None and summary.mode == "deployment":
             summary.interventions = stats.interventions
             summary.intervention_steps = stats.intervention_steps
             summary.takeover_reasons = [decision.reason for decision in operator.takeovers]
@@ -233,8 +273,6 @@ class SimRobot:
         summary.bag = self._publish(end.records, stamp, record, kind)
         if record:
             self._upload(summary)
-        summary.wall_s = time.monotonic() - started
-        return summary
 
     def close(self) -> None:
         """Release the renderers."""
@@ -277,7 +315,15 @@ class SimRobot:
     def _record(self, topic: str, message: object, stamp: int) -> None:
         self.recorder.record(topic, message.__msgtype__, message, stamp)
 
-    def _record_step(self, driver: AlohaSimDriver, observation, policy_command, output, stamp: int) -> None:
+    def _record_step(
+        self,
+        driver: AlohaSimDriver,
+        observation: Observation,
+        policy_command: np.ndarray | None,
+        stamp: int,
+        output: StepOutput,
+    ) -> None:
+        """Record what the robot saw and did at one step, as the recorder node would receive it."""
         names = driver.joint_names
         self._record(topics.JOINT_STATES, joint_state(stamp, names, observation.qpos, observation.qvel), stamp)
         for camera, pixels in observation.images.items():
@@ -293,3 +339,23 @@ class SimRobot:
         release = self.release
         assert release is not None
         return policy_version(stamp, release.version, release.uri, release.sha256, release.channel)
+
+
+def start_sim_robot(settings: RobotSettings) -> SimRobot:
+    """Build a robot inside its fleet process: log lines name the robot, and torch uses one thread, so
+    robots sharing a machine do not oversubscribe its cores."""
+    import torch
+
+    logging.basicConfig(level=logging.WARNING, format=f"%(levelname)s {settings.robot_id}: %(message)s")
+    torch.set_num_threads(1)
+    return SimRobot(settings)
+
+
+def sim_robot_fleet(settings: list[RobotSettings], max_restarts: int = 10) -> ProcessFleet:
+    """One process per robot of ``settings``, each hosting a :class:`SimRobot` that runs ``EpisodeJob``s.
+
+    Robots meet only through the fleet store, so new policy versions are hot-swapped into running robots
+    between episodes. A robot that dies is reported and restarted; its unfinished episode stays in its
+    spool as a partial bag, which recovery marks incomplete: it is never used as a complete episode.
+    """
+    return ProcessFleet(start_sim_robot, settings, [robot.robot_id for robot in settings], max_restarts)

@@ -5,8 +5,9 @@
   mistake-prone operator), then the scripted operator takes over from whatever state that left
   and must finish the task.
 - ``demonstration_worker`` / ``takeover_worker``: the same, as ``lwd_sim.fleet`` workers.
-- ``assisted_episode``: the live loop of the runner (policy drives, the operator decides when to
-  take over and hands back after each sub-goal), written once here so it is tested.
+
+The live loop (the policy drives, the operator takes over and hands back) needs the intervention
+session, so it lives above this package: ``lwd_experiment.control_step``.
 """
 
 from __future__ import annotations
@@ -107,30 +108,6 @@ def takeover_episode(
         steps += 1
         success = driver.success
     return EpisodeOutcome(seed, success, policy_steps + steps, [decision], steps, stage)
-
-
-def assisted_episode(
-    driver: AlohaSimDriver, operator: ScriptedOperator, policy: Policy, seed: int, max_steps: int = 600
-) -> EpisodeOutcome:
-    """The runner's live loop: the policy drives, the operator takes over on triggers and hands back."""
-    driver.reset(seed)
-    operator.reset(driver)
-    operator_steps = 0
-    for step in range(max_steps):
-        policy_command = policy(driver)
-        if not operator.in_control:
-            operator.decide(driver, policy_command)
-        if operator.in_control:
-            command = operator.command(driver)
-            operator_steps += 1
-        else:
-            command = policy_command
-        driver.step(command)
-        if operator.in_control and operator.wants_hand_back(driver):
-            operator.hand_back(driver)
-        if driver.success:
-            return EpisodeOutcome(seed, True, step + 1, list(operator.takeovers), operator_steps)
-    return EpisodeOutcome(seed, False, max_steps, list(operator.takeovers), operator_steps)
 
 
 def demonstration_worker(
