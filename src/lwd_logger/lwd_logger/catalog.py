@@ -15,9 +15,9 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from lwd_interfaces.episodes import COMPLETE_OUTCOMES
 from lwd_interfaces.manifest import MANIFEST_NAME, Manifest, ManifestError
 
-from lwd_logger.episode import COMPLETE_OUTCOMES
 from lwd_logger.store import FleetStore
 
 SCHEMA = """

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from lwd_interfaces import topics
+from lwd_interfaces.episodes import EPISODE_KINDS
 from lwd_interfaces.parameters import Parameter, ParameterTable
 
-from lwd_logger.episode import EPISODE_KINDS
 from lwd_logger.writer import BACKENDS, COMPRESSIONS, STORAGES
 
 RECORDER_NODE = ParameterTable(
