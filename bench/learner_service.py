@@ -21,9 +21,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "test" / "learner"))
 
 from conftest import commit_episode  # noqa: E402  (the test suite's LWD bag writer)
+from lwd_fleet.publisher import PolicyPublisher  # noqa: E402
 from lwd_learner.dataset import build_transitions  # noqa: E402
 from lwd_learner.episode_cache import EpisodeCache  # noqa: E402
-from lwd_learner.publisher import PolicyPublisher  # noqa: E402
 from lwd_learner.trainer import TrainerConfig, TrainerService  # noqa: E402
 from lwd_policy.checkpoint import save_checkpoint  # noqa: E402
 from lwd_policy.config import VLAConfig  # noqa: E402

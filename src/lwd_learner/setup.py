@@ -19,6 +19,7 @@ setup(
         "tensorboard",
         "fsspec",
         "lwd-interfaces",
+        "lwd_fleet",
         "lwd_policy",
         "lwd_logger",
     ],

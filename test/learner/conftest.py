@@ -174,9 +174,9 @@ class HashEmbedder:
 def build_fleet_store(root: Path, bc_steps: int = 3) -> Path:
     """A file store with three committed episodes (demo, deployment with takeover, failed deployment)
     and a tiny BC-pretrained policy published as v000000-bc on channel stable."""
+    from lwd_fleet.publisher import PolicyPublisher
     from lwd_learner.episode_cache import EpisodeCache
     from lwd_learner.pretrain import PretrainConfig, find_episode_folders, load_episodes, pretrain_bc, write_pretrained
-    from lwd_learner.publisher import PolicyPublisher
     from lwd_policy.config import VLAConfig
 
     store = root / "store"

@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from lwd_fleet.catalog import Catalog
+from lwd_fleet.errors import PublishError
+from lwd_fleet.publisher import PolicyPublisher
 from lwd_interfaces.manifest import build_manifest, verify_folder, write_manifest
-from lwd_learner.publisher import PolicyPublisher, PublishError
 from lwd_learner.trainer import TrainerConfig, TrainerError, TrainerService
 from lwd_learner.training_state import TrainingCheckpoints
-from lwd_logger.catalog import Catalog
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from .conftest import TINY_VLA, HashEmbedder, commit_episode

@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime
 
 import pytest
+from lwd_fleet.errors import StoreError, StoreUnavailableError
+from lwd_fleet.store import FleetStore, redact_url
 from lwd_interfaces.manifest import MANIFEST_NAME, Manifest, verify_folder
 from lwd_logger.bag_reader import BagReader
 from lwd_logger.bridge import BagBridge
-from lwd_logger.errors import StoreError, StoreUnavailableError
-from lwd_logger.store import FleetStore, redact_url
 
 
 def expected_key(folder) -> str:

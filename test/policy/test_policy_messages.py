@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from lwd_fleet.policy_cache import resolve_local_policy
 from lwd_interfaces import lwd_typestore
 from lwd_policy.blending import Chunk
-from lwd_policy.local_policies import resolve_local_policy
 from lwd_policy.messages import action_chunk_msg, stamp_seconds
 
 

@@ -23,13 +23,13 @@ import pytest
 import torch
 from lwd.demo.fleet import EpisodeJob, RobotFleet
 from lwd.demo.robot import RobotSettings, SimRobot
+from lwd_fleet.catalog import Catalog
+from lwd_fleet.publisher import PolicyPublisher
 from lwd_interfaces import topics
 from lwd_interfaces.manifest import MANIFEST_NAME, build_manifest, verify_folder, write_manifest
 from lwd_learner.dataset import EpisodeError, decode_episode
-from lwd_learner.publisher import PolicyPublisher
 from lwd_learner.trainer import TrainerConfig, TrainerService
 from lwd_logger.bag_reader import BagReader
-from lwd_logger.catalog import Catalog
 from lwd_logger.recovery import valid_prefix_messages
 from lwd_policy.checkpoint import MODEL_CLASS, WEIGHTS_NAME
 from lwd_policy.language import InstructionEncoder

@@ -22,8 +22,9 @@ from typing import Any
 import fsspec
 import numpy as np
 import torch
+from lwd_fleet.catalog import Catalog
+from lwd_fleet.publisher import PolicyPublisher
 from lwd_interfaces.manifest import MANIFEST_NAME, ManifestError, verify_folder
-from lwd_logger.catalog import Catalog
 from lwd_policy.checkpoint import CheckpointError, PolicyCheckpoint, load_checkpoint, save_checkpoint
 
 from lwd_learner.agent import LWDAgent, TrainingDivergedError
@@ -33,7 +34,6 @@ from lwd_learner.distributed import DistributedContext
 from lwd_learner.episode_cache import EpisodeCache
 from lwd_learner.feature_cache import FeatureCache
 from lwd_learner.observations import TextEmbedder
-from lwd_learner.publisher import PolicyPublisher
 from lwd_learner.replay_buffer import CATEGORIES, ReplayBuffer
 from lwd_learner.telemetry import Telemetry
 from lwd_learner.training_state import TrainingCheckpoints, TrainingState

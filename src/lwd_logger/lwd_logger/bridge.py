@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from lwd_fleet.errors import StoreError, StoreUnavailableError
+from lwd_fleet.store import TRANSIENT_ERRORS, FleetStore
 from lwd_interfaces.manifest import MANIFEST_NAME, Manifest, ManifestError, verify_folder
 
-from lwd_logger.errors import StoreError, StoreUnavailableError
 from lwd_logger.spool import Spool
-from lwd_logger.store import TRANSIENT_ERRORS, FleetStore
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

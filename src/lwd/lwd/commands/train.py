@@ -130,8 +130,9 @@ def run_bc(args: argparse.Namespace) -> int:
 
 def run_publish(args: argparse.Namespace) -> int:
     """Publish a policy folder under the version its manifest names, then move the channel."""
+    from lwd_fleet.errors import PublishError
+    from lwd_fleet.publisher import PolicyPublisher
     from lwd_interfaces.manifest import ManifestError, read_manifest
-    from lwd_learner.publisher import PolicyPublisher, PublishError
 
     try:
         version = str(read_manifest(args.checkpoint).facts.get("version", ""))

@@ -24,7 +24,7 @@ import paramiko
 from fsspec.implementations.local import LocalFileSystem
 from lwd_interfaces.manifest import sha256_stream
 
-from lwd_logger.errors import StoreError, StoreUnavailableError
+from lwd_fleet.errors import StoreError, StoreUnavailableError
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, paramiko.SSHException)
 """Errors that mean "the store is unreachable right now": worth a reconnect and a retry."""

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from lwd_interfaces.manifest import MANIFEST_NAME, Manifest, ManifestError, verify_folder
 
-from lwd_logger.errors import PolicyVerificationError, StoreError
-from lwd_logger.store import FleetStore
+from lwd_fleet.errors import PolicyVerificationError, StoreError
+from lwd_fleet.store import FleetStore
 
 VERSION_PATTERN = re.compile(r"^v\d{6}(-[A-Za-z0-9._-]+)?$")
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from pathlib import Path
 from lwd_interfaces.episodes import COMPLETE_OUTCOMES
 from lwd_interfaces.manifest import MANIFEST_NAME, Manifest, ManifestError
 
-from lwd_logger.store import FleetStore
+from lwd_fleet.store import FleetStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS episodes (

@@ -17,13 +17,11 @@ from pathlib import Path
 import fsspec
 from lwd_interfaces.manifest import MANIFEST_NAME, Manifest, ManifestError, verify_folder
 
+from lwd_fleet.errors import PublishError
+
 LOGGER = logging.getLogger(__name__)
 POLICIES = "policies"
 CHANNELS = "channels"
-
-
-class PublishError(RuntimeError):
-    """A policy version could not be published, or the store already holds different content under its name."""
 
 
 class PolicyPublisher:
