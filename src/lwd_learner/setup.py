@@ -17,7 +17,6 @@ setup(
         "torch",
         "safetensors",
         "tensorboard",
-        "fsspec",
         "lwd-interfaces",
         "lwd_fleet",
         "lwd_policy",

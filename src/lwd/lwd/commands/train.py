@@ -132,11 +132,12 @@ def run_publish(args: argparse.Namespace) -> int:
     """Publish a policy folder under the version its manifest names, then move the channel."""
     from lwd_fleet.errors import PublishError
     from lwd_fleet.publisher import PolicyPublisher
+    from lwd_fleet.store import FleetStore
     from lwd_interfaces.manifest import ManifestError, read_manifest
 
     try:
         version = str(read_manifest(args.checkpoint).facts.get("version", ""))
-        PolicyPublisher(args.store).publish(args.checkpoint, version, args.channel)
+        PolicyPublisher(FleetStore(args.store)).publish(args.checkpoint, version, args.channel)
     except (ManifestError, PublishError) as error:
         print(f"lwd train publish: {error}", file=sys.stderr)
         return 1
