@@ -11,7 +11,7 @@ An unreachable store is logged and retried every ``upload_period_s``; episodes s
 the spool until their upload is verified. The store URL's credentials are never logged.
 The worker paces its I/O with the monotonic clock (it is network pacing, not a message
 time); announcement stamps come from the node clock. All decisions live in the cores
-(``bridge``, ``channel_watcher``, ``store``).
+(``bridge`` here; ``channel_watcher`` and ``store`` in lwd_fleet).
 """
 
 from __future__ import annotations

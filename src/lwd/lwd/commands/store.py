@@ -14,7 +14,9 @@ import argparse
 import os
 from pathlib import Path
 
-DEFAULT_CATALOG = Path(".lwd-cache/catalog.sqlite")
+from lwd_fleet.layout import CATALOG_NAME
+
+DEFAULT_CATALOG = Path(".lwd-cache") / CATALOG_NAME
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
