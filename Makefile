@@ -9,7 +9,7 @@ STAMP    := $(VENV)/.lwd-installed
 ROS_STAMP := $(VENV)/.lwd-ros-installed
 ROS_INPUTS := ros/install.sh ros/jazzy.lock src/lwd_msgs/CMakeLists.txt src/lwd_msgs/package.xml \
               $(wildcard src/lwd_msgs/msg/*.msg src/lwd_msgs/srv/*.srv)
-PACKAGES := src/lwd_msgs src/lwd_policy src/lwd_intervention src/lwd_logger src/lwd_learner src/lwd_sim src/lwd_experiment src/lwd
+PACKAGES := src/lwd_msgs src/lwd_fleet src/lwd_policy src/lwd_intervention src/lwd_logger src/lwd_learner src/lwd_sim src/lwd_experiment src/lwd
 INPUTS   := requirements.txt $(foreach p,$(PACKAGES),$(p)/setup.py)
 PYTEST_ARGS ?=
 DEMO_ARGS ?=

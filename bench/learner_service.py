@@ -21,9 +21,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "test" / "learner"))
 
 from conftest import commit_episode  # noqa: E402  (the test suite's LWD bag writer)
+from lwd_fleet.publisher import PolicyPublisher  # noqa: E402
+from lwd_fleet.store import FleetStore  # noqa: E402
 from lwd_learner.dataset import build_transitions  # noqa: E402
 from lwd_learner.episode_cache import EpisodeCache  # noqa: E402
-from lwd_learner.publisher import PolicyPublisher  # noqa: E402
 from lwd_learner.trainer import TrainerConfig, TrainerService  # noqa: E402
 from lwd_policy.checkpoint import save_checkpoint  # noqa: E402
 from lwd_policy.config import VLAConfig  # noqa: E402
@@ -75,7 +76,7 @@ def main() -> None:
         model = FlowMatchingVLA(vla)
         normalizer = Normalizer.identity(vla.proprio_dim, vla.action_dim)
         save_checkpoint(model, normalizer, root / "pretrained", "v000000-bench")
-        PolicyPublisher(f"file://{store}").publish(root / "pretrained", "v000000-bench", "stable")
+        PolicyPublisher(FleetStore(f"file://{store}")).publish(root / "pretrained", "v000000-bench", "stable")
         encoder = InstructionEncoder()
         encoder.embed([episode.instruction])
         config = TrainerConfig(store_url=f"file://{store}", work_dir=root / "work", publish_every=10**9)

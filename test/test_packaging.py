@@ -22,7 +22,16 @@ from node_sources import console_scripts, declared_parameters
 
 REPO = Path(__file__).resolve().parent.parent
 SRC = REPO / "src"
-PYTHON_PACKAGES = ["lwd_policy", "lwd_intervention", "lwd_logger", "lwd_learner", "lwd_sim", "lwd_experiment", "lwd"]
+PYTHON_PACKAGES = [
+    "lwd_fleet",
+    "lwd_policy",
+    "lwd_intervention",
+    "lwd_logger",
+    "lwd_learner",
+    "lwd_sim",
+    "lwd_experiment",
+    "lwd",
+]
 ALL_PACKAGES = ["lwd_msgs", *PYTHON_PACKAGES]
 
 # Top-level import name -> the package.xml key (rosdep key or workspace package) that provides it.
@@ -59,6 +68,7 @@ IMPORT_KEYS = {
     "PIL": "python3-pil",
     "matplotlib": "python3-matplotlib",
     "tensorboard": "python3-tensorboard",
+    "lwd_fleet": "lwd_fleet",
     "lwd_policy": "lwd_policy",
     "lwd_intervention": "lwd_intervention",
     "lwd_logger": "lwd_logger",

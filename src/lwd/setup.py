@@ -19,6 +19,7 @@ setup(
     ],
     install_requires=[
         "PyYAML",
+        "lwd_fleet",
         "lwd_policy",
         "lwd_intervention",
         "lwd_logger",

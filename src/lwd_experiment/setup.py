@@ -17,6 +17,7 @@ setup(
         "numpy",
         "torch",
         "imageio",
+        "lwd_fleet",
         "lwd_policy",
         "lwd_intervention",
         "lwd_logger",

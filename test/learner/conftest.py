@@ -174,9 +174,10 @@ class HashEmbedder:
 def build_fleet_store(root: Path, bc_steps: int = 3) -> Path:
     """A file store with three committed episodes (demo, deployment with takeover, failed deployment)
     and a tiny BC-pretrained policy published as v000000-bc on channel stable."""
+    from lwd_fleet.publisher import PolicyPublisher
+    from lwd_fleet.store import FleetStore
     from lwd_learner.episode_cache import EpisodeCache
     from lwd_learner.pretrain import PretrainConfig, find_episode_folders, load_episodes, pretrain_bc, write_pretrained
-    from lwd_learner.publisher import PolicyPublisher
     from lwd_policy.config import VLAConfig
 
     store = root / "store"
@@ -188,7 +189,7 @@ def build_fleet_store(root: Path, bc_steps: int = 3) -> Path:
     config = PretrainConfig(steps=bc_steps, batch_size=8)
     model, normalizer = pretrain_bc(episodes, vla, HashEmbedder(), config)
     write_pretrained(model, normalizer, root / "bc", "v000000-bc", len(episodes), bc_steps)
-    PolicyPublisher(f"file://{store}").publish(root / "bc", "v000000-bc", "stable")
+    PolicyPublisher(FleetStore(f"file://{store}")).publish(root / "bc", "v000000-bc", "stable")
     return store
 
 

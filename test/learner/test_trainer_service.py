@@ -14,11 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from lwd_fleet.catalog import Catalog
+from lwd_fleet.errors import PublishError
+from lwd_fleet.publisher import PolicyPublisher
+from lwd_fleet.store import FleetStore
 from lwd_interfaces.manifest import build_manifest, verify_folder, write_manifest
-from lwd_learner.publisher import PolicyPublisher, PublishError
 from lwd_learner.trainer import TrainerConfig, TrainerError, TrainerService
 from lwd_learner.training_state import TrainingCheckpoints
-from lwd_logger.catalog import Catalog
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from .conftest import TINY_VLA, HashEmbedder, commit_episode
@@ -114,7 +116,7 @@ def test_nan_loss_stops_training_before_anything_is_published(tmp_path, fleet_st
 
 
 def test_a_reader_never_sees_a_channel_without_a_manifest(tmp_path, fleet_store):
-    publisher = PolicyPublisher(f"file://{fleet_store}")
+    publisher = PolicyPublisher(FleetStore(f"file://{fleet_store}"))
     seen, problems, done = [], [], threading.Event()
 
     def reader() -> None:

@@ -9,8 +9,8 @@ import re
 
 import yaml
 from lwd.cli import main
+from lwd_fleet.store import FleetStore
 from lwd_logger.bridge import BagBridge
-from lwd_logger.store import FleetStore
 from node_sources import declared_parameters
 
 NODES = {"recorder_node": "recorder_node.py", "bridge_node": "bridge_node.py"}

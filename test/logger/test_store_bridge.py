@@ -1,4 +1,4 @@
-"""FleetStore (file://) and BagBridge: layout, idempotent resumable upload, verification before deleting,
+"""BagBridge over a file:// FleetStore: layout, idempotent resumable upload, verification before deleting,
 backoff on an unreachable store, checksum mismatches, and what is never deleted."""
 
 from __future__ import annotations
@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime
 
 import pytest
+from lwd_fleet.errors import StoreError, StoreUnavailableError
+from lwd_fleet.store import FleetStore
 from lwd_interfaces.manifest import MANIFEST_NAME, Manifest, verify_folder
 from lwd_logger.bag_reader import BagReader
 from lwd_logger.bridge import BagBridge
-from lwd_logger.errors import StoreError, StoreUnavailableError
-from lwd_logger.store import FleetStore, redact_url
 
 
 def expected_key(folder) -> str:
@@ -127,21 +127,6 @@ def test_corrupt_local_episode_is_not_uploaded_or_deleted(record_episode, spool,
         BagBridge(spool, FleetStore(str(tmp_path / "fleet"))).upload_pending()
     assert (folder / "ep1.mcap").is_file()
     assert not (tmp_path / "fleet" / "episodes").exists()
-
-
-def test_redact_url_hides_credentials():
-    url = "sftp://robot:hunter2@10.0.0.5:2222/fleet?key_filename=/home/robot/.ssh/id_ed25519"
-    redacted = redact_url(url)
-    assert "hunter2" not in redacted
-    assert "id_ed25519" not in redacted
-    assert redacted == "sftp://robot@10.0.0.5:2222/fleet?<redacted>"
-
-
-def test_unsupported_scheme_and_unsafe_keys_are_refused(tmp_path):
-    with pytest.raises(StoreError, match="unsupported store URL scheme"):
-        FleetStore("gopher://x/y")
-    with pytest.raises(StoreError, match="unsafe store key"):
-        FleetStore(str(tmp_path)).path("../etc/passwd")
 
 
 def test_manifest_round_trip_of_uploaded_episode(record_episode, spool, tmp_path):

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from lwd_interfaces import lwd_typestore
 from lwd_policy.blending import Chunk
-from lwd_policy.local_policies import resolve_local_policy
 from lwd_policy.messages import action_chunk_msg, stamp_seconds
 
 
@@ -23,15 +20,3 @@ def test_action_chunk_msg_serializes_as_lwd_msgs_action_chunk() -> None:
     assert decoded.policy_version == "v000012" and decoded.inference_latency == pytest.approx(0.0123)
     np.testing.assert_allclose(decoded.actions.reshape(20, 14), actions, rtol=1e-6)
     assert stamp_seconds(decoded.header.stamp.sec, decoded.header.stamp.nanosec) == pytest.approx(1.5)
-
-
-def test_announced_versions_resolve_only_to_local_folders(tmp_path: Path) -> None:
-    (tmp_path / "policies" / "v000002").mkdir(parents=True)
-    direct = tmp_path / "direct"
-    direct.mkdir()
-    assert resolve_local_policy(f"file://{direct}", "v000001", None) == direct
-    assert resolve_local_policy(str(direct), "v000001", None) == direct
-    assert resolve_local_policy("sftp://store/fleet/policies/v000002", "v000002", tmp_path) == (
-        tmp_path / "policies" / "v000002"
-    )
-    assert resolve_local_policy("s3://bucket/policies/v000003", "v000003", tmp_path) is None

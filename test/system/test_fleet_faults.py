@@ -22,13 +22,14 @@ from pathlib import Path
 import pytest
 import torch
 from lwd_experiment.sim_robot import EpisodeJob, RobotSettings, SimRobot, sim_robot_fleet
+from lwd_fleet.catalog import Catalog
+from lwd_fleet.publisher import PolicyPublisher
+from lwd_fleet.store import FleetStore
 from lwd_interfaces import topics
 from lwd_interfaces.manifest import MANIFEST_NAME, build_manifest, verify_folder, write_manifest
 from lwd_learner.dataset import EpisodeError, decode_episode
-from lwd_learner.publisher import PolicyPublisher
 from lwd_learner.trainer import TrainerConfig, TrainerService
 from lwd_logger.bag_reader import BagReader
-from lwd_logger.catalog import Catalog
 from lwd_logger.recovery import valid_prefix_messages
 from lwd_policy.checkpoint import MODEL_CLASS, WEIGHTS_NAME
 from lwd_policy.language import InstructionEncoder
@@ -43,7 +44,7 @@ def publish_policy(root: Path, store_url: str, version: str, seed: int = 0) -> P
     """A random-init policy published as ``version`` on channel stable; returns its local folder."""
     folder = root / "checkpoints" / version
     init_checkpoint(folder, version, seed=seed)
-    PolicyPublisher(store_url).publish(folder, version, "stable")
+    PolicyPublisher(FleetStore(store_url)).publish(folder, version, "stable")
     return folder
 
 
@@ -178,7 +179,7 @@ def test_corrupt_policy_on_the_channel_is_refused_and_the_robot_keeps_serving(tm
     store_url = f"file://{store}"
     publish_policy(tmp_path, store_url, "v000001")
     robot = SimRobot(robot_settings(store_url, tmp_path / "robot0", max_steps=20))
-    publisher = PolicyPublisher(store_url)
+    publisher = PolicyPublisher(FleetStore(store_url))
     try:
         first = robot.run_episode(TASK, seed=0)
         assert (first.policy_version, first.steps) == ("v000001", 20)

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from lwd_fleet.channel_watcher import ChannelWatcher, PolicyRelease
+from lwd_fleet.errors import StoreError
+from lwd_fleet.store import FleetStore
 from lwd_interfaces import lwd_typestore, topics
 from lwd_interfaces.messages import joint_state, policy_version, pose_array, rgb8_image
 from lwd_interfaces.robot import Observation
@@ -25,12 +28,9 @@ from lwd_intervention.labels import new_episode_id
 from lwd_intervention.messages import episode_event_msg, intervention_state_msg, reward_label_msg
 from lwd_intervention.session import EpisodeTemplate
 from lwd_logger.bridge import BagBridge
-from lwd_logger.channel_watcher import ChannelWatcher, PolicyRelease
-from lwd_logger.errors import LoggerError
 from lwd_logger.recorder import EpisodeRecorder
 from lwd_logger.recovery import recover_spool
 from lwd_logger.spool import Spool
-from lwd_logger.store import FleetStore
 from lwd_logger.writer import RosbagsWriter
 from lwd_policy.checkpoint import CheckpointError
 from lwd_policy.inference import PolicyObservation
@@ -142,7 +142,7 @@ class SimRobot:
         """Poll the channel; hot-swap a new verified version in. Returns the version now serving."""
         try:
             release = self.watcher.poll()
-        except (LoggerError, OSError, ValueError) as error:
+        except (StoreError, OSError, ValueError) as error:
             LOG.error("%s: channel %s unusable, keeping the current policy: %s", self.settings.robot_id,
                       self.settings.channel, error)  # fmt: skip
             release = None
@@ -294,7 +294,7 @@ class SimRobot:
     def _upload(self, summary: EpisodeSummary) -> None:
         try:
             self.bridge.upload_pending()
-        except (LoggerError, OSError) as error:
+        except (StoreError, OSError) as error:
             message = f"upload failed, episodes stay in the spool for the next try: {error}"
             LOG.error("%s: %s", self.settings.robot_id, message)
             summary.errors.append(message)

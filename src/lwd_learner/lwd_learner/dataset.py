@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from lwd_interfaces import topics
+from lwd_interfaces.episodes import COMPLETE_OUTCOMES, EPISODE_KINDS
 from lwd_interfaces.messages import pose_array_poses, stamp_ns
 from lwd_logger.bag_reader import BagReader
 from lwd_logger.errors import BagError
@@ -26,8 +27,6 @@ from lwd_learner.returns import n_step_returns
 
 LOGGER = logging.getLogger(__name__)
 
-COMPLETE_OUTCOMES = ("success", "failure")
-EPISODE_KINDS = ("demonstration", "deployment")
 _TELEOP_MODE = 1
 
 

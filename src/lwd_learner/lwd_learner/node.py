@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from lwd_fleet.layout import policy_uri
 from lwd_interfaces import topics
 from lwd_interfaces.messages import policy_version
 from lwd_interfaces.ros import declare_parameters, publish_message, qos_profile, run_node
@@ -81,7 +82,7 @@ class TrainerNode(Node):
 
     def _announce(self, version: str) -> None:
         manifest = self.service.publisher.remote_manifest(version)
-        uri = f"{self.service.config.store_url.rstrip('/')}/policies/{version}"
+        uri = policy_uri(self.service.config.store_url, version)
         digest = manifest.digest if manifest is not None else ""
         channel = self.service.config.channel
         now = self.get_clock().now().nanoseconds

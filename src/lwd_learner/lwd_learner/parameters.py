@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lwd_fleet.layout import CATALOG_NAME
 from lwd_interfaces.parameters import Parameter, ParameterTable
 
 TRAINER_NODE = ParameterTable(
@@ -22,7 +23,7 @@ TRAINER_NODE = ParameterTable(
         Parameter("n_step", 1, "n of the n-step critic targets (1 online)", 1, 1000),
         Parameter("agent_json", "{}", "AgentConfig overrides as JSON, e.g. '{\"lam\": 0.3}'"),
         Parameter("seed", 0, "training seed", 0, 2**31 - 1),
-        Parameter("catalog", "", "SQLite episode catalog; '' = <work_dir>/catalog.sqlite"),
+        Parameter("catalog", "", f"SQLite episode catalog; '' = <work_dir>/{CATALOG_NAME}"),
         Parameter("language_model", "", "sentence-transformers folder; '' = the policy's (default MiniLM)"),
         Parameter("updates_per_tick", 10, "service ticks per timer callback", 1, 10000),
         Parameter("tick_period", 0.05, "timer period [s]", 0.001, 60.0),

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import fsspec
 import numpy as np
 import torch
+from lwd_fleet.layout import EPISODE_MANIFESTS
+from lwd_fleet.store import FleetStore
 from lwd_interfaces.manifest import MANIFEST_NAME, ManifestError, build_manifest, verify_folder
 from lwd_policy.checkpoint import save_checkpoint
 from lwd_policy.config import VLAConfig
@@ -57,10 +58,10 @@ def find_episode_folders(source: str) -> list[Path]:
     accepted from a plain directory (e.g. ``ros2 bag record`` output).
     """
     if "://" in source:
-        fs, root = fsspec.core.url_to_fs(source)
-        if "file" not in ((fs.protocol,) if isinstance(fs.protocol, str) else fs.protocol):
+        store = FleetStore(source)
+        if not store.is_local:
             raise PretrainError(f"BC pretraining reads local stores only; copy {source} locally first")
-        return sorted(Path(path).parent for path in fs.glob(f"{root.rstrip('/')}/episodes/*/*/*/{MANIFEST_NAME}"))
+        return sorted(Path(store.path(key)).parent for key in store.glob(EPISODE_MANIFESTS))
     root = Path(source)
     if not root.is_dir():
         raise PretrainError(f"{root} is not a folder of episode bags")

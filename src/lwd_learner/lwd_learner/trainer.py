@@ -19,11 +19,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import fsspec
 import numpy as np
 import torch
+from lwd_fleet.catalog import Catalog
+from lwd_fleet.layout import CATALOG_NAME, EPISODE_MANIFESTS, manifest_folder, manifest_key, policy_folder
+from lwd_fleet.publisher import PolicyPublisher
+from lwd_fleet.store import FleetStore
 from lwd_interfaces.manifest import MANIFEST_NAME, ManifestError, verify_folder
-from lwd_logger.catalog import Catalog
 from lwd_policy.checkpoint import CheckpointError, PolicyCheckpoint, load_checkpoint, save_checkpoint
 
 from lwd_learner.agent import LWDAgent, TrainingDivergedError
@@ -33,7 +35,6 @@ from lwd_learner.distributed import DistributedContext
 from lwd_learner.episode_cache import EpisodeCache
 from lwd_learner.feature_cache import FeatureCache
 from lwd_learner.observations import TextEmbedder
-from lwd_learner.publisher import PolicyPublisher
 from lwd_learner.replay_buffer import CATEGORIES, ReplayBuffer
 from lwd_learner.telemetry import Telemetry
 from lwd_learner.training_state import TrainingCheckpoints, TrainingState
@@ -51,7 +52,7 @@ class TrainerError(RuntimeError):
 class TrainerConfig:
     """Settings of the trainer service (the ``trainer_node`` parameters and ``lwd train serve`` options).
 
-    ``pretrained`` is a local policy folder or a version under ``<store>/policies/``; empty means the
+    ``pretrained`` is a local policy folder or a version published in the store; empty means the
     version ``channel`` serves now. ``agent`` overrides AgentConfig fields (lam, lr, value, actor...).
     ``catalog`` is the SQLite episode catalog (default ``<work_dir>/catalog.sqlite``).
     """
@@ -74,7 +75,7 @@ class TrainerConfig:
 
     def __post_init__(self) -> None:
         self.work_dir = Path(self.work_dir)
-        self.catalog = self.catalog or str(self.work_dir / "catalog.sqlite")
+        self.catalog = self.catalog or str(self.work_dir / CATALOG_NAME)
         for name in ("publish_every", "batch_size", "buffer_capacity", "scan_every", "n_step"):
             if getattr(self, name) < 1:
                 raise ValueError(f"trainer {name} must be >= 1, got {getattr(self, name)}")
@@ -100,10 +101,8 @@ class TrainerService:
         self.config = config
         self.context = distributed or DistributedContext()
         work = config.work_dir
-        self.fs, root = fsspec.core.url_to_fs(config.store_url)
-        self.store_root = root.rstrip("/")
-        self.local_store = "file" in _protocols(self.fs)
-        self.publisher = PolicyPublisher(config.store_url)
+        self.store = FleetStore(config.store_url)
+        self.publisher = PolicyPublisher(self.store)
         self.checkpoints = TrainingCheckpoints(work / "checkpoints")
         self.telemetry = Telemetry(work / "telemetry", enabled=self.context.is_main)
         self.catalog = Catalog(config.catalog) if self.context.is_main else None
@@ -177,30 +176,27 @@ class TrainerService:
                 f"no pretrained policy: pass one (folder or store version) or publish one on channel "
                 f"{self.config.channel!r} (e.g. `lwd train bc` then `lwd train publish`)"
             )
-        return str(self._localize(f"{self.store_root}/policies/{version}", f"policies/{version}"))
+        return str(self._localize(policy_folder(version)))
 
-    def _localize(self, remote: str, relative: str) -> Path:
-        """A local folder with the content of a store folder (the folder itself on a local store)."""
-        if self.local_store:
-            return Path(remote)
-        local = self.config.work_dir / "staging" / relative
+    def _localize(self, folder: str) -> Path:
+        """A local folder with the content of a store folder (the folder itself on a local store), manifest last."""
+        if self.store.is_local:
+            return Path(self.store.path(folder))
+        local = self.config.work_dir / "staging" / folder
         if not (local / MANIFEST_NAME).is_file():
             local.mkdir(parents=True, exist_ok=True)
-            for path in self.fs.find(remote):
-                target = local / path[len(remote) :].lstrip("/")
+            manifest = manifest_key(folder)
+            for key in self.store.find(folder):
+                target = local / key[len(folder) + 1 :]
                 target.parent.mkdir(parents=True, exist_ok=True)
-                if path.endswith("/" + MANIFEST_NAME) and path[len(remote) :].count("/") == 1:
-                    continue
-                self.fs.get_file(path, str(target))
-            self.fs.get_file(f"{remote}/{MANIFEST_NAME}", str(local / MANIFEST_NAME))
+                if key != manifest:
+                    self.store.download_file(key, target)
+            self.store.download_file(manifest, local / MANIFEST_NAME)
         return local
 
     def committed_episodes(self) -> list[str]:
-        """Store-relative folders of every committed episode (``episodes/<robot>/<date>/<id>``), sorted."""
-        pattern = f"{self.store_root}/episodes/*/*/*/{MANIFEST_NAME}"
-        folders = [path.rsplit("/", 1)[0] for path in self.fs.glob(pattern)]
-        prefix = len(self.store_root) + 1
-        return sorted(folder[prefix:] for folder in folders)
+        """Store keys of the folder of every committed episode (its manifest is in place), sorted."""
+        return sorted(manifest_folder(key) for key in self.store.glob(EPISODE_MANIFESTS))
 
     def ingest_new(self) -> int:
         """Ingest every committed episode not yet in the ledger; returns how many entered the buffer."""
@@ -222,7 +218,7 @@ class TrainerService:
 
     def _ingest(self, relative: str) -> dict[str, str]:
         try:
-            local = self._localize(f"{self.store_root}/{relative}", relative)
+            local = self._localize(relative)
             manifest = verify_folder(local, kind="episode")
         except (ManifestError, OSError) as error:
             return {"status": "skipped", "reason": f"manifest check failed: {error}", "key": ""}
@@ -443,8 +439,3 @@ class _LazyEmbedder:
         if self._embedder is None:
             self._embedder = self._factory()
         return self._embedder.embed(texts)
-
-
-def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
-    protocol = fs.protocol
-    return (protocol,) if isinstance(protocol, str) else tuple(protocol)

@@ -1,1 +1,1 @@
-"""rosbag2 episode recorder, fleet store, bag bridge uploader, catalog and their nodes."""
+"""rosbag2 episode recorder, bag bridge uploader to the fleet store, and their nodes."""

@@ -18,11 +18,11 @@ from typing import Any
 
 import yaml
 from lwd_interfaces import lwd_typestore
+from lwd_interfaces.episodes import COMPLETE_OUTCOMES
 from rosbags.highlevel import AnyReader, AnyReaderError
 from rosbags.interfaces import Connection
 from rosbags.rosbag2 import ReaderError
 
-from lwd_logger.episode import COMPLETE_OUTCOMES
 from lwd_logger.errors import BagError
 
 

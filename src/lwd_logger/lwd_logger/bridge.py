@@ -1,8 +1,8 @@
 """BagBridge: uploads committed episodes from the local spool to the fleet store, then frees the spool.
 
 For each committed episode: verify it locally against its manifest, upload
-every file to ``episodes/<robot_id>/<yyyy-mm-dd>/<episode_id>/`` (skipping
-remote files whose size and sha256 already match, resuming partial ones),
+every file to its episode folder in the store (:func:`lwd_fleet.layout.episode_folder`;
+skipping remote files whose size and sha256 already match, resuming partial ones),
 read every remote file back and check its sha256, write the manifest last,
 read it back, and only then delete the local copy. Store errors are retried
 with exponential backoff and a reconnect; after the last attempt the episode
@@ -11,7 +11,6 @@ stays in the spool and ``StoreUnavailableError`` is raised.
 
 from __future__ import annotations
 
-import datetime
 import logging
 import shutil
 import threading
@@ -21,11 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from lwd_fleet.errors import StoreError, StoreUnavailableError
+from lwd_fleet.layout import episode_day, episode_folder, manifest_key
+from lwd_fleet.store import TRANSIENT_ERRORS, FleetStore
 from lwd_interfaces.manifest import MANIFEST_NAME, Manifest, ManifestError, verify_folder
 
-from lwd_logger.errors import StoreError, StoreUnavailableError
 from lwd_logger.spool import Spool
-from lwd_logger.store import TRANSIENT_ERRORS, FleetStore
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -43,15 +43,14 @@ class UploadResult:
 
 
 def episode_key(manifest: Manifest, folder: Path) -> str:
-    """Store key of an episode: ``episodes/<robot_id>/<yyyy-mm-dd>/<episode_id>`` (date of its start, UTC)."""
+    """Store key of an episode's folder, from its robot, id and start day (UTC)."""
     facts = manifest.facts
     robot_id = facts.get("lwd.robot_id")
     episode_id = facts.get("lwd.episode_id", folder.name)
     if not robot_id:
         raise StoreError(f"{folder}: manifest facts lack lwd.robot_id; cannot place it in the store")
     start_ns = int(facts.get("lwd.start_time_ns") or (folder / MANIFEST_NAME).stat().st_mtime_ns)
-    day = datetime.datetime.fromtimestamp(start_ns / 1e9, tz=datetime.timezone.utc).strftime("%Y-%m-%d")
-    return f"episodes/{robot_id}/{day}/{episode_id}"
+    return episode_folder(robot_id, episode_day(start_ns), episode_id)
 
 
 class BagBridge:
@@ -122,9 +121,9 @@ class BagBridge:
                 self.store.remove(remote)
                 raise StoreError(f"{remote}: sha256 read back from {self.store.display_url} differs after upload")
         manifest_bytes = manifest.to_json().encode()
-        self.store.write_bytes(f"{key}/{MANIFEST_NAME}", manifest_bytes)
-        if self.store.read_bytes(f"{key}/{MANIFEST_NAME}") != manifest_bytes:
-            raise StoreError(f"{key}/{MANIFEST_NAME}: manifest read back from the store differs")
+        self.store.write_bytes(manifest_key(key), manifest_bytes)
+        if self.store.read_bytes(manifest_key(key)) != manifest_bytes:
+            raise StoreError(f"{manifest_key(key)}: manifest read back from the store differs")
         shutil.rmtree(folder)
         log.info(
             "uploaded %s to %s/%s (%d bytes sent, %d files already there)",

@@ -11,7 +11,7 @@ An unreachable store is logged and retried every ``upload_period_s``; episodes s
 the spool until their upload is verified. The store URL's credentials are never logged.
 The worker paces its I/O with the monotonic clock (it is network pacing, not a message
 time); announcement stamps come from the node clock. All decisions live in the cores
-(``bridge``, ``channel_watcher``, ``store``).
+(``bridge`` here; ``channel_watcher`` and ``store`` in lwd_fleet).
 """
 
 from __future__ import annotations
@@ -19,17 +19,17 @@ from __future__ import annotations
 import threading
 import time
 
+from lwd_fleet.channel_watcher import ChannelWatcher, PolicyRelease
+from lwd_fleet.errors import StoreError
+from lwd_fleet.store import FleetStore
 from lwd_interfaces import topics
 from lwd_interfaces.messages import policy_version
 from lwd_interfaces.ros import advertise, declare_parameters, publish_message, run_node
 from rclpy.lifecycle import LifecycleNode, LifecyclePublisher, LifecycleState, TransitionCallbackReturn
 
 from lwd_logger.bridge import BagBridge
-from lwd_logger.channel_watcher import ChannelWatcher, PolicyRelease
-from lwd_logger.errors import StoreError
 from lwd_logger.parameters import BRIDGE_NODE
 from lwd_logger.spool import Spool
-from lwd_logger.store import FleetStore
 from lwd_msgs.msg import PolicyVersion
 
 NODE_NAME = "bridge_node"

@@ -11,13 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lwd_interfaces import topics
+from lwd_interfaces.episodes import EPISODE_KINDS, OUTCOMES
 from lwd_interfaces.intervention_counts import InterventionCounts
 
 from lwd_logger.sample_loss import format_losses
-
-OUTCOMES = ("success", "failure", "incomplete")
-COMPLETE_OUTCOMES = ("success", "failure")
-EPISODE_KINDS = ("demonstration", "deployment")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""Exceptions of lwd_logger: each names one kind of failure so callers can react to it precisely."""
+"""Exceptions of lwd_logger: each names one kind of failure so callers can react to it precisely.
+
+Fleet store errors (upload, channel, publication) are lwd_fleet's, in :mod:`lwd_fleet.errors`.
+"""
 
 from __future__ import annotations
 
@@ -21,15 +24,3 @@ class BagError(LoggerError):
 
 class PlaybackError(BagError):
     """A bag cannot be played as asked: bad rate, offset, namespace or remap, unknown topic, missing message type."""
-
-
-class StoreError(LoggerError):
-    """The fleet store refused an operation or holds data that fails verification."""
-
-
-class StoreUnavailableError(StoreError):
-    """The fleet store stayed unreachable after every retry."""
-
-
-class PolicyVerificationError(StoreError):
-    """A policy version downloaded from the store does not match its manifest."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from lwd_fleet.layout import channel_file
 from lwd_interfaces import topics
+from lwd_interfaces.episodes import EPISODE_KINDS
 from lwd_interfaces.parameters import Parameter, ParameterTable
 
-from lwd_logger.episode import EPISODE_KINDS
 from lwd_logger.writer import BACKENDS, COMPRESSIONS, STORAGES
 
 RECORDER_NODE = ParameterTable(
@@ -40,7 +41,7 @@ BRIDGE_NODE = ParameterTable(
             "store_url", "file://./fleet", "fsspec URL of the fleet store: file://, sftp://user@host:port/path, s3://"
         ),
         Parameter("robot_id", "robot-0", "this robot's fleet id"),
-        Parameter("channel", "stable", "policy channel to follow (policies/channels/<name>)"),
+        Parameter("channel", "stable", f"policy channel to follow ({channel_file('<name>')})"),
         Parameter("cache_dir", "policy_cache", "verified policy versions land in <cache_dir>/<version>/"),
         Parameter("key_filename", "", "SSH private key for sftp:// stores (never logged)"),
         Parameter("upload_period_s", 5.0, "spool scan period [s]", 0.1, 3600.0),

@@ -25,6 +25,7 @@ All logic lives in the cores; this file only converts messages.
 from __future__ import annotations
 
 from geometry_msgs.msg import PoseArray
+from lwd_fleet.policy_cache import resolve_local_policy
 from lwd_interfaces import topics
 from lwd_interfaces.messages import image_pixels, joint_state, policy_version, pose_array_poses, stamp_ns
 from lwd_interfaces.ros import advertise, declare_parameters, publish_message, run_node, subscribe
@@ -35,7 +36,6 @@ from sensor_msgs.msg import Image, JointState
 from lwd_msgs.msg import ActionChunk, EpisodeEvent, PolicyVersion
 from lwd_policy.language import InstructionEncoder, LanguageModelError
 from lwd_policy.latest_inputs import LatestInputs
-from lwd_policy.local_policies import resolve_local_policy
 from lwd_policy.messages import action_chunk_msg, stamp_seconds
 from lwd_policy.parameters import POLICY_NODE, runtime_config, safety_limits
 from lwd_policy.runtime import InferenceRuntime, StepCommand, SwapReport

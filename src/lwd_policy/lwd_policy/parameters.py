@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from lwd_fleet.layout import policy_folder
 from lwd_interfaces.parameters import Parameter, ParameterTable
 from lwd_interfaces.robots import ROBOTS, robot_description
 
@@ -16,7 +17,11 @@ POLICY_NODE = ParameterTable(
     "policy_node",
     [
         Parameter("checkpoint", "", "folder of the initial policy (required; verified at configure)"),
-        Parameter("policy_cache_dir", "", "local mirror of the store's policies/<version>/ (filled by the bag bridge)"),
+        Parameter(
+            "policy_cache_dir",
+            "",
+            f"local mirror of the store's {policy_folder('<version>')}/ (filled by the bag bridge)",
+        ),
         Parameter("instruction", "", "instruction until an /episode/event start carries one (warmed up at configure)"),
         Parameter("language_model_path", "", "sentence-transformers folder; '' = the bundled all-MiniLM-L6-v2"),
         Parameter("low_water", 14, "refill the chunk queue at this many steps or fewer [steps]", 0, 1000),

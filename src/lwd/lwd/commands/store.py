@@ -14,7 +14,9 @@ import argparse
 import os
 from pathlib import Path
 
-DEFAULT_CATALOG = Path(".lwd-cache/catalog.sqlite")
+from lwd_fleet.layout import CATALOG_NAME
+
+DEFAULT_CATALOG = Path(".lwd-cache") / CATALOG_NAME
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,8 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _ingest(args: argparse.Namespace, verify: bool = False):
-    from lwd_logger.catalog import Catalog
-    from lwd_logger.store import FleetStore
+    from lwd_fleet.catalog import Catalog
+    from lwd_fleet.store import FleetStore
 
     catalog = Catalog(args.catalog)
     if not getattr(args, "no_ingest", False):
@@ -103,9 +105,9 @@ def run_stats(args: argparse.Namespace) -> int:
 
 def run_upload(args: argparse.Namespace) -> int:
     """Upload a spool once."""
+    from lwd_fleet.store import FleetStore
     from lwd_logger.bridge import BagBridge
     from lwd_logger.spool import Spool
-    from lwd_logger.store import FleetStore
 
     results = BagBridge(Spool(args.spool), FleetStore(args.store)).upload_pending()
     for result in results:

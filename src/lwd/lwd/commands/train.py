@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lwd_fleet.layout import CATALOG_NAME
+
 if TYPE_CHECKING:
     from lwd_policy.language import InstructionEncoder
 
@@ -60,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--n-step", type=int, default=1)
     serve.add_argument("--agent", default="{}", help="JSON object of AgentConfig overrides, e.g. '{\"lam\": 0.3}'")
     serve.add_argument("--seed", type=int, default=0)
-    serve.add_argument("--catalog", default="", help="SQLite episode catalog (default: <work-dir>/catalog.sqlite)")
+    serve.add_argument("--catalog", default="", help=f"SQLite episode catalog (default: <work-dir>/{CATALOG_NAME})")
     serve.add_argument("--max-updates", type=int, help="stop at this many total updates")
     serve.add_argument("--until-idle", action="store_true", help="stop when a publish finds no new episodes")
     serve.set_defaults(handler=run_serve)
@@ -130,12 +132,14 @@ def run_bc(args: argparse.Namespace) -> int:
 
 def run_publish(args: argparse.Namespace) -> int:
     """Publish a policy folder under the version its manifest names, then move the channel."""
+    from lwd_fleet.errors import PublishError
+    from lwd_fleet.publisher import PolicyPublisher
+    from lwd_fleet.store import FleetStore
     from lwd_interfaces.manifest import ManifestError, read_manifest
-    from lwd_learner.publisher import PolicyPublisher, PublishError
 
     try:
         version = str(read_manifest(args.checkpoint).facts.get("version", ""))
-        PolicyPublisher(args.store).publish(args.checkpoint, version, args.channel)
+        PolicyPublisher(FleetStore(args.store)).publish(args.checkpoint, version, args.channel)
     except (ManifestError, PublishError) as error:
         print(f"lwd train publish: {error}", file=sys.stderr)
         return 1

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import pytest
+from lwd_fleet.catalog import Catalog
+from lwd_fleet.channel_watcher import ChannelWatcher
+from lwd_fleet.errors import PolicyVerificationError, StoreError
+from lwd_fleet.store import FleetStore
 from lwd_interfaces.manifest import MANIFEST_NAME, build_manifest, write_manifest
 from lwd_logger.bridge import BagBridge
-from lwd_logger.catalog import Catalog
-from lwd_logger.channel_watcher import ChannelWatcher
 from lwd_logger.episode import EpisodeInfo
-from lwd_logger.errors import PolicyVerificationError, StoreError
-from lwd_logger.store import FleetStore
 
 
 def publish_policy(root, version, weights=b"w" * 64, channel="stable"):

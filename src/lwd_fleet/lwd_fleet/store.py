@@ -1,9 +1,11 @@
-"""FleetStore: the fleet store behind an fsspec URL (``file://`` default, ``sftp://``, ``s3://`` if s3fs is installed).
+"""FleetStore: the fleet store behind an fsspec URL (``file://`` default, ``sftp://``, ``s3://`` if s3fs is
+installed, ``memory://`` in-process).
 
-Keys are posix paths relative to the store root (``episodes/...``,
-``policies/...``). Uploads resume: a remote file that is a verified prefix of
-the local one is appended to rather than sent again. The URL's credentials
-(password, key file) are never logged: use ``display_url``.
+This is the only module that talks to fsspec and paramiko. Keys are posix paths
+relative to the store root, laid out by :mod:`lwd_fleet.layout`. Uploads resume:
+a remote file that is a verified prefix of the local one is appended to rather
+than sent again. The URL's credentials (password, key file) are never logged:
+use ``display_url``.
 
 SFTP URLs: ``sftp://user@host:port/abs/path?key_filename=/path/to/key``; the
 key file can also come from ``storage_options``.
@@ -15,6 +17,7 @@ import hashlib
 import logging
 import os
 import posixpath
+import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -24,7 +27,7 @@ import paramiko
 from fsspec.implementations.local import LocalFileSystem
 from lwd_interfaces.manifest import sha256_stream
 
-from lwd_logger.errors import StoreError, StoreUnavailableError
+from lwd_fleet.errors import StoreError, StoreUnavailableError
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, paramiko.SSHException)
 """Errors that mean "the store is unreachable right now": worth a reconnect and a retry."""
@@ -79,6 +82,8 @@ class FleetStore:
             self._sftp_options = options
         elif self.protocol == "s3":
             self.root = f"{parts.netloc}{parts.path}".rstrip("/")
+        elif self.protocol == "memory":
+            self.root = "/" + f"{parts.netloc}{parts.path}".strip("/")
         else:
             raise StoreError(f"unsupported store URL scheme {self.protocol!r} in {self.display_url}")
         self.fs = self._connect()
@@ -92,6 +97,8 @@ class FleetStore:
                 options = dict(self._sftp_options)
                 options["port"] = int(options["port"])
                 return fsspec.filesystem("sftp", skip_instance_cache=True, **options)
+            if self.protocol == "memory":
+                return fsspec.filesystem("memory")
             return fsspec.filesystem("s3", skip_instance_cache=True, **self.storage_options)
         except ImportError as error:
             raise StoreError(f"store {self.display_url} needs an optional package: {error}") from error
@@ -104,11 +111,20 @@ class FleetStore:
         """Drop the connection and open a new one (after the server went away)."""
         self.fs = self._connect()
 
+    @property
+    def is_local(self) -> bool:
+        """True for a ``file://`` store: ``path(key)`` is then a folder or file on this machine."""
+        return self.protocol == "file"
+
     def path(self, key: str) -> str:
         """Full path on the filesystem of a store key."""
         if key.startswith("/") or ".." in key.split("/"):
             raise StoreError(f"unsafe store key {key!r}")
         return posixpath.join(self.root, key) if key else self.root
+
+    def _key(self, path: str) -> str:
+        """Store key of a full path below the root (inverse of ``path``)."""
+        return path[len(self.root.rstrip("/")) + 1 :]
 
     def exists(self, key: str) -> bool:
         """True when the key exists (file or folder)."""
@@ -147,6 +163,14 @@ class FleetStore:
             return []
         return sorted(posixpath.basename(str(e).rstrip("/")) for e in entries)
 
+    def glob(self, pattern: str) -> list[str]:
+        """Keys matching a glob pattern of keys (``*`` matches within one folder), sorted."""
+        return sorted(self._key(path) for path in self.fs.glob(self.path(pattern)))
+
+    def find(self, key: str) -> list[str]:
+        """Keys of every file below a remote folder, at any depth, sorted."""
+        return sorted(self._key(path) for path in self.fs.find(self.path(key)))
+
     def makedirs(self, key: str) -> None:
         """Create a remote folder and its parents."""
         self.fs.makedirs(self.path(key), exist_ok=True)
@@ -165,6 +189,17 @@ class FleetStore:
         if self.fs.exists(target):
             self.fs.rm(target)
         self.fs.mv(temporary, target)
+
+    def replace_bytes(self, key: str, data: bytes) -> None:
+        """Write a small remote file by renaming a uniquely named temp file over it.
+
+        A reader sees the old content or the new, never no file; concurrent writers never share a temp file.
+        """
+        folder, name = posixpath.split(self.path(key))
+        temporary = posixpath.join(folder, f".{name}.{uuid.uuid4().hex}.tmp")
+        self.fs.makedirs(folder, exist_ok=True)
+        self.fs.pipe_file(temporary, data)
+        self.fs.mv(temporary, posixpath.join(folder, name))
 
     def upload_file(self, local: str | Path, key: str) -> int:
         """Upload a local file, resuming when the remote file is a matching prefix; returns bytes sent."""

@@ -2,10 +2,11 @@
 
 One row per episode (robot, task, policy versions, steps, interventions,
 outcome, manifest sha256, store path, ingested time). ``ingest(store)``
-walks ``episodes/<robot>/<date>/<episode>/``: folders without a manifest are
-not yet episodes and are skipped; malformed manifests, wrong kinds, missing
-``lwd.*`` facts and (with ``verify=True``) files failing their sha256 are
-recorded in the ``rejected`` table with the reason.
+walks the store's episode folders (robot, then day, then episode; see
+:mod:`lwd_fleet.layout`): folders without a manifest are not yet episodes
+and are skipped; malformed manifests, wrong kinds, missing ``lwd.*`` facts
+and (with ``verify=True``) files failing their sha256 are recorded in the
+``rejected`` table with the reason.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from lwd_interfaces.manifest import MANIFEST_NAME, Manifest, ManifestError
+from lwd_interfaces.episodes import COMPLETE_OUTCOMES
+from lwd_interfaces.manifest import Manifest, ManifestError
 
-from lwd_logger.episode import COMPLETE_OUTCOMES
-from lwd_logger.store import FleetStore
+from lwd_fleet.layout import EPISODES, day_episodes, episode_folder, manifest_key, robot_episodes
+from lwd_fleet.store import FleetStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS episodes (
@@ -126,15 +128,15 @@ class Catalog:
     def ingest(self, store: FleetStore, verify: bool = False) -> IngestReport:
         """Catalogue every committed episode of the store (checking file sha256s when ``verify``)."""
         added = known = pending = rejected = 0
-        for robot in store.listdir("episodes"):
-            for day in store.listdir(f"episodes/{robot}"):
-                for episode in store.listdir(f"episodes/{robot}/{day}"):
-                    key = f"episodes/{robot}/{day}/{episode}"
-                    if not store.exists(f"{key}/{MANIFEST_NAME}"):
+        for robot in store.listdir(EPISODES):
+            for day in store.listdir(robot_episodes(robot)):
+                for episode in store.listdir(day_episodes(robot, day)):
+                    key = episode_folder(robot, day, episode)
+                    if not store.exists(manifest_key(key)):
                         pending += 1
                         continue
                     try:
-                        manifest = Manifest.from_json(store.read_bytes(f"{key}/{MANIFEST_NAME}"))
+                        manifest = Manifest.from_json(store.read_bytes(manifest_key(key)))
                         if manifest.kind != "episode":
                             raise ManifestError(f"manifest kind is {manifest.kind!r}, expected 'episode'")
                         if verify:

@@ -1,12 +1,12 @@
 """ChannelWatcher: follows a policy channel of the fleet store and brings new versions into a local cache.
 
-``poll()`` reads ``policies/channels/<name>``; when it names a version not
-yet reported, the watcher downloads ``policies/<version>/`` (manifest first,
-then each listed file) into ``<cache>/.download/<version>``, verifies every
-file against the manifest, renames it to ``<cache>/<version>`` and reports
-it. A version that fails verification is refused with
-``PolicyVerificationError`` and never reported. The policy runtime loads the
-reported folder.
+``poll()`` reads the channel's file in the store; when it names a version not
+yet reported, the watcher downloads the version's folder (manifest first, then
+each listed file; keys from :mod:`lwd_fleet.layout`) into the local policy
+cache's staging folder, verifies every file against the manifest, renames it
+to the version's cache folder (:mod:`lwd_fleet.policy_cache`) and reports it.
+A version that fails verification is refused with ``PolicyVerificationError``
+and never reported. The policy runtime loads the reported folder.
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ from pathlib import Path
 
 from lwd_interfaces.manifest import MANIFEST_NAME, Manifest, ManifestError, verify_folder
 
-from lwd_logger.errors import PolicyVerificationError, StoreError
-from lwd_logger.store import FleetStore
+from lwd_fleet.errors import PolicyVerificationError, StoreError
+from lwd_fleet.layout import channel_file, manifest_key, policy_folder, policy_uri
+from lwd_fleet.policy_cache import cached_version, staged_version
+from lwd_fleet.store import FleetStore
 
 VERSION_PATTERN = re.compile(r"^v\d{6}(-[A-Za-z0-9._-]+)?$")
 log = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ class ChannelWatcher:
         cache_dir: str | Path,
         on_release: Callable[[PolicyRelease], None] | None = None,
     ) -> None:
-        """Watch ``policies/channels/<channel>`` of ``store``; ``on_release`` is called for each new version."""
+        """Watch the channel named ``channel`` of ``store``; ``on_release`` is called for each new version."""
         if not channel or "/" in channel:
             raise ValueError(f"invalid channel name {channel!r}")
         self.store = store
@@ -60,9 +62,8 @@ class ChannelWatcher:
 
     def channel_version(self) -> str:
         """The version the channel serves now; StoreError when the channel file is missing or malformed."""
-        key = f"policies/channels/{self.channel}"
         try:
-            version = self.store.read_bytes(key).decode().strip()
+            version = self.store.read_bytes(channel_file(self.channel)).decode().strip()
         except FileNotFoundError as error:
             raise StoreError(f"channel {self.channel!r} does not exist in {self.store.display_url}") from error
         if not VERSION_PATTERN.match(version):
@@ -82,9 +83,9 @@ class ChannelWatcher:
         return release
 
     def fetch(self, version: str) -> PolicyRelease:
-        """Download and verify ``policies/<version>/`` into the cache (reusing a verified cached copy)."""
-        folder = self.cache_dir / version
-        uri = f"{self.store.display_url.rstrip('/')}/policies/{version}"
+        """Download and verify a version's folder into the cache (reusing a verified cached copy)."""
+        folder = cached_version(self.cache_dir, version)
+        uri = policy_uri(self.store.display_url, version)
         if folder.is_dir():
             try:
                 manifest = verify_folder(folder, kind="policy")
@@ -92,17 +93,18 @@ class ChannelWatcher:
             except ManifestError as error:
                 log.warning("cached %s fails verification (%s); downloading it again", folder, error)
                 shutil.rmtree(folder)
-        staging = self.cache_dir / ".download" / version
+        staging = staged_version(self.cache_dir, version)
         if staging.exists():
             shutil.rmtree(staging)
         staging.mkdir(parents=True)
         try:
-            manifest_bytes = self.store.read_bytes(f"policies/{version}/{MANIFEST_NAME}")
+            remote = policy_folder(version)
+            manifest_bytes = self.store.read_bytes(manifest_key(remote))
             manifest = Manifest.from_json(manifest_bytes)
             for entry in manifest.files:
                 target = staging / entry.path
                 target.parent.mkdir(parents=True, exist_ok=True)
-                self.store.download_file(f"policies/{version}/{entry.path}", target)
+                self.store.download_file(f"{remote}/{entry.path}", target)
             (staging / MANIFEST_NAME).write_bytes(manifest_bytes)
             verify_folder(staging, kind="policy")
         except (ManifestError, FileNotFoundError) as error:

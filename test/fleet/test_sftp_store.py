@@ -8,13 +8,13 @@ import time
 
 import numpy as np
 import pytest
+from lwd_fleet.channel_watcher import ChannelWatcher
+from lwd_fleet.errors import StoreUnavailableError
+from lwd_fleet.store import FleetStore
 from lwd_interfaces import topics
 from lwd_interfaces.manifest import verify_folder
 from lwd_logger.bag_reader import BagReader
 from lwd_logger.bridge import BagBridge
-from lwd_logger.channel_watcher import ChannelWatcher
-from lwd_logger.errors import StoreUnavailableError
-from lwd_logger.store import FleetStore
 
 
 def big_episode(make_recorder, steps, episode_info, megabytes):
