@@ -32,8 +32,8 @@ from lwd_logger.bag_reader import BagReader
 from lwd_logger.catalog import Catalog
 from lwd_logger.recovery import valid_prefix_messages
 from lwd_policy.checkpoint import MODEL_CLASS, WEIGHTS_NAME
+from lwd_policy.checkpoint_tools import init_checkpoint
 from lwd_policy.language import InstructionEncoder
-from lwd_policy.tools import init_checkpoint
 from safetensors.torch import load_file, save_file
 
 TASK = "transfer_cube"
