@@ -25,7 +25,7 @@ from lwd_policy.config import VLAConfig
 from lwd_policy.language import InstructionEncoder
 from lwd_policy.model import FlowMatchingVLA, ObservationBatch
 from lwd_policy.normalization import Normalizer
-from lwd_policy.state import policy_state
+from lwd_policy.proprio import policy_state
 from lwd_sim.aloha import AlohaSimDriver
 from lwd_sim.operator import ScriptedOperator
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from lwd_policy.config import VLAConfig
 from lwd_policy.model import ObservationBatch
 from lwd_policy.normalization import Normalizer
-from lwd_policy.state import StateError, policy_state
+from lwd_policy.proprio import ProprioError, policy_state
 
 from lwd_learner.dataset import Episode, EpisodeError
 
@@ -49,7 +49,7 @@ def episode_state(episode: Episode, frames: np.ndarray, config: VLAConfig) -> np
     poses = None if episode.object_poses is None else episode.object_poses[frames]
     try:
         return policy_state(episode.proprio[frames], poses, config.object_slots)
-    except StateError as error:
+    except ProprioError as error:
         raise EpisodeError(f"episode {episode.episode_id}: {error}") from error
 
 

@@ -26,7 +26,7 @@ class VLAConfig:
     I/O fields (cameras, image size, dims, horizon, control period) define what a
     robot must feed and what it receives; width fields only size the network.
     ``object_slots`` > 0 makes the policy also read the positions of that many task objects from a
-    perception system (``lwd_policy.state``); ``language_model`` is a sentence-transformers folder
+    perception system (``lwd_policy.proprio``); ``language_model`` is a sentence-transformers folder
     ("" = the bundled MiniLM);
     ``extra`` holds free-form JSON settings that travel with the checkpoint (for
     example a plugged-in VLA wrapper's options).

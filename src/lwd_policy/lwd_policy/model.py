@@ -38,7 +38,7 @@ class ObservationBatch:
 
     ``images``: ``{camera: uint8 [B, 3, h, w]}``; ``instruction_embedding``: ``[B, language_dim]``;
     ``proprio``: ``[B, state_dim]`` already normalized (joint positions, then object positions; see
-    ``lwd_policy.state``).
+    ``lwd_policy.proprio``).
     """
 
     images: dict[str, torch.Tensor]
