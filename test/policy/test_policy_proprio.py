@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from lwd_policy.checkpoint import CheckpointError, load_checkpoint
-from lwd_policy.config import ConfigError, VLAConfig
+from lwd_policy.config import VLAConfig
+from lwd_policy.contract import ConfigError, ObservationError
 from lwd_policy.inference import ChunkPredictor, PolicyObservation
 from lwd_policy.language import InstructionEncoder
-from lwd_policy.model import ObservationError
 from lwd_policy.proprio import POSE_WIDTH, ProprioError, no_object_poses, policy_state
 from lwd_policy.runtime import CommandStatus, InferenceRuntime, RuntimeConfig
 from lwd_policy.safety import aloha_limits

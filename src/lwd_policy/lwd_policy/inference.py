@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from lwd_policy.checkpoint import PolicyCheckpoint
+from lwd_policy.contract import ObservationBatch, ObservationError
 from lwd_policy.language import InstructionEncoder
-from lwd_policy.model import ObservationBatch, ObservationError
 from lwd_policy.proprio import ProprioError, policy_state
 
 
