@@ -22,10 +22,10 @@ from lwd_experiment.stats import wilson_rate
 from lwd_learner.dataset import Episode
 from lwd_learner.pretrain import PretrainConfig, pretrain_bc
 from lwd_policy.config import VLAConfig
+from lwd_policy.contract import ObservationBatch, PolicyModel
 from lwd_policy.language import InstructionEncoder
-from lwd_policy.model import FlowMatchingVLA, ObservationBatch
 from lwd_policy.normalization import Normalizer
-from lwd_policy.state import policy_state
+from lwd_policy.proprio import policy_state
 from lwd_sim.aloha import AlohaSimDriver
 from lwd_sim.operator import ScriptedOperator
 
@@ -75,7 +75,7 @@ def demonstrations(driver: AlohaSimDriver, seeds: range, max_steps: int) -> list
 
 
 def evaluate(
-    model: FlowMatchingVLA,
+    model: PolicyModel,
     normalizer: Normalizer,
     encoder: InstructionEncoder,
     driver: AlohaSimDriver,

@@ -24,8 +24,9 @@ from collections.abc import Callable
 import torch
 from lwd_learner.agent import AgentConfig, LWDAgent, TransitionBatch
 from lwd_policy.config import VLAConfig
+from lwd_policy.contract import ObservationBatch
 from lwd_policy.flow import flow_matching_loss
-from lwd_policy.model import FlowMatchingVLA, ObservationBatch
+from lwd_policy.model import FlowMatchingVLA
 
 
 def observations(config: VLAConfig, batch: int, device: torch.device) -> ObservationBatch:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -12,6 +13,9 @@ from lwd_interfaces.manifest import build_manifest, write_manifest
 from lwd_interfaces.messages import header as make_header
 from lwd_interfaces.messages import joint_state, policy_version, pose_array
 from rosbags.rosbag2 import StoragePlugin, Writer
+
+if TYPE_CHECKING:
+    from lwd_policy.contract import PolicyConfig
 
 JOINT_NAMES = [f"joint_{i}" for i in range(14)]
 
@@ -171,9 +175,11 @@ class HashEmbedder:
         return torch.stack(vectors)
 
 
-def build_fleet_store(root: Path, bc_steps: int = 3) -> Path:
+def build_fleet_store(root: Path, bc_steps: int = 3, policy_config: PolicyConfig | None = None) -> Path:
     """A file store with three committed episodes (demo, deployment with takeover, failed deployment)
-    and a tiny BC-pretrained policy published as v000000-bc on channel stable."""
+    and a tiny BC-pretrained policy published as v000000-bc on channel stable.
+
+    The policy is of ``policy_config``'s registered type, by default the built-in VLA sized by ``TINY_VLA``."""
     from lwd_fleet.publisher import PolicyPublisher
     from lwd_fleet.store import FleetStore
     from lwd_learner.episode_cache import EpisodeCache
@@ -184,7 +190,7 @@ def build_fleet_store(root: Path, bc_steps: int = 3) -> Path:
     commit_episode(store, "demo0", steps=24, kind="demonstration", image_shape=(16, 16))
     commit_episode(store, "dep0", steps=20, intervention_steps=(3, 4, 5), image_shape=(16, 16))
     commit_episode(store, "dep1", steps=18, outcome="failure", image_shape=(16, 16))
-    vla = VLAConfig.from_dict(TINY_VLA)
+    vla = policy_config or VLAConfig.from_dict(TINY_VLA)
     episodes = load_episodes(find_episode_folders(f"file://{store}"), EpisodeCache(root / "bc-cache"), vla.cameras)
     config = PretrainConfig(steps=bc_steps, batch_size=8)
     model, normalizer = pretrain_bc(episodes, vla, HashEmbedder(), config)

@@ -6,10 +6,10 @@ import math
 
 import pytest
 import torch
-from learner.tiny_flow import TinyFlow
 from lwd_learner.agent import AgentConfig, AgentStateError, LWDAgent, TrainingDivergedError, TransitionBatch
 from lwd_learner.agent_config import AgentConfigError
 from lwd_learner.transition import TransitionBatchError
+from policy.tiny_policy import TinyFlow
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 

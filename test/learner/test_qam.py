@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-from learner.tiny_flow import TinyFlow
 from lwd_learner.qam import (
     adjoint_matching_loss,
     lean_adjoint,
@@ -16,6 +15,7 @@ from lwd_learner.qam import (
     time_grid,
 )
 from lwd_policy.flow import euler_sample, flow_matching_loss
+from policy.tiny_policy import TinyFlow
 from torch import Tensor
 
 

@@ -23,7 +23,7 @@ from lwd_learner.trainer import TrainerConfig, TrainerError, TrainerService
 from lwd_learner.training_state import TrainingCheckpoints
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from .conftest import TINY_VLA, HashEmbedder, commit_episode
+from .conftest import TINY_VLA, HashEmbedder, build_fleet_store, commit_episode
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -74,6 +74,23 @@ def test_published_policy_loads_with_the_fine_tuned_action_expert(tmp_path, flee
         torch.testing.assert_close(tensor, expected[name])
     base = load_checkpoint(fleet_store / "policies/v000000-bc")
     torch.testing.assert_close(loaded.model.vision.state_dict(), base.model.vision.state_dict())
+
+
+def test_a_second_policy_type_pretrains_trains_and_publishes_through_the_registry(tmp_path):
+    from lwd_policy.checkpoint import load_checkpoint
+    from policy.tiny_policy import TinyPolicy, TinyPolicyConfig
+
+    config = TinyPolicyConfig(image_height=16, image_width=16, horizon=4, flow_steps=3)
+    store = build_fleet_store(tmp_path, policy_config=config)
+    trainer = service(store, tmp_path / "work")
+    assert trainer.run(max_updates=2) == 2
+    trainer.close()
+    assert isinstance(trainer.pretrained.model, TinyPolicy) and trainer.features.frames_encoded > 0
+    published = load_checkpoint(store / "policies/v000002", expected=config)
+    assert isinstance(published.model, TinyPolicy) and published.manifest.facts["policy_type"] == "TinyMLPPolicy"
+    expected = trainer.agent.policy_action_expert().state_dict()
+    for name, tensor in published.model.action_expert.state_dict().items():
+        torch.testing.assert_close(tensor, expected[name])
 
 
 def test_bad_episodes_are_skipped_with_a_reason_and_training_goes_on(tmp_path, fleet_store):

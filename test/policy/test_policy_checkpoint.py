@@ -114,3 +114,24 @@ def test_garbage_config_and_stats_are_refused(make_checkpoint: Callable[..., Pat
     _recommit(folder)
     with pytest.raises(CheckpointError, match="not valid JSON"):
         load_checkpoint(folder)
+
+
+def test_the_policy_type_is_recorded_and_an_unknown_or_missing_one_is_refused(
+    make_checkpoint: Callable[..., Path],
+) -> None:
+    folder = make_checkpoint("v000001")
+    facts = read_manifest(folder).facts
+    assert facts["policy_type"] == "FlowMatchingVLA"
+    del facts["policy_type"]
+
+    def recommit(**type_facts: str) -> None:
+        write_manifest(folder, build_manifest(folder, "policy", {**facts, **type_facts}))
+
+    recommit(model_class="FlowMatchingVLA")  # what checkpoints written before the policy registry record
+    assert isinstance(load_checkpoint(folder).model, FlowMatchingVLA)
+    recommit(policy_type="pi0")
+    with pytest.raises(CheckpointError, match=r"unknown policy type 'pi0'; known types: \[.*'FlowMatchingVLA'"):
+        load_checkpoint(folder)
+    recommit()
+    with pytest.raises(CheckpointError, match=r"records no policy_type .*known types: \[.*'FlowMatchingVLA'"):
+        load_checkpoint(folder)

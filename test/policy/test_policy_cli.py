@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from lwd.cli import main
 from lwd_policy.checkpoint import load_checkpoint
+from lwd_policy.checkpoint_tools import sample_chunk
 from lwd_policy.language import InstructionEncoder
-from lwd_policy.tools import sample_chunk
 
 
 def test_init_then_verify_then_tamper(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -31,9 +31,9 @@ from lwd_learner.dataset import EpisodeError, decode_episode
 from lwd_learner.trainer import TrainerConfig, TrainerService
 from lwd_logger.bag_reader import BagReader
 from lwd_logger.recovery import valid_prefix_messages
-from lwd_policy.checkpoint import MODEL_CLASS, WEIGHTS_NAME
+from lwd_policy.checkpoint import POLICY_TYPE_FACT, WEIGHTS_NAME
+from lwd_policy.checkpoint_tools import init_checkpoint
 from lwd_policy.language import InstructionEncoder
-from lwd_policy.tools import init_checkpoint
 from lwd_sim.fleet import ProcessFleet
 from safetensors.torch import load_file, save_file
 
@@ -167,7 +167,9 @@ def nan_weights_checkpoint(root: Path, version: str) -> Path:
     facts = init_checkpoint(folder, version, seed=3).facts
     tensors = load_file(str(folder / WEIGHTS_NAME))
     poisoned = {name: torch.full_like(t, float("nan")) if t.is_floating_point() else t for name, t in tensors.items()}
-    save_file(poisoned, str(folder / WEIGHTS_NAME), metadata={"version": version, "model_class": MODEL_CLASS})
+    save_file(
+        poisoned, str(folder / WEIGHTS_NAME), metadata={"version": version, POLICY_TYPE_FACT: facts[POLICY_TYPE_FACT]}
+    )
     (folder / MANIFEST_NAME).unlink()
     write_manifest(folder, build_manifest(folder, "policy", facts))
     verify_folder(folder, kind="policy")

@@ -54,7 +54,10 @@ class AgentStateError(ValueError):
 
 
 class LWDAgent:
-    """DIVL + QAM learner over an action expert `forward(x [B,H,D], t [B], features [B,F]) -> v [B,H,D]`.
+    """DIVL + QAM learner over a policy's action expert `forward(x [B,H,D], t [B], features [B,F]) -> v [B,H,D]`.
+
+    Any velocity field with that signature works; the trainer passes the pretrained policy's
+    `PolicyModel.action_expert` (`lwd_policy.contract`), and publishes f_θ back into it.
 
     The initial action expert is deep-copied into the fine-tuned flow f_θ (published), the base flow f_β
     (BC) and its EMA reference f_β̄. `grad_sync`, when given, is called with every trainable parameter after

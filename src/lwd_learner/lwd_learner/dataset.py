@@ -21,7 +21,7 @@ from lwd_interfaces.episodes import COMPLETE_OUTCOMES, EPISODE_KINDS
 from lwd_interfaces.messages import pose_array_poses, stamp_ns
 from lwd_logger.bag_reader import BagReader
 from lwd_logger.errors import BagError
-from lwd_policy.state import no_object_poses
+from lwd_policy.proprio import no_object_poses
 
 from lwd_learner.returns import n_step_returns
 

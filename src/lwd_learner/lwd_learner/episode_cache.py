@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-from lwd_policy.state import no_object_poses
+from lwd_policy.proprio import no_object_poses
 
 from lwd_learner.dataset import Episode, decode_episode
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from lwd_policy.model import FlowMatchingVLA
+from lwd_policy.contract import PolicyModel
 from lwd_policy.normalization import Normalizer
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -31,7 +31,7 @@ class FeatureCache:
     def __init__(
         self,
         cache_dir: str | Path,
-        model: FlowMatchingVLA,
+        model: PolicyModel,
         normalizer: Normalizer,
         embedder: TextEmbedder,
         encoder_version: str,

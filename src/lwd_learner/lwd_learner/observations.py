@@ -12,10 +12,9 @@ from typing import Protocol
 import numpy as np
 import torch
 import torch.nn.functional as F
-from lwd_policy.config import VLAConfig
-from lwd_policy.model import ObservationBatch
+from lwd_policy.contract import ObservationBatch, PolicyConfig
 from lwd_policy.normalization import Normalizer
-from lwd_policy.state import StateError, policy_state
+from lwd_policy.proprio import ProprioError, policy_state
 
 from lwd_learner.dataset import Episode, EpisodeError
 
@@ -28,7 +27,7 @@ class TextEmbedder(Protocol):
         ...
 
 
-def frame_images(episode: Episode, frames: np.ndarray, config: VLAConfig) -> dict[str, torch.Tensor]:
+def frame_images(episode: Episode, frames: np.ndarray, config: PolicyConfig) -> dict[str, torch.Tensor]:
     """The configured cameras' images at ``frames`` as uint8 ``[B, 3, h, w]``, resized to the model's size."""
     missing = [camera for camera in config.cameras if camera not in episode.images]
     if missing:
@@ -44,17 +43,17 @@ def frame_images(episode: Episode, frames: np.ndarray, config: VLAConfig) -> dic
     return images
 
 
-def episode_state(episode: Episode, frames: np.ndarray, config: VLAConfig) -> np.ndarray:
+def episode_state(episode: Episode, frames: np.ndarray, config: PolicyConfig) -> np.ndarray:
     """The policy's low-dimensional state at ``frames``: joint positions, then object positions."""
     poses = None if episode.object_poses is None else episode.object_poses[frames]
     try:
         return policy_state(episode.proprio[frames], poses, config.object_slots)
-    except StateError as error:
+    except ProprioError as error:
         raise EpisodeError(f"episode {episode.episode_id}: {error}") from error
 
 
 def observation_batch(
-    episode: Episode, frames: np.ndarray, config: VLAConfig, normalizer: Normalizer, embedder: TextEmbedder
+    episode: Episode, frames: np.ndarray, config: PolicyConfig, normalizer: Normalizer, embedder: TextEmbedder
 ) -> ObservationBatch:
     """The model inputs of ``episode`` at the step indices ``frames``."""
     frames = np.asarray(frames, dtype=np.int64)

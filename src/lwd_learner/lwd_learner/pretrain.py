@@ -21,9 +21,8 @@ from lwd_fleet.layout import EPISODE_MANIFESTS
 from lwd_fleet.store import FleetStore
 from lwd_interfaces.manifest import MANIFEST_NAME, ManifestError, build_manifest, verify_folder
 from lwd_policy.checkpoint import save_checkpoint
-from lwd_policy.config import VLAConfig
+from lwd_policy.contract import ObservationBatch, PolicyConfig, PolicyModel, build_policy
 from lwd_policy.flow import flow_matching_loss
-from lwd_policy.model import FlowMatchingVLA, ObservationBatch
 from lwd_policy.normalization import Normalizer
 
 from lwd_learner.dataset import Episode, EpisodeError
@@ -107,12 +106,15 @@ def action_chunks(episode: Episode, starts: np.ndarray, horizon: int) -> np.ndar
 
 def pretrain_bc(
     episodes: list[Episode],
-    vla_config: VLAConfig,
+    policy_config: PolicyConfig,
     embedder: TextEmbedder,
     config: PretrainConfig,
     progress: Callable[[int, float], None] | None = None,
-) -> tuple[FlowMatchingVLA, Normalizer]:
-    """Train a fresh FlowMatchingVLA by flow matching on the selected steps; returns it with its normalizer."""
+) -> tuple[PolicyModel, Normalizer]:
+    """Train a fresh policy of ``policy_config``'s registered type by flow matching on the selected steps.
+
+    Returns the model with its normalizer.
+    """
     selected = _training_steps(episodes, config.with_interventions)
     if not selected:
         raise PretrainError(
@@ -120,17 +122,19 @@ def pretrain_bc(
             f"{' or intervention' if config.with_interventions else ''} steps to clone"
         )
     used = [episodes[index] for index, _ in selected]
-    states = [episode_state(e, np.arange(e.steps), vla_config) for e in used]
+    states = [episode_state(e, np.arange(e.steps), policy_config) for e in used]
     normalizer = Normalizer.from_data(np.concatenate(states), np.concatenate([e.actions for e in used]))
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    model = FlowMatchingVLA(vla_config)
+    model = build_policy(policy_config)
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     weights = np.array([len(steps) for _, steps in selected], dtype=np.float64)
     weights /= weights.sum()
     for step in range(1, config.steps + 1):
-        batch, actions = _sample(episodes, selected, weights, rng, vla_config, normalizer, embedder, config.batch_size)
+        batch, actions = _sample(
+            episodes, selected, weights, rng, policy_config, normalizer, embedder, config.batch_size
+        )
         loss = flow_matching_loss(model, actions, model.encode(batch))
         if not bool(torch.isfinite(loss)):
             raise PretrainError(f"BC loss became {float(loss)} at step {step}; no checkpoint written")
@@ -149,7 +153,7 @@ def _sample(
     selected: list[tuple[int, np.ndarray]],
     weights: np.ndarray,
     rng: np.random.Generator,
-    vla_config: VLAConfig,
+    policy_config: PolicyConfig,
     normalizer: Normalizer,
     embedder: TextEmbedder,
     batch_size: int,
@@ -161,10 +165,10 @@ def _sample(
             continue
         episode = episodes[index]
         starts = rng.choice(steps, size=count)
-        parts.append(observation_batch(episode, starts, vla_config, normalizer, embedder))
-        chunks.append(action_chunks(episode, starts, vla_config.horizon))
+        parts.append(observation_batch(episode, starts, policy_config, normalizer, embedder))
+        chunks.append(action_chunks(episode, starts, policy_config.horizon))
     batch = ObservationBatch(
-        images={camera: torch.cat([p.images[camera] for p in parts]) for camera in vla_config.cameras},
+        images={camera: torch.cat([p.images[camera] for p in parts]) for camera in policy_config.cameras},
         instruction_embedding=torch.cat([p.instruction_embedding for p in parts]),
         proprio=torch.cat([p.proprio for p in parts]),
     )
@@ -173,7 +177,7 @@ def _sample(
 
 
 def write_pretrained(
-    model: FlowMatchingVLA, normalizer: Normalizer, out: str | Path, version: str, episodes: int, steps: int
+    model: PolicyModel, normalizer: Normalizer, out: str | Path, version: str, episodes: int, steps: int
 ) -> Path:
     """Save the pretrained policy as a checkpoint folder (``lwd_policy.checkpoint`` layout, manifest last)."""
     out = Path(out)

@@ -2,10 +2,13 @@
 
 Layout (docs/contracts.md): ``model.safetensors``, ``config.json``,
 ``normalization.json`` and ``manifest.json`` (kind ``policy``, written last,
-facts carry the version). Loading checks, in order: the manifest (sha256 of
-every file), the config, the normalization stats, then every tensor's name,
-shape and finiteness. Any mismatch is a ``CheckpointError`` that says what is
-wrong. No pickle is read or written anywhere.
+facts carry the version and the policy type). The policy type is the name the
+model's class is registered under (``lwd_policy.contract``); loading looks it up
+to parse the config and build the model, so any registered policy saves and
+loads the same way. Loading checks, in order: the manifest (sha256 of every
+file), the policy type, the config, the normalization stats, then every
+tensor's name, shape and finiteness. Any mismatch is a ``CheckpointError`` that
+says what is wrong. No pickle is read or written anywhere.
 """
 
 from __future__ import annotations
@@ -21,15 +24,24 @@ from lwd_interfaces.manifest import Manifest, ManifestError, build_manifest, ver
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from lwd_policy.config import ConfigError, VLAConfig
-from lwd_policy.model import FlowMatchingVLA
+from lwd_policy.contract import (
+    ConfigError,
+    PolicyConfig,
+    PolicyModel,
+    PolicyTypeError,
+    known_policy_types,
+    lookup_policy_type,
+    policy_type_of,
+)
 from lwd_policy.normalization import NormalizationError, Normalizer
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 NORMALIZATION_NAME = "normalization.json"
 POLICY_KIND = "policy"
-MODEL_CLASS = "FlowMatchingVLA"
+POLICY_TYPE_FACT = "policy_type"
+LEGACY_POLICY_TYPE_FACT = "model_class"
+"""Checkpoints written before policy types were registered name their type (always ``FlowMatchingVLA``) here."""
 VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -41,9 +53,9 @@ class CheckpointError(ValueError):
 class PolicyCheckpoint:
     """A verified, loaded policy: the model (eval mode), its normalizer, config, version and manifest."""
 
-    model: FlowMatchingVLA
+    model: PolicyModel
     normalizer: Normalizer
-    config: VLAConfig
+    config: PolicyConfig
     version: str
     manifest: Manifest
 
@@ -61,7 +73,7 @@ def check_version(version: str) -> str:
 
 
 def save_checkpoint(
-    model: FlowMatchingVLA,
+    model: PolicyModel,
     normalizer: Normalizer,
     folder: str | os.PathLike[str],
     version: str,
@@ -69,10 +81,15 @@ def save_checkpoint(
 ) -> Manifest:
     """Write ``model`` and ``normalizer`` as a policy artifact in ``folder`` (created; must hold no manifest yet).
 
+    ``model``'s class must be a registered policy type, whose name the manifest records as ``policy_type``.
     ``facts`` are extra manifest facts (e.g. training step, parent version). Returns the written manifest.
     """
     check_version(version)
-    config: VLAConfig = model.config
+    try:
+        policy_type = policy_type_of(model).name
+    except PolicyTypeError as error:
+        raise CheckpointError(f"cannot save a policy checkpoint: {error}") from error
+    config = model.config
     if normalizer.proprio.dim != config.state_dim or normalizer.action.dim != config.action_dim:
         raise CheckpointError(
             f"normalizer dims (proprio {normalizer.proprio.dim}, action {normalizer.action.dim}) do not match "
@@ -86,10 +103,10 @@ def save_checkpoint(
     for name, tensor in tensors.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise CheckpointError(f"refusing to save: tensor {name!r} holds NaN or infinity")
-    save_file(tensors, str(root / WEIGHTS_NAME), metadata={"version": version, "model_class": MODEL_CLASS})
+    save_file(tensors, str(root / WEIGHTS_NAME), metadata={"version": version, POLICY_TYPE_FACT: policy_type})
     (root / CONFIG_NAME).write_text(config.to_json())
     (root / NORMALIZATION_NAME).write_text(normalizer.to_json())
-    all_facts = {"version": version, "model_class": MODEL_CLASS, **(facts or {})}
+    all_facts = {"version": version, POLICY_TYPE_FACT: policy_type, **(facts or {})}
     manifest = build_manifest(root, POLICY_KIND, all_facts)
     write_manifest(root, manifest)
     return manifest
@@ -97,12 +114,13 @@ def save_checkpoint(
 
 def load_checkpoint(
     folder: str | os.PathLike[str],
-    expected: VLAConfig | None = None,
+    expected: PolicyConfig | None = None,
     device: str = "cpu",
 ) -> PolicyCheckpoint:
     """Verify and load a policy artifact; ``expected`` (optional) must be I/O-compatible with its config.
 
-    Raises CheckpointError naming the folder and what failed.
+    The model is built by the policy type the manifest records. Raises CheckpointError naming the folder
+    and what failed (an unknown or unrecorded policy type lists the known ones).
     """
     root = Path(folder)
     try:
@@ -114,11 +132,18 @@ def load_checkpoint(
         if name not in listed:
             raise CheckpointError(f"policy checkpoint {root}: manifest does not list {name}")
     version = check_version(manifest.facts.get("version", ""))
-    model_class = manifest.facts.get("model_class", MODEL_CLASS)
-    if model_class != MODEL_CLASS:
-        raise CheckpointError(f"policy checkpoint {root} holds a {model_class!r}, this loader builds {MODEL_CLASS}")
+    type_name = manifest.facts.get(POLICY_TYPE_FACT, manifest.facts.get(LEGACY_POLICY_TYPE_FACT))
+    if not isinstance(type_name, str):
+        raise CheckpointError(
+            f"policy checkpoint {root}: manifest records no {POLICY_TYPE_FACT} (got {type_name!r}); "
+            f"known types: {known_policy_types()}"
+        )
     try:
-        config = VLAConfig.from_json((root / CONFIG_NAME).read_bytes())
+        policy_type = lookup_policy_type(type_name)
+    except PolicyTypeError as error:
+        raise CheckpointError(f"policy checkpoint {root}: {error}") from error
+    try:
+        config = policy_type.config_class.from_json((root / CONFIG_NAME).read_bytes())
         if expected is not None:
             expected.check_compatible(config)
     except ConfigError as error:
@@ -136,7 +161,7 @@ def load_checkpoint(
         tensors = load_file(str(root / WEIGHTS_NAME), device=device)
     except (SafetensorError, OSError, ValueError, json.JSONDecodeError) as error:
         raise CheckpointError(f"policy checkpoint {root}: unreadable {WEIGHTS_NAME}: {error}") from error
-    model = FlowMatchingVLA(config)
+    model = policy_type.build(config)
     _check_tensors(root, model.state_dict(), tensors)
     model.load_state_dict(tensors, strict=True)
     model.to(device).eval()

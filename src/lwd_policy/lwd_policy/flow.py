@@ -52,8 +52,8 @@ def flow_matching_loss(
 ) -> torch.Tensor:
     """Behaviour-cloning flow-matching loss: mean ‖v(x_t, t, features) − (action − noise)‖².
 
-    ``model_or_expert`` is a ``FlowMatchingVLA`` (its action expert is used) or an
-    ``ActionExpert``; ``actions [B, H, D]`` are normalized; ``features [B, F]`` come
+    ``model_or_expert`` is a ``PolicyModel`` (its ``action_expert`` is used) or an
+    action expert itself; ``actions [B, H, D]`` are normalized; ``features [B, F]`` come
     from ``encode`` (pass them un-detached to train the encoder too). ``t`` defaults
     to U(0, 1) per sample and ``noise`` to N(0, I).
     """

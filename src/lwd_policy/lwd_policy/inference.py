@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 
 from lwd_policy.checkpoint import PolicyCheckpoint
+from lwd_policy.contract import ObservationBatch, ObservationError
 from lwd_policy.language import InstructionEncoder
-from lwd_policy.model import ObservationBatch, ObservationError
-from lwd_policy.state import StateError, policy_state
+from lwd_policy.proprio import ProprioError, policy_state
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ class ChunkPredictor:
                 raise ObservationError(f"qpos has {qpos.shape[0]} values, policy expects {self.config.proprio_dim}")
             try:
                 states.append(policy_state(qpos, observation.object_poses, self.config.object_slots))
-            except StateError as error:
+            except ProprioError as error:
                 raise ObservationError(str(error)) from error
         proprio = self.checkpoint.normalizer.normalize_proprio(torch.from_numpy(np.stack(states)))
         return ObservationBatch(

@@ -1,84 +1,27 @@
-"""The built-in flow-matching vision-language-action model.
+"""The built-in flow-matching vision-language-action model, registered as policy type ``FlowMatchingVLA``.
 
 ``encode`` turns an observation (camera images, instruction embedding, normalized
 proprio) into one feature vector; the ``ActionExpert`` is a flow-matching head that
-maps (x_t, t, features) to a velocity over an H×D action chunk; ``sample`` runs K
-Euler steps from Gaussian noise. The learner only relies on ``encode``,
-``action_expert`` / ``velocity`` and ``sample`` (docs/contracts.md "Policy model").
+maps (x_t, t, features) to a velocity over an H×D action chunk; ``sample`` (from
+``PolicyModel``) runs K Euler steps from Gaussian noise. The rest of the stack only
+relies on the ``PolicyModel`` contract (``lwd_policy.contract``, docs/contracts.md "Policy model").
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from lwd_policy.config import VLAConfig
-from lwd_policy.flow import euler_sample, flow_matching_loss, sinusoidal_embedding
+from lwd_policy.contract import ObservationBatch, PolicyModel, register_policy
+from lwd_policy.flow import sinusoidal_embedding
 
 __all__ = [
     "ActionExpert",
     "FlowMatchingVLA",
-    "ObservationBatch",
-    "ObservationError",
     "ProprioEncoder",
     "VisionEncoder",
-    "flow_matching_loss",
 ]
-
-
-class ObservationError(ValueError):
-    """An observation batch does not match the model's configuration."""
-
-
-@dataclass
-class ObservationBatch:
-    """Model inputs for B observations.
-
-    ``images``: ``{camera: uint8 [B, 3, h, w]}``; ``instruction_embedding``: ``[B, language_dim]``;
-    ``proprio``: ``[B, state_dim]`` already normalized (joint positions, then object positions; see
-    ``lwd_policy.state``).
-    """
-
-    images: dict[str, torch.Tensor]
-    instruction_embedding: torch.Tensor
-    proprio: torch.Tensor
-
-    @property
-    def batch_size(self) -> int:
-        """B."""
-        return int(self.proprio.shape[0])
-
-    def to(self, device: torch.device | str) -> ObservationBatch:
-        """A copy with every tensor on ``device``."""
-        return ObservationBatch(
-            images={name: image.to(device) for name, image in self.images.items()},
-            instruction_embedding=self.instruction_embedding.to(device),
-            proprio=self.proprio.to(device),
-        )
-
-    def validate(self, config: VLAConfig) -> None:
-        """Raise ObservationError naming the first tensor whose shape or dtype is wrong."""
-        batch = self.batch_size
-        expected_proprio = (batch, config.state_dim)
-        if tuple(self.proprio.shape) != expected_proprio:
-            raise ObservationError(f"proprio must be {expected_proprio}, got {tuple(self.proprio.shape)}")
-        expected_language = (batch, config.language_dim)
-        if tuple(self.instruction_embedding.shape) != expected_language:
-            raise ObservationError(
-                f"instruction_embedding must be {expected_language}, got {tuple(self.instruction_embedding.shape)}"
-            )
-        missing = [camera for camera in config.cameras if camera not in self.images]
-        if missing:
-            raise ObservationError(f"missing camera images {missing}")
-        expected_image = (batch, 3, config.image_height, config.image_width)
-        for camera in config.cameras:
-            image = self.images[camera]
-            if tuple(image.shape) != expected_image or image.dtype != torch.uint8:
-                raise ObservationError(
-                    f"camera {camera!r} must be uint8 {expected_image}, got {image.dtype} {tuple(image.shape)}"
-                )
 
 
 class VisionEncoder(nn.Module):
@@ -194,12 +137,14 @@ class ActionExpert(nn.Module):
         return self.output(torch.nn.functional.silu(self.out_norm(h))).reshape(batch, self.horizon, self.action_dim)
 
 
-class FlowMatchingVLA(nn.Module):
+@register_policy("FlowMatchingVLA", VLAConfig)
+class FlowMatchingVLA(PolicyModel):
     """Vision (CNN) + language (sentence embedding) + proprio → features; flow-matching action expert → chunk."""
 
+    config: VLAConfig
+
     def __init__(self, config: VLAConfig | None = None) -> None:
-        super().__init__()
-        self.config = config or VLAConfig()
+        super().__init__(config or VLAConfig())
         c = self.config
         self.vision = VisionEncoder(c)
         self.language = nn.Sequential(nn.Linear(c.language_dim, c.language_proj_dim), nn.SiLU())
@@ -226,26 +171,3 @@ class FlowMatchingVLA(nn.Module):
             self.proprio(batch.proprio.float()),
         ]
         return self.fusion(torch.cat(parts, dim=-1))
-
-    def velocity(self, x: torch.Tensor, t: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        """The flow's velocity field: ``action_expert(x, t, features)``."""
-        return self.action_expert(x, t, features)
-
-    def sample(
-        self,
-        features: torch.Tensor,
-        noise: torch.Tensor | None = None,
-        steps: int | None = None,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """Normalized action chunks ``[B, H, D]``: K Euler steps from ``noise`` (default N(0, I) via ``generator``)."""
-        shape = (features.shape[0], self.config.horizon, self.config.action_dim)
-        if noise is None:
-            noise = torch.randn(shape, generator=generator, dtype=features.dtype, device=features.device)
-        elif tuple(noise.shape) != shape:
-            raise ValueError(f"noise must be {shape}, got {tuple(noise.shape)}")
-        return euler_sample(self.velocity, features, noise, steps or self.config.flow_steps)
-
-    def forward(self, batch: ObservationBatch, noise: torch.Tensor | None = None) -> torch.Tensor:
-        """``sample(encode(batch), noise)``: normalized action chunks for a batch of observations."""
-        return self.sample(self.encode(batch), noise)

@@ -41,8 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_init(args: argparse.Namespace) -> int:
     """``lwd policy init``."""
+    from lwd_policy.checkpoint_tools import init_checkpoint
     from lwd_policy.config import VLAConfig
-    from lwd_policy.tools import init_checkpoint
 
     cameras = tuple(name.strip() for name in args.cameras.split(",") if name.strip())
     config = VLAConfig(cameras=cameras, horizon=args.horizon, flow_steps=args.flow_steps)
@@ -54,7 +54,7 @@ def run_init(args: argparse.Namespace) -> int:
 def run_verify(args: argparse.Namespace) -> int:
     """``lwd policy verify``: exit status 0 when valid, 1 with the reason otherwise."""
     from lwd_policy.checkpoint import CheckpointError
-    from lwd_policy.tools import checkpoint_summary
+    from lwd_policy.checkpoint_tools import checkpoint_summary
 
     try:
         summary = checkpoint_summary(args.folder)
@@ -76,7 +76,7 @@ def run_verify(args: argparse.Namespace) -> int:
 def run_sample(args: argparse.Namespace) -> int:
     """``lwd policy sample``."""
     from lwd_policy.checkpoint import CheckpointError
-    from lwd_policy.tools import sample_chunk
+    from lwd_policy.checkpoint_tools import sample_chunk
 
     try:
         report = sample_chunk(args.folder, args.instruction, args.seed)

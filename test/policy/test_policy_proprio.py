@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from lwd_policy.checkpoint import CheckpointError, load_checkpoint
-from lwd_policy.config import ConfigError, VLAConfig
+from lwd_policy.config import VLAConfig
+from lwd_policy.contract import ConfigError, ObservationError
 from lwd_policy.inference import ChunkPredictor, PolicyObservation
 from lwd_policy.language import InstructionEncoder
-from lwd_policy.model import ObservationError
+from lwd_policy.proprio import POSE_WIDTH, ProprioError, no_object_poses, policy_state
 from lwd_policy.runtime import CommandStatus, InferenceRuntime, RuntimeConfig
 from lwd_policy.safety import robot_limits
-from lwd_policy.state import POSE_WIDTH, StateError, no_object_poses, policy_state
 
 QPOS = np.arange(14, dtype=np.float64) / 10.0
 
@@ -68,7 +68,7 @@ def test_without_object_slots_the_state_is_the_joint_positions() -> None:
     ],
 )
 def test_poses_that_do_not_fit_the_slots_are_refused(object_poses: np.ndarray | None, message: str) -> None:
-    with pytest.raises(StateError, match=message):
+    with pytest.raises(ProprioError, match=message):
         policy_state(QPOS, object_poses, object_slots=2)
 
 

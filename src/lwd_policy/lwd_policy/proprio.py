@@ -14,7 +14,7 @@ POSE_WIDTH = 7
 """An object pose is (x, y, z, qw, qx, qy, qz) in the robot's world frame [m]."""
 
 
-class StateError(ValueError):
+class ProprioError(ValueError):
     """Joint positions or object poses that do not fit the policy's state layout."""
 
 
@@ -26,19 +26,19 @@ def no_object_poses(batch_shape: tuple[int, ...] = ()) -> np.ndarray:
 def policy_state(qpos: np.ndarray, object_poses: np.ndarray | None, object_slots: int) -> np.ndarray:
     """``qpos [..., J]`` and ``object_poses [..., N, 7]`` → ``[..., J + 3 * object_slots]`` float32.
 
-    Raises StateError when the policy needs object poses and none (or more than ``object_slots``) came.
+    Raises ProprioError when the policy needs object poses and none (or more than ``object_slots``) came.
     """
     qpos = np.asarray(qpos, dtype=np.float32)
     if object_slots == 0:
         return qpos
     poses = no_object_poses(qpos.shape[:-1]) if object_poses is None else np.asarray(object_poses, dtype=np.float32)
     if poses.ndim != qpos.ndim + 1 or poses.shape[-1] != POSE_WIDTH or poses.shape[:-2] != qpos.shape[:-1]:
-        raise StateError(f"object poses must be [..., N, {POSE_WIDTH}] matching qpos {qpos.shape}, got {poses.shape}")
+        raise ProprioError(f"object poses must be [..., N, {POSE_WIDTH}] matching qpos {qpos.shape}, got {poses.shape}")
     count = poses.shape[-2]
     if count == 0:
-        raise StateError(f"the policy reads {object_slots} object positions, but no object poses were given")
+        raise ProprioError(f"the policy reads {object_slots} object positions, but no object poses were given")
     if count > object_slots:
-        raise StateError(f"{count} object poses given, the policy has only {object_slots} object slots")
+        raise ProprioError(f"{count} object poses given, the policy has only {object_slots} object slots")
     positions = np.zeros((*qpos.shape[:-1], object_slots, 3), dtype=np.float32)
     positions[..., :count, :] = poses[..., :3]
     return np.concatenate([qpos, positions.reshape(*qpos.shape[:-1], 3 * object_slots)], axis=-1)

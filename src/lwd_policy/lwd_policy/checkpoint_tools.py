@@ -17,20 +17,21 @@ from lwd_interfaces.manifest import Manifest
 
 from lwd_policy.checkpoint import load_checkpoint, save_checkpoint
 from lwd_policy.config import VLAConfig
+from lwd_policy.contract import PolicyConfig, build_policy
 from lwd_policy.inference import ChunkPredictor
 from lwd_policy.language import InstructionEncoder
-from lwd_policy.model import FlowMatchingVLA
 from lwd_policy.normalization import Normalizer
 
 
 def init_checkpoint(
-    folder: str | os.PathLike[str], version: str, config: VLAConfig | None = None, seed: int = 0
+    folder: str | os.PathLike[str], version: str, config: PolicyConfig | None = None, seed: int = 0
 ) -> Manifest:
-    """Write a randomly initialised policy (identity normalization): a starting point before BC pretraining."""
+    """Write a randomly initialised policy of ``config``'s type (default: the built-in VLA) with identity
+    normalization: a starting point before BC pretraining."""
     config = config or VLAConfig()
     torch.manual_seed(seed)
     normalizer = Normalizer.identity(config.state_dim, config.action_dim)
-    return save_checkpoint(FlowMatchingVLA(config), normalizer, folder, version, facts={"init_seed": seed})
+    return save_checkpoint(build_policy(config), normalizer, folder, version, facts={"init_seed": seed})
 
 
 def checkpoint_summary(folder: str | os.PathLike[str]) -> dict[str, Any]:
