@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -146,6 +146,18 @@ class _StampedSeries:
         return self.values[position - 1] if position else None
 
 
+@dataclass
+class _Streams:
+    """The messages of one episode bag that a decoded episode is built from, each sorted by stamp."""
+
+    executed: dict[int, np.ndarray] = field(default_factory=dict)
+    joints: _StampedSeries = field(default_factory=_StampedSeries)
+    interventions: _StampedSeries = field(default_factory=_StampedSeries)
+    versions: _StampedSeries = field(default_factory=_StampedSeries)
+    poses: _StampedSeries = field(default_factory=_StampedSeries)
+    images: dict[str, _StampedSeries] = field(default_factory=dict)
+
+
 def decode_episode(bag_dir: str | Path, key: str, cameras: tuple[str, ...] | None = None) -> Episode:
     """Decode an LWD episode bag into per-step arrays aligned on ``/command/executed`` stamps.
 
@@ -168,6 +180,23 @@ def decode_episode(bag_dir: str | Path, key: str, cameras: tuple[str, ...] | Non
         raise EpisodeError(f"{bag_dir}: unknown lwd.episode_kind {kind!r}")
     bag_cameras = tuple(name for name in custom.get("lwd.cameras", "").split(",") if name)
     cameras = tuple(cameras) if cameras is not None else bag_cameras
+    streams = _read_streams(reader, bag_dir, cameras)
+    steps = _align_steps(streams, cameras, custom.get("lwd.policy_versions", "").split(",")[0], bag_dir)
+    return Episode(
+        key=key,
+        episode_id=custom["lwd.episode_id"],
+        robot_id=custom.get("lwd.robot_id", ""),
+        task=custom.get("lwd.task", ""),
+        instruction=custom.get("lwd.instruction", ""),
+        episode_kind=kind,
+        outcome=outcome,
+        cameras=cameras,
+        **steps,
+    )
+
+
+def _read_streams(reader: BagReader, bag_dir: Path, cameras: tuple[str, ...]) -> _Streams:
+    """Read the topics a decoded episode needs; every one of them must have messages."""
     camera_topics = {topics.camera_topic(name): name for name in cameras}
     missing = [
         topic
@@ -176,13 +205,7 @@ def decode_episode(bag_dir: str | Path, key: str, cameras: tuple[str, ...] | Non
     ]
     if missing:
         raise EpisodeError(f"{bag_dir}: bag has no messages on the topics {missing}")
-
-    executed: dict[int, np.ndarray] = {}
-    joints = _StampedSeries()
-    interventions = _StampedSeries()
-    versions = _StampedSeries()
-    poses = _StampedSeries()
-    images = {name: _StampedSeries() for name in cameras}
+    streams = _Streams(images={name: _StampedSeries() for name in cameras})
     wanted = {
         topics.EXECUTED_COMMAND,
         topics.JOINT_STATES,
@@ -195,39 +218,43 @@ def decode_episode(bag_dir: str | Path, key: str, cameras: tuple[str, ...] | Non
             message, topic = item.msg, item.topic
             stamp = _stamp_ns(message)
             if topic == topics.POLICY_VERSION:
-                versions.add(stamp, str(message.version))
+                streams.versions.add(stamp, str(message.version))
             elif topic == topics.EXECUTED_COMMAND:
-                executed[stamp] = np.asarray(message.position, dtype=np.float32)
+                streams.executed[stamp] = np.asarray(message.position, dtype=np.float32)
             elif topic == topics.JOINT_STATES:
-                joints.add(stamp, np.asarray(message.position, dtype=np.float32))
+                streams.joints.add(stamp, np.asarray(message.position, dtype=np.float32))
             elif topic == topics.INTERVENTION_STATE:
-                interventions.add(stamp, bool(message.active) or int(message.mode) == _TELEOP_MODE)
+                streams.interventions.add(stamp, bool(message.active) or int(message.mode) == _TELEOP_MODE)
             elif topic == topics.OBJECT_POSES:
-                poses.add(stamp, pose_array_poses(message))
+                streams.poses.add(stamp, pose_array_poses(message))
             else:
-                images[camera_topics[topic]].add(stamp, _image_array(message, f"{bag_dir} {topic}"))
+                streams.images[camera_topics[topic]].add(stamp, _image_array(message, f"{bag_dir} {topic}"))
     except BagError as error:
         raise EpisodeError(f"corrupt bag: {error}") from error
     except AttributeError as error:
         raise EpisodeError(f"{bag_dir}: a message does not have the contract's type ({error})") from error
-
-    for series in (joints, interventions, versions, poses, *images.values()):
+    for series in (streams.joints, streams.interventions, streams.versions, streams.poses, *streams.images.values()):
         series.sort()
-    perceived = bool(poses.stamps)
-    default_version = custom.get("lwd.policy_versions", "").split(",")[0]
+    return streams
+
+
+def _align_steps(streams: _Streams, cameras: tuple[str, ...], default_version: str, bag_dir: Path) -> dict:
+    """Per-step arrays (the ``Episode`` fields from ``stamps`` on): one step per executed command that has a
+    joint state, every camera image and (when the bag has perception) object poses at or before it."""
+    perceived = bool(streams.poses.stamps)
     step_stamps, proprio, actions, flags, step_versions, step_poses = [], [], [], [], [], []
     step_images: dict[str, list[np.ndarray]] = {name: [] for name in cameras}
-    for stamp in sorted(executed):
-        joint = joints.at_or_before(stamp)
-        frames = {name: images[name].at_or_before(stamp) for name in cameras}
-        objects = poses.at_or_before(stamp) if perceived else no_object_poses()
+    for stamp in sorted(streams.executed):
+        joint = streams.joints.at_or_before(stamp)
+        frames = {name: streams.images[name].at_or_before(stamp) for name in cameras}
+        objects = streams.poses.at_or_before(stamp) if perceived else no_object_poses()
         if joint is None or objects is None or any(frame is None for frame in frames.values()):
             continue
         step_stamps.append(stamp)
         proprio.append(joint)
-        actions.append(executed[stamp])
-        flags.append(bool(interventions.at_or_before(stamp) or False))
-        step_versions.append(str(versions.at_or_before(stamp) or default_version))
+        actions.append(streams.executed[stamp])
+        flags.append(bool(streams.interventions.at_or_before(stamp) or False))
+        step_versions.append(str(streams.versions.at_or_before(stamp) or default_version))
         step_poses.append(objects)
         for name in cameras:
             step_images[name].append(frames[name])  # type: ignore[arg-type]
@@ -244,23 +271,15 @@ def decode_episode(bag_dir: str | Path, key: str, cameras: tuple[str, ...] | Non
         object_poses = np.stack(step_poses)
     except ValueError as error:
         raise EpisodeError(f"{bag_dir}: the number of object poses changes within the episode ({error})") from error
-    return Episode(
-        key=key,
-        episode_id=custom["lwd.episode_id"],
-        robot_id=custom.get("lwd.robot_id", ""),
-        task=custom.get("lwd.task", ""),
-        instruction=custom.get("lwd.instruction", ""),
-        episode_kind=kind,
-        outcome=outcome,
-        cameras=cameras,
-        stamps=np.asarray(step_stamps, dtype=np.int64),
-        images=stacked_images,
-        proprio=np.stack(proprio),
-        actions=np.stack(actions),
-        intervention=np.asarray(flags, dtype=bool),
-        policy_version=np.asarray(step_versions, dtype=np.str_),
-        object_poses=object_poses,
-    )
+    return {
+        "stamps": np.asarray(step_stamps, dtype=np.int64),
+        "images": stacked_images,
+        "proprio": np.stack(proprio),
+        "actions": np.stack(actions),
+        "intervention": np.asarray(flags, dtype=bool),
+        "policy_version": np.asarray(step_versions, dtype=np.str_),
+        "object_poses": object_poses,
+    }
 
 
 def build_transitions(

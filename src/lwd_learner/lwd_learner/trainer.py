@@ -123,25 +123,7 @@ class TrainerService:
             _LazyEmbedder(lambda: embedder_factory(self.pretrained)),
             self.encoder_version,
         )
-        vla = self.pretrained.config
-        agent_settings = {
-            "feature_dim": self.pretrained.model.feature_dim,
-            "horizon": vla.horizon,
-            "action_dim": vla.action_dim,
-            "flow_steps": vla.flow_steps,
-            "n_step": config.n_step,
-            "seed": config.seed,
-            **config.agent,
-        }
-        try:
-            self.agent_config = AgentConfig.from_dict(agent_settings)
-        except AgentConfigError as error:
-            raise TrainerError(f"bad agent settings {config.agent}: {error}") from error
-        if (self.agent_config.horizon, self.agent_config.action_dim) != (vla.horizon, vla.action_dim):
-            raise TrainerError(
-                f"agent horizon/action_dim {self.agent_config.horizon}/{self.agent_config.action_dim} must match "
-                f"the policy's {vla.horizon}/{vla.action_dim}"
-            )
+        self.agent_config = self._agent_config()
         self.agent = LWDAgent(
             self.agent_config,
             self.pretrained.model.action_expert,
@@ -163,6 +145,29 @@ class TrainerService:
         self.telemetry.update_status(
             state="ready", step=self.step, published_version=self.published_version, **self._ledger_counts()
         )
+
+    def _agent_config(self) -> AgentConfig:
+        """The agent's settings: the pretrained policy's shapes, then the trainer's overrides, checked."""
+        config, policy = self.config, self.pretrained.config
+        settings = {
+            "feature_dim": self.pretrained.model.feature_dim,
+            "horizon": policy.horizon,
+            "action_dim": policy.action_dim,
+            "flow_steps": policy.flow_steps,
+            "n_step": config.n_step,
+            "seed": config.seed,
+            **config.agent,
+        }
+        try:
+            agent_config = AgentConfig.from_dict(settings)
+        except AgentConfigError as error:
+            raise TrainerError(f"bad agent settings {config.agent}: {error}") from error
+        if (agent_config.horizon, agent_config.action_dim) != (policy.horizon, policy.action_dim):
+            raise TrainerError(
+                f"agent horizon/action_dim {agent_config.horizon}/{agent_config.action_dim} must match "
+                f"the policy's {policy.horizon}/{policy.action_dim}"
+            )
+        return agent_config
 
     # Store side -----------------------------------------------------------------------------------------
 

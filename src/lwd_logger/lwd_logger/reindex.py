@@ -17,8 +17,31 @@ from pathlib import Path
 import yaml
 from mcap.exceptions import McapError
 from mcap.reader import make_reader
+from mcap.summary import Summary
 
 from lwd_logger.errors import BagError
+
+
+def _topic_entries(summary: Summary, path: Path) -> list[dict]:
+    """metadata.yaml's ``topics_with_message_count``: one entry per channel of the MCAP summary."""
+    entries = []
+    for channel_id, channel in sorted(summary.channels.items()):
+        schema = summary.schemas.get(channel.schema_id)
+        if schema is None or channel.message_encoding != "cdr":
+            raise BagError(f"{path}: channel {channel.topic} is not a ROS 2 CDR channel")
+        entries.append(
+            {
+                "topic_metadata": {
+                    "name": channel.topic,
+                    "type": schema.name,
+                    "serialization_format": "cdr",
+                    "offered_qos_profiles": [],
+                    "type_description_hash": "",
+                },
+                "message_count": int(summary.statistics.channel_message_counts.get(channel_id, 0)),
+            }
+        )
+    return entries
 
 
 def reindex(folder: str | Path) -> Path:
@@ -38,23 +61,7 @@ def reindex(folder: str | Path) -> Path:
     if summary is None or summary.statistics is None:
         raise BagError(f"{files[0]} has no summary: an interrupted recording (recover it with `lwd bag recover`)")
     statistics = summary.statistics
-    topics = []
-    for channel_id, channel in sorted(summary.channels.items()):
-        schema = summary.schemas.get(channel.schema_id)
-        if schema is None or channel.message_encoding != "cdr":
-            raise BagError(f"{files[0]}: channel {channel.topic} is not a ROS 2 CDR channel")
-        topics.append(
-            {
-                "topic_metadata": {
-                    "name": channel.topic,
-                    "type": schema.name,
-                    "serialization_format": "cdr",
-                    "offered_qos_profiles": [],
-                    "type_description_hash": "",
-                },
-                "message_count": int(statistics.channel_message_counts.get(channel_id, 0)),
-            }
-        )
+    topics = _topic_entries(summary, files[0])
     count = int(statistics.message_count)
     start = int(statistics.message_start_time) if count else 0
     duration = int(statistics.message_end_time) - start if count else 0

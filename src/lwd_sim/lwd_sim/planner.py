@@ -150,6 +150,7 @@ def carry(scene: Scene, side: str, anchor: Scene, obj: str, target: np.ndarray) 
 
 
 def _cube_plan() -> Plan:
+    # One motion script, read top to bottom as the operator performs it; splitting it would scatter the waypoints.
     meet = np.array([0.0, 0.5, 0.22])
     left_meet = rotation("x", np.pi / 2)
     left_wait = ArmGoal(meet + np.array([-0.16, 0.0, 0.0]), left_meet, OPEN)
@@ -248,6 +249,7 @@ def _cube_plan() -> Plan:
 
 
 def _insertion_plan() -> Plan:
+    # One motion script, read top to bottom as the operator performs it; splitting it would scatter the waypoints.
     meet = np.array([0.0, 0.5, 0.2])
     socket_goal = meet + np.array([-0.05, 0.0, 0.0])
 
