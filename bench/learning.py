@@ -20,8 +20,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from lwd_experiment.demo_loop import DemoLoop
 from lwd_experiment.learner_arms import LEARNER_ARMS
-from lwd_experiment.loop import DemoLoop
 from lwd_experiment.presets import PRESETS, preset
 from lwd_experiment.report import paired_table
 

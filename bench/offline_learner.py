@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from lwd_experiment.demo_loop import CHANNEL, DemoError, DemoLoop
 from lwd_experiment.learner_arms import LEARNER_ARMS
-from lwd_experiment.loop import CHANNEL, DemoError, DemoLoop
 from lwd_experiment.presets import PRESETS, preset
 from lwd_experiment.report import RoundResult
 

@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from lwd_experiment.loop import DemoError, DemoLoop
+from lwd_experiment.demo_loop import DemoError, DemoLoop
 from lwd_experiment.presets import PRESETS, preset
 from lwd_experiment.report import paired_table
 

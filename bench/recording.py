@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 from lwd_interfaces import lwd_typestore, topics
-from lwd_logger.episode import EpisodeInfo
+from lwd_logger.episode_facts import EpisodeInfo
 from lwd_logger.recorder import EpisodeRecorder
 from lwd_logger.spool import Spool
 from lwd_logger.writer import RosbagsWriter

@@ -4,7 +4,7 @@ Prints one markdown table per measurement:
 1. rendered control steps/s (default cameras) against physics-only steps/s, in one process
    (so per core), measured in interleaved blocks of the same run;
 2. scripted demonstrations: success over N seeded episodes per task, imperfection off and on
-   (two robot processes of lwd_sim.fleet, so both cores work);
+   (two robot processes of lwd_sim.process_fleet, so both cores work);
 3. takeovers: a poor policy (random joint walk, or a very noisy mistake-prone operator) drives
    transfer_cube for 30-200 steps, then the operator takes over and must finish;
 4. the live loop: a policy that never moves, the operator taking over on stalls and handing
@@ -22,9 +22,9 @@ import time
 import numpy as np
 from lwd_experiment.control_step import AssistedOutcome, assisted_episode
 from lwd_sim.aloha import AlohaSimDriver
-from lwd_sim.evaluation import EpisodeOutcome, demonstration_worker, takeover_worker
-from lwd_sim.fleet import run_fleet
 from lwd_sim.operator import ScriptedOperator
+from lwd_sim.operator_trials import EpisodeOutcome, demonstration_worker, takeover_worker
+from lwd_sim.process_fleet import run_fleet
 
 
 def throughput(steps: int, blocks: int = 3) -> None:

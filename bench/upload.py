@@ -27,7 +27,7 @@ from lwd_fleet.store import FleetStore
 from lwd_interfaces import lwd_typestore, topics
 from lwd_interfaces.manifest import MANIFEST_NAME
 from lwd_logger.bridge import BagBridge
-from lwd_logger.episode import EpisodeInfo
+from lwd_logger.episode_facts import EpisodeInfo
 from lwd_logger.recorder import EpisodeRecorder
 from lwd_logger.spool import Spool
 from lwd_logger.writer import RosbagsWriter

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 from lwd_interfaces import lwd_typestore, messages, topics
-from lwd_logger.episode import EpisodeInfo
+from lwd_logger.episode_facts import EpisodeInfo
 from lwd_logger.recorder import EpisodeRecorder
 from lwd_logger.spool import Spool
 from lwd_logger.writer import RosbagsWriter

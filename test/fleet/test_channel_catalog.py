@@ -10,7 +10,7 @@ from lwd_fleet.errors import PolicyVerificationError, StoreError
 from lwd_fleet.store import FleetStore
 from lwd_interfaces.manifest import MANIFEST_NAME, build_manifest, write_manifest
 from lwd_logger.bridge import BagBridge
-from lwd_logger.episode import EpisodeInfo
+from lwd_logger.episode_facts import EpisodeInfo
 
 
 def publish_policy(root, version, weights=b"w" * 64, channel="stable"):

@@ -6,6 +6,7 @@ import numpy as np
 from lwd_interfaces import lwd_typestore
 from lwd_interfaces.topics import TOPIC_TYPES
 from lwd_intervention.arbiter import StepOutput
+from lwd_intervention.intervention_stats import InterventionStats
 from lwd_intervention.labels import EpisodeEventKind, EpisodeEventRecord, EpisodeInfo, RewardLabelRecord
 from lwd_intervention.messages import (
     episode_event_msg,
@@ -15,7 +16,6 @@ from lwd_intervention.messages import (
     stamp_to_ns,
 )
 from lwd_intervention.modes import Mode
-from lwd_intervention.stats import InterventionStats
 
 S = 1_000_000_000
 

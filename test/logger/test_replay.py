@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from lwd_interfaces import topics
-from lwd_logger.episode import EpisodeInfo
+from lwd_logger.command_replay import replay_bag
+from lwd_logger.episode_facts import EpisodeInfo
 from lwd_logger.errors import BagError
-from lwd_logger.replay import replay_bag
 
 lwd_sim_aloha = pytest.importorskip("lwd_sim.aloha", reason="lwd_sim (MuJoCo ALOHA driver) is not installed")
 

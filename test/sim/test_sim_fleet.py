@@ -1,4 +1,4 @@
-"""lwd_sim.fleet: spawned robot processes with their own ids and seed streams; crashes are reported."""
+"""lwd_sim.process_fleet: spawned robot processes with their own ids and seed streams; crashes are reported."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import functools
 import importlib
 
 import pytest
-from lwd_sim.evaluation import demonstration_worker
-from lwd_sim.fleet import FleetError, WorkerSpec, robot_ids, run_fleet
+from lwd_sim.operator_trials import demonstration_worker
+from lwd_sim.process_fleet import FleetError, WorkerSpec, robot_ids, run_fleet
 
 
 def test_fleet_runs_workers_with_their_own_ids_and_seeds():

@@ -6,8 +6,8 @@ import mujoco
 import numpy as np
 import pytest
 from lwd_sim.aloha import AlohaSimDriver
-from lwd_sim.evaluation import RandomWalkPolicy, takeover_episode
 from lwd_sim.operator import Imperfection, OperatorConfig, ScriptedOperator, TakeoverTriggers
+from lwd_sim.operator_trials import RandomWalkPolicy, takeover_episode
 from lwd_sim.planner import plan_for
 
 

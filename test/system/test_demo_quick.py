@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from lwd_experiment.loop import DemoLoop, Progress
+from lwd_experiment.demo_loop import DemoLoop, Progress
 from lwd_experiment.presets import preset
 from lwd_interfaces.manifest import verify_folder
 from lwd_logger.bag_reader import BagReader

@@ -34,7 +34,7 @@ from lwd_logger.recovery import valid_prefix_messages
 from lwd_policy.checkpoint import POLICY_TYPE_FACT, WEIGHTS_NAME
 from lwd_policy.checkpoint_tools import init_checkpoint
 from lwd_policy.language import InstructionEncoder
-from lwd_sim.fleet import ProcessFleet
+from lwd_sim.process_fleet import ProcessFleet
 from safetensors.torch import load_file, save_file
 
 TASK = "transfer_cube"

@@ -19,7 +19,7 @@ COMMAND_MODULES = [
     "lwd.commands.train",
     "lwd.commands.intervention",
     "lwd.commands.policy",
-    "lwd_sim.cli",
+    "lwd.commands.sim",
 ]
 
 

@@ -39,8 +39,8 @@ from lwd_policy.messages import action_chunk_msg
 from lwd_policy.runtime import InferenceRuntime, RuntimeConfig
 from lwd_policy.safety import robot_limits
 from lwd_sim.aloha import AlohaSimDriver
-from lwd_sim.fleet import ProcessFleet
 from lwd_sim.operator import Imperfection, OperatorConfig, ScriptedOperator, TakeoverTriggers
+from lwd_sim.process_fleet import ProcessFleet
 
 from lwd_experiment.control_step import CONTROL_PERIOD_NS, OPERATOR_SOURCE, control_step, operator_parameters
 
@@ -166,7 +166,7 @@ class SimRobot:
         return self.runtime.version
 
     def run(self, job: EpisodeJob) -> EpisodeSummary:
-        """Run one job sent by the fleet (see :class:`lwd_sim.fleet.ProcessFleet`)."""
+        """Run one job sent by the fleet (see :class:`lwd_sim.process_fleet.ProcessFleet`)."""
         return self.run_episode(job.task, job.seed, job.mode, job.capture)
 
     def run_episode(self, task: str, seed: int, mode: str = "deployment", capture: bool = False) -> EpisodeSummary:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from lwd_intervention.arbiter import Arbiter, StepInput, StepOutput
 from lwd_intervention.events import ARBITER_EVENTS, OperatorEvent
+from lwd_intervention.intervention_stats import InterventionStats
 from lwd_intervention.labels import (
     EpisodeEventRecord,
     EpisodeInfo,
@@ -22,7 +23,6 @@ from lwd_intervention.labels import (
     new_episode_id,
 )
 from lwd_intervention.modes import Mode
-from lwd_intervention.stats import InterventionStats
 
 Record = EpisodeEventRecord | RewardLabelRecord
 MODE_EVENTS = {

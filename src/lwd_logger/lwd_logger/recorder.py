@@ -24,7 +24,7 @@ from lwd_interfaces import topics
 from lwd_interfaces.manifest import build_manifest, write_manifest
 from rosbags.typesys.store import Typestore
 
-from lwd_logger.episode import TOPICS_TO_DECODE, EpisodeInfo, EpisodeStats, custom_data
+from lwd_logger.episode_facts import TOPICS_TO_DECODE, EpisodeInfo, EpisodeStats, custom_data
 from lwd_logger.errors import RecorderError
 from lwd_logger.sample_loss import SampleLossCounter
 from lwd_logger.spool import Spool

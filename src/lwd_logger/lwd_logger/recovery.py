@@ -25,7 +25,7 @@ from mcap.stream_reader import StreamReader
 from rosbags.typesys.store import Typestore
 
 from lwd_logger.bag_reader import BagReader
-from lwd_logger.episode import TOPICS_TO_DECODE, EpisodeInfo, EpisodeStats, custom_data
+from lwd_logger.episode_facts import TOPICS_TO_DECODE, EpisodeInfo, EpisodeStats, custom_data
 from lwd_logger.errors import BagError
 from lwd_logger.recorder import JOURNAL_NAME, commit_folder
 from lwd_logger.spool import Spool

@@ -154,7 +154,7 @@ def run_render(args: argparse.Namespace) -> int:
 
 def run_replay(args: argparse.Namespace) -> int:
     """Replay the executed commands in the sim and print the drift per joint."""
-    from lwd_logger.replay import replay_bag
+    from lwd_logger.command_replay import replay_bag
     from lwd_sim.aloha import AlohaSimDriver
 
     def make_driver(task: str) -> AlohaSimDriver:

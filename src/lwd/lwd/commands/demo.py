@@ -7,7 +7,7 @@ import logging
 import time
 from pathlib import Path
 
-from lwd_experiment.loop import DemoError, DemoLoop
+from lwd_experiment.demo_loop import DemoError, DemoLoop
 from lwd_experiment.presets import PRESETS, preset
 
 

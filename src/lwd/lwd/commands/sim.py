@@ -3,7 +3,7 @@
     lwd sim demo --task insertion --episodes 20 --robots 2 [--imperfect]
     lwd sim takeover --kind noisy_operator --episodes 20 --robots 2
 
-Each robot is its own process (``lwd_sim.fleet``) with its own seed stream; the command prints
+Each robot is its own process (``lwd_sim.process_fleet``) with its own seed stream; the command prints
 one line per robot and the overall success rate, and exits non-zero if a robot process failed.
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import functools
 
-from lwd_sim.evaluation import POOR_POLICIES, demonstration_worker, takeover_worker
-from lwd_sim.fleet import run_fleet
+from lwd_sim.operator_trials import POOR_POLICIES, demonstration_worker, takeover_worker
+from lwd_sim.process_fleet import run_fleet
 from lwd_sim.tasks import TASKS
 
 

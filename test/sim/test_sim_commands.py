@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
-
-from lwd_sim import cli
+from lwd.commands import sim as cli
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -4,7 +4,7 @@
 - ``takeover_episode``: a poor policy drives first (a random joint-space walk, or a very noisy,
   mistake-prone operator), then the scripted operator takes over from whatever state that left
   and must finish the task.
-- ``demonstration_worker`` / ``takeover_worker``: the same, as ``lwd_sim.fleet`` workers.
+- ``demonstration_worker`` / ``takeover_worker``: the same, as ``lwd_sim.process_fleet`` workers.
 
 The live loop (the policy drives, the operator takes over and hands back) needs the intervention
 session, so it lives above this package: ``lwd_experiment.control_step``.
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lwd_sim.aloha import AlohaSimDriver
-from lwd_sim.fleet import WorkerSpec
 from lwd_sim.operator import Imperfection, OperatorConfig, ScriptedOperator, TakeoverDecision
+from lwd_sim.process_fleet import WorkerSpec
 
 Policy = Callable[[AlohaSimDriver], np.ndarray]
 """A policy for these loops: driver -> 14-D joint command."""

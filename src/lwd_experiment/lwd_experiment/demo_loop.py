@@ -25,7 +25,7 @@ from pathlib import Path
 import imageio.v2 as imageio
 import numpy as np
 from lwd_policy.config import VLAConfig
-from lwd_sim.fleet import JobFailure, ProcessFleet
+from lwd_sim.process_fleet import JobFailure, ProcessFleet
 
 from lwd_experiment.learner_arms import LEARNER_ARMS, LearnerArm
 from lwd_experiment.presets import DemoPreset
