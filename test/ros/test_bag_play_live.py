@@ -94,7 +94,7 @@ def test_play_publishes_every_message_in_order_with_its_bytes_at_the_rate(tmp_pa
     executor = SingleThreadedExecutor(context=node.context)
     executor.add_node(node)
 
-    process = player(bag, "--namespace", "robot_x", "--rate", "2", "--clock", "--delay", "2")
+    process = player(bag, "--namespace", "robot_x", "--rate", "2", "--clock", "--delay", "5")
     deadline = time.monotonic() + 60
     while process.poll() is None and time.monotonic() < deadline:
         executor.spin_once(timeout_sec=0.05)

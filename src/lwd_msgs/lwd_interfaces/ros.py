@@ -14,6 +14,7 @@ from __future__ import annotations
 import array
 import importlib
 import sys
+import time
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
@@ -146,12 +147,24 @@ def declare_parameters(node: Node, table: ParameterTable) -> dict[str, Any]:
     return values
 
 
+def _shutting_down(grace_s: float = 1.0) -> bool:
+    """Whether the context is going down: rclpy's signal handler shuts it down from another thread, so an
+    executor can fail on the dying context an instant before ``rclpy.ok()`` turns False."""
+    deadline = time.monotonic() + grace_s
+    while rclpy.ok():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def run_node(make_node: Callable[[], Node], args: list[str] | None = None, interrupted: str = "interrupted") -> None:
     """The body of every node's ``main``: init, build the node, spin until shutdown, clean up; exit 0 on Ctrl-C.
 
     SIGINT or SIGTERM (as ``ros2 launch`` sends on Ctrl-C) shuts the context down; rclpy then raises
     ``ExternalShutdownException`` from ``spin``, or (when the signal lands while the node is still
-    being built) an error from whichever rclpy call ran into the dead context. Either way the node
+    being built, or races the executor's wait) an error from whichever rclpy call ran into the dying
+    context. Either way the node
     stops cleanly and the process exits 0. A node that cannot be built for another reason (a bad
     parameter) logs one line naming it and exits 1, without a traceback. Cleanup (saving state,
     stopping threads) belongs in the node's ``destroy_node``, so it runs however spinning ended.
@@ -162,7 +175,7 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None, inter
         node = make_node()
         rclpy.spin(node)
     except Exception as error:
-        if rclpy.ok() and not isinstance(error, ExternalShutdownException):
+        if not isinstance(error, ExternalShutdownException) and not _shutting_down():
             logger = node.get_logger() if node is not None else get_logger("lwd")
             logger.fatal(f"{type(error).__name__}: {error}")
             interrupted = "stopped by the error above"
