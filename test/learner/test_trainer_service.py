@@ -230,7 +230,8 @@ def test_cli_bc_pretrains_and_publish_puts_it_on_a_channel(tmp_path, fleet_store
     assert verify_folder(out, kind="policy").facts["version"] == "v000000-cli"
     assert main(["train", "publish", "--store", f"file://{fleet_store}", "--checkpoint", str(out)]) == 0
     assert (fleet_store / "policies/channels/stable").read_text().strip() == "v000000-cli"
-    assert main(["train", "bc", "--episodes", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 1
+    assert main(["train", "bc", "--episodes", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2
+    assert "argument --episodes" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
 def test_remote_store_episodes_and_pretrained_policy_are_staged_locally(tmp_path, fleet_store):

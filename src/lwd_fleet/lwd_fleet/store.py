@@ -9,6 +9,9 @@ use ``display_url``.
 
 SFTP URLs: ``sftp://user@host:port/abs/path?key_filename=/path/to/key``; the
 key file can also come from ``storage_options``.
+
+A writer opens a store with ``create=True`` (a ``file://`` root is made on the spot); a reader passes
+``create=False``, so a mistyped URL is a StoreError instead of a new, empty store.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ from lwd_fleet.errors import StoreError, StoreUnavailableError
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, paramiko.SSHException)
 """Errors that mean "the store is unreachable right now": worth a reconnect and a retry."""
+
+SCHEMES = ("file", "sftp", "ssh", "s3", "memory")
+"""URL schemes a store can be opened with (a URL without ``://`` is a local path)."""
 
 _BLOCK = 1 << 20
 log = logging.getLogger(__name__)
@@ -61,9 +67,15 @@ def redact_url(url: str) -> str:
 class FleetStore:
     """Files of the fleet store, addressed by keys relative to the URL's root."""
 
-    def __init__(self, url: str = "file://./fleet", storage_options: dict[str, Any] | None = None) -> None:
-        """Parse the URL and connect; raises StoreUnavailableError when the store cannot be reached."""
+    def __init__(
+        self, url: str = "file://./fleet", storage_options: dict[str, Any] | None = None, create: bool = True
+    ) -> None:
+        """Parse the URL and connect; raises StoreUnavailableError when the store cannot be reached.
+
+        With ``create=False`` the store's root folder must already exist (StoreError otherwise).
+        """
         self.url = url
+        self.create = create
         self.display_url = redact_url(url)
         self.storage_options = dict(storage_options or {})
         parts = urlsplit(url if "://" in url else f"file://{url}")
@@ -84,28 +96,36 @@ class FleetStore:
             self.root = f"{parts.netloc}{parts.path}".rstrip("/")
         elif self.protocol == "memory":
             self.root = "/" + f"{parts.netloc}{parts.path}".strip("/")
-        else:
+        if self.protocol not in SCHEMES:
             raise StoreError(f"unsupported store URL scheme {self.protocol!r} in {self.display_url}")
         self.fs = self._connect()
 
     def _connect(self) -> fsspec.AbstractFileSystem:
         try:
-            if self.protocol == "file":
-                Path(self.root).mkdir(parents=True, exist_ok=True)
-                return LocalFileSystem()
-            if self.protocol in ("sftp", "ssh"):
-                options = dict(self._sftp_options)
-                options["port"] = int(options["port"])
-                return fsspec.filesystem("sftp", skip_instance_cache=True, **options)
-            if self.protocol == "memory":
-                return fsspec.filesystem("memory")
-            return fsspec.filesystem("s3", skip_instance_cache=True, **self.storage_options)
+            fs = self._filesystem()
+            if not self.create and not fs.isdir(self.root):
+                raise StoreError(f"store {self.display_url} does not exist")
+            return fs
         except ImportError as error:
             raise StoreError(f"store {self.display_url} needs an optional package: {error}") from error
         except TRANSIENT_ERRORS as error:
             raise StoreUnavailableError(
                 f"cannot reach store {self.display_url}: {type(error).__name__}: {error}"
             ) from error
+
+    def _filesystem(self) -> fsspec.AbstractFileSystem:
+        """The fsspec filesystem of the URL's protocol (a missing ``file://`` root is made when ``create``)."""
+        if self.protocol == "file":
+            if self.create:
+                Path(self.root).mkdir(parents=True, exist_ok=True)
+            return LocalFileSystem()
+        if self.protocol in ("sftp", "ssh"):
+            options = dict(self._sftp_options)
+            options["port"] = int(options["port"])
+            return fsspec.filesystem("sftp", skip_instance_cache=True, **options)
+        if self.protocol == "memory":
+            return fsspec.filesystem("memory")
+        return fsspec.filesystem("s3", skip_instance_cache=True, **self.storage_options)
 
     def reconnect(self) -> None:
         """Drop the connection and open a new one (after the server went away)."""

@@ -7,19 +7,19 @@
 - ``lwd bag recover SPOOL``: turn interrupted recordings into readable incomplete episodes.
 - ``lwd bag reindex BAG``: rebuild a missing metadata.yaml from a finished MCAP file (like ``ros2 bag reindex``).
 
-A bag that cannot be read or an option it cannot honour ends a command with one line on stderr and exit
-code 2, not a traceback.
+A bag that cannot be read or an option it cannot honour (a BagError) ends a command with one line on stderr
+and exit code 2, not a traceback (``lwd.cli`` reports it).
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
+
+from lwd.arguments import add_path, non_negative_float, non_negative_int, positive_float, positive_int
 
 PROGRESS_PERIOD_S = 1.0
 """Seconds between the progress lines of ``lwd bag play``."""
@@ -33,24 +33,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     info = commands.add_parser("info", help="print a bag's metadata and episode facts")
     info.add_argument("bag", type=Path)
     info.add_argument("--json", action="store_true", help="machine-readable output")
-    info.set_defaults(handler=_reports_bag_errors(run_info))
+    info.set_defaults(handler=run_info)
 
     render = commands.add_parser("render", help="video of the cameras with overlays, and a joint plot")
     render.add_argument("bag", type=Path)
     render.add_argument("--out", type=Path, help="video path, .gif or .mp4 (default: <bag>.gif next to the bag)")
     render.add_argument("--plot", type=Path, help="joint plot path (default: <bag>_joints.png next to the bag)")
-    render.add_argument("--fps", type=_number(float), default=25.0)
-    render.add_argument("--stride", type=_number(int), default=2, help="render every n-th control step")
-    render.set_defaults(handler=_reports_bag_errors(run_render))
+    render.add_argument("--fps", type=positive_float, default=25.0)
+    render.add_argument("--stride", type=positive_int, default=2, help="render every n-th control step")
+    render.set_defaults(handler=run_render)
 
     replay = commands.add_parser("replay", help="re-execute the recorded commands in the sim, report drift")
     replay.add_argument("bag", type=Path)
-    replay.add_argument("--seed", type=int, default=0, help="sim reset seed (use the episode's seed to match)")
-    replay.set_defaults(handler=_reports_bag_errors(run_replay))
+    replay.add_argument(
+        "--seed", type=non_negative_int, default=0, help="sim reset seed (use the episode's seed to match)"
+    )
+    replay.set_defaults(handler=run_replay)
 
     play = commands.add_parser("play", help="publish the bag on a live ROS 2 graph with its original timing")
     play.add_argument("bag", type=Path)
-    play.add_argument("--rate", type=_number(float), default=1.0, help="speed factor (2 = twice as fast)")
+    play.add_argument("--rate", type=positive_float, default=1.0, help="speed factor (2 = twice as fast)")
     play.add_argument("--loop", action="store_true", help="start over after the last message until Ctrl-C")
     play.add_argument("--topics", nargs="+", default=[], metavar="TOPIC", help="recorded topics to play (default all)")
     play.add_argument("--namespace", default="", help="publish /T as /NS/T (the robot's namespace)")
@@ -62,49 +64,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="publish FROM (name after --namespace) as TO; repeatable",
     )
     play.add_argument("--clock", action="store_true", help="also publish /clock at the recorded times (use_sim_time)")
-    seconds = _number(float, zero_ok=True)
-    play.add_argument("--start-offset", type=seconds, default=0.0, metavar="S", help="skip the first S seconds")
-    play.add_argument("--delay", type=seconds, default=0.0, metavar="S", help="wait S s for subscribers to connect")
-    play.set_defaults(handler=_reports_bag_errors(run_play))
+    play.add_argument(
+        "--start-offset", type=non_negative_float, default=0.0, metavar="S", help="skip the first S seconds"
+    )
+    play.add_argument(
+        "--delay", type=non_negative_float, default=0.0, metavar="S", help="wait S s for subscribers to connect"
+    )
+    play.set_defaults(handler=run_play)
 
     recover = commands.add_parser("recover", help="recover interrupted recordings in a spool folder")
-    recover.add_argument("spool", type=Path)
-    recover.set_defaults(handler=_reports_bag_errors(run_recover))
+    add_path(recover, "spool", must_be="dir")
+    recover.set_defaults(handler=run_recover)
 
     reindex = commands.add_parser("reindex", help="rebuild a missing metadata.yaml from a finished MCAP file")
     reindex.add_argument("bag", type=Path)
-    reindex.set_defaults(handler=_reports_bag_errors(run_reindex))
-
-
-def _number(kind: type[float] | type[int], zero_ok: bool = False) -> Callable[[str], float | int]:
-    """An argparse type: ``kind`` of the text, > 0 (>= 0 with ``zero_ok``); argparse reports a bad value, exit 2."""
-
-    def parse(text: str) -> float | int:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not (value >= 0 if zero_ok else value > 0):
-            raise argparse.ArgumentTypeError(f"must be {'>=' if zero_ok else '>'} 0, got {text}")
-        return value
-
-    return parse
-
-
-def _reports_bag_errors(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """``handler`` with a BagError (unreadable bag, impossible option) printed as one line, exit code 2."""
-
-    @functools.wraps(handler)
-    def run(args: argparse.Namespace) -> int:
-        from lwd_logger.errors import BagError
-
-        try:
-            return handler(args)
-        except BagError as error:
-            print(f"lwd bag {args.bag_command}: {error}", file=sys.stderr)
-            return 2
-
-    return run
+    reindex.set_defaults(handler=run_reindex)
 
 
 def run_info(args: argparse.Namespace) -> int:

@@ -10,28 +10,23 @@ from pathlib import Path
 from lwd_experiment.demo_loop import DemoError, DemoLoop
 from lwd_experiment.presets import PRESETS, preset
 
+from lwd.arguments import positive_int
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``demo`` command."""
     parser = subparsers.add_parser("demo", help="run the simulated fleet learning loop and write a report")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="default", help="run size (quick: CI)")
     parser.add_argument("--work-dir", type=Path, default=None, help="new folder for this run (default runs/<time>)")
-    parser.add_argument("--robots", type=int, default=None, help="override the preset's number of robots")
-    parser.add_argument("--rounds", type=int, default=None, help="override the preset's number of rounds")
+    parser.add_argument("--robots", type=positive_int, default=None, help="override the preset's number of robots")
+    parser.add_argument("--rounds", type=positive_int, default=None, help="override the preset's number of rounds")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; exit code 1 with the failing stage named when it cannot finish."""
     overrides = {key: value for key, value in (("robots", args.robots), ("rounds", args.rounds)) if value is not None}
-    try:
-        chosen = preset(args.preset, **overrides)
-    except (TypeError, ValueError) as error:
-        print(f"lwd demo: {error}")
-        return 2
-    if chosen.robots < 1 or chosen.rounds < 1:
-        print("lwd demo: --robots and --rounds must be at least 1")
-        return 2
+    chosen = preset(args.preset, **overrides)
     work_dir = args.work_dir or Path("runs") / f"demo-{chosen.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     logging.getLogger().setLevel(logging.WARNING)
     try:

@@ -8,6 +8,8 @@ from pathlib import Path
 from lwd_intervention.joy import JoyConfigError
 from lwd_intervention.parameters import ParameterError, load_parameters
 
+from lwd.arguments import add_path
+
 DEFAULT_CONFIG = Path("config/intervention_node.yaml")
 
 
@@ -16,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("intervention", help="takeover arbiter and operator-input tools")
     commands = parser.add_subparsers(dest="intervention_command", required=True, metavar="SUBCOMMAND")
     check = commands.add_parser("check-config", help="validate an intervention_node parameter file")
-    check.add_argument("config", nargs="?", type=Path, default=DEFAULT_CONFIG, help="ROS 2 parameter YAML")
+    add_path(check, "config", must_be="file", nargs="?", default=DEFAULT_CONFIG, help="ROS 2 parameter YAML")
     check.set_defaults(handler=run_check_config)
 
 

@@ -4,6 +4,9 @@
   a starting point before any BC pretraining.
 - ``lwd policy verify FOLDER``: check the manifest, config, statistics and tensors; print a summary.
 - ``lwd policy sample FOLDER``: verify, then run one chunk inference on a blank observation and report it.
+
+``verify`` answers a question, so an invalid checkpoint is its "no" (INVALID on stdout, exit 1); for
+``sample`` it is a user error (one line on stderr, exit 2, from ``lwd.cli``).
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+from lwd.arguments import add_path, name_list, non_negative_int, policy_version, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,22 +25,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     init = commands.add_parser("init", help="write a randomly initialised checkpoint")
     init.add_argument("out", type=Path, help="checkpoint folder to create")
-    init.add_argument("--version", default="v000000", help="version string (default v000000)")
-    init.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
-    init.add_argument("--cameras", default="top", help="comma-separated camera names")
-    init.add_argument("--horizon", type=int, default=20, help="chunk length H [steps]")
-    init.add_argument("--flow-steps", type=int, default=10, help="Euler steps K")
+    init.add_argument("--version", type=policy_version, default="v000000", help="version string (default v000000)")
+    init.add_argument("--seed", type=non_negative_int, default=0, help="weight initialisation seed")
+    init.add_argument("--cameras", type=name_list, default="top", help="comma-separated camera names")
+    init.add_argument("--horizon", type=positive_int, default=20, help="chunk length H [steps]")
+    init.add_argument("--flow-steps", type=positive_int, default=10, help="Euler steps K")
     init.set_defaults(handler=run_init)
 
     verify = commands.add_parser("verify", help="verify a checkpoint and print its summary")
-    verify.add_argument("folder", type=Path)
+    add_path(verify, "folder", must_be="dir")
     verify.add_argument("--json", action="store_true", help="print the summary as JSON")
     verify.set_defaults(handler=run_verify)
 
     sample = commands.add_parser("sample", help="run one inference on a blank observation")
-    sample.add_argument("folder", type=Path)
+    add_path(sample, "folder", must_be="dir")
     sample.add_argument("--instruction", default="pick up the cube", help="instruction text")
-    sample.add_argument("--seed", type=int, default=0, help="sampling noise seed")
+    sample.add_argument("--seed", type=non_negative_int, default=0, help="sampling noise seed")
     sample.set_defaults(handler=run_sample)
 
 
@@ -44,8 +49,7 @@ def run_init(args: argparse.Namespace) -> int:
     from lwd_policy.checkpoint_tools import init_checkpoint
     from lwd_policy.config import VLAConfig
 
-    cameras = tuple(name.strip() for name in args.cameras.split(",") if name.strip())
-    config = VLAConfig(cameras=cameras, horizon=args.horizon, flow_steps=args.flow_steps)
+    config = VLAConfig(cameras=args.cameras, horizon=args.horizon, flow_steps=args.flow_steps)
     manifest = init_checkpoint(args.out, args.version, config, args.seed)
     print(f"wrote {args.out} (version {args.version}, manifest sha256 {manifest.digest})")
     return 0
@@ -74,15 +78,10 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_sample(args: argparse.Namespace) -> int:
-    """``lwd policy sample``."""
-    from lwd_policy.checkpoint import CheckpointError
+    """``lwd policy sample``: exit 1 when the chunk is not finite (a bad checkpoint is reported by ``lwd.cli``)."""
     from lwd_policy.checkpoint_tools import sample_chunk
 
-    try:
-        report = sample_chunk(args.folder, args.instruction, args.seed)
-    except CheckpointError as error:
-        print(f"INVALID: {error}")
-        return 1
+    report = sample_chunk(args.folder, args.instruction, args.seed)
     print(
         f"{report.version}: chunk {report.shape[0]}x{report.shape[1]} in {report.latency_ms:.1f} ms "
         f"(embedding cached), range [{report.minimum:.3f}, {report.maximum:.3f}], finite={report.finite}"

@@ -16,6 +16,8 @@ from lwd_sim.operator_trials import POOR_POLICIES, demonstration_worker, takeove
 from lwd_sim.process_fleet import run_fleet
 from lwd_sim.tasks import TASKS
 
+from lwd.arguments import non_negative_int, positive_int
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``sim`` command group."""
@@ -27,9 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     takeover = commands.add_parser("takeover", help="operator takeovers after a poor policy (transfer_cube)")
     takeover.add_argument("--kind", choices=POOR_POLICIES, default="random_walk")
     for sub in (demo, takeover):
-        sub.add_argument("--episodes", type=int, default=10, help="episodes per robot")
-        sub.add_argument("--robots", type=int, default=2, help="robot processes")
-        sub.add_argument("--seed", type=int, default=0, help="fleet seed (each robot gets its own stream)")
+        sub.add_argument("--episodes", type=positive_int, default=10, help="episodes per robot")
+        sub.add_argument("--robots", type=positive_int, default=2, help="robot processes")
+        sub.add_argument("--seed", type=non_negative_int, default=0, help="fleet seed (each robot gets its own stream)")
     demo.set_defaults(handler=run_demo)
     takeover.set_defaults(handler=run_takeover)
 

@@ -5,7 +5,8 @@
 - ``lwd store stats``: success rates per robot, task and policy versions.
 - ``lwd store upload SPOOL``: upload a spool's committed episodes (what the bridge node does continuously).
 
-The store URL comes from ``--store`` or ``$LWD_STORE`` (default ``file://./fleet``).
+The store URL comes from ``--store`` or ``$LWD_STORE`` (default ``file://./fleet``). Reading commands
+(ingest, ls, stats) open only a store that exists; ``upload`` writes, so it makes a new ``file://`` store.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from pathlib import Path
 
 from lwd_fleet.layout import CATALOG_NAME
 
+from lwd.arguments import CommandError, add_path, store_url
+
 DEFAULT_CATALOG = Path(".lwd-cache") / CATALOG_NAME
+DEFAULT_STORE = os.environ.get("LWD_STORE", "file://./fleet")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,8 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     commands = parser.add_subparsers(dest="store_command", required=True, metavar="STORE_COMMAND")
 
     def common(command: argparse.ArgumentParser) -> None:
-        command.add_argument("--store", default=os.environ.get("LWD_STORE", "file://./fleet"), help="fsspec URL")
-        command.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG, help="SQLite catalog file")
+        command.add_argument("--store", type=store_url, default=DEFAULT_STORE, help="fsspec URL")
+        add_path(command, "--catalog", must_be="in_dir", help=f"SQLite catalog file (default: {DEFAULT_CATALOG})")
 
     ingest = commands.add_parser("ingest", help="index committed episodes of the store")
     common(ingest)
@@ -47,18 +51,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stats.set_defaults(handler=run_stats)
 
     upload = commands.add_parser("upload", help="upload a spool's committed episodes once")
-    upload.add_argument("spool", type=Path)
-    upload.add_argument("--store", default=os.environ.get("LWD_STORE", "file://./fleet"), help="fsspec URL")
+    add_path(upload, "spool", must_be="dir")
+    upload.add_argument("--store", type=store_url, default=DEFAULT_STORE, help="fsspec URL")
     upload.set_defaults(handler=run_upload)
 
 
 def _ingest(args: argparse.Namespace, verify: bool = False):
+    """The catalog, after ingesting the store unless ``--no-ingest`` (the store must exist, the catalog's folder
+    is made only for the default catalog)."""
     from lwd_fleet.catalog import Catalog
     from lwd_fleet.store import FleetStore
 
-    catalog = Catalog(args.catalog)
-    if not getattr(args, "no_ingest", False):
-        report = catalog.ingest(FleetStore(args.store), verify=verify)
+    path = args.catalog or DEFAULT_CATALOG
+    ingest = not getattr(args, "no_ingest", False)
+    if not ingest and not path.is_file():
+        raise CommandError(f"catalog {path} does not exist (run without --no-ingest to build it)")
+    store = FleetStore(args.store, create=False) if ingest else None
+    catalog = Catalog(path)
+    if store is not None:
+        report = catalog.ingest(store, verify=verify)
         print(
             f"ingested {report.added} new, {report.known} known, {report.pending} pending (no manifest yet), "
             f"{report.rejected} rejected"

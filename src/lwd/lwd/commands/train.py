@@ -17,6 +17,17 @@ from typing import TYPE_CHECKING
 
 from lwd_fleet.layout import CATALOG_NAME
 
+from lwd.arguments import (
+    add_path,
+    agent_overrides,
+    non_negative_int,
+    policy_version,
+    positive_float,
+    positive_int,
+    sampling_mix,
+    store_url,
+)
+
 if TYPE_CHECKING:
     from lwd_policy.language import InstructionEncoder
 
@@ -29,43 +40,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     commands = parser.add_subparsers(dest="train_command", required=True, metavar="TRAIN_COMMAND")
 
     bc = commands.add_parser("bc", help="BC flow-matching pretraining on demonstrations")
-    bc.add_argument("--episodes", required=True, help="folder of episode bags, or a file:// fleet store URL")
+    add_path(
+        bc,
+        "--episodes",
+        must_be="dir",
+        required=True,
+        type=store_url,
+        help="folder of episode bags, or a file:// fleet store URL",
+    )
     bc.add_argument("--out", required=True, type=Path, help="checkpoint folder to create")
-    bc.add_argument("--version", default="v000000-bc", help="version string of the checkpoint")
-    bc.add_argument("--vla-config", type=Path, help="JSON file of VLAConfig fields (default: the built-in config)")
-    bc.add_argument("--steps", type=int, default=2000, help="gradient steps")
-    bc.add_argument("--batch-size", type=int, default=32)
-    bc.add_argument("--lr", type=float, default=3e-4)
-    bc.add_argument("--seed", type=int, default=0)
+    bc.add_argument("--version", type=policy_version, default="v000000-bc", help="version string of the checkpoint")
+    add_path(bc, "--vla-config", must_be="file", help="JSON file of VLAConfig fields (default: the built-in config)")
+    bc.add_argument("--steps", type=positive_int, default=2000, help="gradient steps")
+    bc.add_argument("--batch-size", type=positive_int, default=32)
+    bc.add_argument("--lr", type=positive_float, default=3e-4)
+    bc.add_argument("--seed", type=non_negative_int, default=0)
     bc.add_argument("--with-interventions", action="store_true", help="also clone intervention steps (HG-DAgger)")
     bc.add_argument("--cache-dir", type=Path, default=Path(".lwd-cache/episodes"), help="decoded-episode cache")
     bc.add_argument("--language-model", default="", help="sentence-transformers model folder (default: MiniLM)")
     bc.set_defaults(handler=run_bc)
 
     publish = commands.add_parser("publish", help="publish a policy checkpoint folder to a store channel")
-    publish.add_argument("--store", required=True, help="fleet store URL, e.g. file://./fleet")
-    publish.add_argument("--checkpoint", required=True, type=Path, help="policy folder with manifest.json")
+    publish.add_argument("--store", required=True, type=store_url, help="fleet store URL, e.g. file://./fleet")
+    add_path(publish, "--checkpoint", must_be="dir", required=True, help="policy folder with manifest.json")
     publish.add_argument("--channel", default="stable")
     publish.set_defaults(handler=run_publish)
 
-    serve = commands.add_parser("serve", help="continual trainer: watch the store, train, publish")
-    serve.add_argument("--store", required=True, help="fleet store URL, e.g. file://./fleet")
-    serve.add_argument("--work-dir", type=Path, default=Path("runs/trainer"), help="caches, checkpoints, telemetry")
-    serve.add_argument("--pretrained", default="", help="policy folder or store version (default: the channel's)")
-    serve.add_argument("--channel", default="stable")
-    serve.add_argument("--publish-every", type=int, default=100, help="M: updates between published checkpoints")
-    serve.add_argument("--batch-size", type=int, default=64)
-    serve.add_argument("--buffer-capacity", type=int, default=200_000, help="transitions")
-    serve.add_argument("--mix", default="demo=0.25,autonomous=0.5,intervention=0.25", help="sampling mix")
-    serve.add_argument("--scan-every", type=int, default=50, help="updates between store scans")
-    serve.add_argument("--poll-interval", type=float, default=5.0, help="seconds between scans while idle")
-    serve.add_argument("--n-step", type=int, default=1)
-    serve.add_argument("--agent", default="{}", help="JSON object of AgentConfig overrides, e.g. '{\"lam\": 0.3}'")
-    serve.add_argument("--seed", type=int, default=0)
-    serve.add_argument("--catalog", default="", help=f"SQLite episode catalog (default: <work-dir>/{CATALOG_NAME})")
-    serve.add_argument("--max-updates", type=int, help="stop at this many total updates")
-    serve.add_argument("--until-idle", action="store_true", help="stop when a publish finds no new episodes")
-    serve.set_defaults(handler=run_serve)
+    _register_serve(commands.add_parser("serve", help="continual trainer: watch the store, train, publish"))
 
     status = commands.add_parser("status", help="print the trainer's last reported figures")
     status.add_argument("--work-dir", type=Path, default=Path("runs/trainer"))
@@ -73,15 +74,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     status.set_defaults(handler=run_status)
 
 
-def parse_mix(text: str) -> dict[str, float]:
-    """``demo=0.25,autonomous=0.5`` → ``{"demo": 0.25, "autonomous": 0.5}``; ValueError on bad syntax."""
-    mix = {}
-    for part in filter(None, (item.strip() for item in text.split(","))):
-        name, separator, value = part.partition("=")
-        if not separator:
-            raise ValueError(f"mix entry {part!r} is not name=weight")
-        mix[name.strip()] = float(value)
-    return mix
+def _register_serve(serve: argparse.ArgumentParser) -> None:
+    """The options of ``lwd train serve`` (the TrainerConfig fields)."""
+    serve.add_argument("--store", required=True, type=store_url, help="fleet store URL, e.g. file://./fleet")
+    serve.add_argument("--work-dir", type=Path, default=Path("runs/trainer"), help="caches, checkpoints, telemetry")
+    serve.add_argument("--pretrained", default="", help="policy folder or store version (default: the channel's)")
+    serve.add_argument("--channel", default="stable")
+    serve.add_argument(
+        "--publish-every", type=positive_int, default=100, help="M: updates between published checkpoints"
+    )
+    serve.add_argument("--batch-size", type=positive_int, default=64)
+    serve.add_argument("--buffer-capacity", type=positive_int, default=200_000, help="transitions")
+    serve.add_argument(
+        "--mix", type=sampling_mix, default="demo=0.25,autonomous=0.5,intervention=0.25", help="sampling mix"
+    )
+    serve.add_argument("--scan-every", type=positive_int, default=50, help="updates between store scans")
+    serve.add_argument("--poll-interval", type=positive_float, default=5.0, help="seconds between scans while idle")
+    serve.add_argument("--n-step", type=positive_int, default=1)
+    serve.add_argument(
+        "--agent",
+        type=agent_overrides,
+        default="{}",
+        help="JSON object of AgentConfig overrides, e.g. '{\"lam\": 0.3}'",
+    )
+    serve.add_argument("--seed", type=non_negative_int, default=0)
+    add_path(serve, "--catalog", must_be="in_dir", help=f"SQLite episode catalog (default: <work-dir>/{CATALOG_NAME})")
+    serve.add_argument("--max-updates", type=non_negative_int, help="stop at this many total updates")
+    serve.add_argument("--until-idle", action="store_true", help="stop when a publish finds no new episodes")
+    serve.set_defaults(handler=run_serve)
 
 
 def _instruction_encoder(model_path: str) -> InstructionEncoder:
@@ -93,6 +113,7 @@ def _instruction_encoder(model_path: str) -> InstructionEncoder:
 
 def run_bc(args: argparse.Namespace) -> int:
     """Pretrain the VLA by BC on the demonstrations found under ``--episodes``."""
+    from lwd_fleet.store import FleetStore
     from lwd_learner.episode_cache import EpisodeCache
     from lwd_learner.pretrain import (
         PretrainConfig,
@@ -105,6 +126,8 @@ def run_bc(args: argparse.Namespace) -> int:
     from lwd_policy.config import VLAConfig
 
     vla = VLAConfig.from_json(args.vla_config.read_text()) if args.vla_config else VLAConfig()
+    if "://" in args.episodes:
+        FleetStore(args.episodes, create=False)  # a mistyped store is an error, not a new empty store
     try:
         episodes = load_episodes(find_episode_folders(args.episodes), EpisodeCache(args.cache_dir), vla.cameras)
         print(f"{len(episodes)} usable episodes from {args.episodes}", flush=True)
@@ -131,18 +154,16 @@ def run_bc(args: argparse.Namespace) -> int:
 
 
 def run_publish(args: argparse.Namespace) -> int:
-    """Publish a policy folder under the version its manifest names, then move the channel."""
-    from lwd_fleet.errors import PublishError
+    """Publish a policy folder under the version its manifest names, then move the channel.
+
+    A folder that is no policy, or a store that refuses it, is a user error (``lwd.cli`` reports it, exit 2).
+    """
     from lwd_fleet.publisher import PolicyPublisher
     from lwd_fleet.store import FleetStore
-    from lwd_interfaces.manifest import ManifestError, read_manifest
+    from lwd_interfaces.manifest import read_manifest
 
-    try:
-        version = str(read_manifest(args.checkpoint).facts.get("version", ""))
-        PolicyPublisher(FleetStore(args.store)).publish(args.checkpoint, version, args.channel)
-    except (ManifestError, PublishError) as error:
-        print(f"lwd train publish: {error}", file=sys.stderr)
-        return 1
+    version = str(read_manifest(args.checkpoint).facts.get("version", ""))
+    PolicyPublisher(FleetStore(args.store)).publish(args.checkpoint, version, args.channel)
     print(f"published {version} on {args.channel}")
     return 0
 
@@ -152,26 +173,22 @@ def run_serve(args: argparse.Namespace) -> int:
     from lwd_learner.distributed import DistributedContext
     from lwd_learner.trainer import TrainerConfig, TrainerError, TrainerService
 
-    try:
-        config = TrainerConfig(
-            store_url=args.store,
-            work_dir=args.work_dir,
-            pretrained=args.pretrained,
-            channel=args.channel,
-            publish_every=args.publish_every,
-            batch_size=args.batch_size,
-            buffer_capacity=args.buffer_capacity,
-            mix=parse_mix(args.mix),
-            scan_every=args.scan_every,
-            poll_interval=args.poll_interval,
-            n_step=args.n_step,
-            agent=json.loads(args.agent),
-            seed=args.seed,
-            catalog=args.catalog,
-        )
-    except (ValueError, json.JSONDecodeError) as error:
-        print(f"lwd train serve: {error}", file=sys.stderr)
-        return 2
+    config = TrainerConfig(
+        store_url=args.store,
+        work_dir=args.work_dir,
+        pretrained=args.pretrained,
+        channel=args.channel,
+        publish_every=args.publish_every,
+        batch_size=args.batch_size,
+        buffer_capacity=args.buffer_capacity,
+        mix=args.mix,
+        scan_every=args.scan_every,
+        poll_interval=args.poll_interval,
+        n_step=args.n_step,
+        agent=args.agent,
+        seed=args.seed,
+        catalog=str(args.catalog or ""),
+    )
     context = DistributedContext.from_environment()
     try:
         service = TrainerService(
@@ -194,10 +211,6 @@ def run_status(args: argparse.Namespace) -> int:
     """Print the status figures the trainer last wrote."""
     from lwd_learner.telemetry import format_status, read_status
 
-    try:
-        status = read_status(args.work_dir / "telemetry")
-    except FileNotFoundError as error:
-        print(f"lwd train status: {error}", file=sys.stderr)
-        return 1
+    status = read_status(args.work_dir / "telemetry")
     print(json.dumps(status, indent=2, sort_keys=True) if args.json else format_status(status))
     return 0
