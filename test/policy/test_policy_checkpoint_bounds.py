@@ -11,6 +11,7 @@ import pytest
 import torch
 from lwd.cli import main
 from lwd_interfaces.manifest import build_manifest, read_manifest, write_manifest
+from lwd_interfaces.robots import robot_description
 from lwd_policy.checkpoint import CheckpointError, load_checkpoint
 from lwd_policy.config import VLAConfig
 from lwd_policy.contract import ConfigError
@@ -80,11 +81,13 @@ def test_an_action_mean_far_outside_the_joint_limits_is_refused(make_checkpoint)
     folder = make_checkpoint("v000001")
     _edit(folder, "normalization.json", lambda stats: stats["action"]["shift"].__setitem__(2, 40.0))
     with pytest.raises(CheckpointError, match=r"action\.shift\[2\] = 40.*left_arm_elbow.*aloha"):
-        load_checkpoint(folder)
+        load_checkpoint(folder, robot=robot_description("aloha"))
+    assert main(["policy", "verify", str(folder), "--robot", "aloha"]) == 1
+    assert load_checkpoint(folder).version == "v000001"  # without a robot, only the robot-free bounds apply
 
 
-def test_data_statistics_and_identity_statistics_stay_accepted(make_checkpoint) -> None:
-    assert load_checkpoint(make_checkpoint("v000001")).version == "v000001"
+def test_identity_statistics_suit_the_robot(make_checkpoint) -> None:
+    assert load_checkpoint(make_checkpoint("v000001"), robot=robot_description("aloha_sim")).version == "v000001"
 
 
 def test_policy_verify_prints_one_line_and_fails_on_a_huge_config(make_checkpoint, built_on, capsys) -> None:

@@ -7,8 +7,8 @@ model's class is registered under (``lwd_policy.contract``); loading looks it up
 to parse the config and build the model, so any registered policy saves and
 loads the same way. Loading checks, in order: the manifest (sha256 of every
 file), the policy type, the config (its fields within the config class's
-``LIMITS``), the normalization stats (finite, of sane size, and for a robot
-profile with as many joints as the actions, near its joint limits), then every
+``LIMITS``), the normalization stats (finite, of sane size, and when the
+caller names the robot profile, near its joint limits), then every
 tensor's name and shape as the weight file's header states them against the
 shapes the config implies (a model built on the ``meta`` device: no memory),
 and only then reads the tensors (dtype, finiteness) and builds the model. So
@@ -28,7 +28,6 @@ from pathlib import Path
 import torch
 from lwd_interfaces.manifest import Manifest, ManifestError, build_manifest, verify_folder, write_manifest
 from lwd_interfaces.robot import RobotDescription
-from lwd_interfaces.robots import ROBOTS
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
@@ -131,8 +130,11 @@ def load_checkpoint(
     folder: str | os.PathLike[str],
     expected: PolicyConfig | None = None,
     device: str = "cpu",
+    robot: RobotDescription | None = None,
 ) -> PolicyCheckpoint:
     """Verify and load a policy artifact; ``expected`` (optional) must be I/O-compatible with its config.
+
+    With ``robot``, the normalization statistics must also suit that robot's joint limits (``statistics_problem``).
 
     The model is built by the policy type the manifest records. Raises CheckpointError naming the folder
     and what failed (an unknown or unrecorded policy type lists the known ones).
@@ -147,7 +149,7 @@ def load_checkpoint(
             expected.check_compatible(config)
     except ConfigError as error:
         raise CheckpointError(f"policy checkpoint {root}: {error}") from error
-    normalizer = _read_normalizer(root, config)
+    normalizer = _read_normalizer(root, config, robot)
     implied = _implied_state(policy_type, config)
     _check_header(root, implied)
     try:
@@ -188,7 +190,7 @@ def _policy_type(root: Path, manifest: Manifest) -> PolicyType:
         raise CheckpointError(f"policy checkpoint {root}: {error}") from error
 
 
-def _read_normalizer(root: Path, config: PolicyConfig) -> Normalizer:
+def _read_normalizer(root: Path, config: PolicyConfig, robot: RobotDescription | None) -> Normalizer:
     """The statistics, of the config's dimensions and sane (see ``statistics_problem``)."""
     try:
         normalizer = Normalizer.from_json((root / NORMALIZATION_NAME).read_bytes())
@@ -199,18 +201,19 @@ def _read_normalizer(root: Path, config: PolicyConfig) -> Normalizer:
             f"policy checkpoint {root}: normalization dims (proprio {normalizer.proprio.dim}, action "
             f"{normalizer.action.dim}) differ from config (proprio {config.state_dim}, action {config.action_dim})"
         )
-    problem = statistics_problem(normalizer, config)
+    problem = statistics_problem(normalizer, config, robot)
     if problem is not None:
         raise CheckpointError(f"policy checkpoint {root}: {NORMALIZATION_NAME}: {problem}")
     return normalizer
 
 
-def statistics_problem(normalizer: Normalizer, config: PolicyConfig) -> str | None:
+def statistics_problem(
+    normalizer: Normalizer, config: PolicyConfig, robot: RobotDescription | None = None
+) -> str | None:
     """What is wrong with the statistics, naming the entry, or None when they are sane.
 
     Every shift must be within ±``MAX_STATISTIC`` and every scale within [``MIN_SCALE``, ``MAX_STATISTIC``].
-    Where robot profiles with ``action_dim`` joints exist, the statistics must also suit one of them
-    (``_robot_problem``).
+    With ``robot``, the actions must have its number of joints and suit its limits (``_robot_problem``).
     """
     for part, stats in (("proprio", normalizer.proprio), ("action", normalizer.action)):
         for index, (shift, scale) in enumerate(zip(stats.shift, stats.scale, strict=True)):
@@ -218,8 +221,11 @@ def statistics_problem(normalizer: Normalizer, config: PolicyConfig) -> str | No
                 return f"{part}.shift[{index}] = {shift:g} is beyond ±{MAX_STATISTIC:g}"
             if not MIN_SCALE <= scale <= MAX_STATISTIC:
                 return f"{part}.scale[{index}] = {scale:g} is outside [{MIN_SCALE:g}, {MAX_STATISTIC:g}]"
-    problems = [_robot_problem(normalizer, config, r) for r in ROBOTS.values() if r.dof == config.action_dim]
-    return problems[0] if problems and all(problems) else None
+    if robot is None:
+        return None
+    if config.action_dim != robot.dof:
+        return f"action has {config.action_dim} entries, robot {robot.name} has {robot.dof} joints"
+    return _robot_problem(normalizer, config, robot)
 
 
 def _robot_problem(normalizer: Normalizer, config: PolicyConfig, robot: RobotDescription) -> str | None:
