@@ -140,7 +140,7 @@ class EpisodeRecorder:
             with contextlib.suppress(OSError):
                 writer.abort()
             shutil.rmtree(partial, ignore_errors=True)
-            raise self._report(info.episode_id, error, None) from error
+            raise self._report(info.episode_id, error, None, "nothing was recorded") from error
         self._writer = writer
         self.info = info
         self.stats = EpisodeStats()
@@ -348,7 +348,9 @@ class EpisodeRecorder:
         self._reset()
         with contextlib.suppress(OSError):
             writer.abort()
-        return self._report(info.episode_id, error, self._recover(self.spool.partial_path(info.episode_id)))
+        folder = self._recover(self.spool.partial_path(info.episode_id))
+        kept = f"its flushed part is committed as {folder}" if folder else "its flushed part waits for recovery"
+        return self._report(info.episode_id, error, folder, kept)
 
     def _recover(self, partial: Path) -> Path | None:
         """Commit a failed episode's partial folder as incomplete; None (kept for a later try) when that fails too."""
@@ -364,10 +366,9 @@ class EpisodeRecorder:
             log.error("episode %s cannot be recovered: %s", partial.name, error)
         return None
 
-    def _report(self, episode_id: str, error: OSError, folder: Path | None) -> RecordingFailedError:
+    def _report(self, episode_id: str, error: OSError, folder: Path | None, kept: str) -> RecordingFailedError:
         """Log the failure at ERROR, keep it in ``failure``, and raise the free-disk floor after a full disk."""
         self.failure = RecordingFailure(episode_id, str(error), error.errno, folder)
-        kept = f"its flushed part is committed as {folder}" if folder else "its flushed part waits for recovery"
         message = f"RECORDING FAILED: episode {episode_id} closed as incomplete ({error}); {kept}"
         if error.errno == errno.ENOSPC:
             self._free_floor = self.spool.free_bytes() + RESUME_MARGIN_BYTES
