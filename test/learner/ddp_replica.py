@@ -2,6 +2,8 @@
 
 Each rank seeds its own initial weights and data, joins the group through ``DistributedContext``, takes rank
 0's state, runs a few LWD updates with gradient averaging, and saves its modules to ``<out>/rank<R>.safetensors``.
+With a second argument R, rank R's critic loss of update ``NAN_UPDATE`` turns NaN (one rank's numerics diverge):
+every rank records the ``TrainingDivergedError`` it got in ``<out>/rank<R>.json`` and stops training there.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import sys
 from pathlib import Path
 
 import torch
-from lwd_learner.agent import LWDAgent
+from lwd_learner.agent import LWDAgent, TrainingDivergedError
 from lwd_learner.agent_config import AgentConfig
 from lwd_learner.distributed import DistributedContext
 from lwd_learner.transition import TransitionBatch
@@ -19,6 +21,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 FEATURES, HORIZON, ACTIONS, UPDATES = 8, 2, 3, 3
+NAN_UPDATE = 1
 
 
 class TinyExpert(nn.Module):
@@ -50,21 +53,48 @@ def batch_for(rank: int, step: int) -> TransitionBatch:
     )
 
 
-def main(out: Path) -> None:
+def poison_critic_loss(agent: LWDAgent) -> None:
+    """Make this agent's next critic loss NaN, as diverged numerics on this replica alone would."""
+    losses_of = agent._lwd_losses
+
+    def poisoned(batch: TransitionBatch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        losses, logs = losses_of(batch)
+        losses["critic_loss"] = losses["critic_loss"] * float("nan")
+        return losses, logs
+
+    agent._lwd_losses = poisoned
+
+
+def main(out: Path, nan_rank: int | None) -> None:
     context = DistributedContext.from_environment()
     torch.manual_seed(context.rank)
     config = AgentConfig(feature_dim=FEATURES, horizon=HORIZON, action_dim=ACTIONS, hidden_dim=16, flow_steps=3)
-    agent = LWDAgent(config, TinyExpert(), device=context.device, grad_sync=context.average_gradients)
+    agent = LWDAgent(
+        config,
+        TinyExpert(),
+        device=context.device,
+        grad_sync=context.average_gradients,
+        finite_sync=context.diverged_ranks,
+    )
     initial = agent.state_dict()["module.actor.net.0.weight"].clone()
     agent.load_state_dict(context.broadcast_state(agent.state_dict()))
-    losses = [agent.update(batch_for(context.rank, step))["critic_loss"] for step in range(UPDATES)]
+    losses, diverged = [], ""
+    for step in range(UPDATES):
+        if context.rank == nan_rank and step == NAN_UPDATE:
+            poison_critic_loss(agent)
+        try:
+            losses.append(agent.update(batch_for(context.rank, step))["critic_loss"])
+        except TrainingDivergedError as error:
+            diverged = str(error)
+            break
     tensors = {key: value for key, value in agent.state_dict().items() if key.startswith("module.")}
     tensors["initial"] = initial
     save_file(tensors, str(out / f"rank{context.rank}.safetensors"))
-    (out / f"rank{context.rank}.json").write_text(json.dumps({"losses": losses, "world": context.world_size}))
+    log = {"losses": losses, "world": context.world_size, "diverged": diverged}
+    (out / f"rank{context.rank}.json").write_text(json.dumps(log))
     context.barrier()
     context.shutdown()
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else None)

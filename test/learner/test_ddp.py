@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,13 +17,26 @@ from torch import nn
 REPLICA = Path(__file__).with_name("ddp_replica.py")
 
 
-def test_two_gloo_replicas_keep_identical_parameters(tmp_path):
+def run_replicas(*arguments: str, timeout: float) -> None:
+    """Run two torchrun replicas of ddp_replica.py; kill their whole process group if they outlive ``timeout``."""
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc-per-node", "2",
-        str(REPLICA), str(tmp_path),
+        str(REPLICA), *arguments,
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=240)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        raise AssertionError(f"the replicas hung for {timeout} s: {stdout[-2000:]}{stderr[-2000:]}") from None
+    assert process.returncode == 0, stdout[-3000:] + stderr[-3000:]
+
+
+def test_two_gloo_replicas_keep_identical_parameters(tmp_path):
+    run_replicas(str(tmp_path), timeout=240)
     first, second = (load_file(str(tmp_path / f"rank{rank}.safetensors")) for rank in (0, 1))
     logs = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     assert [log["world"] for log in logs] == [2, 2]
@@ -42,3 +57,15 @@ def test_single_process_context_is_a_no_op(monkeypatch):
     parameter.grad = torch.full((3,), 2.0)
     context.average_gradients([parameter])
     assert parameter.grad.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_a_nan_on_one_rank_stops_every_rank_at_the_same_update_naming_that_rank(tmp_path):
+    run_replicas(str(tmp_path), "1", timeout=120)
+    logs = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
+    for log in logs:
+        assert "non-finite loss at update 1 on rank(s) [1]" in log["diverged"]
+        assert len(log["losses"]) == 1  # update 0 ran everywhere; update 1 was skipped everywhere
+    assert "critic_loss=nan" in logs[1]["diverged"]
+    first, second = (load_file(str(tmp_path / f"rank{rank}.safetensors")) for rank in (0, 1))
+    for key in set(first) - {"initial"}:
+        assert torch.equal(first[key], second[key]), f"{key} differs between replicas"

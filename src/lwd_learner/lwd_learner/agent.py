@@ -43,6 +43,7 @@ from lwd_learner.transition import TransitionBatch
 __all__ = ["AgentConfig", "AgentStateError", "LWDAgent", "TrainingDivergedError", "TransitionBatch"]
 
 GradSync = Callable[[list[nn.Parameter]], None]
+FiniteSync = Callable[[bool], list[int]]
 
 
 class TrainingDivergedError(RuntimeError):
@@ -62,6 +63,8 @@ class LWDAgent:
     The initial action expert is deep-copied into the fine-tuned flow f_θ (published), the base flow f_β
     (BC) and its EMA reference f_β̄. `grad_sync`, when given, is called with every trainable parameter after
     the gradients exist and before they are checked, clipped and applied (e.g. a DDP all-reduce).
+    `finite_sync`, when given, is called every update with whether this replica's losses are finite and
+    returns the ranks whose are not, agreed by all replicas; any → every replica stops that update together.
     """
 
     def __init__(
@@ -70,11 +73,13 @@ class LWDAgent:
         action_expert: nn.Module,
         device: torch.device | str = "cpu",
         grad_sync: GradSync | None = None,
+        finite_sync: FiniteSync | None = None,
     ) -> None:
         self.config = config
         self.device = torch.device(device)
         self.dtype = next(action_expert.parameters()).dtype
         self.grad_sync = grad_sync
+        self.finite_sync = finite_sync
         self.updates = 0
         self.support = CategoricalSupport(config.num_atoms, config.v_min, config.v_max)
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
@@ -218,11 +223,12 @@ class LWDAgent:
     def _apply(self, losses: dict[str, Tensor]) -> None:
         """Check, backpropagate, check gradients, clip, step every optimizer, then update the EMA copies."""
         bad = [name for name, value in losses.items() if not bool(torch.isfinite(value.detach()))]
-        if bad:
+        ranks = self.finite_sync(not bad) if self.finite_sync is not None else []
+        if bad or ranks:
+            where = f" on rank(s) {ranks}" if ranks else ""
+            detail = ", ".join(f"{name}={float(losses[name].detach())}" for name in bad) or "finite on this rank"
             raise TrainingDivergedError(
-                f"non-finite loss at update {self.updates}: "
-                + ", ".join(f"{name}={float(losses[name].detach())}" for name in bad)
-                + "; no parameters were changed"
+                f"non-finite loss at update {self.updates}{where}: {detail}; no parameters were changed"
             )
         torch.stack(list(losses.values())).sum().backward()
         if self.grad_sync is not None:

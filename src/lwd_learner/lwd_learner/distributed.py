@@ -7,6 +7,13 @@ Gradients are averaged across replicas by an all-reduce on the agent's
 which is what DistributedDataParallel does, without requiring the agent's
 several modules to be one ``nn.Module`` with a single forward. Replicas start
 from rank 0's parameters (``broadcast_state``), so they stay identical.
+
+Before that gradient all-reduce, every update agrees on one flag
+(``diverged_ranks``, the agent's ``finite_sync`` hook): an all-reduce of each
+rank's "my losses are finite" bit. A NaN on one rank alone then stops every
+rank at the same update, each naming the ranks that diverged, instead of
+leaving the healthy ranks waiting forever in an all-reduce the diverged one
+never joins.
 """
 
 from __future__ import annotations
@@ -82,6 +89,18 @@ class DistributedContext:
         for grad in grads:
             grad.copy_(flat[offset : offset + grad.numel()].view_as(grad))
             offset += grad.numel()
+
+    def diverged_ranks(self, finite: bool) -> list[int]:
+        """The ranks whose update is not ``finite``, the same list on every rank (the agent's ``finite_sync`` hook).
+
+        Every rank must call it once per update; on a single process it is ``[]`` or ``[0]`` without communicating.
+        """
+        if not self.enabled:
+            return [] if finite else [self.rank]
+        flags = torch.zeros(self.world_size, device=self.device)
+        flags[self.rank] = 0.0 if finite else 1.0
+        dist.all_reduce(flags, op=dist.ReduceOp.SUM)
+        return [rank for rank, flag in enumerate(flags.tolist()) if flag]
 
     def broadcast_state(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Rank 0's tensors (same keys and shapes on every rank), so all replicas start identical."""

@@ -129,6 +129,7 @@ class TrainerService:
             self.pretrained.model.action_expert,
             device=self.context.device,
             grad_sync=self.context.average_gradients,
+            finite_sync=self.context.diverged_ranks,
         )
         self.buffer = ReplayBuffer(config.buffer_capacity, config.mix, seed=config.seed + self.context.rank)
         self.buffered: dict[str, _BufferedEpisode] = {}

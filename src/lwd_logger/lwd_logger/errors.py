@@ -14,6 +14,10 @@ class RecorderError(LoggerError):
     """An episode event arrived in a state where it cannot be honoured (e.g. end without start)."""
 
 
+class RecordingFailedError(LoggerError):
+    """Writing the open episode failed (a full disk, an I/O error): closed as incomplete, flushed data kept."""
+
+
 class SpoolFullError(LoggerError):
     """The local spool is over its quota: no new episode may start until uploads free space."""
 

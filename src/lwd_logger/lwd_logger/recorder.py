@@ -7,30 +7,43 @@ definitions) next to the storage file. The writer is flushed every
 recovered (see ``recovery``) as an *incomplete* episode. On a clean end the
 ``lwd.*`` custom data goes into metadata.yaml, the manifest is written last,
 and the folder is renamed to its committed name.
+
+A write that fails (``ENOSPC`` on a full disk, any ``OSError`` while writing,
+flushing or closing) never leaves the recorder wedged: the episode is closed
+at once and its flushed part committed as incomplete by the same recovery a
+crash gets, the failure is logged at ERROR and kept in ``failure`` for the
+host to report, and ``RecordingFailedError`` is raised. After a full disk, new
+episodes are refused (``SpoolFullError``) until the disk has
+``RESUME_MARGIN_BYTES`` more free than when it filled; the next start after
+that succeeds without a restart.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
 import os
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lwd_interfaces import topics
-from lwd_interfaces.manifest import build_manifest, write_manifest
 from rosbags.typesys.store import Typestore
 
 from lwd_logger.episode_facts import TOPICS_TO_DECODE, EpisodeInfo, EpisodeStats, custom_data
-from lwd_logger.errors import RecorderError
+from lwd_logger.errors import BagError, RecorderError, RecordingFailedError
+from lwd_logger.recovery import recover_partial
 from lwd_logger.sample_loss import SampleLossCounter
-from lwd_logger.spool import Spool
+from lwd_logger.spool import JOURNAL_NAME, Spool, commit_folder
 from lwd_logger.writer import BagWriter, TopicSpec
 
-JOURNAL_NAME = "lwd_journal.json"
+RESUME_MARGIN_BYTES = 64 * 2**20
+"""After a full disk, new episodes wait until this much more is free than when the write failed."""
 log = logging.getLogger(__name__)
 
 EVENT_START, EVENT_END, EVENT_DISCARD, EVENT_RERECORD = 0, 1, 2, 3
@@ -48,16 +61,14 @@ def write_journal(folder: Path, info: EpisodeInfo, specs: list[TopicSpec], start
     os.replace(temporary, folder / JOURNAL_NAME)
 
 
-def commit_folder(partial: Path, committed: Path, facts: dict[str, Any]) -> Path:
-    """Write the episode manifest last, then rename the partial folder to its committed name."""
-    write_manifest(partial, build_manifest(partial, "episode", facts))
-    os.replace(partial, committed)
-    directory = os.open(committed.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-    return committed
+@dataclass(frozen=True)
+class RecordingFailure:
+    """The last failed write: which episode, the error, and where its flushed part was committed (None: not yet)."""
+
+    episode_id: str
+    error: str
+    errno: int | None
+    folder: Path | None
 
 
 class EpisodeRecorder:
@@ -96,6 +107,9 @@ class EpisodeRecorder:
         self._start_time_ns = 0
         self._last_flush_ns = 0
         self._end_requested_ns: int | None = None
+        self.failure: RecordingFailure | None = None
+        self._free_floor = 0
+        self._unrecovered: list[Path] = []
 
     @property
     def active(self) -> bool:
@@ -103,26 +117,41 @@ class EpisodeRecorder:
         return self.info is not None
 
     def start_episode(self, info: EpisodeInfo) -> Path:
-        """Open a new episode bag; raises SpoolFullError over quota, RecorderError if one is already open."""
+        """Open a new episode bag; raises SpoolFullError over quota, RecorderError if one is already open.
+
+        RecordingFailedError when the bag cannot be created (its empty folder is removed).
+        """
         if self.info is not None:
             raise RecorderError(f"episode {self.info.episode_id} is still recording; end or discard it first")
         partial = self.spool.partial_path(info.episode_id)
         if partial.exists() or self.spool.committed_path(info.episode_id).exists():
             raise RecorderError(f"episode id {info.episode_id} already exists in spool {self.spool.root}")
-        self.spool.check_quota()
-        partial.parent.mkdir(exist_ok=True)
+        self.spool.check_quota(self._free_floor)
+        pending, self._unrecovered = self._unrecovered, []
+        for folder in pending:
+            self._recover(folder)
+        start_time_ns = time.time_ns()
         writer = self.writer_factory()
-        writer.open(partial)
+        try:
+            partial.parent.mkdir(exist_ok=True)
+            writer.open(partial)
+            write_journal(partial, info, [], start_time_ns)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                writer.abort()
+            shutil.rmtree(partial, ignore_errors=True)
+            raise self._report(info.episode_id, error, None, "nothing was recorded") from error
         self._writer = writer
         self.info = info
         self.stats = EpisodeStats()
         self.stats.add_policy_version(info.policy_version)
         self.losses.take()  # losses before the episode are not the episode's
         self._specs = {}
-        self._start_time_ns = time.time_ns()
+        self._start_time_ns = start_time_ns
         self._last_flush_ns = self.clock_ns()
         self._end_requested_ns = None
-        write_journal(partial, info, [], self._start_time_ns)
+        self.failure = None
+        self._free_floor = 0
         log.info("episode %s started (robot %s, task %s)", info.episode_id, info.robot_id, info.task)
         return partial
 
@@ -144,6 +173,16 @@ class EpisodeRecorder:
         if self.info is None or self._writer is None:
             self.messages_outside_episode += 1
             return False
+        if topic in self._specs and self._specs[topic].msgtype != msgtype:
+            raise RecorderError(f"topic {topic} was declared as {self._specs[topic].msgtype}, got {msgtype}")
+        try:
+            self._write(topic, msgtype, data, receive_time_ns)
+        except OSError as error:
+            raise self._fail(error) from error
+        return True
+
+    def _write(self, topic: str, msgtype: str, data: bytes | memoryview | Any, receive_time_ns: int) -> None:
+        """Declare the topic on first use, observe what the episode facts need, write, and flush when due."""
         if topic not in self._specs:
             self._specs[topic] = self._writer.add_topic(topic, msgtype)
             write_journal(
@@ -152,8 +191,6 @@ class EpisodeRecorder:
                 list(self._specs.values()),
                 self._start_time_ns,
             )
-        elif self._specs[topic].msgtype != msgtype:
-            raise RecorderError(f"topic {topic} was declared as {self._specs[topic].msgtype}, got {msgtype}")
         if isinstance(data, (bytes, bytearray, memoryview)):
             raw = data
             if topic in TOPICS_TO_DECODE:
@@ -170,13 +207,15 @@ class EpisodeRecorder:
         if now - self._last_flush_ns >= self.flush_period_ns:
             self._writer.flush()
             self._last_flush_ns = now
-        return True
 
     def flush(self) -> None:
         """Flush the open episode now (the recorder also flushes every ``flush_period_s``)."""
         if self._writer is None:
             raise RecorderError("flush requested but no episode is open")
-        self._writer.flush()
+        try:
+            self._writer.flush()
+        except OSError as error:
+            raise self._fail(error) from error
         self._last_flush_ns = self.clock_ns()
 
     def set_label(self, success: bool, source: str) -> None:
@@ -204,17 +243,23 @@ class EpisodeRecorder:
         return None
 
     def end_episode(self, outcome: str | None = None) -> Path:
-        """Close the bag with its custom data, write the manifest last and commit the folder."""
+        """Close the bag with its custom data, write the manifest last and commit the folder.
+
+        RecordingFailedError when that fails: the episode is then committed as incomplete from its flushed part.
+        """
         if self.info is None or self._writer is None:
             raise RecorderError("end_episode called but no episode is open")
         info, writer = self.info, self._writer
         self.stats.lost_samples = self.losses.take()
         data = custom_data(info, self.stats, outcome)
         partial = self.spool.partial_path(info.episode_id)
-        writer.close(data)
-        (partial / JOURNAL_NAME).unlink()
-        facts = {**data, "lwd.start_time_ns": str(self._start_time_ns)}
-        committed = commit_folder(partial, self.spool.committed_path(info.episode_id), facts)
+        try:
+            writer.close(data)
+            (partial / JOURNAL_NAME).unlink()
+            facts = {**data, "lwd.start_time_ns": str(self._start_time_ns)}
+            committed = commit_folder(partial, self.spool.committed_path(info.episode_id), facts)
+        except OSError as error:
+            raise self._fail(error) from error
         self._reset()
         log.info(
             "episode %s committed: outcome %s, %s steps, lost samples: %s",
@@ -296,6 +341,40 @@ class EpisodeRecorder:
         ended = self._end_requested_ns is not None
         self.set_label(bool(label.success), label.source)
         return self.spool.committed_path(label.episode_id) if ended else None
+
+    def _fail(self, error: OSError) -> RecordingFailedError:
+        """Close the open episode after a failed write: commit its flushed part as incomplete, report the failure."""
+        info, writer = self.info, self._writer
+        self._reset()
+        with contextlib.suppress(OSError):
+            writer.abort()
+        folder = self._recover(self.spool.partial_path(info.episode_id))
+        kept = f"its flushed part is committed as {folder}" if folder else "its flushed part waits for recovery"
+        return self._report(info.episode_id, error, folder, kept)
+
+    def _recover(self, partial: Path) -> Path | None:
+        """Commit a failed episode's partial folder as incomplete; None (kept for a later try) when that fails too."""
+        committed = self.spool.committed_path(partial.name)
+        if not partial.exists() and committed.exists():
+            return committed  # the write that failed came after the commit
+        try:
+            return recover_partial(self.spool, partial, self.typestore)
+        except OSError as error:
+            log.error("episode %s not recovered yet (%s): retried when the next episode starts", partial.name, error)
+            self._unrecovered.append(partial)
+        except BagError as error:
+            log.error("episode %s cannot be recovered: %s", partial.name, error)
+        return None
+
+    def _report(self, episode_id: str, error: OSError, folder: Path | None, kept: str) -> RecordingFailedError:
+        """Log the failure at ERROR, keep it in ``failure``, and raise the free-disk floor after a full disk."""
+        self.failure = RecordingFailure(episode_id, str(error), error.errno, folder)
+        message = f"RECORDING FAILED: episode {episode_id} closed as incomplete ({error}); {kept}"
+        if error.errno == errno.ENOSPC:
+            self._free_floor = self.spool.free_bytes() + RESUME_MARGIN_BYTES
+            message += f"; no new episode starts until {self._free_floor} bytes are free"
+        log.error(message)
+        return RecordingFailedError(message)
 
     def _reset(self) -> None:
         self.info = None

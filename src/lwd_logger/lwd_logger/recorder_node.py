@@ -10,6 +10,11 @@
 - **deactivate** unsubscribes and commits an open episode (incomplete unless
   already labelled), so nothing is left half-written.
 
+No callback lets an error escape the executor: a failed write (a full disk) is
+closed by the core as an incomplete episode and logged here at ERROR
+(``RECORDING FAILED``); while the disk stays full, starts are refused and
+logged (``SPOOL FULL``); the first start after space returns records again.
+
 Subscriptions use the relative names, so they resolve in the robot's namespace
 (``/<robot_id>/joint_states``); the bag records every topic under its absolute
 contract name (``/joint_states``). ``extra_topics`` are handled the same way
@@ -144,7 +149,11 @@ class RecorderNode(LifecycleNode):
             self.destroy_timer(self.tick_timer)
             self.tick_timer = None
         if self.recorder is not None and self.recorder.active:
-            committed = self.recorder.end_episode()
+            try:
+                committed = self.recorder.end_episode()
+            except LoggerError as error:
+                self.get_logger().error(f"recording stopped: {error}")
+                return
             self.get_logger().warning(f"recording stopped: open episode committed as {committed.name}")
 
     # ------------------------------------------------------------- callbacks
@@ -158,11 +167,8 @@ class RecorderNode(LifecycleNode):
             sequence = None  # rclpy does not say which of several publishers sent it: no loss count
         try:
             self.recorder.record(topic, msgtype, raw, self._now_ns(), sequence)
-        except OSError as error:
-            self.get_logger().error(
-                f"RECORDING FAILED on {topic}: {error}; data up to the last flush is kept for recovery",
-                throttle_duration_sec=5.0,
-            )
+        except (LoggerError, OSError) as error:
+            self.get_logger().error(f"recording {topic}: {error}", throttle_duration_sec=5.0)
 
     def _on_event(self, raw: bytes) -> None:
         event = self.typestore.deserialize_cdr(raw, topics.TOPIC_TYPES[topics.EPISODE_EVENT])
@@ -195,7 +201,11 @@ class RecorderNode(LifecycleNode):
 
     def _on_tick(self) -> None:
         self.publisher_counts = {topic: self.count_publishers(topics.relative(topic)) for topic in self.recorded}
-        committed = self.recorder.tick()
+        try:
+            committed = self.recorder.tick()
+        except LoggerError as error:
+            self.get_logger().error(f"unlabelled episode: {error}")
+            return
         if committed is not None:
             self.get_logger().warning(f"episode {committed.name} committed unlabelled (incomplete); {self._losses()}")
 

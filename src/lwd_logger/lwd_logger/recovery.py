@@ -27,8 +27,7 @@ from rosbags.typesys.store import Typestore
 from lwd_logger.bag_reader import BagReader
 from lwd_logger.episode_facts import TOPICS_TO_DECODE, EpisodeInfo, EpisodeStats, custom_data
 from lwd_logger.errors import BagError
-from lwd_logger.recorder import JOURNAL_NAME, commit_folder
-from lwd_logger.spool import Spool
+from lwd_logger.spool import JOURNAL_NAME, Spool, commit_folder
 from lwd_logger.writer import RosbagsWriter
 
 RECOVERING_DIR = ".recovering"

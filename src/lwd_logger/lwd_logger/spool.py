@@ -7,20 +7,37 @@ gives the storage file its final name (``<episode_id>.mcap``).
 The quota (maximum spool bytes, minimum free disk bytes) is checked before an
 episode starts; over quota, ``SpoolFullError`` stops new episodes. The spool
 never deletes anything itself: only the bridge does, after verifying the upload.
+``commit_folder`` is the one way a partial folder becomes a committed episode (the recorder's clean
+end and crash recovery both use it); ``JOURNAL_NAME`` is the journal a partial folder carries.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
+from typing import Any
 
-from lwd_interfaces.manifest import MANIFEST_NAME
+from lwd_interfaces.manifest import MANIFEST_NAME, build_manifest, write_manifest
 
 from lwd_logger.errors import SpoolFullError
 
 RECORDING_DIR = ".recording"
+JOURNAL_NAME = "lwd_journal.json"
 log = logging.getLogger(__name__)
+
+
+def commit_folder(partial: Path, committed: Path, facts: dict[str, Any]) -> Path:
+    """Write the episode manifest last, then rename the partial folder to its committed name."""
+    write_manifest(partial, build_manifest(partial, "episode", facts))
+    os.replace(partial, committed)
+    directory = os.open(committed.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+    return committed
 
 
 class Spool:
@@ -62,15 +79,19 @@ class Spool:
         """Free bytes on the spool's disk."""
         return shutil.disk_usage(self.root).free
 
-    def check_quota(self) -> None:
-        """Raise ``SpoolFullError`` (and log it loudly) when a new episode must not start."""
+    def check_quota(self, min_free_bytes: int = 0) -> None:
+        """Raise ``SpoolFullError`` (and log it loudly) when a new episode must not start.
+
+        ``min_free_bytes`` raises the free-disk floor for this check (the recorder does after a full disk).
+        """
         used = self.used_bytes()
         free = self.free_bytes()
+        floor = max(self.min_free_bytes, min_free_bytes)
         problem = None
         if self.max_bytes is not None and used >= self.max_bytes:
             problem = f"spool {self.root} holds {used} bytes, quota is {self.max_bytes}"
-        elif free < self.min_free_bytes:
-            problem = f"disk of spool {self.root} has {free} bytes free, minimum is {self.min_free_bytes}"
+        elif free < floor:
+            problem = f"disk of spool {self.root} has {free} bytes free, minimum is {floor}"
         if problem:
             message = (
                 f"SPOOL FULL: {problem}. No new episode will start until the bridge uploads and frees "

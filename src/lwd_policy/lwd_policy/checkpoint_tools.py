@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 from lwd_interfaces.manifest import Manifest
+from lwd_interfaces.robot import RobotDescription
 
 from lwd_policy.checkpoint import load_checkpoint, save_checkpoint
 from lwd_policy.config import VLAConfig
@@ -34,9 +35,10 @@ def init_checkpoint(
     return save_checkpoint(build_policy(config), normalizer, folder, version, facts={"init_seed": seed})
 
 
-def checkpoint_summary(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    """Verify a checkpoint (raises CheckpointError) and describe it as a JSON-ready dict."""
-    checkpoint = load_checkpoint(folder)
+def checkpoint_summary(folder: str | os.PathLike[str], robot: RobotDescription | None = None) -> dict[str, Any]:
+    """Verify a checkpoint (raises CheckpointError; statistics against ``robot``'s limits if given) and describe
+    it as a JSON-ready dict."""
+    checkpoint = load_checkpoint(folder, robot=robot)
     return {
         "folder": str(Path(folder)),
         "version": checkpoint.version,

@@ -8,9 +8,14 @@ are sized for real-time chunk inference on one CPU thread (see docs/method.md, "
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import ClassVar
 
 from lwd_policy.contract import ConfigError, PolicyConfig
+
+MAX_VISION_LAYERS = 8
 
 
 @dataclass(frozen=True)
@@ -20,7 +25,27 @@ class VLAConfig(PolicyConfig):
     Width fields only size the network: the vision CNN (``vision_channels`` with ``vision_strides``,
     ``vision_groups`` GroupNorm groups, ``vision_keypoints`` spatial-softmax maps → ``vision_dim``), the
     language and proprio projections, the fused ``feature_dim`` and the action expert's residual MLP.
+    ``LIMITS`` caps each width, far above the defaults: a config read from a checkpoint cannot claim
+    more, and its implied tensor shapes must then equal the weight file's own (``lwd_policy.checkpoint``),
+    so what loading allocates is bounded by the file. ``vision_channels`` has at most
+    ``MAX_VISION_LAYERS`` layers of at most 1024 channels.
     """
+
+    LIMITS: ClassVar[Mapping[str, int]] = MappingProxyType(
+        {
+            **PolicyConfig.LIMITS,
+            "vision_channels": 1024,
+            "vision_keypoints": 1024,
+            "vision_groups": 1024,
+            "vision_dim": 4096,
+            "language_proj_dim": 4096,
+            "proprio_hidden": 4096,
+            "feature_dim": 4096,
+            "time_embedding_dim": 4096,
+            "expert_width": 4096,
+            "expert_blocks": 32,
+        }
+    )
 
     vision_channels: tuple[int, ...] = (32, 64, 64, 64)
     vision_strides: tuple[int, ...] = ()
@@ -57,6 +82,8 @@ class VLAConfig(PolicyConfig):
         )
         if not self.vision_channels or any(c <= 0 for c in self.vision_channels):
             raise ConfigError(f"vision_channels must be positive, got {self.vision_channels}")
+        if len(self.vision_channels) > MAX_VISION_LAYERS:
+            raise ConfigError(f"vision_channels has {len(self.vision_channels)} layers, limit is {MAX_VISION_LAYERS}")
         if len(self.vision_strides) != len(self.vision_channels) or any(s not in (1, 2) for s in self.vision_strides):
             raise ConfigError(f"vision_strides must give 1 or 2 for each vision layer, got {self.vision_strides}")
         if any(c % self.vision_groups for c in self.vision_channels):

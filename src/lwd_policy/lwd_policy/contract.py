@@ -9,6 +9,8 @@ every checkpoint and loading builds the model through the registry (``lwd_policy
 
 - ``PolicyConfig``: the I/O fields every policy shares (what a robot feeds and receives, how a chunk
   is sampled) with validation and a JSON round trip; a type adds its width fields in a subclass.
+  Every size field has a stated maximum (``LIMITS``), so a config read from a checkpoint cannot ask
+  for an arbitrary amount of memory before its weights are compared with it.
 - ``ObservationBatch``: B observations as model inputs.
 - ``PolicyModel``: an ``nn.Module`` that encodes an observation into features and acts through a
   flow-matching ``action_expert``, which the learner fine-tunes on cached features and publishes.
@@ -22,9 +24,10 @@ import abc
 import dataclasses
 import importlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from types import MappingProxyType
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from torch import nn
@@ -63,7 +66,24 @@ class PolicyConfig:
     ``extra``: free-form JSON settings that travel with the checkpoint. Every field but ``flow_steps``,
     ``language_model`` and ``extra`` is in ``io_signature``: checkpoints that differ there cannot replace
     each other on a robot.
+
+    ``LIMITS`` states the largest value each size field may take (for a tuple field, each entry); a
+    subclass extends it with its own width fields.
     """
+
+    LIMITS: ClassVar[Mapping[str, int]] = MappingProxyType(
+        {
+            "cameras": 16,
+            "image_height": 4096,
+            "image_width": 4096,
+            "proprio_dim": 1024,
+            "object_slots": 256,
+            "action_dim": 1024,
+            "horizon": 1000,
+            "flow_steps": 1000,
+            "language_dim": 8192,
+        }
+    )
 
     cameras: tuple[str, ...] = ("top",)
     image_height: int = 96
@@ -98,6 +118,18 @@ class PolicyConfig:
             raise ConfigError(f"object_slots must be a non-negative integer, got {self.object_slots!r}")
         if not self.control_period > 0:
             raise ConfigError(f"control_period must be > 0 seconds, got {self.control_period!r}")
+        self.check_limits()
+
+    def check_limits(self) -> None:
+        """Raise ConfigError naming the first field above its ``LIMITS`` entry (for ``cameras``: their count)."""
+        for name, limit in self.LIMITS.items():
+            value = getattr(self, name)
+            if name == "cameras":
+                values = (len(value),)
+            else:
+                values = value if isinstance(value, tuple) else (value,)
+            if any(isinstance(v, int) and v > limit for v in values):
+                raise ConfigError(f"{name} is {value!r}, above its limit of {limit}")
 
     def require_positive(self, *names: str) -> None:
         """Raise ConfigError naming the first of ``names`` that is not a positive integer."""

@@ -2,7 +2,8 @@
 
 - ``lwd policy init OUT``: write a randomly initialised default VLA checkpoint (identity normalization),
   a starting point before any BC pretraining.
-- ``lwd policy verify FOLDER``: check the manifest, config, statistics and tensors; print a summary.
+- ``lwd policy verify FOLDER [--robot NAME]``: check the manifest, config, statistics (against the robot
+  profile's joint limits with ``--robot``) and tensors; print a summary, or one ``INVALID:`` line.
 - ``lwd policy sample FOLDER``: verify, then run one chunk inference on a blank observation and report it.
 
 ``verify`` answers a question, so an invalid checkpoint is its "no" (INVALID on stdout, exit 1); for
@@ -14,6 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+from lwd_interfaces.robots import ROBOTS
 
 from lwd.arguments import add_path, name_list, non_negative_int, policy_version, positive_int
 
@@ -35,6 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     verify = commands.add_parser("verify", help="verify a checkpoint and print its summary")
     add_path(verify, "folder", must_be="dir")
     verify.add_argument("--json", action="store_true", help="print the summary as JSON")
+    verify.add_argument(
+        "--robot", choices=sorted(ROBOTS), help="robot profile whose joint limits the statistics must suit"
+    )
     verify.set_defaults(handler=run_verify)
 
     sample = commands.add_parser("sample", help="run one inference on a blank observation")
@@ -61,7 +67,7 @@ def run_verify(args: argparse.Namespace) -> int:
     from lwd_policy.checkpoint_tools import checkpoint_summary
 
     try:
-        summary = checkpoint_summary(args.folder)
+        summary = checkpoint_summary(args.folder, ROBOTS.get(args.robot))
     except CheckpointError as error:
         print(f"INVALID: {error}")
         return 1
