@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from lwd_fleet.catalog import Catalog
 from lwd_fleet.channel_watcher import ChannelWatcher
-from lwd_fleet.errors import PolicyVerificationError, StoreError
+from lwd_fleet.errors import FleetError, PolicyVerificationError, StoreError
 from lwd_fleet.store import FleetStore
 from lwd_interfaces.manifest import MANIFEST_NAME, build_manifest, write_manifest
 from lwd_logger.bridge import BagBridge
@@ -111,3 +113,46 @@ def test_catalog_skips_pending_and_rejects_bad_manifests_with_reasons(record_epi
     reasons = {row["store_path"]: row["reason"] for row in catalog.rejected()}
     assert "malformed manifest" in reasons["episodes/r1/2026-11-25/broken1"]
     assert "fails its sha256 check" in reasons[good.key]
+
+
+def empty_manifest_entry(root, folder):
+    body = json.loads((folder / MANIFEST_NAME).read_text())
+    body["files"].append({"path": "", "size": 0, "sha256": "0" * 64})
+    (folder / MANIFEST_NAME).write_text(json.dumps(body))
+
+
+def listed_file_is_a_folder(root, folder):
+    (folder / "config.json").unlink()
+    (folder / "config.json").mkdir()
+
+
+def manifest_is_a_folder(root, folder):
+    (folder / MANIFEST_NAME).unlink()
+    (folder / MANIFEST_NAME).mkdir()
+
+
+def channel_not_utf8(root, folder):
+    (root / "policies" / "channels" / "stable").write_bytes(b"v00000\xff\xfe\n")
+
+
+def channel_is_a_folder(root, folder):
+    channel = root / "policies" / "channels" / "stable"
+    channel.unlink()
+    channel.mkdir()
+
+
+@pytest.mark.parametrize(
+    "damage", [empty_manifest_entry, listed_file_is_a_folder, manifest_is_a_folder, channel_not_utf8, channel_is_a_folder]
+)
+def test_bad_channel_content_is_a_fleet_error_and_the_robot_keeps_its_policy(tmp_path, damage):
+    root = tmp_path / "fleet"
+    publish_policy(root, "v000001")
+    reported = []
+    watcher = ChannelWatcher(FleetStore(str(root)), "stable", tmp_path / "cache", on_release=reported.append)
+    assert watcher.poll().version == "v000001"
+    damage(root, publish_policy(root, "v000002", weights=b"x" * 64))
+    with pytest.raises(FleetError, match=r"v000002|channel 'stable'") as caught:
+        watcher.poll()
+    assert "\n" not in str(caught.value)
+    assert watcher.current.version == "v000001" and [r.version for r in reported] == ["v000001"]
+    assert (watcher.current.folder / "model.safetensors").read_bytes() == b"w" * 64

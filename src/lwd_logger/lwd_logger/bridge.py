@@ -173,7 +173,7 @@ class BagBridge:
         return results
 
     def quarantine(self, folder: Path, reason: str, detail: str) -> Path:
-        """Move a spool episode aside to ``<spool>/.quarantine/`` with a reason file beside it; returns its new folder."""
+        """Move a spool episode aside into ``<spool>/.quarantine/``, a reason file beside it; returns where it went."""
         root = self.spool.root / QUARANTINE_DIR
         root.mkdir(exist_ok=True)
         target = root / folder.name
