@@ -111,8 +111,10 @@ def test_catalog_skips_pending_and_rejects_bad_manifests_with_reasons(record_epi
     assert report.pending == 1
     assert report.added == 0
     reasons = {row["store_path"]: row["reason"] for row in catalog.rejected()}
-    assert "malformed manifest" in reasons["episodes/r1/2026-11-25/broken1"]
-    assert "fails its sha256 check" in reasons[good.key]
+    assert reasons == {"episodes/r1/2026-11-25/broken1": "invalid_manifest", good.key: "checksum_mismatch"}
+    details = {row["store_path"]: row["detail"] for row in catalog.rejected()}
+    assert "malformed manifest" in details["episodes/r1/2026-11-25/broken1"]
+    assert "fails its sha256 check" in details[good.key]
 
 
 def empty_manifest_entry(root, folder):
@@ -156,3 +158,20 @@ def test_bad_channel_content_is_a_fleet_error_and_the_robot_keeps_its_policy(tmp
     assert "\n" not in str(caught.value)
     assert watcher.current.version == "v000001" and [r.version for r in reported] == ["v000001"]
     assert (watcher.current.folder / "model.safetensors").read_bytes() == b"w" * 64
+
+
+def test_an_episode_ingest_rejected_is_not_counted_and_stays_rejected(record_episode, spool, tmp_path):
+    store = FleetStore(str(tmp_path / "fleet"))
+    good = upload(record_episode, spool, store, "g1", "r1", "transfer_cube", True)
+    bad = upload(record_episode, spool, store, "b1", "r1", "transfer_cube", True)
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    assert catalog.ingest(store).added == 2
+    catalog.reject(bad.key, "wrong_joint_count", f"{bad.key}: 7 joints, the policy reads 14", sha256=bad.sha256)
+    assert [row["episode_id"] for row in catalog.episodes()] == ["g1"]
+    assert catalog.ingest(store).rejected == 1
+    assert [row["episode_id"] for row in catalog.episodes()] == ["g1"]
+    assert [(s.episodes, s.successes) for s in catalog.stats()] == [(1, 1)]
+    (row,) = catalog.rejected()
+    assert (row["store_path"], row["reason"], row["sha256"]) == (bad.key, "wrong_joint_count", bad.sha256)
+    assert catalog.quarantine_counts() == {"wrong_joint_count": 1}
+    assert good.key != bad.key

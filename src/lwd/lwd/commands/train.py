@@ -100,14 +100,20 @@ def run_bc(args: argparse.Namespace) -> int:
         find_episode_folders,
         load_episodes,
         pretrain_bc,
+        reason_counts,
         write_pretrained,
     )
     from lwd_policy.config import VLAConfig
 
     vla = VLAConfig.from_json(args.vla_config.read_text()) if args.vla_config else VLAConfig()
     try:
-        episodes = load_episodes(find_episode_folders(args.episodes), EpisodeCache(args.cache_dir), vla.cameras)
+        rejected = []
+        folders = find_episode_folders(args.episodes)
+        episodes = load_episodes(folders, EpisodeCache(args.cache_dir), vla.cameras, vla, rejected.append)
         print(f"{len(episodes)} usable episodes from {args.episodes}", flush=True)
+        if rejected:
+            held = ", ".join(f"{reason} {count}" for reason, count in reason_counts(rejected).items())
+            print(f"{len(rejected)} set aside: {held} (each is named in the log)", flush=True)
         config = PretrainConfig(
             steps=args.steps,
             batch_size=args.batch_size,
