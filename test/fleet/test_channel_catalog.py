@@ -175,3 +175,16 @@ def test_an_episode_ingest_rejected_is_not_counted_and_stays_rejected(record_epi
     assert (row["store_path"], row["reason"], row["sha256"]) == (bad.key, "wrong_joint_count", bad.sha256)
     assert catalog.quarantine_counts() == {"wrong_joint_count": 1}
     assert good.key != bad.key
+
+
+def test_a_catalog_from_before_named_reasons_keeps_its_rejections_as_details(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE rejected (store_path TEXT PRIMARY KEY, reason TEXT NOT NULL, seen_at TEXT NOT NULL)")
+    old.execute("INSERT INTO rejected VALUES ('episodes/r1/d/x', 'malformed manifest: oops', 'then')")
+    old.commit()
+    old.close()
+    (row,) = Catalog(path).rejected()
+    assert (row["reason"], row["detail"], row["sha256"]) == ("unclassified", "malformed manifest: oops", "")

@@ -14,6 +14,7 @@ from lwd_interfaces.manifest import build_manifest, read_manifest, write_manifes
 from lwd_learner.dataset import EpisodeError, decode_episode
 from lwd_learner.episode_cache import EpisodeCache
 from lwd_learner.pretrain import PretrainConfig, find_episode_folders, load_episodes, pretrain_bc
+from lwd_learner.telemetry import format_status
 from lwd_learner.trainer import TrainerConfig, TrainerService
 from lwd_policy.config import VLAConfig
 
@@ -99,6 +100,7 @@ def test_trainer_quarantines_each_bad_bag_uses_every_good_one_and_never_retries(
     status = json.loads((work / "telemetry/status.json").read_text())
     assert status["state"] == "stopped" and status["episodes_ingested"] == 3
     assert status["quarantine"] == {reason: 1 for reason in EXPECTED.values()}
+    assert "quarantine: corrupt_chunk 1, incomplete 1, non_finite 1" in format_status(status)
     catalog = Catalog(work / "catalog.sqlite")
     assert {row["store_path"].rsplit("/", 1)[1]: row["reason"] for row in catalog.rejected()} == EXPECTED
     assert sorted(row["episode_id"] for row in catalog.episodes()) == GOOD

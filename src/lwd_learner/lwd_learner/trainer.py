@@ -217,7 +217,7 @@ class TrainerService:
 
         A bad episode is quarantined and the others go on; one the store cannot deliver now is tried next scan.
         """
-        added = 0
+        added = set_aside = 0
         for relative in self.committed_episodes():
             if relative in self.ledger:
                 continue
@@ -226,9 +226,10 @@ class TrainerService:
                 continue
             self.ledger[relative] = entry
             added += entry["status"] == "ingested"
+            set_aside += entry["status"] != "ingested"
         if added:
             self.telemetry.update_status(buffer=self.buffer.composition(), **self._ledger_counts())
-        elif any(entry["status"] == "skipped" for entry in self.ledger.values()):
+        elif set_aside:
             self.telemetry.update_status(**self._ledger_counts())
         return added
 
