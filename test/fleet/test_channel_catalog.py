@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from lwd_fleet.catalog import Catalog
 from lwd_fleet.channel_watcher import ChannelWatcher
-from lwd_fleet.errors import PolicyVerificationError, StoreError
+from lwd_fleet.errors import FleetError, PolicyVerificationError, StoreError
 from lwd_fleet.store import FleetStore
 from lwd_interfaces.manifest import MANIFEST_NAME, build_manifest, write_manifest
 from lwd_logger.bridge import BagBridge
@@ -109,5 +111,80 @@ def test_catalog_skips_pending_and_rejects_bad_manifests_with_reasons(record_epi
     assert report.pending == 1
     assert report.added == 0
     reasons = {row["store_path"]: row["reason"] for row in catalog.rejected()}
-    assert "malformed manifest" in reasons["episodes/r1/2026-11-25/broken1"]
-    assert "fails its sha256 check" in reasons[good.key]
+    assert reasons == {"episodes/r1/2026-11-25/broken1": "invalid_manifest", good.key: "checksum_mismatch"}
+    details = {row["store_path"]: row["detail"] for row in catalog.rejected()}
+    assert "malformed manifest" in details["episodes/r1/2026-11-25/broken1"]
+    assert "fails its sha256 check" in details[good.key]
+
+
+def empty_manifest_entry(root, folder):
+    body = json.loads((folder / MANIFEST_NAME).read_text())
+    body["files"].append({"path": "", "size": 0, "sha256": "0" * 64})
+    (folder / MANIFEST_NAME).write_text(json.dumps(body))
+
+
+def listed_file_is_a_folder(root, folder):
+    (folder / "config.json").unlink()
+    (folder / "config.json").mkdir()
+
+
+def manifest_is_a_folder(root, folder):
+    (folder / MANIFEST_NAME).unlink()
+    (folder / MANIFEST_NAME).mkdir()
+
+
+def channel_not_utf8(root, folder):
+    (root / "policies" / "channels" / "stable").write_bytes(b"v00000\xff\xfe\n")
+
+
+def channel_is_a_folder(root, folder):
+    channel = root / "policies" / "channels" / "stable"
+    channel.unlink()
+    channel.mkdir()
+
+
+@pytest.mark.parametrize(
+    "damage", [empty_manifest_entry, listed_file_is_a_folder, manifest_is_a_folder, channel_not_utf8, channel_is_a_folder]
+)
+def test_bad_channel_content_is_a_fleet_error_and_the_robot_keeps_its_policy(tmp_path, damage):
+    root = tmp_path / "fleet"
+    publish_policy(root, "v000001")
+    reported = []
+    watcher = ChannelWatcher(FleetStore(str(root)), "stable", tmp_path / "cache", on_release=reported.append)
+    assert watcher.poll().version == "v000001"
+    damage(root, publish_policy(root, "v000002", weights=b"x" * 64))
+    with pytest.raises(FleetError, match=r"v000002|channel 'stable'") as caught:
+        watcher.poll()
+    assert "\n" not in str(caught.value)
+    assert watcher.current.version == "v000001" and [r.version for r in reported] == ["v000001"]
+    assert (watcher.current.folder / "model.safetensors").read_bytes() == b"w" * 64
+
+
+def test_an_episode_ingest_rejected_is_not_counted_and_stays_rejected(record_episode, spool, tmp_path):
+    store = FleetStore(str(tmp_path / "fleet"))
+    good = upload(record_episode, spool, store, "g1", "r1", "transfer_cube", True)
+    bad = upload(record_episode, spool, store, "b1", "r1", "transfer_cube", True)
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    assert catalog.ingest(store).added == 2
+    catalog.reject(bad.key, "wrong_joint_count", f"{bad.key}: 7 joints, the policy reads 14", sha256=bad.sha256)
+    assert [row["episode_id"] for row in catalog.episodes()] == ["g1"]
+    assert catalog.ingest(store).rejected == 1
+    assert [row["episode_id"] for row in catalog.episodes()] == ["g1"]
+    assert [(s.episodes, s.successes) for s in catalog.stats()] == [(1, 1)]
+    (row,) = catalog.rejected()
+    assert (row["store_path"], row["reason"], row["sha256"]) == (bad.key, "wrong_joint_count", bad.sha256)
+    assert catalog.quarantine_counts() == {"wrong_joint_count": 1}
+    assert good.key != bad.key
+
+
+def test_a_catalog_from_before_named_reasons_keeps_its_rejections_as_details(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE rejected (store_path TEXT PRIMARY KEY, reason TEXT NOT NULL, seen_at TEXT NOT NULL)")
+    old.execute("INSERT INTO rejected VALUES ('episodes/r1/d/x', 'malformed manifest: oops', 'then')")
+    old.commit()
+    old.close()
+    (row,) = Catalog(path).rejected()
+    assert (row["reason"], row["detail"], row["sha256"]) == ("unclassified", "malformed manifest: oops", "")

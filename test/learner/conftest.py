@@ -13,6 +13,7 @@ from lwd_interfaces.manifest import build_manifest, write_manifest
 from lwd_interfaces.messages import header as make_header
 from lwd_interfaces.messages import joint_state, policy_version, pose_array
 from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.rosbag2.enums import CompressionFormat, CompressionMode
 
 if TYPE_CHECKING:
     from lwd_policy.contract import PolicyConfig
@@ -32,11 +33,17 @@ def write_episode_bag(
     task: str = "transfer_cube",
     extra_custom: dict[str, str] | None = None,
     objects: int = 0,
+    joints: int = 14,
+    nan_step: int | None = None,
+    zero_stamps: bool = False,
+    compression: str = "none",
 ) -> Path:
     """Write an LWD episode bag whose executed action at step t is t + joint/100 and proprio is -t.
 
     Images carry the step index in every pixel, so alignment is checkable from the decoded arrays.
     With ``objects`` > 0 each step also records ``/perception/object_poses``: see ``object_poses_at``.
+    Faults for the quarantine tests: ``joints`` joints per JointState, NaN joint states at ``nan_step``,
+    every header stamp 0 (``zero_stamps``), zstd-compressed MCAP chunks (``compression="zstd"``).
     """
     typestore = lwd_typestore()
     JointState = typestore.types["sensor_msgs/msg/JointState"]
@@ -44,6 +51,8 @@ def write_episode_bag(
     Intervention = typestore.types["lwd_msgs/msg/InterventionState"]
     PolicyVersion = typestore.types["lwd_msgs/msg/PolicyVersion"]
     writer = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP)
+    if compression == "zstd":
+        writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
     custom = {
         "lwd.robot_id": "robot0",
         "lwd.episode_id": episode_id,
@@ -78,13 +87,15 @@ def write_episode_bag(
         }
         base = 1_700_000_000_000_000_000
         for step in range(steps):
-            stamp = base + step * 20_000_000
+            log_time = base + step * 20_000_000
+            stamp = 0 if zero_stamps else log_time
             header = make_header(stamp)
             if step in (0, steps // 2):
                 version = policy_version(stamp, f"v{step + 1:06d}", uri="", sha256="", channel="stable")
-                writer.write(version_conn, stamp, typestore.serialize_cdr(version, PolicyVersion.__msgtype__))
-            proprio = joint_state(stamp, JOINT_NAMES, -float(step) * np.ones(14), np.zeros(14))
-            action = joint_state(stamp, JOINT_NAMES, step + np.arange(14) / 100.0)
+                writer.write(version_conn, log_time, typestore.serialize_cdr(version, PolicyVersion.__msgtype__))
+            fill = np.nan if step == nan_step else -float(step)
+            proprio = joint_state(stamp, JOINT_NAMES[:joints], fill * np.ones(joints), np.zeros(joints))
+            action = joint_state(stamp, JOINT_NAMES[:joints], step + np.arange(joints) / 100.0)
             active = step in intervention_steps
             state = Intervention(
                 header=header,
@@ -92,7 +103,7 @@ def write_episode_bag(
                 source="operator/scripted" if active else "policy",
                 active=active,
             )
-            writer.write(joint_conn, stamp, typestore.serialize_cdr(proprio, JointState.__msgtype__))
+            writer.write(joint_conn, log_time, typestore.serialize_cdr(proprio, JointState.__msgtype__))
             for conn in cam_conns.values():
                 height, width = image_shape
                 pixels = np.full(height * width * 3, step % 256, dtype=np.uint8)
@@ -105,12 +116,12 @@ def write_episode_bag(
                     step=width * 3,
                     data=pixels,
                 )
-                writer.write(conn, stamp, typestore.serialize_cdr(image, Image.__msgtype__))
+                writer.write(conn, log_time, typestore.serialize_cdr(image, Image.__msgtype__))
             if poses_conn is not None:
                 poses = pose_array(stamp, object_poses_at(step, objects))
-                writer.write(poses_conn, stamp, typestore.serialize_cdr(poses, poses_type))
-            writer.write(state_conn, stamp, typestore.serialize_cdr(state, Intervention.__msgtype__))
-            writer.write(exec_conn, stamp, typestore.serialize_cdr(action, JointState.__msgtype__))
+                writer.write(poses_conn, log_time, typestore.serialize_cdr(poses, poses_type))
+            writer.write(state_conn, log_time, typestore.serialize_cdr(state, Intervention.__msgtype__))
+            writer.write(exec_conn, log_time, typestore.serialize_cdr(action, JointState.__msgtype__))
     return path
 
 

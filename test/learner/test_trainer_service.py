@@ -107,18 +107,23 @@ def test_bad_episodes_are_skipped_with_a_reason_and_training_goes_on(tmp_path, f
     (nan_bag / "manifest.json").unlink()
     trainer = service(fleet_store, tmp_path / "work")
     trainer.run(max_updates=1)
-    reasons = {path.rsplit("/", 1)[1]: entry["reason"] for path, entry in trainer.ledger.items()}
-    assert "incomplete episode" in reasons["unfinished"]
-    assert "fails its sha256 check" in reasons["tampered"]
-    assert "foreign bag" in reasons["foreign"]
-    assert "uncommitted" not in reasons
+    details = {path.rsplit("/", 1)[1]: entry["detail"] for path, entry in trainer.ledger.items()}
+    assert "incomplete episode" in details["unfinished"]
+    assert "fails its sha256 check" in details["tampered"]
+    assert "foreign bag" in details["foreign"]
+    assert "uncommitted" not in details
     assert sum(entry["status"] == "ingested" for entry in trainer.ledger.values()) == 3
     status = json.loads((tmp_path / "work/telemetry/status.json").read_text())
     assert status["episodes_skipped"] == 3
+    assert status["quarantine"] == {"checksum_mismatch": 1, "foreign_bag": 1, "incomplete": 1}
     catalog = Catalog(tmp_path / "work/catalog.sqlite")
     assert sorted(row["episode_id"] for row in catalog.episodes()) == ["demo0", "dep0", "dep1"]
-    rejected = {row["store_path"].rsplit("/", 1)[1]: row["reason"] for row in catalog.rejected()}
-    assert rejected == {name: reasons[name] for name in ("unfinished", "tampered", "foreign")}
+    rejected = {row["store_path"].rsplit("/", 1)[1]: (row["reason"], row["detail"]) for row in catalog.rejected()}
+    assert rejected == {
+        "unfinished": ("incomplete", details["unfinished"]),
+        "tampered": ("checksum_mismatch", details["tampered"]),
+        "foreign": ("foreign_bag", details["foreign"]),
+    }
 
 
 def test_nan_loss_stops_training_before_anything_is_published(tmp_path, fleet_store):

@@ -4,6 +4,7 @@ backoff on an unreachable store, checksum mismatches, and what is never deleted.
 from __future__ import annotations
 
 import datetime
+import json
 
 import pytest
 from lwd_fleet.errors import StoreError, StoreUnavailableError
@@ -11,6 +12,7 @@ from lwd_fleet.store import FleetStore
 from lwd_interfaces.manifest import MANIFEST_NAME, Manifest, verify_folder
 from lwd_logger.bag_reader import BagReader
 from lwd_logger.bridge import BagBridge
+from lwd_logger.episode_facts import EpisodeInfo
 
 
 def expected_key(folder) -> str:
@@ -119,14 +121,37 @@ def test_unreachable_store_gives_clear_error_and_keeps_data(record_episode, spoo
     verify_folder(folder, kind="episode")
 
 
-def test_corrupt_local_episode_is_not_uploaded_or_deleted(record_episode, spool, tmp_path):
-    folder = record_episode(n=2)
-    with open(folder / "ep1.mcap", "r+b") as stream:
+def test_unverifiable_local_episode_is_quarantined_and_the_others_upload(record_episode, spool, tmp_path):
+    folders = {}
+    for name in ("a1", "b2", "c3"):
+        info = EpisodeInfo(episode_id=name, robot_id="robot7", task="transfer_cube", policy_version="v000001")
+        folders[name] = record_episode(n=2, info=info)
+    corrupt = folders["a1"]
+    data = (corrupt / "a1.mcap").read_bytes()
+    with open(corrupt / "a1.mcap", "r+b") as stream:
         stream.write(b"\xde\xad\xbe\xef")
-    with pytest.raises(StoreError, match="fails verification"):
-        BagBridge(spool, FleetStore(str(tmp_path / "fleet"))).upload_pending()
-    assert (folder / "ep1.mcap").is_file()
-    assert not (tmp_path / "fleet" / "episodes").exists()
+    bridge = BagBridge(spool, FleetStore(str(tmp_path / "fleet")))
+    results = bridge.upload_pending()
+    assert [result.episode_id for result in results] == ["b2", "c3"]
+    assert bridge.quarantined == 1
+    assert not corrupt.exists()
+    moved = spool.root / ".quarantine" / "a1"
+    assert (moved / "a1.mcap").read_bytes()[4:] == data[4:]
+    reason = json.loads((spool.root / ".quarantine" / "a1.reason.json").read_text())
+    assert reason["reason"] == "checksum_mismatch" and "a1.mcap fails its sha256 check" in reason["detail"]
+    assert bridge.upload_pending() == [] and bridge.quarantined == 1
+    assert (moved / "a1.mcap").is_file()
+    assert not list((tmp_path / "fleet" / "episodes" / "robot7").glob("*/a1"))
+
+
+def test_store_outage_is_retried_never_quarantined(record_episode, spool, tmp_path):
+    folder = record_episode(n=2)
+    store = FlakyStore(str(tmp_path / "fleet"), failures=100)
+    bridge = BagBridge(spool, store, max_attempts=2, sleep=lambda _: None)
+    with pytest.raises(StoreUnavailableError):
+        bridge.upload_pending()
+    assert bridge.quarantined == 0 and not (spool.root / ".quarantine").exists()
+    verify_folder(folder, kind="episode")
 
 
 def test_manifest_round_trip_of_uploaded_episode(record_episode, spool, tmp_path):

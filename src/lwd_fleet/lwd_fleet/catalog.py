@@ -1,4 +1,4 @@
-"""Catalog: an SQLite index of the committed episodes in the fleet store, and of the bags it rejected.
+"""Catalog: an SQLite index of the committed episodes in the fleet store, and the quarantine of the bags rejected.
 
 One row per episode (robot, task, policy versions, steps, interventions,
 outcome, manifest sha256, store path, ingested time). ``ingest(store)``
@@ -6,12 +6,19 @@ walks the store's episode folders (robot, then day, then episode; see
 :mod:`lwd_fleet.layout`): folders without a manifest are not yet episodes
 and are skipped; malformed manifests, wrong kinds, missing ``lwd.*`` facts
 and (with ``verify=True``) files failing their sha256 are recorded in the
-``rejected`` table with the reason.
+``rejected`` table.
+
+The ``rejected`` table is the fleet's one quarantine record: every stage that
+sets an episode aside (this ingest, the trainer's) writes a named reason
+(:mod:`lwd_fleet.quarantine`), the detail and the manifest digest there. A
+rejected episode is never counted as usable, and ``ingest`` does not look at it
+again while its manifest digest is unchanged.
 """
 
 from __future__ import annotations
 
 import datetime
+import logging
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +27,10 @@ from lwd_interfaces.episodes import COMPLETE_OUTCOMES
 from lwd_interfaces.manifest import Manifest, ManifestError
 
 from lwd_fleet.layout import EPISODES, day_episodes, episode_folder, manifest_key, robot_episodes
+from lwd_fleet.quarantine import CHECKSUM_MISMATCH, INVALID_MANIFEST, manifest_identity
 from lwd_fleet.store import FleetStore
+
+LOGGER = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS episodes (
@@ -41,9 +51,17 @@ CREATE TABLE IF NOT EXISTS episodes (
 CREATE TABLE IF NOT EXISTS rejected (
     store_path TEXT PRIMARY KEY,
     reason TEXT NOT NULL,
-    seen_at TEXT NOT NULL
+    seen_at TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '',
+    sha256 TEXT NOT NULL DEFAULT ''
 );
 """
+_MIGRATION = """
+ALTER TABLE rejected ADD COLUMN detail TEXT NOT NULL DEFAULT '';
+ALTER TABLE rejected ADD COLUMN sha256 TEXT NOT NULL DEFAULT '';
+UPDATE rejected SET detail = reason, reason = 'unclassified';
+"""
+"""A catalog written before named reasons kept the message in ``reason``: it becomes the detail."""
 REQUIRED_FACTS = ("lwd.robot_id", "lwd.episode_id", "lwd.task", "lwd.outcome", "lwd.steps", "lwd.interventions")
 
 
@@ -88,6 +106,10 @@ class Catalog:
         self.db = sqlite3.connect(self.path)
         self.db.row_factory = sqlite3.Row
         self.db.executescript(SCHEMA)
+        columns = {row["name"] for row in self.db.execute("PRAGMA table_info(rejected)")}
+        if "detail" not in columns:
+            with self.db:
+                self.db.executescript(_MIGRATION)
 
     def close(self) -> None:
         """Close the database."""
@@ -120,37 +142,66 @@ class Catalog:
             self.db.execute("DELETE FROM rejected WHERE store_path = ?", (store_path,))
         return cursor.rowcount == 1
 
-    def reject(self, store_path: str, reason: str) -> None:
-        """Record a bag that is not catalogued, and why."""
+    def reject(self, store_path: str, reason: str, detail: str, sha256: str = "") -> None:
+        """Quarantine an episode: ``reason`` is a name of :data:`lwd_fleet.quarantine.REASONS`, ``detail`` the
+        one-line message, ``sha256`` its manifest digest. It leaves the catalogued episodes if it was there."""
         with self.db:
-            self.db.execute("INSERT OR REPLACE INTO rejected VALUES (?, ?, ?)", (store_path, reason, _now()))
+            self.db.execute(
+                "INSERT OR REPLACE INTO rejected (store_path, reason, seen_at, detail, sha256) VALUES (?, ?, ?, ?, ?)",
+                (store_path, reason, _now(), detail, sha256),
+            )
+            self.db.execute("DELETE FROM episodes WHERE store_path = ?", (store_path,))
+
+    def rejection(self, store_path: str, sha256: str) -> sqlite3.Row | None:
+        """The quarantine record of the episode at ``store_path`` when it holds the content ``sha256``, else None."""
+        query = "SELECT * FROM rejected WHERE store_path = ? AND sha256 = ?"
+        return self.db.execute(query, (store_path, sha256)).fetchone()
+
+    def quarantine_counts(self) -> dict[str, int]:
+        """How many episodes are quarantined under each reason."""
+        return dict(self.db.execute("SELECT reason, COUNT(*) FROM rejected GROUP BY reason ORDER BY reason"))
 
     def ingest(self, store: FleetStore, verify: bool = False) -> IngestReport:
         """Catalogue every committed episode of the store (checking file sha256s when ``verify``)."""
-        added = known = pending = rejected = 0
+        outcomes = {"added": 0, "known": 0, "pending": 0, "rejected": 0}
         for robot in store.listdir(EPISODES):
             for day in store.listdir(robot_episodes(robot)):
                 for episode in store.listdir(day_episodes(robot, day)):
-                    key = episode_folder(robot, day, episode)
-                    if not store.exists(manifest_key(key)):
-                        pending += 1
-                        continue
-                    try:
-                        manifest = Manifest.from_json(store.read_bytes(manifest_key(key)))
-                        if manifest.kind != "episode":
-                            raise ManifestError(f"manifest kind is {manifest.kind!r}, expected 'episode'")
-                        if verify:
-                            for entry in manifest.files:
-                                if store.sha256(f"{key}/{entry.path}") != entry.sha256:
-                                    raise ManifestError(f"{entry.path} fails its sha256 check")
-                        if self.add(manifest, key):
-                            added += 1
-                        else:
-                            known += 1
-                    except (ManifestError, ValueError, FileNotFoundError) as error:
-                        self.reject(key, str(error))
-                        rejected += 1
-        return IngestReport(added, known, pending, rejected)
+                    outcomes[self._ingest_one(store, episode_folder(robot, day, episode), verify)] += 1
+        return IngestReport(**outcomes)
+
+    def _ingest_one(self, store: FleetStore, key: str, verify: bool) -> str:
+        """Catalogue one episode folder; returns which IngestReport count it adds to."""
+        if not store.exists(manifest_key(key)):
+            return "pending"
+        identity = ""
+        try:
+            manifest_bytes = store.read_bytes(manifest_key(key))
+            identity = manifest_identity(manifest_bytes)
+            if self.rejection(key, identity) is not None:
+                return "rejected"
+            manifest = Manifest.from_json(manifest_bytes)
+            if manifest.kind != "episode":
+                raise ManifestError(f"manifest kind is {manifest.kind!r}, expected 'episode'")
+        except (ManifestError, ValueError, IsADirectoryError, NotADirectoryError) as error:
+            return self._quarantine(key, INVALID_MANIFEST, str(error), identity)
+        for entry in manifest.files if verify else ():
+            try:
+                intact = store.sha256(f"{key}/{entry.path}") == entry.sha256
+            except (FileNotFoundError, IsADirectoryError):
+                intact = False
+            if not intact:
+                return self._quarantine(key, CHECKSUM_MISMATCH, f"{entry.path} fails its sha256 check", identity)
+        try:
+            return "added" if self.add(manifest, key) else "known"
+        except (ManifestError, ValueError) as error:
+            return self._quarantine(key, INVALID_MANIFEST, str(error), identity)
+
+    def _quarantine(self, key: str, reason: str, detail: str, sha256: str) -> str:
+        detail = f"{key}: {detail}"
+        LOGGER.warning("catalog: quarantined %s (%s): %s", key, reason, detail)
+        self.reject(key, reason, detail, sha256)
+        return "rejected"
 
     def episodes(self, robot_id: str | None = None, task: str | None = None) -> list[sqlite3.Row]:
         """Catalogued episodes, optionally filtered, in store-path order."""
@@ -160,7 +211,7 @@ class Catalog:
         return list(self.db.execute(query, (robot_id, robot_id, task, task)))
 
     def rejected(self) -> list[sqlite3.Row]:
-        """Rejected bags with their reasons."""
+        """The quarantine: rejected episodes with their reason, detail and manifest digest."""
         return list(self.db.execute("SELECT * FROM rejected ORDER BY store_path"))
 
     def stats(self) -> list[GroupStats]:

@@ -5,6 +5,8 @@ A recorded episode is decoded once into per-step arrays aligned on the stamp of
 joint positions), the perceived object poses, the executed action, the
 intervention flag and the policy version. Chunk transitions (o_t, A_t, r, o_{t+H}, done) are built from those
 arrays as indices plus action chunks, so images are never copied per sample.
+A bag that cannot be an episode raises ``EpisodeError`` whose ``reason`` names why
+(:mod:`lwd_fleet.quarantine`), so the stages that read fleet data can set it aside.
 """
 
 from __future__ import annotations
@@ -18,20 +20,47 @@ import numpy as np
 import torch
 from lwd_interfaces import topics
 from lwd_interfaces.episodes import COMPLETE_OUTCOMES, EPISODE_KINDS
+from lwd_interfaces.manifest import Manifest, ManifestError, read_manifest, verify_folder
 from lwd_interfaces.messages import pose_array_poses, stamp_ns
 from lwd_logger.bag_reader import BagReader
 from lwd_logger.errors import BagError
 from lwd_policy.proprio import no_object_poses
 
+from lwd_fleet import quarantine
 from lwd_learner.returns import n_step_returns
 
 LOGGER = logging.getLogger(__name__)
 
 _TELEOP_MODE = 1
+_DECOMPRESSORS = {"backports", "compression", "zstandard", "zstd", "lz4"}
+"""Top-level modules whose exceptions mean a compressed chunk of the bag is damaged."""
 
 
 class EpisodeError(ValueError):
-    """A bag cannot be used as an episode; the message says why (corrupt, foreign, incomplete...)."""
+    """A bag cannot be used as an episode; ``reason`` names why (lwd_fleet.quarantine), the message says more."""
+
+    def __init__(self, message: str, reason: str = quarantine.UNREADABLE) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def verified_manifest(folder: str | Path) -> Manifest:
+    """The manifest of a committed episode folder once every file verifies; EpisodeError naming the reason if not."""
+    try:
+        manifest = read_manifest(folder)
+        if manifest.kind != "episode":
+            raise ManifestError(f"{folder}: manifest kind is {manifest.kind!r}, expected 'episode'")
+    except (ManifestError, OSError) as error:
+        raise EpisodeError(_manifest_message(folder, error), quarantine.INVALID_MANIFEST) from error
+    try:
+        return verify_folder(folder, kind="episode")
+    except (ManifestError, OSError) as error:
+        raise EpisodeError(_manifest_message(folder, error), quarantine.CHECKSUM_MISMATCH) from error
+
+
+def _manifest_message(folder: str | Path, error: Exception) -> str:
+    text = str(error)
+    return f"manifest check failed: {text}" if str(folder) in text else f"{folder}: manifest check failed: {text}"
 
 
 @dataclass
@@ -116,11 +145,15 @@ def _image_array(message: object, source: str) -> np.ndarray:
     height, width = int(message.height), int(message.width)  # type: ignore[attr-defined]
     encoding = str(message.encoding)  # type: ignore[attr-defined]
     if encoding not in ("rgb8", "bgr8"):
-        raise EpisodeError(f"{source}: unsupported image encoding {encoding!r} (expected rgb8 or bgr8)")
+        raise EpisodeError(
+            f"{source}: unsupported image encoding {encoding!r} (expected rgb8 or bgr8)", quarantine.BAD_MESSAGE
+        )
     row_bytes = int(message.step)  # type: ignore[attr-defined]
     data = np.asarray(message.data, dtype=np.uint8)  # type: ignore[attr-defined]
     if data.size != height * row_bytes or row_bytes < width * 3:
-        raise EpisodeError(f"{source}: image data has {data.size} bytes, expected {height}x{row_bytes}")
+        raise EpisodeError(
+            f"{source}: image data has {data.size} bytes, expected {height}x{row_bytes}", quarantine.BAD_MESSAGE
+        )
     image = data.reshape(height, row_bytes)[:, : width * 3].reshape(height, width, 3)
     return image[:, :, ::-1].copy() if encoding == "bgr8" else image
 
@@ -168,16 +201,16 @@ def decode_episode(bag_dir: str | Path, key: str, cameras: tuple[str, ...] | Non
     try:
         reader = BagReader(bag_dir)
     except BagError as error:
-        raise EpisodeError(f"corrupt bag: {error}") from error
+        raise EpisodeError(f"corrupt bag: {error}", quarantine.CORRUPT_BAG) from error
     custom = reader.info.custom_data
     if "lwd.episode_id" not in custom:
-        raise EpisodeError(f"{bag_dir}: foreign bag, its metadata has no lwd.* custom data")
+        raise EpisodeError(f"{bag_dir}: foreign bag, its metadata has no lwd.* custom data", quarantine.FOREIGN_BAG)
     outcome = custom.get("lwd.outcome", "")
     if outcome not in COMPLETE_OUTCOMES:
-        raise EpisodeError(f"{bag_dir}: incomplete episode, lwd.outcome is {outcome!r}")
+        raise EpisodeError(f"{bag_dir}: incomplete episode, lwd.outcome is {outcome!r}", quarantine.INCOMPLETE)
     kind = custom.get("lwd.episode_kind", "")
     if kind not in EPISODE_KINDS:
-        raise EpisodeError(f"{bag_dir}: unknown lwd.episode_kind {kind!r}")
+        raise EpisodeError(f"{bag_dir}: unknown lwd.episode_kind {kind!r}", quarantine.INVALID_FACTS)
     bag_cameras = tuple(name for name in custom.get("lwd.cameras", "").split(",") if name)
     cameras = tuple(cameras) if cameras is not None else bag_cameras
     streams = _read_streams(reader, bag_dir, cameras)
@@ -204,7 +237,7 @@ def _read_streams(reader: BagReader, bag_dir: Path, cameras: tuple[str, ...]) ->
         if not reader.info.message_counts.get(topic)
     ]
     if missing:
-        raise EpisodeError(f"{bag_dir}: bag has no messages on the topics {missing}")
+        raise EpisodeError(f"{bag_dir}: bag has no messages on the topics {missing}", quarantine.MISSING_TOPICS)
     streams = _Streams(images={name: _StampedSeries() for name in cameras})
     wanted = {
         topics.EXECUTED_COMMAND,
@@ -215,27 +248,50 @@ def _read_streams(reader: BagReader, bag_dir: Path, cameras: tuple[str, ...]) ->
     }
     try:
         for item in reader.messages(wanted | set(camera_topics)):
-            message, topic = item.msg, item.topic
-            stamp = _stamp_ns(message)
-            if topic == topics.POLICY_VERSION:
-                streams.versions.add(stamp, str(message.version))
-            elif topic == topics.EXECUTED_COMMAND:
-                streams.executed[stamp] = np.asarray(message.position, dtype=np.float32)
-            elif topic == topics.JOINT_STATES:
-                streams.joints.add(stamp, np.asarray(message.position, dtype=np.float32))
-            elif topic == topics.INTERVENTION_STATE:
-                streams.interventions.add(stamp, bool(message.active) or int(message.mode) == _TELEOP_MODE)
-            elif topic == topics.OBJECT_POSES:
-                streams.poses.add(stamp, pose_array_poses(message))
-            else:
-                streams.images[camera_topics[topic]].add(stamp, _image_array(message, f"{bag_dir} {topic}"))
+            _add_message(streams, item.topic, item.msg, camera_topics, bag_dir)
+    except EpisodeError:
+        raise
     except BagError as error:
-        raise EpisodeError(f"corrupt bag: {error}") from error
+        raise EpisodeError(f"corrupt bag: {error}", quarantine.CORRUPT_BAG) from error
     except AttributeError as error:
-        raise EpisodeError(f"{bag_dir}: a message does not have the contract's type ({error})") from error
+        raise EpisodeError(
+            f"{bag_dir}: a message does not have the contract's type ({error})", quarantine.BAD_MESSAGE
+        ) from error
+    except Exception as error:  # the bag reader lets its decompressors' (zstd, lz4) own exception types through
+        decompressing = type(error).__module__.split(".")[0] in _DECOMPRESSORS
+        raise EpisodeError(
+            f"{bag_dir}: {'a storage chunk does not decompress' if decompressing else 'reading failed'}: "
+            f"{type(error).__name__}: {error}",
+            quarantine.CORRUPT_CHUNK if decompressing else quarantine.UNREADABLE,
+        ) from error
     for series in (streams.joints, streams.interventions, streams.versions, streams.poses, *streams.images.values()):
         series.sort()
     return streams
+
+
+def _add_message(streams: _Streams, topic: str, message: object, camera_topics: dict[str, str], bag_dir: Path) -> None:
+    """File one decoded message in its stream; executed-command stamps must increase, or steps would collapse."""
+    stamp = _stamp_ns(message)
+    if topic == topics.POLICY_VERSION:
+        streams.versions.add(stamp, str(message.version))  # type: ignore[attr-defined]
+    elif topic == topics.EXECUTED_COMMAND:
+        last = next(reversed(streams.executed), None)
+        if last is not None and stamp <= last:
+            raise EpisodeError(
+                f"{bag_dir}: executed command header stamps do not increase ({stamp} after {last}); "
+                f"steps aligned on them would collapse",
+                quarantine.NON_INCREASING_STAMPS,
+            )
+        streams.executed[stamp] = np.asarray(message.position, dtype=np.float32)  # type: ignore[attr-defined]
+    elif topic == topics.JOINT_STATES:
+        streams.joints.add(stamp, np.asarray(message.position, dtype=np.float32))  # type: ignore[attr-defined]
+    elif topic == topics.INTERVENTION_STATE:
+        active = bool(message.active) or int(message.mode) == _TELEOP_MODE  # type: ignore[attr-defined]
+        streams.interventions.add(stamp, active)
+    elif topic == topics.OBJECT_POSES:
+        streams.poses.add(stamp, pose_array_poses(message))
+    else:
+        streams.images[camera_topics[topic]].add(stamp, _image_array(message, f"{bag_dir} {topic}"))
 
 
 def _align_steps(streams: _Streams, cameras: tuple[str, ...], default_version: str, bag_dir: Path) -> dict:
@@ -259,18 +315,28 @@ def _align_steps(streams: _Streams, cameras: tuple[str, ...], default_version: s
         for name in cameras:
             step_images[name].append(frames[name])  # type: ignore[arg-type]
     if not step_stamps:
-        raise EpisodeError(f"{bag_dir}: no control step has an executed command, joint state and every camera image")
+        raise EpisodeError(
+            f"{bag_dir}: no control step has an executed command, joint state and every camera image",
+            quarantine.NO_STEPS,
+        )
     dims = {array.shape for array in proprio} | {array.shape for array in actions}
     if len(dims) != 1:
-        raise EpisodeError(f"{bag_dir}: joint vectors change size within the episode: {sorted(dims)}")
+        raise EpisodeError(
+            f"{bag_dir}: joint vectors change size within the episode: {sorted(dims)}", quarantine.INCONSISTENT_SHAPES
+        )
     try:
         stacked_images = {name: np.stack(frames) for name, frames in step_images.items()}
     except ValueError as error:
-        raise EpisodeError(f"{bag_dir}: camera images change size within the episode ({error})") from error
+        raise EpisodeError(
+            f"{bag_dir}: camera images change size within the episode ({error})", quarantine.INCONSISTENT_SHAPES
+        ) from error
     try:
         object_poses = np.stack(step_poses)
     except ValueError as error:
-        raise EpisodeError(f"{bag_dir}: the number of object poses changes within the episode ({error})") from error
+        raise EpisodeError(
+            f"{bag_dir}: the number of object poses changes within the episode ({error})",
+            quarantine.INCONSISTENT_SHAPES,
+        ) from error
     return {
         "stamps": np.asarray(step_stamps, dtype=np.int64),
         "images": stacked_images,

@@ -3,6 +3,8 @@
 Shared by BC pretraining (which trains the encoders on these batches) and the
 feature cache (which runs the frozen encoder on them once per frame). Images
 recorded at another size than the model's are resized bilinearly.
+``check_episode`` refuses, before any training, an episode these batches could not
+be built from or that would poison the statistics (wrong joint count, NaN).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from lwd_policy.contract import ObservationBatch, PolicyConfig
 from lwd_policy.normalization import Normalizer
 from lwd_policy.proprio import ProprioError, policy_state
 
+from lwd_fleet import quarantine
 from lwd_learner.dataset import Episode, EpisodeError
 
 
@@ -31,7 +34,9 @@ def frame_images(episode: Episode, frames: np.ndarray, config: PolicyConfig) -> 
     """The configured cameras' images at ``frames`` as uint8 ``[B, 3, h, w]``, resized to the model's size."""
     missing = [camera for camera in config.cameras if camera not in episode.images]
     if missing:
-        raise EpisodeError(f"episode {episode.episode_id} has no images from the model's cameras {missing}")
+        raise EpisodeError(
+            f"episode {episode.episode_id} has no images from the model's cameras {missing}", quarantine.MISSING_TOPICS
+        )
     images = {}
     size = (config.image_height, config.image_width)
     for camera in config.cameras:
@@ -49,7 +54,28 @@ def episode_state(episode: Episode, frames: np.ndarray, config: PolicyConfig) ->
     try:
         return policy_state(episode.proprio[frames], poses, config.object_slots)
     except ProprioError as error:
-        raise EpisodeError(f"episode {episode.episode_id}: {error}") from error
+        raise EpisodeError(f"episode {episode.episode_id}: {error}", quarantine.INCONSISTENT_SHAPES) from error
+
+
+def check_episode(episode: Episode, source: str, config: PolicyConfig | None = None) -> None:
+    """Raise EpisodeError (naming ``source``, the bag) when ``episode`` must not be trained on: joint states or
+    actions that are not finite, or (given the policy's ``config``) another joint count, object count or camera."""
+    if not (np.isfinite(episode.proprio).all() and np.isfinite(episode.actions).all()):
+        raise EpisodeError(f"{source}: executed actions or joint states hold NaN or infinity", quarantine.NON_FINITE)
+    if config is None:
+        return
+    joints, actions = episode.proprio.shape[-1], episode.actions.shape[-1]
+    if (joints, actions) != (config.proprio_dim, config.action_dim):
+        raise EpisodeError(
+            f"{source}: {joints} joint positions and {actions}-dim actions, the policy reads "
+            f"{config.proprio_dim} and acts in {config.action_dim}",
+            quarantine.WRONG_JOINT_COUNT,
+        )
+    try:
+        episode_state(episode, np.arange(1), config)
+        frame_images(episode, np.arange(1), config)
+    except EpisodeError as error:
+        raise EpisodeError(f"{source}: {error}", error.reason) from error
 
 
 def observation_batch(

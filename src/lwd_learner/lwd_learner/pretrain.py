@@ -5,12 +5,14 @@ multi-task and language-conditioned: every sample carries its episode's
 instruction embedding. With ``with_interventions`` the operator-controlled steps of
 deployment episodes are added (the HG-DAgger baseline's data). Episodes come from a
 local folder of bags or from a fleet store; decoded episodes are cached by manifest
-sha256 like the trainer's.
+sha256 like the trainer's. A bag that cannot be trained on is set aside with a named
+reason (:mod:`lwd_fleet.quarantine`) and one log line naming it; the rest are used.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,15 +21,16 @@ import numpy as np
 import torch
 from lwd_fleet.layout import EPISODE_MANIFESTS
 from lwd_fleet.store import FleetStore
-from lwd_interfaces.manifest import MANIFEST_NAME, ManifestError, build_manifest, verify_folder
+from lwd_interfaces.manifest import MANIFEST_NAME, ManifestError, build_manifest
 from lwd_policy.checkpoint import save_checkpoint
 from lwd_policy.contract import ObservationBatch, PolicyConfig, PolicyModel, build_policy
 from lwd_policy.flow import flow_matching_loss
 from lwd_policy.normalization import Normalizer
 
-from lwd_learner.dataset import Episode, EpisodeError
+from lwd_fleet import quarantine
+from lwd_learner.dataset import Episode, EpisodeError, verified_manifest
 from lwd_learner.episode_cache import EpisodeCache
-from lwd_learner.observations import TextEmbedder, episode_state, observation_batch
+from lwd_learner.observations import TextEmbedder, check_episode, episode_state, observation_batch
 
 LOGGER = logging.getLogger(__name__)
 
@@ -50,6 +53,20 @@ class PretrainConfig:
     log_every: int = 50
 
 
+@dataclass(frozen=True)
+class Rejection:
+    """A bag set aside by ``load_episodes``: its folder, the reason's name (lwd_fleet.quarantine), the message."""
+
+    path: str
+    reason: str
+    message: str
+
+
+def reason_counts(rejections: list[Rejection]) -> dict[str, int]:
+    """How many bags were set aside for each reason, by reason name."""
+    return dict(sorted(Counter(item.reason for item in rejections).items()))
+
+
 def find_episode_folders(source: str) -> list[Path]:
     """Local bag folders under ``source``: a store URL's committed episodes, or every bag folder below a directory.
 
@@ -67,19 +84,43 @@ def find_episode_folders(source: str) -> list[Path]:
     return sorted(path.parent for path in root.rglob("metadata.yaml"))
 
 
-def load_episodes(folders: list[Path], cache: EpisodeCache, cameras: tuple[str, ...]) -> list[Episode]:
-    """Decode (or load from cache) every usable episode; unusable ones are skipped with a logged reason."""
+def load_episodes(
+    folders: list[Path],
+    cache: EpisodeCache,
+    cameras: tuple[str, ...],
+    policy: PolicyConfig | None = None,
+    on_reject: Callable[[Rejection], None] | None = None,
+) -> list[Episode]:
+    """Decode (or load from cache) every usable episode; each unusable one is set aside, logged and reported.
+
+    With ``policy`` an episode must also fit it (joint count, object count, cameras). ``on_reject`` receives a
+    ``Rejection`` for every bag set aside.
+    """
     episodes = []
     for folder in folders:
         try:
-            if (folder / MANIFEST_NAME).is_file():
-                key = verify_folder(folder, kind="episode").digest
-            else:
-                key = _content_key(folder)
-            episodes.append(cache.load(folder, key, cameras))
-        except (EpisodeError, ManifestError) as error:
-            LOGGER.warning("skipping %s: %s", folder, error)
+            episode = cache.load(folder, _episode_key(folder), cameras)
+            check_episode(episode, str(folder), policy)
+        except EpisodeError as error:
+            message = str(error) if str(folder) in str(error) else f"{folder}: {error}"
+            rejection = Rejection(str(folder), error.reason, message)
+        else:
+            episodes.append(episode)
+            continue
+        LOGGER.warning("BC: set aside %s (%s): %s", folder, rejection.reason, rejection.message)
+        if on_reject is not None:
+            on_reject(rejection)
     return episodes
+
+
+def _episode_key(folder: Path) -> str:
+    """The cache key of a bag folder: its manifest's digest once it verifies, else the manifest it would get."""
+    if (folder / MANIFEST_NAME).is_file():
+        return verified_manifest(folder).digest
+    try:
+        return _content_key(folder)
+    except ManifestError as error:
+        raise EpisodeError(f"{folder}: {error}", quarantine.CORRUPT_BAG) from error
 
 
 def _content_key(folder: Path) -> str:

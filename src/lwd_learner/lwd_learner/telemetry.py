@@ -3,7 +3,8 @@
 Every figure the trainer reports (losses, τ statistics, value entropy, updates/s,
 buffer composition, last published version) is written both as a TensorBoard
 scalar under ``<log_dir>/tensorboard`` and into ``<log_dir>/status.json``
-(rewritten atomically, so a reader never sees half a file).
+(rewritten atomically, so a reader never sees half a file). The status also counts
+the episodes ingest set aside, by quarantine reason (``quarantine``).
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def read_status(log_dir: str | Path) -> dict[str, Any]:
 
 
 def format_status(status: dict[str, Any]) -> str:
-    """Human-readable lines of a status JSON: state, step, rate, buffer composition, every metric."""
+    """Human-readable lines of a status JSON: state, step, rate, episodes set aside by reason, buffer, metrics."""
     lines = [
         f"state: {status.get('state', 'unknown')}",
         f"step: {status.get('step', 0)}",
@@ -107,6 +108,9 @@ def format_status(status: dict[str, Any]) -> str:
         f"published: {status.get('published_version') or '-'}",
         f"episodes: {status.get('episodes_ingested', 0)} ingested, {status.get('episodes_skipped', 0)} skipped",
     ]
+    held = status.get("quarantine", {})
+    if held:
+        lines.append("quarantine: " + ", ".join(f"{reason} {count}" for reason, count in sorted(held.items())))
     buffer = status.get("buffer", {})
     if buffer:
         lines.append("buffer: " + ", ".join(f"{name} {count}" for name, count in sorted(buffer.items())))

@@ -8,12 +8,19 @@ resume checkpoint and then publish the fine-tuned policy atomically. A NaN/inf
 loss stops training with TrainerError before anything is published. After a kill
 the service resumes from its last resume checkpoint: agent (modules, optimizers,
 RNG), replay-buffer position, episode ledger and step counter.
+
+A bad episode never stops the loop: it is set aside with a named reason
+(:mod:`lwd_fleet.quarantine`) in the ledger and the catalog's quarantine, counted
+in the status JSON, logged in one line, and the rest are ingested. The catalog
+keys it by manifest digest, so a restart (even one that lost its ledger) does not
+read it again; a store that cannot be reached is retried at the next scan instead.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,19 +29,21 @@ from typing import Any
 import numpy as np
 import torch
 from lwd_fleet.catalog import Catalog
+from lwd_fleet.errors import StoreError
 from lwd_fleet.layout import CATALOG_NAME, EPISODE_MANIFESTS, manifest_folder, manifest_key, policy_folder
 from lwd_fleet.publisher import PolicyPublisher
-from lwd_fleet.store import FleetStore
-from lwd_interfaces.manifest import MANIFEST_NAME, ManifestError, verify_folder
+from lwd_fleet.store import TRANSIENT_ERRORS, FleetStore
+from lwd_interfaces.manifest import MANIFEST_NAME, ManifestError
 from lwd_policy.checkpoint import CheckpointError, PolicyCheckpoint, load_checkpoint, save_checkpoint
 
+from lwd_fleet import quarantine
 from lwd_learner.agent import LWDAgent, TrainingDivergedError
 from lwd_learner.agent_config import AgentConfig, AgentConfigError
-from lwd_learner.dataset import EpisodeError, build_transitions
+from lwd_learner.dataset import EpisodeError, build_transitions, verified_manifest
 from lwd_learner.distributed import DistributedContext
 from lwd_learner.episode_cache import EpisodeCache
 from lwd_learner.feature_cache import FeatureCache
-from lwd_learner.observations import TextEmbedder
+from lwd_learner.observations import TextEmbedder, check_episode
 from lwd_learner.replay_buffer import CATEGORIES, ReplayBuffer
 from lwd_learner.telemetry import Telemetry
 from lwd_learner.training_state import TrainingCheckpoints, TrainingState
@@ -205,47 +214,68 @@ class TrainerService:
         return sorted(manifest_folder(key) for key in self.store.glob(EPISODE_MANIFESTS))
 
     def ingest_new(self) -> int:
-        """Ingest every committed episode not yet in the ledger; returns how many entered the buffer."""
-        added = 0
+        """Ingest every committed episode not yet in the ledger; returns how many entered the buffer.
+
+        A bad episode is quarantined and the others go on; one the store cannot deliver now is tried next scan.
+        """
+        added = set_aside = 0
         for relative in self.committed_episodes():
             if relative in self.ledger:
                 continue
             entry = self._ingest(relative)
+            if entry is None:
+                continue
             self.ledger[relative] = entry
-            if entry["status"] == "ingested":
-                added += 1
-            else:
-                LOGGER.warning("skipping episode %s: %s", relative, entry["reason"])
-                if self.catalog is not None:
-                    self.catalog.reject(relative, entry["reason"])
+            added += entry["status"] == "ingested"
+            set_aside += entry["status"] != "ingested"
         if added:
             self.telemetry.update_status(buffer=self.buffer.composition(), **self._ledger_counts())
+        elif set_aside:
+            self.telemetry.update_status(**self._ledger_counts())
         return added
 
-    def _ingest(self, relative: str) -> dict[str, str]:
+    def _ingest(self, relative: str) -> dict[str, str] | None:
+        """The ledger entry of one committed episode (None: the store could not be read, try again later)."""
         try:
+            identity = quarantine.manifest_identity(self.store.read_bytes(manifest_key(relative)))
+            known = self.catalog.rejection(relative, identity) if self.catalog is not None else None
+            if known is not None:
+                LOGGER.info("episode %s stays quarantined (%s)", relative, known["reason"])
+                return {"status": "skipped", "reason": known["reason"], "detail": known["detail"], "key": identity}
             local = self._localize(relative)
-            manifest = verify_folder(local, kind="episode")
-        except (ManifestError, OSError) as error:
-            return {"status": "skipped", "reason": f"manifest check failed: {error}", "key": ""}
-        key = manifest.digest
-        if key in self.buffered or any(e.get("key") == key for e in self.ledger.values()):
-            return {"status": "skipped", "reason": "duplicate of an episode already ingested", "key": key}
+        except (IsADirectoryError, NotADirectoryError) as error:
+            return self._set_aside(relative, "", quarantine.INVALID_MANIFEST, f"{relative}: not a manifest ({error})")
+        except (*TRANSIENT_ERRORS, StoreError) as error:
+            LOGGER.warning("episode %s not read from the store, retrying at the next scan: %s", relative, error)
+            return None
         try:
-            self._add_episode(key, local)
+            manifest = verified_manifest(local)
+            if any(e["key"] == manifest.digest and e["status"] == "ingested" for e in self.ledger.values()):
+                raise EpisodeError(f"{relative}: duplicate of an episode already ingested", quarantine.DUPLICATE)
+            self._add_episode(manifest.digest, local)
         except EpisodeError as error:
-            return {"status": "skipped", "reason": str(error), "key": key}
+            return self._set_aside(relative, identity, error.reason, str(error))
+        except Exception as error:  # one bad episode must never stop the trainer, whatever it breaks
+            LOGGER.exception("episode %s could not be ingested", relative)
+            detail = f"{relative}: {type(error).__name__}: {error}"
+            return self._set_aside(relative, identity, quarantine.UNREADABLE, detail)
         if self.catalog is not None:
             try:
                 self.catalog.add(manifest, relative)
             except (ManifestError, ValueError) as error:
                 LOGGER.warning("episode %s trained on but not catalogued: %s", relative, error)
-        return {"status": "ingested", "reason": "", "key": key, "local": str(local)}
+        return {"status": "ingested", "reason": "", "detail": "", "key": manifest.digest, "local": str(local)}
+
+    def _set_aside(self, relative: str, key: str, reason: str, detail: str) -> dict[str, str]:
+        """Quarantine one episode in the catalog and log it; returns its ledger entry."""
+        LOGGER.warning("quarantined episode %s (%s): %s", relative, reason, detail)
+        if self.catalog is not None:
+            self.catalog.reject(relative, reason, detail, key)
+        return {"status": "skipped", "reason": reason, "detail": detail, "key": key}
 
     def _add_episode(self, key: str, local: Path) -> None:
         episode = self.episodes.load(local, key, cameras=self.pretrained.config.cameras)
-        if not (np.isfinite(episode.actions).all() and np.isfinite(episode.proprio).all()):
-            raise EpisodeError(f"{local}: executed actions or joint states hold NaN or infinity")
+        check_episode(episode, str(local), self.pretrained.config)
         stride = self.config.stride or self.agent_config.horizon
         transitions = build_transitions(
             episode, self.agent_config.horizon, self.agent_config.gamma, self.config.n_step, stride
@@ -370,9 +400,23 @@ class TrainerService:
     def run(self, max_updates: int | None = None, until_idle: bool = False) -> int:
         """Train until ``max_updates`` total updates, or (``until_idle``) until a publish period brings no new episode.
 
-        Returns the step reached. Without either bound it runs until interrupted.
+        Returns the step reached. Without either bound it runs until interrupted. Whatever stops it with an
+        error leaves the status JSON saying ``failed`` with that error, never a stale ``running``.
         """
         self.telemetry.update_status(state="running")
+        try:
+            self._loop(max_updates, until_idle)
+        except TrainerError:
+            raise  # train_step already wrote the failure
+        except Exception as error:
+            self.telemetry.update_status(state="failed", error=f"{type(error).__name__}: {error}")
+            raise
+        self.save()
+        self.telemetry.update_status(state="stopped", step=self.step)
+        self.telemetry.flush()
+        return self.step
+
+    def _loop(self, max_updates: int | None, until_idle: bool) -> None:
         self._scan()
         while max_updates is None or self.step < max_updates:
             if len(self.buffer) == 0:
@@ -384,10 +428,6 @@ class TrainerService:
             published = self.tick()
             if published is not None and self._all_agree(until_idle and self.idle):
                 break
-        self.save()
-        self.telemetry.update_status(state="stopped", step=self.step)
-        self.telemetry.flush()
-        return self.step
 
     def _all_agree(self, flag: bool) -> bool:
         if not self.context.enabled:
@@ -428,9 +468,18 @@ class TrainerService:
             self.publish()
         LOGGER.info("resumed at update %d with %d buffered episodes", self.step, len(self.buffered))
 
-    def _ledger_counts(self) -> dict[str, int]:
+    def _ledger_counts(self) -> dict[str, Any]:
         ingested = sum(entry["status"] == "ingested" for entry in self.ledger.values())
-        return {"episodes_ingested": ingested, "episodes_skipped": len(self.ledger) - ingested}
+        reasons = Counter(
+            entry["reason"] if entry["reason"] in quarantine.REASONS else "unclassified"
+            for entry in self.ledger.values()
+            if entry["status"] != "ingested"
+        )
+        return {
+            "episodes_ingested": ingested,
+            "episodes_skipped": len(self.ledger) - ingested,
+            "quarantine": dict(sorted(reasons.items())),
+        }
 
 
 class _LazyEmbedder:

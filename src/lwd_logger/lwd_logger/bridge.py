@@ -7,10 +7,18 @@ read every remote file back and check its sha256, write the manifest last,
 read it back, and only then delete the local copy. Store errors are retried
 with exponential backoff and a reconnect; after the last attempt the episode
 stays in the spool and ``StoreUnavailableError`` is raised.
+
+A committed episode that fails its local verification (or whose facts cannot
+place it in the store) can never be uploaded; ``upload_pending`` moves it aside
+to ``<spool>/.quarantine/<name>`` with a ``<name>.reason.json`` beside it (reason
+name from :mod:`lwd_fleet.quarantine`, detail, time), logs and counts it, and
+uploads the others. Nothing is deleted, and a store outage is never a reason.
 """
 
 from __future__ import annotations
 
+import datetime
+import json
 import logging
 import shutil
 import threading
@@ -22,6 +30,7 @@ from typing import TypeVar
 
 from lwd_fleet.errors import StoreError, StoreUnavailableError
 from lwd_fleet.layout import episode_day, episode_folder, manifest_key
+from lwd_fleet.quarantine import CHECKSUM_MISMATCH, INVALID_FACTS
 from lwd_fleet.store import TRANSIENT_ERRORS, FleetStore
 from lwd_interfaces.manifest import MANIFEST_NAME, Manifest, ManifestError, verify_folder
 
@@ -29,6 +38,16 @@ from lwd_logger.spool import Spool
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+QUARANTINE_DIR = ".quarantine"
+"""Folder of the spool that unverifiable episodes are moved into (the spool skips dot folders)."""
+
+
+class UnverifiableEpisodeError(StoreError):
+    """A local committed episode can never be uploaded as it is; ``reason`` names why (lwd_fleet.quarantine)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -48,7 +67,9 @@ def episode_key(manifest: Manifest, folder: Path) -> str:
     robot_id = facts.get("lwd.robot_id")
     episode_id = facts.get("lwd.episode_id", folder.name)
     if not robot_id:
-        raise StoreError(f"{folder}: manifest facts lack lwd.robot_id; cannot place it in the store")
+        raise UnverifiableEpisodeError(
+            f"{folder}: manifest facts lack lwd.robot_id; cannot place it in the store", INVALID_FACTS
+        )
     start_ns = int(facts.get("lwd.start_time_ns") or (folder / MANIFEST_NAME).stat().st_mtime_ns)
     return episode_folder(robot_id, episode_day(start_ns), episode_id)
 
@@ -72,6 +93,7 @@ class BagBridge:
         self.base_delay_s = base_delay_s
         self.max_delay_s = max_delay_s
         self.sleep = sleep
+        self.quarantined = 0
 
     def with_retries(self, what: str, action: Callable[[], T]) -> T:
         """Run ``action``, retrying store errors with exponential backoff and a reconnect between tries."""
@@ -107,7 +129,9 @@ class BagBridge:
         try:
             manifest = verify_folder(folder, kind="episode")
         except ManifestError as error:
-            raise StoreError(f"local episode {folder} fails verification, not uploaded (kept): {error}") from error
+            raise UnverifiableEpisodeError(
+                f"local episode {folder} fails verification, not uploaded (kept): {error}", CHECKSUM_MISMATCH
+            ) from error
         key = episode_key(manifest, folder)
         sent = 0
         skipped = 0
@@ -136,11 +160,32 @@ class BagBridge:
         return UploadResult(folder.name, key, sent, skipped, manifest.digest)
 
     def upload_pending(self) -> list[UploadResult]:
-        """Upload every committed episode of the spool, with retries; returns what was uploaded."""
+        """Upload every committed episode of the spool, with retries; returns what was uploaded.
+
+        An episode that can never be uploaded is quarantined and the others go on; a store outage still raises.
+        """
         results = []
         for folder in self.spool.committed():
-            results.append(self.with_retries(f"upload {folder.name}", lambda f=folder: self.upload_episode(f)))
+            try:
+                results.append(self.with_retries(f"upload {folder.name}", lambda f=folder: self.upload_episode(f)))
+            except UnverifiableEpisodeError as error:
+                self.quarantine(folder, error.reason, str(error))
         return results
+
+    def quarantine(self, folder: Path, reason: str, detail: str) -> Path:
+        """Move a spool episode aside into ``<spool>/.quarantine/``, a reason file beside it; returns where it went."""
+        root = self.spool.root / QUARANTINE_DIR
+        root.mkdir(exist_ok=True)
+        target = root / folder.name
+        if target.exists():
+            target = root / f"{folder.name}-{time.time_ns()}"
+        folder.rename(target)
+        stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        body = {"episode": folder.name, "reason": reason, "detail": detail, "quarantined_at": stamp}
+        (root / f"{target.name}.reason.json").write_text(json.dumps(body, indent=2) + "\n")
+        self.quarantined += 1
+        log.error("bridge: quarantined %s to %s (%s): %s", folder.name, target, reason, detail)
+        return target
 
     def run(self, stop: threading.Event, poll_s: float = 5.0) -> None:
         """Upload pending episodes every ``poll_s`` until ``stop`` is set; store outages are logged, not fatal."""

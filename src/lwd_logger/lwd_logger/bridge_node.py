@@ -20,7 +20,7 @@ import threading
 import time
 
 from lwd_fleet.channel_watcher import ChannelWatcher, PolicyRelease
-from lwd_fleet.errors import StoreError
+from lwd_fleet.errors import FleetError
 from lwd_fleet.store import FleetStore
 from lwd_interfaces import topics
 from lwd_interfaces.messages import policy_version
@@ -115,7 +115,7 @@ class BridgeNode(LifecycleNode):
                 if time.monotonic() >= next_channel_poll:
                     next_channel_poll = time.monotonic() + self.parameters["channel_period_s"]
                     watcher.poll()
-            except StoreError as error:
+            except FleetError as error:
                 self.get_logger().error(f"bridge: {error}")
             self.stop.wait(self.parameters["upload_period_s"])
 

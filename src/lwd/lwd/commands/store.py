@@ -1,9 +1,12 @@
 """``lwd store``: the fleet store's episode catalog, and a one-shot upload of a spool.
 
 - ``lwd store ingest``: index the store's committed episodes in the SQLite catalog.
-- ``lwd store ls``: list catalogued episodes (ingesting first unless ``--no-ingest``).
+- ``lwd store ls``: list catalogued episodes (ingesting first unless ``--no-ingest``); ``--rejected`` lists the
+  quarantine instead: each episode set aside by the catalog or the trainer, its reason and detail. A rejected
+  episode is never listed or counted as usable.
 - ``lwd store stats``: success rates per robot, task and policy versions.
-- ``lwd store upload SPOOL``: upload a spool's committed episodes (what the bridge node does continuously).
+- ``lwd store upload SPOOL``: upload a spool's committed episodes (what the bridge node does continuously);
+  one that fails verification is moved to ``SPOOL/.quarantine/`` and the others go on.
 
 The store URL comes from ``--store`` or ``$LWD_STORE`` (default ``file://./fleet``). Reading commands
 (ingest, ls, stats) open only a store that exists; ``upload`` writes, so it makes a new ``file://`` store.
@@ -88,7 +91,7 @@ def run_ls(args: argparse.Namespace) -> int:
     catalog = _ingest(args)
     if args.rejected:
         for row in catalog.rejected():
-            print(f"{row['store_path']}  {row['reason']}")
+            print(f"{row['store_path']}  {row['reason']}  {row['detail']}")
     else:
         print(f"{'episode':<24} {'robot':<12} {'task':<16} {'outcome':<10} {'steps':>6} {'interv':>6} policy")
         for row in catalog.episodes(robot_id=args.robot, task=args.task):
@@ -117,11 +120,14 @@ def run_stats(args: argparse.Namespace) -> int:
 def run_upload(args: argparse.Namespace) -> int:
     """Upload a spool once."""
     from lwd_fleet.store import FleetStore
-    from lwd_logger.bridge import BagBridge
+    from lwd_logger.bridge import QUARANTINE_DIR, BagBridge
     from lwd_logger.spool import Spool
 
-    results = BagBridge(Spool(args.spool), FleetStore(args.store)).upload_pending()
+    bridge = BagBridge(Spool(args.spool), FleetStore(args.store))
+    results = bridge.upload_pending()
     for result in results:
         print(f"uploaded {result.episode_id} -> {result.key} ({result.bytes_sent} bytes sent)")
     print(f"{len(results)} episode(s) uploaded")
+    if bridge.quarantined:
+        print(f"{bridge.quarantined} episode(s) failed verification, moved to {args.spool / QUARANTINE_DIR}")
     return 0

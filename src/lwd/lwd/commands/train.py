@@ -121,6 +121,7 @@ def run_bc(args: argparse.Namespace) -> int:
         find_episode_folders,
         load_episodes,
         pretrain_bc,
+        reason_counts,
         write_pretrained,
     )
     from lwd_policy.config import VLAConfig
@@ -129,8 +130,13 @@ def run_bc(args: argparse.Namespace) -> int:
     if "://" in args.episodes:
         FleetStore(args.episodes, create=False)  # a mistyped store is an error, not a new empty store
     try:
-        episodes = load_episodes(find_episode_folders(args.episodes), EpisodeCache(args.cache_dir), vla.cameras)
+        rejected = []
+        folders = find_episode_folders(args.episodes)
+        episodes = load_episodes(folders, EpisodeCache(args.cache_dir), vla.cameras, vla, rejected.append)
         print(f"{len(episodes)} usable episodes from {args.episodes}", flush=True)
+        if rejected:
+            held = ", ".join(f"{reason} {count}" for reason, count in reason_counts(rejected).items())
+            print(f"{len(rejected)} set aside: {held} (each is named in the log)", flush=True)
         config = PretrainConfig(
             steps=args.steps,
             batch_size=args.batch_size,
