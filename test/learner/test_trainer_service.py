@@ -231,7 +231,7 @@ def test_cli_bc_pretrains_and_publish_puts_it_on_a_channel(tmp_path, fleet_store
     )  # fmt: skip
     assert code == 0
     printed = capsys.readouterr().out
-    assert "3 usable episodes" in printed and "step 2/2 bc_loss" in printed
+    assert "3 usable episodes" in printed and "progress bc 2/2 steps" in printed and "bc_loss" in printed
     assert verify_folder(out, kind="policy").facts["version"] == "v000000-cli"
     assert main(["train", "publish", "--store", f"file://{fleet_store}", "--checkpoint", str(out)]) == 0
     assert (fleet_store / "policies/channels/stable").read_text().strip() == "v000000-cli"

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import imageio.v2 as imageio
 import numpy as np
+from lwd_interfaces.progress import PREFIX as PROGRESS_PREFIX
 from lwd_policy.config import VLAConfig
 from lwd_sim.process_fleet import JobFailure, ProcessFleet
 
@@ -63,6 +64,10 @@ class Progress:
         )
         self.emit(f"[{self._clock()}]   {done}/{total} done, {successes} successes | " + " | ".join(
             self.per_robot[robot] for robot in sorted(self.per_robot)))  # fmt: skip
+
+    def note(self, text: str) -> None:
+        """A progress line of the current stage (e.g. forwarded from a child command)."""
+        self.emit(f"[{self._clock()}]   {text}")
 
     def _clock(self) -> str:
         elapsed = int(time.monotonic() - self.started)
@@ -243,16 +248,24 @@ class DemoLoop:
         imageio.mimsave(path, frames, duration=0.04, loop=0)
 
     def run_lwd(self, stage: str, arguments: list[str]) -> None:
-        """Run an ``lwd`` command as its own process, streaming its output to a log file."""
+        """Run an ``lwd`` command as its own process: its whole output goes to the stage's log, and its
+        progress lines (:mod:`lwd_interfaces.progress`) also to the console."""
         self.logs.mkdir(parents=True, exist_ok=True)
         log_path = self.logs / f"{stage}.log"
-        with open(log_path, "w") as log:
-            result = subprocess.run(
-                [sys.executable, "-m", "lwd.cli", *arguments], stdout=log, stderr=subprocess.STDOUT, check=False
-            )
-        if result.returncode != 0:
+        command = [sys.executable, "-m", "lwd.cli", *arguments]
+        with (
+            open(log_path, "w") as log,
+            subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+            ) as process,
+        ):
+            for line in process.stdout:
+                log.write(line)
+                if line.startswith(PROGRESS_PREFIX + " "):
+                    self.progress.note(line[len(PROGRESS_PREFIX) + 1 :].rstrip())
+        if process.returncode != 0:
             tail = "".join(log_path.read_text().splitlines(keepends=True)[-15:])
-            raise DemoError(f"stage {stage} failed (exit code {result.returncode}); log {log_path}:\n{tail}")
+            raise DemoError(f"stage {stage} failed (exit code {process.returncode}); log {log_path}:\n{tail}")
 
     def _report(self) -> Path:
         first, last = self.rounds[0], self.rounds[-1]

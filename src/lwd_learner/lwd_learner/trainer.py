@@ -397,15 +397,18 @@ class TrainerService:
         self._last_scan = time.monotonic()
         self._new_in_period += self.ingest_new()
 
-    def run(self, max_updates: int | None = None, until_idle: bool = False) -> int:
+    def run(
+        self, max_updates: int | None = None, until_idle: bool = False, progress: Callable[[], None] | None = None
+    ) -> int:
         """Train until ``max_updates`` total updates, or (``until_idle``) until a publish period brings no new episode.
 
-        Returns the step reached. Without either bound it runs until interrupted. Whatever stops it with an
+        ``progress`` is called after every update (the CLI prints throttled progress lines from it). Returns the
+        step reached. Without either bound it runs until interrupted. Whatever stops it with an
         error leaves the status JSON saying ``failed`` with that error, never a stale ``running``.
         """
         self.telemetry.update_status(state="running")
         try:
-            self._loop(max_updates, until_idle)
+            self._loop(max_updates, until_idle, progress)
         except TrainerError:
             raise  # train_step already wrote the failure
         except Exception as error:
@@ -416,7 +419,7 @@ class TrainerService:
         self.telemetry.flush()
         return self.step
 
-    def _loop(self, max_updates: int | None, until_idle: bool) -> None:
+    def _loop(self, max_updates: int | None, until_idle: bool, progress: Callable[[], None] | None) -> None:
         self._scan()
         while max_updates is None or self.step < max_updates:
             if len(self.buffer) == 0:
@@ -426,6 +429,8 @@ class TrainerService:
                 self._scan()
                 continue
             published = self.tick()
+            if progress is not None:
+                progress()
             if published is not None and self._all_agree(until_idle and self.idle):
                 break
 
@@ -467,6 +472,14 @@ class TrainerService:
         if self.step and self.step % self.config.publish_every == 0 and self.published_version != f"v{self.step:06d}":
             self.publish()
         LOGGER.info("resumed at update %d with %d buffered episodes", self.step, len(self.buffered))
+
+    def summary(self) -> str:
+        """One line for progress output: episodes ingested and set aside, buffer size, last published version."""
+        counts = self._ledger_counts()
+        return (
+            f"{counts['episodes_ingested']} episodes ingested, {counts['episodes_skipped']} set aside, "
+            f"{len(self.buffer)} transitions buffered, published {self.published_version or '-'}"
+        )
 
     def _ledger_counts(self) -> dict[str, Any]:
         ingested = sum(entry["status"] == "ingested" for entry in self.ledger.values())

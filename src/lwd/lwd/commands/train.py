@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lwd_fleet.layout import CATALOG_NAME
+from lwd_interfaces.progress import ProgressMeter
 
 from lwd.arguments import (
     add_path,
@@ -137,6 +138,7 @@ def run_bc(args: argparse.Namespace) -> int:
         if rejected:
             held = ", ".join(f"{reason} {count}" for reason, count in reason_counts(rejected).items())
             print(f"{len(rejected)} set aside: {held} (each is named in the log)", flush=True)
+        meter = ProgressMeter("bc", args.steps, "steps")
         config = PretrainConfig(
             steps=args.steps,
             batch_size=args.batch_size,
@@ -149,7 +151,7 @@ def run_bc(args: argparse.Namespace) -> int:
             vla,
             _instruction_encoder(args.language_model or vla.language_model),
             config,
-            progress=lambda step, loss: print(f"step {step}/{args.steps} bc_loss {loss:.4f}", flush=True),
+            progress=lambda step, loss: meter.update(step, f"bc_loss {loss:.4f}"),
         )
     except PretrainError as error:
         print(f"lwd train bc: {error}", file=sys.stderr)
@@ -201,7 +203,8 @@ def run_serve(args: argparse.Namespace) -> int:
             config, lambda checkpoint: _instruction_encoder(checkpoint.config.language_model), context
         )
         try:
-            step = service.run(max_updates=args.max_updates, until_idle=args.until_idle)
+            meter = ProgressMeter("train", args.max_updates, "updates", start=service.step)
+            step = service.run(args.max_updates, args.until_idle, lambda: meter.update(service.step, service.summary()))
         finally:
             service.close()
     except TrainerError as error:
