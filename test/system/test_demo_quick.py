@@ -42,6 +42,12 @@ def test_report_has_every_round_with_intervals_plots_and_videos(demo_run):
     assert rounds[0]["policy_version"] == "v000000-bc"
     assert rounds[1]["policy_version"] == "v000010", "the trained version must be what the fleet evaluated"
     assert rounds[1]["fleet_episodes"] == 4
+    assert rounds[0]["turnaround_s"] == {}, "the base policy trained on no fleet episode"
+    trainer_log = work_dir / "logs" / "trainer-round-1.log"
+    assert set(rounds[1]["turnaround_s"]) <= {"sim_00", "sim_01"} and all(
+        0 < seconds < 600 for seconds in rounds[1]["turnaround_s"].values()
+    ), rounds[1]["turnaround_s"]
+    assert rounds[1]["turnaround_s"], "a robot ran the trained version"
     assert {task: list(outcomes) for task, outcomes in rounds[1]["eval_outcomes"].items()} == {
         "transfer_cube": ["900000", "900001"]
     }, "one outcome per held-out seed"
@@ -50,6 +56,8 @@ def test_report_has_every_round_with_intervals_plots_and_videos(demo_run):
     summary = (report / "summary.md").read_text()
     assert "95%" in summary and "v000010" in summary
     assert "round 1/1" in stdout and "held-out success" in stdout
+    assert "progress bc 60/60 steps" in trainer_log.parent.joinpath("pretrain.log").read_text()
+    assert "bc 60/60 steps" in stdout and "train 10/10 updates" in stdout, "child progress reaches the console"
     assert "takeovers: " in stdout, "deployment lines name the operator's takeover reasons"
 
 

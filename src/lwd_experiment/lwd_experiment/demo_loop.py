@@ -210,7 +210,8 @@ class DemoLoop:
         )  # fmt: skip
         final = round_index == preset.rounds
         episodes = preset.final_eval_episodes_per_task if final else preset.eval_episodes_per_task
-        result = self._evaluate(fleet, round_index, episodes, "after.gif" if final else "")
+        trained_until = max(summary.ended_unix for summary in deployed) if deployed else None
+        result = self._evaluate(fleet, round_index, episodes, "after.gif" if final else "", trained_until)
         result.fleet_successes = sum(s.success for s in deployed)
         result.fleet_episodes = len(deployed)
         result.fleet_interventions = sum(s.interventions for s in deployed)
@@ -220,7 +221,11 @@ class DemoLoop:
         result.cycle_time_s = time.monotonic() - started
         return result
 
-    def _evaluate(self, fleet: ProcessFleet, round_index: int, per_task: int, video: str) -> RoundResult:
+    def _evaluate(
+        self, fleet: ProcessFleet, round_index: int, per_task: int, video: str, trained_until: float | None = None
+    ) -> RoundResult:
+        """Held-out episodes of the serving policy, no operator; ``trained_until`` (the end of the newest episode
+        that policy trained on) gives each robot's turnaround."""
         preset = self.preset
         self.progress.stage(f"evaluation after round {round_index}: {per_task} held-out seeds per task, no operator")
         jobs = [
@@ -231,11 +236,17 @@ class DemoLoop:
         done = self._run_jobs(fleet, jobs)
         versions = sorted({summary.policy_version for summary in done})
         result = RoundResult(round_index, ",".join(versions), 0, 0, 0, 0, 0)
+        if trained_until is not None:
+            for summary in sorted(done, key=lambda s: s.started_unix):
+                result.turnaround_s.setdefault(summary.robot_id, summary.started_unix - trained_until)
         for task in preset.tasks:
             result.eval_outcomes[task] = {
                 s.seed: bool(s.success) for s in sorted(done, key=lambda s: s.seed) if s.task == task
             }
-        self.progress.stage(f"round {round_index} policy {result.policy_version}: held-out success {result.eval_rate}")
+        turnaround = f"; turnaround {max(result.turnaround_s.values()):.0f} s" if result.turnaround_s else ""
+        self.progress.stage(
+            f"round {round_index} policy {result.policy_version}: held-out success {result.eval_rate}{turnaround}"
+        )
         if video:
             frames = [summary for summary in done if summary.frames]
             if frames:

@@ -32,6 +32,9 @@ class RoundResult:
     eval_outcomes: dict[str, dict[int, bool]] = field(default_factory=dict)
     cycle_time_s: float = 0.0
     trainer_updates: int = 0
+    turnaround_s: dict[str, float] = field(default_factory=dict)
+    """Per robot: seconds from the end of the newest episode this version trained on to the start of the robot's
+    first episode on it (robots hot-swap between episodes, so that is always their next episode)."""
 
     @property
     def fleet_rate(self) -> Rate:
@@ -70,13 +73,23 @@ def write_report(folder: Path, title: str, rounds: list[RoundResult], notes: lis
         *[f"{t}" for t in tasks],
         "fleet success (previous policy, with operator)",
         "interventions/ep",
+        "turnaround s (slowest robot)",
     ]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rounds:
         per_task = [str(r.eval_rate_for(t)) for t in tasks]
         per_episode = r.fleet_interventions / r.fleet_episodes if r.fleet_episodes else 0.0
         fleet = str(r.fleet_rate) if r.fleet_episodes else "-"
-        row = [str(r.round_index), r.policy_version, str(r.eval_rate), *per_task, fleet, f"{per_episode:.2f}"]
+        turnaround = f"{max(r.turnaround_s.values()):.1f}" if r.turnaround_s else "-"
+        row = [
+            str(r.round_index),
+            r.policy_version,
+            str(r.eval_rate),
+            *per_task,
+            fleet,
+            f"{per_episode:.2f}",
+            turnaround,
+        ]
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", "![held-out success per round](success.png)", "", "![interventions per round](interventions.png)"]
     if (folder / "before.gif").exists() and (folder / "after.gif").exists():

@@ -108,6 +108,10 @@ class EpisodeSummary:
     takeover_reasons: list[str] = field(default_factory=list)
     best_stage: int = 0
     wall_s: float = 0.0
+    started_unix: float = 0.0
+    """When the robot started the episode, on the policy it announced (Unix time) [s]."""
+    ended_unix: float = 0.0
+    """When the episode ended (Unix time) [s]."""
     bag: str = ""
     mode: str = "deployment"
     errors: list[str] = field(default_factory=list)
@@ -187,6 +191,7 @@ class SimRobot:
         if self.runtime is not None:
             self.runtime.reset()
         summary = EpisodeSummary(self.settings.robot_id, task, seed, version, False, 0, mode=mode)
+        summary.started_unix = time.time()
         kind = "demonstration" if mode == "demonstration" else "deployment"
         stamp = self._open_session(driver, summary, record, kind)
         if mode == "demonstration":
@@ -197,6 +202,7 @@ class SimRobot:
         stamp = self._drive(driver, operator, observation, summary, stamp, record, capture)
         self._close_session(summary, operator, stamp, record, kind)
         summary.wall_s = time.monotonic() - started
+        summary.ended_unix = time.time()
         return summary
 
     def _open_session(self, driver: AlohaSimDriver, summary: EpisodeSummary, record: bool, kind: str) -> int:
