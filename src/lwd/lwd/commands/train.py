@@ -145,6 +145,7 @@ def run_bc(args: argparse.Namespace) -> int:
             lr=args.lr,
             seed=args.seed,
             with_interventions=args.with_interventions,
+            log_every=5,
         )
         model, normalizer = pretrain_bc(
             episodes,
