@@ -265,3 +265,23 @@ def test_bc_pretraining_then_lwd_updates_shift_the_policy_to_the_rewarded_mode()
     assert fine_plus > base_plus + 0.2
     assert fine_support > 0.8
     assert figures["actor_base_divergence"] > 0.0 and figures["grad_q_norm"] > 0.0
+
+
+def test_the_heads_start_from_the_config_seed_whatever_the_global_rng():
+    """A trainer run is reproducible from its settings: the value and critic heads do not draw from the global RNG."""
+    torch.manual_seed(0)
+    expert = TinyFlow(F, H, D)
+
+    def build(seed: int, global_seed: int) -> LWDAgent:
+        torch.manual_seed(global_seed)
+        config = AgentConfig(feature_dim=F, horizon=H, action_dim=D, hidden_dim=32, flow_steps=4, seed=seed)
+        before = torch.get_rng_state()
+        agent = LWDAgent(config, expert)
+        assert torch.equal(torch.get_rng_state(), before), "building an agent leaves the global RNG as it was"
+        return agent
+
+    first, second, other = build(7, global_seed=1), build(7, global_seed=2), build(8, global_seed=1)
+    for name in ("value", "critic"):
+        pairs = zip(first.modules[name].parameters(), second.modules[name].parameters(), strict=True)
+        assert all(torch.equal(a, b) for a, b in pairs), name
+        assert not torch.equal(next(first.modules[name].parameters()), next(other.modules[name].parameters())), name

@@ -87,32 +87,41 @@ class LWDAgent:
         self.fine_flow = copy.deepcopy(action_expert).to(self.device).requires_grad_(True)
         self.modules: dict[str, nn.Module] = {"actor": self.fine_flow}
         if config.actor == "qam":
-            self.base_flow = copy.deepcopy(action_expert).to(self.device).requires_grad_(True)
-            self.base_reference = self._frozen_copy(self.base_flow)
-            if config.value == "divl":
-                value_head: nn.Module = ValueDistributionHead(
-                    config.feature_dim, config.num_atoms, config.hidden_dim, config.num_layers
-                )
-            else:
-                value_head = ExpectileValueHead(config.feature_dim, config.hidden_dim, config.num_layers)
-            self.value_head = value_head.to(device=self.device, dtype=self.dtype)
-            action_numel = config.horizon * config.action_dim
-            self.critic = DoubleQHead(config.feature_dim, action_numel, config.hidden_dim, config.num_layers).to(
-                device=self.device, dtype=self.dtype
-            )
-            self.target_critic = self._frozen_copy(self.critic)
-            self.modules.update(
-                base=self.base_flow,
-                base_reference=self.base_reference,
-                value=self.value_head,
-                critic=self.critic,
-                target_critic=self.target_critic,
-            )
+            # The heads start from the config's seed (the caller's global RNG is left as it was), so a trainer
+            # run is reproducible from its settings.
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(config.seed)
+                self._add_value_learning(action_expert)
         self.optimizers = {
             name: torch.optim.Adam(self.modules[name].parameters(), lr=config.lr)
             for name in ("actor", "base", "value", "critic")
             if name in self.modules
         }
+
+    def _add_value_learning(self, action_expert: nn.Module) -> None:
+        """QAM's modules: the base flow f_β with its EMA reference, the value head (DIVL or expectile), the critic."""
+        config = self.config
+        self.base_flow = copy.deepcopy(action_expert).to(self.device).requires_grad_(True)
+        self.base_reference = self._frozen_copy(self.base_flow)
+        if config.value == "divl":
+            value_head: nn.Module = ValueDistributionHead(
+                config.feature_dim, config.num_atoms, config.hidden_dim, config.num_layers
+            )
+        else:
+            value_head = ExpectileValueHead(config.feature_dim, config.hidden_dim, config.num_layers)
+        self.value_head = value_head.to(device=self.device, dtype=self.dtype)
+        action_numel = config.horizon * config.action_dim
+        self.critic = DoubleQHead(config.feature_dim, action_numel, config.hidden_dim, config.num_layers).to(
+            device=self.device, dtype=self.dtype
+        )
+        self.target_critic = self._frozen_copy(self.critic)
+        self.modules.update(
+            base=self.base_flow,
+            base_reference=self.base_reference,
+            value=self.value_head,
+            critic=self.critic,
+            target_critic=self.target_critic,
+        )
 
     @staticmethod
     def _frozen_copy(module: nn.Module) -> nn.Module:
