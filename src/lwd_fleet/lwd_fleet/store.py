@@ -253,6 +253,7 @@ class FleetStore:
         self._makedirs(self.path(key))
 
     def _makedirs(self, path: str) -> None:
+        """``makedirs`` of a full path."""
         if not self.is_object_store:
             self.fs.makedirs(path, exist_ok=True)
 
@@ -292,8 +293,9 @@ class FleetStore:
     def upload_file(self, local: str | Path, key: str) -> int:
         """Upload a local file, resuming when the remote file is a matching prefix; returns bytes sent.
 
-        On S3 a file is never visible half sent, so a prefix exists only when a shorter file was uploaded whole;
-        s3fs then appends by rewriting the object (the prefix copied on the server from 5 MiB on).
+        On S3 an object appears only when its upload is closed: a process killed mid-upload leaves none, so that
+        file starts again from byte 0. s3fs appends to a prefix by rewriting the object (the prefix copied on the
+        server from 5 MiB on).
         """
         local = Path(local)
         local_size = local.stat().st_size
