@@ -1,13 +1,19 @@
-"""Shared pytest setup: headless MuJoCo rendering, the repository root, and recorded episodes.
+"""Shared pytest setup: headless MuJoCo rendering, the repository root, recorded episodes and fleet stores.
 
 The episode fixtures (a typestore-backed step message builder, a spool, a recorder, a recorded labelled
-episode) serve the lwd_logger tests and the lwd_fleet tests that upload or catalogue real bags.
+episode) serve the lwd_logger tests and the lwd_fleet tests that upload or catalogue real bags. The store
+fixtures start real servers on loopback (OpenSSH for ``sftp://``, moto's S3 API for ``s3://``), and
+``store_backend`` runs a test once per backend (``file``, ``sftp``, ``s3``; ``memory`` on request through
+indirect parametrization). S3 credentials reach the store as in a deployment: from the environment.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
-from collections.abc import Callable
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +24,7 @@ from lwd_logger.episode_facts import EpisodeInfo
 from lwd_logger.recorder import EpisodeRecorder
 from lwd_logger.spool import Spool
 from lwd_logger.writer import RosbagsWriter
+from store_servers import SSHD, S3Server, SshServer, StoreBackend
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -180,3 +187,72 @@ def record_episode(
         return recorder.end_episode()
 
     return record
+
+
+@pytest.fixture
+def ssh_server(tmp_path: Path) -> Iterator[SshServer]:
+    """A running sshd for SFTP store tests; skipped (with the reason) where openssh-server is not installed."""
+    if not os.path.exists(SSHD) or shutil.which("ssh-keygen") is None:
+        pytest.skip("openssh-server is not installed (/usr/sbin/sshd missing): apt-get install openssh-server")
+    server = SshServer(tmp_path / "ssh")
+    server.start()
+    yield server
+    server.kill()
+
+
+S3_BUCKET = "lwd-fleet"
+
+
+def require_s3_packages() -> None:
+    """Skip (with the reason) where the S3 server or the s3:// backend is not installed."""
+    for module in ("moto", "s3fs"):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed: pip install -r requirements.txt")
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """moto's S3 server for the whole session, holding the empty bucket ``S3_BUCKET``."""
+    require_s3_packages()
+    server = S3Server(tmp_path_factory.mktemp("s3"))
+    server.start()
+    server.create_bucket(S3_BUCKET)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """Dummy AWS credentials in the environment, as a deployment passes them; the host's AWS setup is hidden."""
+    for name in [name for name in os.environ if name.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    environment = {
+        "AWS_ACCESS_KEY_ID": "lwd-test-key-id",
+        "AWS_SECRET_ACCESS_KEY": "lwd-test-secret",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    return environment
+
+
+def s3_url(server: S3Server, prefix: str) -> str:
+    """URL of a store below ``prefix`` in the test bucket; the endpoint travels in the URL, never credentials."""
+    return f"s3://{S3_BUCKET}/{prefix}?endpoint_url={server.endpoint}"
+
+
+@pytest.fixture(params=["file", "sftp", "s3"])
+def store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreBackend:
+    """An empty fleet store of each backend in turn, reached by URL as the nodes and the CLI reach it."""
+    kind = request.param
+    if kind == "file":
+        return StoreBackend(kind, f"file://{tmp_path / 'fleet'}")
+    if kind == "memory":
+        return StoreBackend(kind, f"memory:///fleet-{uuid.uuid4().hex}")
+    if kind == "sftp":
+        return StoreBackend(kind, request.getfixturevalue("ssh_server").url)
+    request.getfixturevalue("s3_credentials")
+    return StoreBackend(kind, s3_url(request.getfixturevalue("s3_server"), f"fleet-{uuid.uuid4().hex}"))

@@ -1,5 +1,7 @@
-"""ChannelWatcher (new versions downloaded, verified, reported once; corrupt ones refused) and the Catalog
-(committed episodes indexed, pending skipped, bad manifests rejected with reasons, success statistics)."""
+"""ChannelWatcher (versions published by the PolicyPublisher downloaded, verified, reported once; corrupt ones
+refused) and the Catalog (committed episodes indexed, pending skipped, bad manifests rejected with reasons,
+success statistics), on every store backend (file://, a real SFTP server, a real S3 API); damaged channel
+content on file://."""
 
 from __future__ import annotations
 
@@ -9,46 +11,60 @@ import pytest
 from lwd_fleet.catalog import Catalog
 from lwd_fleet.channel_watcher import ChannelWatcher
 from lwd_fleet.errors import FleetError, PolicyVerificationError, StoreError
+from lwd_fleet.publisher import PolicyPublisher
 from lwd_fleet.store import FleetStore
 from lwd_interfaces.manifest import MANIFEST_NAME, build_manifest, write_manifest
 from lwd_logger.bridge import BagBridge
 from lwd_logger.episode_facts import EpisodeInfo
 
 
-def publish_policy(root, version, weights=b"w" * 64, channel="stable"):
-    folder = root / "policies" / version
+def make_policy(parent, version, weights=b"w" * 64):
+    """A local policy folder with its manifest."""
+    folder = parent / version
     folder.mkdir(parents=True)
     (folder / "model.safetensors").write_bytes(weights)
     (folder / "config.json").write_text('{"horizon": 2}')
     (folder / "normalization.json").write_text("{}")
     write_manifest(folder, build_manifest(folder, "policy"))
+    return folder
+
+
+def publish_policy(root, version, weights=b"w" * 64, channel="stable"):
+    """Write a version straight into a file:// store's folders and point the channel at it (no publisher)."""
+    folder = make_policy(root / "policies", version, weights)
     (root / "policies" / "channels").mkdir(exist_ok=True)
     (root / "policies" / "channels" / channel).write_text(version + "\n")
     return folder
 
 
-def test_watcher_reports_each_new_version_once(tmp_path):
-    root = tmp_path / "fleet"
-    publish_policy(root, "v000001")
+def test_published_versions_reach_the_watcher_once(store_backend, tmp_path):
+    publisher = PolicyPublisher(FleetStore(store_backend.url))
+    publisher.publish(make_policy(tmp_path / "local", "v000001"), "v000001", "stable")
     reported = []
-    watcher = ChannelWatcher(FleetStore(str(root)), "stable", tmp_path / "cache", on_release=reported.append)
+    store = FleetStore(store_backend.url, create=False)
+    watcher = ChannelWatcher(store, "stable", tmp_path / "cache", on_release=reported.append)
     first = watcher.poll()
     assert first.version == "v000001"
     assert (first.folder / "model.safetensors").read_bytes() == b"w" * 64
     assert watcher.poll() is None
-    publish_policy(root, "v000002-canary", weights=b"x" * 64)
+    canary = make_policy(tmp_path / "local", "v000002-canary", weights=b"x" * 64)
+    publisher.publish(canary, "v000002-canary", "stable")
     second = watcher.poll()
     assert second.version == "v000002-canary"
     assert [r.version for r in reported] == ["v000001", "v000002-canary"]
     assert second.sha256 != first.sha256
+    assert store_backend.get("policies/channels/stable") == b"v000002-canary\n"
+    assert not [key for key in store_backend.raw.find("policies") if key.endswith(".tmp")]
 
 
-def test_corrupt_version_is_refused_and_not_reported(tmp_path):
-    root = tmp_path / "fleet"
-    folder = publish_policy(root, "v000003")
-    (folder / "model.safetensors").write_bytes(b"tampered" * 8)
+def test_corrupt_version_is_refused_and_not_reported(store_backend, tmp_path):
+    publisher = PolicyPublisher(FleetStore(store_backend.url))
+    publisher.publish(make_policy(tmp_path / "local", "v000003"), "v000003")
+    store_backend.put("policies/v000003/model.safetensors", b"tampered" * 8)
+    publisher.move_channel("stable", "v000003")
     reported = []
-    watcher = ChannelWatcher(FleetStore(str(root)), "stable", tmp_path / "cache", on_release=reported.append)
+    store = FleetStore(store_backend.url)
+    watcher = ChannelWatcher(store, "stable", tmp_path / "cache", on_release=reported.append)
     with pytest.raises(PolicyVerificationError, match=r"v000003.*refused"):
         watcher.poll()
     assert reported == []
@@ -73,8 +89,8 @@ def upload(record_episode, spool, store, episode_id, robot, task, success, versi
     return BagBridge(spool, store).upload_pending()[0]
 
 
-def test_catalog_indexes_episodes_and_computes_success_rates(record_episode, spool, tmp_path):
-    store = FleetStore(str(tmp_path / "fleet"))
+def test_catalog_indexes_episodes_and_computes_success_rates(store_backend, record_episode, spool, tmp_path):
+    store = FleetStore(store_backend.url)
     upload(record_episode, spool, store, "a1", "r1", "transfer_cube", True)
     upload(record_episode, spool, store, "a2", "r1", "transfer_cube", False)
     upload(record_episode, spool, store, "a3", "r1", "transfer_cube", True)
@@ -95,17 +111,13 @@ def test_catalog_indexes_episodes_and_computes_success_rates(record_episode, spo
     assert [row["episode_id"] for row in catalog.episodes(robot_id="r2")] == ["b1"]
 
 
-def test_catalog_skips_pending_and_rejects_bad_manifests_with_reasons(record_episode, spool, tmp_path):
-    store = FleetStore(str(tmp_path / "fleet"))
+def test_catalog_skips_pending_and_rejects_bad_manifests_with_reasons(store_backend, record_episode, spool, tmp_path):
+    store = FleetStore(store_backend.url)
     good = upload(record_episode, spool, store, "g1", "r1", "transfer_cube", True)
-    pending = tmp_path / "fleet" / "episodes" / "r1" / "2026-11-25" / "pending1"
-    pending.mkdir(parents=True)
-    (pending / "x.mcap").write_bytes(b"partial upload")
-    broken = pending.parent / "broken1"
-    broken.mkdir()
-    (broken / MANIFEST_NAME).write_text("{not json")
-    tampered = tmp_path / "fleet" / good.key / "g1.mcap"
-    tampered.write_bytes(tampered.read_bytes()[:-10] + b"0123456789")
+    store_backend.put("episodes/r1/2026-11-25/pending1/x.mcap", b"partial upload")
+    store_backend.put(f"episodes/r1/2026-11-25/broken1/{MANIFEST_NAME}", b"{not json")
+    tampered = f"{good.key}/g1.mcap"
+    store_backend.put(tampered, store_backend.get(tampered)[:-10] + b"0123456789")
     catalog = Catalog(tmp_path / "catalog.sqlite")
     report = catalog.ingest(store, verify=True)
     assert report.pending == 1
@@ -144,7 +156,8 @@ def channel_is_a_folder(root, folder):
 
 
 @pytest.mark.parametrize(
-    "damage", [empty_manifest_entry, listed_file_is_a_folder, manifest_is_a_folder, channel_not_utf8, channel_is_a_folder]
+    "damage",
+    [empty_manifest_entry, listed_file_is_a_folder, manifest_is_a_folder, channel_not_utf8, channel_is_a_folder],
 )
 def test_bad_channel_content_is_a_fleet_error_and_the_robot_keeps_its_policy(tmp_path, damage):
     root = tmp_path / "fleet"

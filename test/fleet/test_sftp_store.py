@@ -1,5 +1,7 @@
-"""The SFTP store against a real OpenSSH server: upload, server killed mid-transfer then restarted and the
-upload resumed, checksums verified; an unreachable server gives a clear error without leaking the key path."""
+"""The SFTP store against a real OpenSSH server: server killed mid-transfer then restarted and the upload
+resumed, checksums verified; an unreachable server gives a clear error without leaking the key path.
+
+Uploads, resumes and channels over SFTP run with the other backends (the ``store_backend`` fixture)."""
 
 from __future__ import annotations
 
@@ -8,12 +10,10 @@ import time
 
 import numpy as np
 import pytest
-from lwd_fleet.channel_watcher import ChannelWatcher
 from lwd_fleet.errors import StoreUnavailableError
 from lwd_fleet.store import FleetStore
 from lwd_interfaces import topics
 from lwd_interfaces.manifest import verify_folder
-from lwd_logger.bag_reader import BagReader
 from lwd_logger.bridge import BagBridge
 
 
@@ -29,18 +29,6 @@ def big_episode(make_recorder, steps, episode_info, megabytes):
         recorder.record(topics.camera_topic("top"), topics.IMAGE_TYPE, frame, i)
     recorder.set_label(True, "operator/joy")
     return recorder.end_episode()
-
-
-def test_sftp_upload_verifies_and_frees_spool(ssh_server, record_episode, spool):
-    folder = record_episode(n=5)
-    digest = verify_folder(folder).digest
-    store = FleetStore(ssh_server.url)
-    assert "key_filename" not in store.display_url
-    (result,) = BagBridge(spool, store).upload_pending()
-    assert not folder.exists()
-    remote = ssh_server.root / result.key
-    assert verify_folder(remote, kind="episode").digest == digest
-    assert BagReader(remote).info.custom_data["lwd.steps"] == "5"
 
 
 def test_sftp_server_killed_mid_transfer_then_restarted_resumes(ssh_server, make_recorder, steps, episode_info, spool):
@@ -85,18 +73,3 @@ def test_unreachable_sftp_store_is_a_clear_error(ssh_server, record_episode, spo
     with pytest.raises(StoreUnavailableError, match="cannot reach store") as error:
         FleetStore(url)
     assert str(ssh_server.key) not in str(error.value)
-
-
-def test_channel_watcher_over_sftp(ssh_server, tmp_path):
-    from lwd_interfaces.manifest import build_manifest, write_manifest
-
-    version = ssh_server.root / "policies" / "v000007"
-    version.mkdir(parents=True)
-    (version / "model.safetensors").write_bytes(b"weights" * 100)
-    (version / "config.json").write_text("{}")
-    write_manifest(version, build_manifest(version, "policy"))
-    (ssh_server.root / "policies" / "channels").mkdir()
-    (ssh_server.root / "policies" / "channels" / "stable").write_text("v000007\n")
-    release = ChannelWatcher(FleetStore(ssh_server.url), "stable", tmp_path / "cache").poll()
-    assert release.version == "v000007"
-    assert (release.folder / "model.safetensors").read_bytes() == b"weights" * 100

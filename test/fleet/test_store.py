@@ -1,5 +1,6 @@
 """FleetStore itself: credentials never shown, unsafe keys and unknown schemes refused, and the key operations
-the learner uses (glob, find, atomic replace) on a file:// and an in-process memory:// store."""
+the learner uses (glob, find, atomic replace) on every backend: file://, in-process memory://, a real SFTP
+server and a real S3 API."""
 
 from __future__ import annotations
 
@@ -23,10 +24,10 @@ def test_unsupported_scheme_and_unsafe_keys_are_refused(tmp_path):
         FleetStore(str(tmp_path)).path("../etc/passwd")
 
 
-@pytest.mark.parametrize("kind", ["file", "memory"])
-def test_glob_find_and_replace_bytes_speak_in_keys(kind, tmp_path):
-    store = FleetStore(f"file://{tmp_path / 'fleet'}" if kind == "file" else f"memory:///fleet-{tmp_path.name}")
-    assert store.is_local == (kind == "file")
+@pytest.mark.parametrize("store_backend", ["file", "memory", "sftp", "s3"], indirect=True)
+def test_glob_find_and_replace_bytes_speak_in_keys(store_backend):
+    store = FleetStore(store_backend.url)
+    assert store.is_local == (store_backend.kind == "file")
     store.write_bytes("a/x/manifest.json", b"{}")
     store.write_bytes("a/x/sub/data.bin", b"data")
     store.write_bytes("a/y/data.bin", b"pending")
@@ -34,5 +35,9 @@ def test_glob_find_and_replace_bytes_speak_in_keys(kind, tmp_path):
     assert store.find("a/x") == ["a/x/manifest.json", "a/x/sub/data.bin"]
     store.replace_bytes("c/pointer", b"one\n")
     store.replace_bytes("c/pointer", b"two\n")
+    store.write_bytes("a/x/manifest.json", b"{ }")
     assert store.read_bytes("c/pointer") == b"two\n"
+    assert store.read_bytes("a/x/manifest.json") == b"{ }"
     assert store.find("c") == ["c/pointer"], "no temp file is left behind"
+    assert store.listdir("a") == ["x", "y"] and store.listdir("nothing") == []
+    assert FleetStore(store_backend.url, create=False).find("a/y") == ["a/y/data.bin"]

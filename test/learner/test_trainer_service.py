@@ -239,15 +239,11 @@ def test_cli_bc_pretrains_and_publish_puts_it_on_a_channel(tmp_path, fleet_store
     assert "argument --episodes" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
-def test_remote_store_episodes_and_pretrained_policy_are_staged_locally(tmp_path, fleet_store):
-    import fsspec
-
-    memory = fsspec.filesystem("memory")
-    root = f"/fleet-{tmp_path.name}"
-    for path in sorted(p for p in fleet_store.rglob("*") if p.is_file()):
-        memory.pipe_file(f"{root}/{path.relative_to(fleet_store).as_posix()}", path.read_bytes())
+@pytest.mark.parametrize("store_backend", ["memory", "sftp", "s3"], indirect=True)
+def test_remote_store_episodes_and_pretrained_policy_are_staged_locally(tmp_path, fleet_store, store_backend):
+    store_backend.upload_tree(fleet_store)
     config = TrainerConfig(
-        store_url=f"memory://{root}",
+        store_url=store_backend.url,
         work_dir=tmp_path / "work",
         publish_every=2,
         batch_size=8,
@@ -258,5 +254,6 @@ def test_remote_store_episodes_and_pretrained_policy_are_staged_locally(tmp_path
     assert sum(entry["status"] == "ingested" for entry in trainer.ledger.values()) == 3
     assert (tmp_path / "work/staging/policies/v000000-bc/manifest.json").is_file()
     assert len(list((tmp_path / "work/staging/episodes").glob("*/*/*/manifest.json"))) == 3
-    assert memory.cat_file(f"{root}/policies/channels/stable").decode().strip() == "v000002"
-    assert memory.exists(f"{root}/policies/v000002/manifest.json")
+    assert store_backend.get("policies/channels/stable").decode().strip() == "v000002"
+    published = store_backend.download("policies/v000002", tmp_path / "published")
+    assert verify_folder(published, kind="policy").facts["parent"] == "v000000-bc"

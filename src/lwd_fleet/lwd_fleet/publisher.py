@@ -3,7 +3,8 @@
 Order (docs/contracts.md, "Artifacts and the fleet store"): upload every weight and
 config file of the version's folder, verify their sizes remotely, upload
 ``manifest.json`` last, and only then move the channel file by writing a temp file
-and renaming it over it (folder and file keys: :mod:`lwd_fleet.layout`). A robot
+and renaming it over it, or on S3 (no rename) with one PUT over it
+(``FleetStore.replace_bytes``; folder and file keys: :mod:`lwd_fleet.layout`). A robot
 that reads the channel therefore never sees a version whose manifest is not yet in place.
 """
 

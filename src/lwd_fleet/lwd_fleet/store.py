@@ -1,7 +1,7 @@
-"""FleetStore: the fleet store behind an fsspec URL (``file://`` default, ``sftp://``, ``s3://`` if s3fs is
-installed, ``memory://`` in-process).
+"""FleetStore: the fleet store behind an fsspec URL (``file://`` default, ``sftp://``, ``s3://`` (s3fs),
+``memory://`` in-process).
 
-This is the only module that talks to fsspec and paramiko. Keys are posix paths
+This is the only module that talks to fsspec, paramiko and botocore. Keys are posix paths
 relative to the store root, laid out by :mod:`lwd_fleet.layout`. Uploads resume:
 a remote file that is a verified prefix of the local one is appended to rather
 than sent again. The URL's credentials (password, key file) are never logged:
@@ -9,6 +9,14 @@ use ``display_url``.
 
 SFTP URLs: ``sftp://user@host:port/abs/path?key_filename=/path/to/key``; the
 key file can also come from ``storage_options``.
+
+S3 URLs: ``s3://bucket/prefix``, with ``?endpoint_url=http://host:9000`` for an S3-compatible server
+(or the standard ``AWS_ENDPOINT_URL_S3``). Credentials come from the AWS credential chain
+(``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``, an instance role) or ``storage_options``,
+never from the URL. The bucket must exist: the store never creates one. S3 has no rename, but a PUT is
+visible whole or not at all and is read back by every later request, so a small file (manifest, channel
+pointer) is written with one PUT where other backends write a temp file and rename it; folders are implied
+by keys; listings are never cached, so a reader sees other writers' objects at once.
 
 A writer opens a store with ``create=True`` (a ``file://`` root is made on the spot); a reader passes
 ``create=False``, so a mistyped URL is a StoreError instead of a new, empty store.
@@ -32,8 +40,22 @@ from lwd_interfaces.manifest import sha256_stream
 
 from lwd_fleet.errors import StoreError, StoreUnavailableError
 
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, paramiko.SSHException)
-"""Errors that mean "the store is unreachable right now": worth a reconnect and a retry."""
+try:
+    from botocore import exceptions as botocore_errors
+except ImportError:  # without s3fs (and its botocore) there is no s3:// store, so no S3 error to expect
+    S3_TRANSIENT_ERRORS: tuple[type[BaseException], ...] = ()
+    S3_SETUP_ERRORS: tuple[type[BaseException], ...] = ()
+else:
+    S3_TRANSIENT_ERRORS = (botocore_errors.ConnectionError, botocore_errors.HTTPClientError)
+    # Every other botocore error is a setup error, not an outage: no credentials found, no region.
+    S3_SETUP_ERRORS = (botocore_errors.BotoCoreError,)
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, paramiko.SSHException, *S3_TRANSIENT_ERRORS)
+"""Errors that mean "the store is unreachable right now": worth a reconnect and a retry (botocore's
+connection errors, such as an S3 endpoint that refuses connections, are not OSErrors)."""
+
+S3_QUERY_OPTIONS = ("endpoint_url",)
+"""Query parameters an ``s3://`` URL may carry (credentials never: they come from the AWS credential chain)."""
 
 SCHEMES = ("file", "sftp", "ssh", "s3", "memory")
 """URL schemes a store can be opened with (a URL without ``://`` is a local path)."""
@@ -94,15 +116,34 @@ class FleetStore:
             self._sftp_options = options
         elif self.protocol == "s3":
             self.root = f"{parts.netloc}{parts.path}".rstrip("/")
+            self._s3_options = self._s3_url_options(parts.netloc, parts.query)
         elif self.protocol == "memory":
             self.root = "/" + f"{parts.netloc}{parts.path}".strip("/")
         if self.protocol not in SCHEMES:
             raise StoreError(f"unsupported store URL scheme {self.protocol!r} in {self.display_url}")
         self.fs = self._connect()
 
+    def _s3_url_options(self, netloc: str, query: str) -> dict[str, Any]:
+        """s3fs options of an ``s3://`` URL's query; StoreError for credentials in the URL or an unknown parameter."""
+        if "@" in netloc:
+            raise StoreError(
+                f"store {self.display_url}: an s3:// URL takes no credentials; "
+                "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE instead"
+            )
+        options = dict(parse_qsl(query))
+        unknown = sorted(set(options) - set(S3_QUERY_OPTIONS))
+        if unknown:
+            raise StoreError(
+                f"store {self.display_url}: unsupported s3:// URL parameter(s) {unknown} "
+                f"(supported: {', '.join(S3_QUERY_OPTIONS)})"
+            )
+        return options
+
     def _connect(self) -> fsspec.AbstractFileSystem:
         try:
             fs = self._filesystem()
+            if self.protocol == "s3":
+                self._check_bucket(fs)
             if not self.create and not fs.isdir(self.root):
                 raise StoreError(f"store {self.display_url} does not exist")
             return fs
@@ -112,6 +153,8 @@ class FleetStore:
             raise StoreUnavailableError(
                 f"cannot reach store {self.display_url}: {type(error).__name__}: {error}"
             ) from error
+        except S3_SETUP_ERRORS as error:
+            raise StoreError(f"cannot open store {self.display_url}: {type(error).__name__}: {error}") from error
 
     def _filesystem(self) -> fsspec.AbstractFileSystem:
         """The fsspec filesystem of the URL's protocol (a missing ``file://`` root is made when ``create``)."""
@@ -125,7 +168,21 @@ class FleetStore:
             return fsspec.filesystem("sftp", skip_instance_cache=True, **options)
         if self.protocol == "memory":
             return fsspec.filesystem("memory")
-        return fsspec.filesystem("s3", skip_instance_cache=True, **self.storage_options)
+        options = {"use_listings_cache": False, **self._s3_options, **self.storage_options}
+        return fsspec.filesystem("s3", skip_instance_cache=True, **options)
+
+    def _check_bucket(self, fs: fsspec.AbstractFileSystem) -> None:
+        """Ask the S3 server for the URL's bucket (this is what reaches the endpoint); StoreError when it is missing."""
+        bucket = self.root.split("/", 1)[0]
+        try:
+            fs.info(bucket)
+        except FileNotFoundError as error:
+            raise StoreError(f"store {self.display_url}: bucket {bucket!r} does not exist") from error
+
+    @property
+    def is_object_store(self) -> bool:
+        """True for ``s3://``: no rename, no folders (keys imply them), and one PUT is written whole or not at all."""
+        return self.protocol == "s3"
 
     def reconnect(self) -> None:
         """Drop the connection and open a new one (after the server went away)."""
@@ -192,16 +249,24 @@ class FleetStore:
         return sorted(self._key(path) for path in self.fs.find(self.path(key)))
 
     def makedirs(self, key: str) -> None:
-        """Create a remote folder and its parents."""
-        self.fs.makedirs(self.path(key), exist_ok=True)
+        """Create a remote folder and its parents (nothing to do on an object store, where keys imply folders)."""
+        self._makedirs(self.path(key))
+
+    def _makedirs(self, path: str) -> None:
+        """``makedirs`` of a full path."""
+        if not self.is_object_store:
+            self.fs.makedirs(path, exist_ok=True)
 
     def remove(self, key: str) -> None:
         """Delete a remote file."""
         self.fs.rm(self.path(key))
 
     def write_bytes(self, key: str, data: bytes) -> None:
-        """Write a small remote file so readers never see it half written (temp file, then rename)."""
+        """Write a small remote file so readers never see it half written (temp file, then rename; one PUT on S3)."""
         target = self.path(key)
+        if self.is_object_store:
+            self.fs.pipe_file(target, data)
+            return
         temporary = target + ".tmp"
         self.fs.makedirs(posixpath.dirname(target), exist_ok=True)
         with self.fs.open(temporary, "wb") as stream:
@@ -214,7 +279,11 @@ class FleetStore:
         """Write a small remote file by renaming a uniquely named temp file over it.
 
         A reader sees the old content or the new, never no file; concurrent writers never share a temp file.
+        On S3 one PUT over the object gives the same guarantees (the last writer wins, as with renames).
         """
+        if self.is_object_store:
+            self.fs.pipe_file(self.path(key), data)
+            return
         folder, name = posixpath.split(self.path(key))
         temporary = posixpath.join(folder, f".{name}.{uuid.uuid4().hex}.tmp")
         self.fs.makedirs(folder, exist_ok=True)
@@ -222,7 +291,12 @@ class FleetStore:
         self.fs.mv(temporary, posixpath.join(folder, name))
 
     def upload_file(self, local: str | Path, key: str) -> int:
-        """Upload a local file, resuming when the remote file is a matching prefix; returns bytes sent."""
+        """Upload a local file, resuming when the remote file is a matching prefix; returns bytes sent.
+
+        On S3 an object appears only when its upload is closed: a process killed mid-upload leaves none, so that
+        file starts again from byte 0. s3fs appends to a prefix by rewriting the object (the prefix copied on the
+        server from 5 MiB on).
+        """
         local = Path(local)
         local_size = local.stat().st_size
         remote_size = self.size(key)
@@ -239,7 +313,7 @@ class FleetStore:
         if offset == local_size:
             return 0
         target = self.path(key)
-        self.fs.makedirs(posixpath.dirname(target), exist_ok=True)
+        self._makedirs(posixpath.dirname(target))
         with open(local, "rb") as source, _fast(self.fs.open(target, "ab" if offset else "wb")) as sink:
             source.seek(offset)
             while block := source.read(_BLOCK):
