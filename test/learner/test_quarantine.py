@@ -157,6 +157,7 @@ def test_store_ls_and_stats_do_not_count_episodes_ingest_rejected(tmp_path, mixe
     from lwd.cli import main
 
     work = tmp_path / "work"
+    work.mkdir()  # lwd refuses a catalog in a missing folder (a mistyped path)
     catalog_path = work / "catalog.sqlite"
     store = ["--store", f"file://{mixed_store}", "--catalog", str(catalog_path)]
     assert main(["store", "ls", *store]) == 0
