@@ -110,7 +110,7 @@ class TrainerService:
         self.config = config
         self.context = distributed or DistributedContext()
         work = config.work_dir
-        self.store = FleetStore(config.store_url)
+        self.store = FleetStore(config.store_url, create=False)  # a reader: a mistyped URL is an error, not a new store
         self.publisher = PolicyPublisher(self.store)
         self.checkpoints = TrainingCheckpoints(work / "checkpoints")
         self.telemetry = Telemetry(work / "telemetry", enabled=self.context.is_main)
