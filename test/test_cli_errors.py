@@ -44,6 +44,7 @@ CASES = [
     (["train", "publish", "--store", "file://./fleet", "--checkpoint", "bags"], "bags has no manifest.json"),
     (["train", "status", "--work-dir", "nowhere"], "no trainer status at nowhere"),
     (["store", "stats", "--store", "file://./typo"], "store file://./typo does not exist"),
+    (["train", "serve", "--store", "file://./typo", "--work-dir", "w"], "store file://./typo does not exist"),
     (["store", "ls", "--no-ingest", "--catalog", "c.sqlite"], "catalog c.sqlite does not exist"),
     (["store", "upload", "notes.txt"], "argument spool: notes.txt is not a folder"),
     (["bag", "recover", "nowhere"], "argument spool: nowhere does not exist"),

@@ -159,3 +159,21 @@ def test_pose_array_round_trips_through_cdr():
     assert empty.header.frame_id == "map" and pose_array_poses(empty).shape == (0, 7)
     with pytest.raises(ValueError, match=r"poses must be \[N, 7\]"):
         pose_array(0, np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize(
+    "paths",
+    [[""], ["."], ["/etc/passwd"], ["../x"], ["a/../../x"], ["a//b"], ["./a"], ["a/"], ["manifest.json"],
+     ["a", "a"], ["a", "a/b"]],
+)  # fmt: skip
+def test_manifest_refuses_entries_that_are_not_one_file_inside_the_folder(paths):
+    import json
+
+    from lwd_interfaces.manifest import Manifest, ManifestError
+
+    files = [{"path": path, "size": 1, "sha256": "0" * 64} for path in paths]
+    body = {"format_version": 1, "kind": "policy", "files": files, "facts": {}}
+    with pytest.raises(ManifestError, match="manifest lists"):
+        Manifest.from_json(json.dumps(body))
+    files = [{"path": path, "size": 1, "sha256": "0" * 64} for path in ("a/b", "a/c", "weights.safetensors")]
+    assert len(Manifest.from_json(json.dumps({**body, "files": files})).files) == 3

@@ -157,6 +157,7 @@ def test_store_ls_and_stats_do_not_count_episodes_ingest_rejected(tmp_path, mixe
     from lwd.cli import main
 
     work = tmp_path / "work"
+    work.mkdir()  # lwd refuses a catalog in a missing folder (a mistyped path)
     catalog_path = work / "catalog.sqlite"
     store = ["--store", f"file://{mixed_store}", "--catalog", str(catalog_path)]
     assert main(["store", "ls", *store]) == 0
@@ -175,3 +176,24 @@ def test_store_ls_and_stats_do_not_count_episodes_ingest_rejected(tmp_path, mixe
     for name, reason in EXPECTED.items():
         (line,) = [line for line in quarantine.splitlines() if name in line]
         assert reason in line
+
+
+def test_a_resume_quarantines_a_buffered_episode_it_can_no_longer_restore_and_goes_on(tmp_path, fleet_store):
+    work = tmp_path / "work"
+    trainer = service(fleet_store, work)
+    assert trainer.run(max_updates=2) == 2
+    trainer.close()
+    storage = fleet_store / "episodes/robot0/2026-11-25/dep0/dep0.mcap"
+    storage.write_bytes(storage.read_bytes()[:200])  # the bag is damaged on disk after ingest ...
+    for cached in (work / "cache/episodes").glob("*.npz"):
+        cached.unlink()  # ... and its decoded copy is gone
+    resumed = service(fleet_store, work)
+    assert resumed.step == 2
+    assert resumed.run(max_updates=4) == 4
+    resumed.close()
+    ledger = by_name(resumed.ledger)
+    assert ledger["dep0"]["status"] == "skipped" and ledger["dep0"]["reason"] == "corrupt_bag"
+    assert "cannot restore" in ledger["dep0"]["detail"] and "dep0" in ledger["dep0"]["detail"]
+    assert sorted(name for name, entry in ledger.items() if entry["status"] == "ingested") == ["demo0", "dep1"]
+    status = json.loads((work / "telemetry/status.json").read_text())
+    assert status["state"] == "stopped" and status["quarantine"] == {"corrupt_bag": 1}

@@ -176,6 +176,20 @@ def test_until_idle_stops_after_a_publish_period_without_new_episodes(tmp_path, 
     assert published_versions(fleet_store)[-2:] == ["v000003", "v000006"]
 
 
+def test_an_existing_empty_store_is_watched_and_a_missing_one_is_never_created(tmp_path, fleet_store):
+    from lwd_fleet.errors import StoreError
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    trainer = service(empty, tmp_path / "work", pretrained=str(fleet_store / "policies/v000000-bc"))
+    assert trainer.run(until_idle=True) == 0
+    trainer.close()
+    assert list(empty.iterdir()) == []
+    with pytest.raises(StoreError, match="does not exist"):
+        service(tmp_path / "typo", tmp_path / "work2")
+    assert not (tmp_path / "typo").exists()
+
+
 def test_kill_then_resume_continues_from_the_last_checkpoint(tmp_path, fleet_store):
     work = tmp_path / "work"
     command = [

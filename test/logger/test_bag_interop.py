@@ -4,6 +4,7 @@ ingests bags written by other tools (sqlite3, compressed MCAP, types only define
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -195,3 +196,16 @@ def test_reindex_refuses_truncated_mcap(record_episode, tmp_path):
     with pytest.raises(BagError, match=r"interrupted recording|unreadable MCAP"):
         reindex(copy)
     assert not (copy / "metadata.yaml").exists()
+
+
+def test_a_corrupt_zstd_chunk_raises_corrupt_chunk_error_not_the_decompressors_own(record_episode, tmp_path):
+    from lwd_logger.errors import CorruptChunkError
+
+    copy = Path(shutil.copytree(record_episode(n=4, compression="zstd"), tmp_path / "copy"))
+    storage = copy / "ep1.mcap"
+    data = bytearray(storage.read_bytes())
+    start = data.index(b"\x28\xb5\x2f\xfd") + 20  # inside the first zstd frame, size unchanged
+    data[start : start + 16] = b"\xff" * 16
+    storage.write_bytes(bytes(data))
+    with pytest.raises(CorruptChunkError, match=r"copy: a compressed storage chunk does not decompress"):
+        list(BagReader(copy).messages())

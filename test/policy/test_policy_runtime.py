@@ -222,3 +222,29 @@ def test_chunks_that_miss_their_deadline_are_dropped_and_the_robot_holds(
     assert runtime.counters.missed_deadlines >= 2 and runtime.counters.chunks == 0
     assert all(not r.from_policy for r in results)
     assert all(np.array_equal(r.command, pose) for r in results)
+
+
+def test_with_a_robot_statistics_outside_its_joint_limits_are_refused_at_start_and_at_hot_swap(
+    make_checkpoint: Callable[..., Path], encoder: InstructionEncoder
+) -> None:
+    import json
+
+    from lwd_interfaces.manifest import build_manifest, read_manifest, write_manifest
+    from lwd_interfaces.robots import ALOHA_SIM
+    from lwd_policy.checkpoint import CheckpointError
+
+    far = make_checkpoint("v000002", seed=1)
+    stats = json.loads((far / "normalization.json").read_text())
+    stats["action"]["shift"][2] = 40.0  # rad: far outside the elbow's limits, yet finite and below 1e3
+    (far / "normalization.json").write_text(json.dumps(stats))
+    write_manifest(far, build_manifest(far, "policy", read_manifest(far).facts))
+    config = RuntimeConfig(mode="lockstep", low_water=4)
+    with pytest.raises(CheckpointError, match=r"action\.shift\[2\] = 40 .*aloha_sim"):
+        InferenceRuntime.from_checkpoint(far, robot_limits(ALOHA_SIM), config, encoder, ALOHA_SIM)
+    runtime = InferenceRuntime.from_checkpoint(
+        make_checkpoint("v000001"), robot_limits(ALOHA_SIM), config, encoder, ALOHA_SIM
+    )
+    report = runtime.offer_checkpoint(far).result()
+    assert not report.accepted and "far outside joint left_arm_elbow's limits" in report.reason
+    assert runtime.version == "v000001" and runtime.counters.rejected_checkpoints == 1
+    assert InferenceRuntime.from_checkpoint(far, robot_limits(ALOHA_SIM), config, encoder).version == "v000002"

@@ -154,7 +154,9 @@ class SimRobot:
             if self.runtime is None:
                 config = RuntimeConfig(mode="lockstep", low_water=self.settings.low_water, seed=0)
                 try:
-                    self.runtime = InferenceRuntime.from_checkpoint(release.folder, self.limits, config, self.encoder)
+                    self.runtime = InferenceRuntime.from_checkpoint(
+                        release.folder, self.limits, config, self.encoder, ALOHA_SIM
+                    )
                 except CheckpointError as error:
                     raise RobotError(f"first policy {release.version} refused, nothing to serve: {error}") from error
                 self.encoder = self.runtime.encoder

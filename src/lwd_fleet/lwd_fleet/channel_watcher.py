@@ -122,8 +122,6 @@ class ChannelWatcher:
             manifest_bytes = self.store.read_bytes(manifest_key(remote))
             manifest = Manifest.from_json(manifest_bytes)
             for entry in manifest.files:
-                if Path(entry.path) in (Path(""), Path(".")):
-                    raise ManifestError(f"manifest lists an entry {entry.path!r} that names no file")
                 target = staging / entry.path
                 target.parent.mkdir(parents=True, exist_ok=True)
                 self.store.download_file(f"{remote}/{entry.path}", target)

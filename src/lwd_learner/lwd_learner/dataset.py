@@ -23,7 +23,7 @@ from lwd_interfaces.episodes import COMPLETE_OUTCOMES, EPISODE_KINDS
 from lwd_interfaces.manifest import Manifest, ManifestError, read_manifest, verify_folder
 from lwd_interfaces.messages import pose_array_poses, stamp_ns
 from lwd_logger.bag_reader import BagReader
-from lwd_logger.errors import BagError
+from lwd_logger.errors import BagError, CorruptChunkError
 from lwd_policy.proprio import no_object_poses
 
 from lwd_fleet import quarantine
@@ -32,8 +32,6 @@ from lwd_learner.returns import n_step_returns
 LOGGER = logging.getLogger(__name__)
 
 _TELEOP_MODE = 1
-_DECOMPRESSORS = {"backports", "compression", "zstandard", "zstd", "lz4"}
-"""Top-level modules whose exceptions mean a compressed chunk of the bag is damaged."""
 
 
 class EpisodeError(ValueError):
@@ -200,6 +198,8 @@ def decode_episode(bag_dir: str | Path, key: str, cameras: tuple[str, ...] | Non
     bag_dir = Path(bag_dir)
     try:
         reader = BagReader(bag_dir)
+    except CorruptChunkError as error:
+        raise EpisodeError(str(error), quarantine.CORRUPT_CHUNK) from error
     except BagError as error:
         raise EpisodeError(f"corrupt bag: {error}", quarantine.CORRUPT_BAG) from error
     custom = reader.info.custom_data
@@ -251,18 +251,17 @@ def _read_streams(reader: BagReader, bag_dir: Path, cameras: tuple[str, ...]) ->
             _add_message(streams, item.topic, item.msg, camera_topics, bag_dir)
     except EpisodeError:
         raise
+    except CorruptChunkError as error:
+        raise EpisodeError(str(error), quarantine.CORRUPT_CHUNK) from error
     except BagError as error:
         raise EpisodeError(f"corrupt bag: {error}", quarantine.CORRUPT_BAG) from error
     except AttributeError as error:
         raise EpisodeError(
             f"{bag_dir}: a message does not have the contract's type ({error})", quarantine.BAD_MESSAGE
         ) from error
-    except Exception as error:  # the bag reader lets its decompressors' (zstd, lz4) own exception types through
-        decompressing = type(error).__module__.split(".")[0] in _DECOMPRESSORS
+    except Exception as error:  # a stage that reads fleet data must go on: an unforeseen failure is quarantined too
         raise EpisodeError(
-            f"{bag_dir}: {'a storage chunk does not decompress' if decompressing else 'reading failed'}: "
-            f"{type(error).__name__}: {error}",
-            quarantine.CORRUPT_CHUNK if decompressing else quarantine.UNREADABLE,
+            f"{bag_dir}: reading failed: {type(error).__name__}: {error}", quarantine.UNREADABLE
         ) from error
     for series in (streams.joints, streams.interventions, streams.versions, streams.poses, *streams.images.values()):
         series.sort()

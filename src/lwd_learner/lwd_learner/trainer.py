@@ -14,6 +14,8 @@ A bad episode never stops the loop: it is set aside with a named reason
 in the status JSON, logged in one line, and the rest are ingested. The catalog
 keys it by manifest digest, so a restart (even one that lost its ledger) does not
 read it again; a store that cannot be reached is retried at the next scan instead.
+A resume treats the episodes its checkpoint buffered the same way: one that can no
+longer be restored is quarantined and the others are restored.
 """
 
 from __future__ import annotations
@@ -110,7 +112,7 @@ class TrainerService:
         self.config = config
         self.context = distributed or DistributedContext()
         work = config.work_dir
-        self.store = FleetStore(config.store_url)
+        self.store = FleetStore(config.store_url, create=False)  # a reader: a mistyped URL is an error, not a new store
         self.publisher = PolicyPublisher(self.store)
         self.checkpoints = TrainingCheckpoints(work / "checkpoints")
         self.telemetry = Telemetry(work / "telemetry", enabled=self.context.is_main)
@@ -460,15 +462,8 @@ class TrainerService:
         self.step = int(state["step"])
         self.ledger = {relative: dict(entry) for relative, entry in state["ledger"].items()}
         self.published_version = state.get("published_version", "")
-        by_key = {entry["key"]: entry for entry in self.ledger.values() if entry["status"] == "ingested"}
-        for key in state["buffer"]["episode_keys"]:
-            if key not in by_key:
-                raise TrainerError(f"resume checkpoint buffers episode {key} that its ledger does not list")
-            try:
-                self._add_episode(key, Path(by_key[key]["local"]))
-            except EpisodeError as error:
-                raise TrainerError(f"cannot restore buffered episode {key}: {error}") from error
-        self.buffer.load_state_dict(state["buffer"])
+        restored = self._restore_buffer(state["buffer"]["episode_keys"])
+        self.buffer.load_state_dict({**state["buffer"], "episode_keys": restored})
         if self.step and self.step % self.config.publish_every == 0 and self.published_version != f"v{self.step:06d}":
             self.publish()
         LOGGER.info("resumed at update %d with %d buffered episodes", self.step, len(self.buffered))
@@ -480,6 +475,36 @@ class TrainerService:
             f"{counts['episodes_ingested']} episodes ingested, {counts['episodes_skipped']} set aside, "
             f"{len(self.buffer)} transitions buffered, published {self.published_version or '-'}"
         )
+
+    def _restore_buffer(self, keys: list[str]) -> list[str]:
+        """Re-add a resume checkpoint's buffered episodes in their order; returns the keys restored.
+
+        A resume never stops on an episode: one that can no longer be restored (its bag and cached decode lost or
+        damaged, or refused by a newer check) is quarantined with its reason; one the store cannot deliver now
+        leaves the ledger, so the next scan ingests it again; a key the ledger does not list is not restored.
+        """
+        by_key = {entry["key"]: relative for relative, entry in self.ledger.items() if entry["status"] == "ingested"}
+        restored = []
+        for key in keys:
+            relative = by_key.get(key)
+            if relative is None:
+                LOGGER.warning("resume checkpoint buffers episode %s that its ledger does not list; not restored", key)
+                continue
+            try:
+                self._add_episode(key, self._localize(relative))
+            except (*TRANSIENT_ERRORS, StoreError) as error:
+                LOGGER.warning("buffered episode %s not restored, ingested again at the next scan: %s", relative, error)
+                del self.ledger[relative]
+                continue
+            except EpisodeError as error:
+                self.ledger[relative] = self._set_aside(relative, key, error.reason, f"cannot restore: {error}")
+                continue
+            except Exception as error:  # as in ingest: one bad episode must never stop the trainer
+                detail = f"{relative}: cannot restore: {type(error).__name__}: {error}"
+                self.ledger[relative] = self._set_aside(relative, key, quarantine.UNREADABLE, detail)
+                continue
+            restored.append(key)
+        return restored
 
     def _ledger_counts(self) -> dict[str, Any]:
         ingested = sum(entry["status"] == "ingested" for entry in self.ledger.values())

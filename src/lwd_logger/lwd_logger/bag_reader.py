@@ -4,7 +4,9 @@ Handles MCAP and sqlite3 storage, file/message/chunk zstd compression, and
 types known only from the definitions stored in the bag (rosbags AnyReader
 builds its typestore from them; bags without definitions fall back to the
 lwd typestore). A folder without metadata.yaml, a truncated or corrupt
-storage file, or unknown types raise ``BagError`` with the reason; such bags
+storage file, or unknown types raise ``BagError`` with the reason (a damaged
+compressed chunk its subclass ``CorruptChunkError``, so callers never need to
+know the decompressor's own exception types); such bags
 are never partially read as if complete (an interrupted recording is turned
 into a readable incomplete episode by ``lwd_logger.recovery`` instead).
 """
@@ -23,7 +25,12 @@ from rosbags.highlevel import AnyReader, AnyReaderError
 from rosbags.interfaces import Connection
 from rosbags.rosbag2 import ReaderError
 
-from lwd_logger.errors import BagError
+from lwd_logger.errors import BagError, CorruptChunkError
+
+try:  # the zstd module rosbags decompresses with: the standard library's from Python 3.14, its backport before
+    from compression.zstd import ZstdError
+except ImportError:
+    from backports.zstd import ZstdError
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,8 @@ class BagReader:
                 )
         except BagError:
             raise
+        except ZstdError as error:
+            raise CorruptChunkError(f"{self.path}: a compressed storage chunk does not decompress: {error}") from error
         except _READ_ERRORS as error:
             raise BagError(f"{self.path}: cannot read bag: {type(error).__name__}: {error}") from error
 
@@ -135,5 +144,7 @@ class BagReader:
                     return
                 for connection, timestamp, raw in reader.messages(connections=connections):
                     yield connection, timestamp, reader.deserialize(raw, connection.msgtype) if decode else raw
+        except ZstdError as error:
+            raise CorruptChunkError(f"{self.path}: a compressed storage chunk does not decompress: {error}") from error
         except _READ_ERRORS as error:
             raise BagError(f"{self.path}: corrupt or truncated bag: {type(error).__name__}: {error}") from error

@@ -26,5 +26,9 @@ class BagError(LoggerError):
     """A bag folder cannot be read: missing metadata.yaml, corrupt or truncated storage, unknown types."""
 
 
+class CorruptChunkError(BagError):
+    """A compressed chunk (or file) of a bag's storage does not decompress: the bytes were damaged after writing."""
+
+
 class PlaybackError(BagError):
     """A bag cannot be played as asked: bad rate, offset, namespace or remap, unknown topic, missing message type."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,12 +73,26 @@ class Manifest:
             raise
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise ManifestError(f"malformed manifest: {error}") from error
-        for entry in files:
-            if entry.path.startswith("/") or ".." in Path(entry.path).parts or entry.path == MANIFEST_NAME:
-                raise ManifestError(f"manifest lists an unsafe path {entry.path!r}")
-            if len(entry.sha256) != 64:
-                raise ManifestError(f"manifest entry {entry.path!r} has a malformed sha256")
+        _check_entries(files)
         return manifest
+
+
+def _check_entries(files: tuple[FileEntry, ...]) -> None:
+    """Every entry names one file inside the folder, once, as ``build_manifest`` writes it: a relative POSIX path
+    without empty, ``.`` or ``..`` parts, not the manifest itself, not the folder of another entry."""
+    counts = Counter(entry.path for entry in files)
+    paths = set(counts)
+    for path, count in counts.items():
+        if count > 1:
+            raise ManifestError(f"manifest lists {path!r} more than once")
+    for entry in files:
+        parts = entry.path.split("/")
+        if any(part in ("", ".", "..") for part in parts) or entry.path in (MANIFEST_NAME, MANIFEST_TEMPORARY):
+            raise ManifestError(f"manifest lists an unsafe path {entry.path!r} (not a file inside the folder)")
+        if any("/".join(parts[:end]) in paths for end in range(1, len(parts))):
+            raise ManifestError(f"manifest lists {entry.path!r} inside another listed file")
+        if len(entry.sha256) != 64:
+            raise ManifestError(f"manifest entry {entry.path!r} has a malformed sha256")
 
 
 def sha256_stream(stream: IO[bytes]) -> tuple[str, int]:

@@ -28,6 +28,7 @@ from geometry_msgs.msg import PoseArray
 from lwd_fleet.policy_cache import resolve_local_policy
 from lwd_interfaces import topics
 from lwd_interfaces.messages import image_pixels, joint_state, policy_version, pose_array_poses, stamp_ns
+from lwd_interfaces.robots import robot_description
 from lwd_interfaces.ros import advertise, declare_parameters, publish_message, run_node, subscribe
 from rclpy.lifecycle import LifecycleNode, LifecyclePublisher, LifecycleState, TransitionCallbackReturn
 from rclpy.subscription import Subscription
@@ -70,7 +71,10 @@ class PolicyNode(LifecycleNode):
                 raise ValueError("parameter 'checkpoint' must name the folder of the initial policy")
             encoder = InstructionEncoder(settings["language_model_path"] or None)
             limits = safety_limits(settings)
-            self.runtime = InferenceRuntime.from_checkpoint(checkpoint, limits, runtime_config(settings), encoder)
+            robot = robot_description(settings["robot"])
+            self.runtime = InferenceRuntime.from_checkpoint(
+                checkpoint, limits, runtime_config(settings), encoder, robot
+            )
             warm_up_s = self.runtime.warm_up(settings["instruction"])
         except (ValueError, OSError, LanguageModelError) as error:
             self.get_logger().error(f"configure failed: {error}")

@@ -34,7 +34,12 @@ POLICY_NODE = ParameterTable(
         Parameter("noise_scale", 0.0, "the flow starts from noise_scale x N(0, I); 0 = deterministic", 0.0, 1.0),
         Parameter("arm_max_delta", 0.05, "largest arm-joint change per control step [rad]", 0.0, 1.0),
         Parameter("gripper_max_delta", 0.1, "largest gripper change per control step [normalized 0..1]", 0.0, 1.0),
-        Parameter("robot", "aloha", "robot description whose joint limits bound every command", choices=tuple(ROBOTS)),
+        Parameter(
+            "robot",
+            "aloha",
+            "robot description whose joint limits bound every command and each checkpoint's statistics",
+            choices=tuple(ROBOTS),
+        ),
     ],
 )
 

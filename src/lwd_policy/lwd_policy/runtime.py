@@ -16,7 +16,9 @@ always gets a command back immediately. Around it:
 - **Hot swap.** ``offer_checkpoint(folder)`` verifies and loads new weights off
   the control path; the next inference uses them, so the swap happens between
   chunks. A bad checkpoint is rejected with a logged reason and the old
-  weights keep serving. Every chunk and command carries its policy version.
+  weights keep serving; given the robot description (``robot``), so is one
+  whose normalization statistics do not suit the robot's joint limits.
+  Every chunk and command carries its policy version.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from lwd_interfaces.robot import RobotDescription
 
 from lwd_policy.blending import Chunk, ChunkBlender
 from lwd_policy.checkpoint import CheckpointError, load_checkpoint
@@ -157,8 +160,17 @@ class _Request:
 class InferenceRuntime:
     """Chunk queue + blending + safety + hot swap around a ``ChunkPredictor`` (see module docstring)."""
 
-    def __init__(self, predictor: ChunkPredictor, limits: SafetyLimits, config: RuntimeConfig | None = None) -> None:
+    def __init__(
+        self,
+        predictor: ChunkPredictor,
+        limits: SafetyLimits,
+        config: RuntimeConfig | None = None,
+        robot: RobotDescription | None = None,
+    ) -> None:
+        """Serve ``predictor``'s chunks within ``limits``; with ``robot``, a checkpoint offered later must also
+        have normalization statistics that suit that robot's joint limits (``load_checkpoint(robot=...)``)."""
         self.config = config or RuntimeConfig()
+        self.robot = robot
         if limits.dim != predictor.config.action_dim:
             raise RuntimeConfigError(
                 f"safety limits cover {limits.dim} joints, policy outputs {predictor.config.action_dim}"
@@ -201,13 +213,15 @@ class InferenceRuntime:
         limits: SafetyLimits,
         config: RuntimeConfig | None = None,
         encoder: InstructionEncoder | None = None,
+        robot: RobotDescription | None = None,
     ) -> InferenceRuntime:
-        """Load and verify a checkpoint, then wrap it; the encoder defaults to the config's language model."""
-        checkpoint = load_checkpoint(folder)
+        """Load and verify a checkpoint (its statistics against ``robot``'s joint limits when given), then wrap it;
+        the encoder defaults to the config's language model."""
+        checkpoint = load_checkpoint(folder, robot=robot)
         if encoder is None:
             model_path = checkpoint.config.language_model or None
             encoder = InstructionEncoder(model_path, dim=checkpoint.config.language_dim)
-        return cls(ChunkPredictor(checkpoint, encoder), limits, config)
+        return cls(ChunkPredictor(checkpoint, encoder), limits, config, robot)
 
     def warm_up(self, instruction: str) -> float:
         """Run one inference on a blank observation and return its seconds; the runtime's state is untouched.
@@ -419,7 +433,7 @@ class InferenceRuntime:
 
     def _load_and_stage(self, folder: str) -> SwapReport:
         try:
-            checkpoint = load_checkpoint(folder, expected=self.policy_config)
+            checkpoint = load_checkpoint(folder, expected=self.policy_config, robot=self.robot)
             candidate = ChunkPredictor(checkpoint, self._predictor.encoder)
             actions = candidate.predict([candidate.blank_observation()], generator=torch.Generator().manual_seed(0))
             if not np.all(np.isfinite(actions)):
