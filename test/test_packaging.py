@@ -58,6 +58,7 @@ IMPORT_KEYS = {
     "yaml": "python3-yaml",
     "fsspec": "python3-fsspec",
     "paramiko": "python3-paramiko",
+    "cryptography": "python3-cryptography",
     "rosbags": "python3-rosbags",
     "mcap": "python3-mcap",
     "mcap_ros2": "python3-mcap",

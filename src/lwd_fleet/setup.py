@@ -12,7 +12,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
     ],
-    install_requires=["fsspec", "paramiko", "lwd-interfaces"],
+    install_requires=["fsspec", "paramiko", "cryptography", "lwd-interfaces"],
     zip_safe=True,
     maintainer="LWD developers",
     maintainer_email="dev@lwd.invalid",

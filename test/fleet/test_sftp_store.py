@@ -88,15 +88,18 @@ def test_unreachable_sftp_store_is_a_clear_error(ssh_server, record_episode, spo
 
 
 def test_channel_watcher_over_sftp(ssh_server, tmp_path):
+    from lwd_fleet.publisher import PolicyPublisher
+    from lwd_fleet.signing import ReleaseKey, ReleaseTrust, generate_key_pair
     from lwd_interfaces.manifest import build_manifest, write_manifest
 
-    version = ssh_server.root / "policies" / "v000007"
+    private, public, _ = generate_key_pair(tmp_path / "keys")
+    version = tmp_path / "local" / "v000007"
     version.mkdir(parents=True)
     (version / "model.safetensors").write_bytes(b"weights" * 100)
     (version / "config.json").write_text("{}")
-    write_manifest(version, build_manifest(version, "policy"))
-    (ssh_server.root / "policies" / "channels").mkdir()
-    (ssh_server.root / "policies" / "channels" / "stable").write_text("v000007\n")
-    release = ChannelWatcher(FleetStore(ssh_server.url), "stable", tmp_path / "cache").poll()
+    write_manifest(version, build_manifest(version, "policy", {"version": "v000007"}))
+    PolicyPublisher(FleetStore(ssh_server.url), ReleaseKey.from_file(private)).publish(version, "v000007", "stable")
+    trust = ReleaseTrust.from_files([public])
+    release = ChannelWatcher(FleetStore(ssh_server.url), "stable", tmp_path / "cache", trust=trust).poll()
     assert release.version == "v000007"
     assert (release.folder / "model.safetensors").read_bytes() == b"weights" * 100
