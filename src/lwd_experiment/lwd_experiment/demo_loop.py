@@ -143,6 +143,9 @@ class DemoLoop:
 
     def _fleet(self) -> ProcessFleet:
         preset = self.preset
+        trusted = self.keys / f"{KEY_NAME}.pub"
+        if not trusted.is_file():
+            raise DemoError(f"{trusted} is missing: the demo's robots trust only its own release key (keys/)")
         self.logs.mkdir(parents=True, exist_ok=True)
         self.progress.stage(f"starting {preset.robots} robot processes, tasks {', '.join(preset.tasks)}")
         return sim_robot_fleet(
@@ -152,7 +155,7 @@ class DemoLoop:
                     store_url=self.store_url,
                     work_dir=self.work_dir / "robots" / f"sim_{index:02d}",
                     channel=CHANNEL,
-                    trusted_keys=(str(self.keys / f"{KEY_NAME}.pub"),),
+                    trusted_keys=(str(trusted),),
                     tasks=preset.tasks,
                     max_steps=preset.max_steps,
                 )
