@@ -59,7 +59,11 @@ def main() -> None:
     train = demonstration_folders(Path(args.store.removeprefix("file://")), args.episodes)
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
-        robot = SimRobot(RobotSettings("bc-fit", f"file://{root / 'fleet'}", root / "robot", max_steps=300))
+        # Demonstrations only: this robot never loads a policy, so it needs no release key.
+        settings = RobotSettings(
+            "bc-fit", f"file://{root / 'fleet'}", root / "robot", max_steps=300, allow_unsigned=True
+        )
+        robot = SimRobot(settings)
         try:
             for seed in range(500_000, 500_000 + args.episodes):
                 robot.run_episode(("insertion", "transfer_cube")[seed % 2], seed, "demonstration")

@@ -38,6 +38,7 @@ from lwd.cli import main as lwd
 from lwd_fleet.channel_watcher import ChannelWatcher
 from lwd_fleet.errors import FleetError
 from lwd_fleet.publisher import PolicyPublisher
+from lwd_fleet.signing import ReleaseKey, ReleaseTrust, generate_key_pair
 from lwd_fleet.store import FleetStore
 from lwd_interfaces import lwd_typestore, topics
 from lwd_interfaces.manifest import MANIFEST_NAME, build_manifest, read_manifest, write_manifest
@@ -101,12 +102,15 @@ class Bench:
     store: Path = field(init=False)
     bc: Path = field(init=False)
     vla_config: Path = field(init=False)
+    signing_key: Path = field(init=False)
+    public_key: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.store = self.root / "store"
         self.bc = self.root / "bc"
         self.vla_config = self.root / "vla.json"
         self.vla_config.write_text(json.dumps(TINY_VLA))
+        self.signing_key, self.public_key, _ = generate_key_pair(self.root / "keys")
 
     @property
     def store_url(self) -> str:
@@ -229,7 +233,8 @@ def bc_with_bad_demonstrations(bench: Bench) -> Row:
     )  # fmt: skip
     usable = next(line for line in out.splitlines() if "usable episodes" in line).split()[0]
     aside = next((line for line in out.splitlines() if "set aside" in line), "nothing set aside")
-    run_lwd(["train", "publish", "--store", bench.store_url, "--checkpoint", str(bench.bc)])
+    run_lwd(["train", "publish", "--store", bench.store_url, "--checkpoint", str(bench.bc),
+             "--signing-key", str(bench.signing_key)])  # fmt: skip
     return Row(
         "bad bags in BC pretraining",
         f"`lwd train bc` over {len(GOOD)} good + {len(BAD)} bad bags (those of the trainer row)",
@@ -243,7 +248,7 @@ def trainer_with_bad_bags(bench: Bench) -> Row:
     work = bench.root / "trainer"
     code, _, err = run_lwd(
         ["train", "serve", "--store", bench.store_url, "--work-dir", str(work), "--publish-every", "2",
-         "--batch-size", "8", "--agent", '{"hidden_dim": 32}', "--max-updates", "2"]
+         "--batch-size", "8", "--agent", '{"hidden_dim": 32}', "--signing-key", str(bench.signing_key), "--max-updates", "2"]
     )  # fmt: skip
     status = json.loads((work / "telemetry/status.json").read_text())
     ledger = ledger_by_name(work)
@@ -273,7 +278,7 @@ def trainer_restart(bench: Bench) -> Row:
     try:
         code, _, _ = run_lwd(
             ["train", "serve", "--store", bench.store_url, "--work-dir", str(work), "--publish-every", "2",
-             "--batch-size", "8", "--agent", '{"hidden_dim": 32}', "--max-updates", "2"]
+             "--batch-size", "8", "--agent", '{"hidden_dim": 32}', "--signing-key", str(bench.signing_key), "--max-updates", "2"]
         )  # fmt: skip
     finally:
         episode_cache.decode_episode = decode
@@ -300,7 +305,7 @@ def resume_with_lost_episode(bench: Bench) -> Row:
         cached.unlink()
     code, out, err = run_lwd(
         ["train", "serve", "--store", bench.store_url, "--work-dir", str(work), "--publish-every", "2",
-         "--batch-size", "8", "--agent", '{"hidden_dim": 32}', "--max-updates", "4"]
+         "--batch-size", "8", "--agent", '{"hidden_dim": 32}', "--signing-key", str(bench.signing_key), "--max-updates", "4"]
     )  # fmt: skip
     storage.write_bytes(original)
     entry = ledger_by_name(work)["good_dep0"]
@@ -492,15 +497,21 @@ class Robot:
 
 def start_robot(bench: Bench, encoder: InstructionEncoder) -> Robot:
     """A robot following channel stable of the store, serving the BC policy it finds there."""
-    watcher = ChannelWatcher(FleetStore(bench.store_url, create=False), "stable", bench.root / "policy-cache")
+    trust = ReleaseTrust.from_files([bench.public_key])
+    watcher = ChannelWatcher(
+        FleetStore(bench.store_url, create=False), "stable", bench.root / "policy-cache", trust=trust
+    )
     release = watcher.poll()
     config = RuntimeConfig(mode="lockstep", low_water=2, seed=0)
     runtime = InferenceRuntime.from_checkpoint(release.folder, robot_limits(ALOHA_SIM), config, encoder, ALOHA_SIM)
     return Robot(watcher, runtime)
 
 
-def publish_variant(bench: Bench, version: str, change: Callable[[Path], None], recommit: bool = True) -> Path:
-    """Publish a copy of the BC policy as ``version`` after ``change`` (recommitting its manifest, or not)."""
+def publish_variant(
+    bench: Bench, version: str, change: Callable[[Path], None], recommit: bool = True, signer: str = "release"
+) -> Path:
+    """Publish a copy of the BC policy as ``version`` after ``change`` (recommitting its manifest, or not), signed by
+    ``signer``: the fleet's release key, ``"attacker"`` (a key the robots do not trust) or ``"none"`` (unsigned)."""
     folder = bench.root / "variants" / version
     shutil.copytree(bench.bc, folder)
     facts = {**read_manifest(folder).facts, "version": version}
@@ -508,7 +519,9 @@ def publish_variant(bench: Bench, version: str, change: Callable[[Path], None], 
     if recommit:
         change(folder)
         write_manifest(folder, build_manifest(folder, "policy", facts))
-    PolicyPublisher(FleetStore(bench.store_url)).publish(folder, version, "stable")
+    keys = {"release": bench.signing_key, "attacker": generate_key_pair(bench.root / "attacker" / version)[0]}
+    key = ReleaseKey.from_file(keys[signer]) if signer in keys else None
+    PolicyPublisher(FleetStore(bench.store_url), key).publish(folder, version, "stable")
     if not recommit:
         change(bench.store / "policies" / version)  # the store's copy is changed after publication
     return folder
@@ -553,7 +566,12 @@ def channel_faults(bench: Bench, encoder: InstructionEncoder) -> list[Row]:
     empty_entry = edit_json(
         MANIFEST_NAME, lambda body: body["files"].append({"path": "", "size": 0, "sha256": "0" * 64})
     )
+    unchanged = edit_json("config.json", lambda body: None)
     cases = [
+        ("policy published without the release key", "a copy of the BC policy published unsigned",
+         lambda: publish_variant(bench, "v000098", unchanged, signer="none")),
+        ("policy signed by a key the robots do not trust", "a copy of the BC policy signed by a fresh key pair",
+         lambda: publish_variant(bench, "v000099", unchanged, signer="attacker")),
         ("policy manifest lists an entry `\"\"`", "store copy's manifest.json gets a file entry with path \"\"",
          lambda: publish_variant(bench, "v000101", empty_entry, recommit=False)),
         ("channel file not UTF-8", "`policies/channels/stable` holds bytes `v00000\\xff\\xfe`",

@@ -47,7 +47,7 @@ def main() -> int:
     rows, finals = [], {}
     for name in arms:
         arm_dir = args.work_dir / name
-        for part in ("fleet", "pretrained"):
+        for part in ("fleet", "pretrained", "keys"):
             shutil.copytree(shared / part, arm_dir / part)
         loop = DemoLoop(chosen, arm_dir, arm=LEARNER_ARMS[name])
         loop.deploy()

@@ -67,14 +67,15 @@ def main() -> int:
 
 def train_and_evaluate(loop: DemoLoop, args: argparse.Namespace) -> tuple[RoundResult, float]:
     """Publish the base, train the variant, evaluate it; returns the result and when training ended."""
+    signing = ["--signing-key", str(loop.release_key())]
     loop.run_lwd("publish", ["train", "publish", "--store", loop.store_url, "--checkpoint", str(args.base),
-                             "--channel", CHANNEL])  # fmt: skip
+                             "--channel", CHANNEL, *signing])  # fmt: skip
     loop.run_lwd(
         "trainer",
         ["train", "serve", "--store", loop.store_url, "--work-dir", str(args.work_dir / "trainer"),
          "--pretrained", str(args.base.resolve()), "--channel", CHANNEL, "--max-updates", str(args.updates),
          "--publish-every", str(args.updates), "--batch-size", str(args.batch_size), "--agent", args.agent,
-         "--mix", args.mix],
+         "--mix", args.mix, *signing],
     )  # fmt: skip
     trained = time.monotonic()
     return loop.evaluate(args.eval_per_task), trained

@@ -31,6 +31,8 @@ def main() -> int:
     for folder in args.folders:
         if not (folder / "fleet" / "policies").is_dir():
             parser.error(f"{folder} holds no fleet store with published policies")
+        if not (folder / "keys").is_dir():
+            parser.error(f"{folder} holds no release keys (keys/): its robots could trust no policy")
     chosen = preset(args.preset)
     finals = {}
     try:

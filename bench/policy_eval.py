@@ -18,6 +18,7 @@ from pathlib import Path
 from lwd_experiment.presets import DemoPreset
 from lwd_experiment.sim_robot import EpisodeJob, RobotSettings, sim_robot_fleet
 from lwd_experiment.stats import wilson_rate
+from lwd_fleet.signing import generate_key_pair
 
 
 def main() -> None:
@@ -33,15 +34,22 @@ def main() -> None:
     print("|---|" + "---|" * len(tasks) + "---|")
     with tempfile.TemporaryDirectory() as scratch:
         store = f"file://{Path(scratch) / 'fleet'}"
+        private, public, _ = generate_key_pair(Path(scratch) / "keys")
         subprocess.run(
-            [sys.executable, "-m", "lwd.cli", "train", "publish", "--store", store, "--checkpoint", args.checkpoint],
+            [sys.executable, "-m", "lwd.cli", "train", "publish", "--store", store, "--checkpoint", args.checkpoint,
+             "--signing-key", str(private)],
             check=True,
             capture_output=True,
-        )
+        )  # fmt: skip
         for low_water in (int(value) for value in args.low_water.split(",")):
             settings = [
                 RobotSettings(
-                    f"eval_{i}", store, Path(scratch) / f"lw{low_water}_{i}", tasks=tasks, low_water=low_water
+                    f"eval_{i}",
+                    store,
+                    Path(scratch) / f"lw{low_water}_{i}",
+                    trusted_keys=(str(public),),
+                    tasks=tasks,
+                    low_water=low_water,
                 )
                 for i in range(2)
             ]

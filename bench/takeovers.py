@@ -29,13 +29,17 @@ def main() -> int:
     parser.add_argument("--episodes", type=int, default=12)
     parser.add_argument("--first-seed", type=int, default=PRESETS["default"].fleet_seed)
     parser.add_argument("--drop-seconds", type=float, default=RobotSettings.drop_seconds)
+    parser.add_argument(
+        "--trusted-key", type=Path, help="release public key (default: the demo's, <store>/../keys/release.pub)"
+    )
     args = parser.parse_args()
     if not (args.store / "policies").is_dir():
         parser.error(f"{args.store} holds no published policies")
     alone, assisted, reasons = [], [], Counter()
     with tempfile.TemporaryDirectory() as scratch:
+        trusted = args.trusted_key or args.store.resolve().parent / "keys" / "release.pub"
         settings = RobotSettings("takeovers", f"file://{args.store.resolve()}", Path(scratch), record=False,
-                                 drop_seconds=args.drop_seconds)  # fmt: skip
+                                 drop_seconds=args.drop_seconds, trusted_keys=(str(trusted),))  # fmt: skip
         robot = SimRobot(settings)
         try:
             print(f"policy {robot.refresh_policy()}, task {args.task}, drop_seconds {args.drop_seconds}")

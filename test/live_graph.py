@@ -249,6 +249,15 @@ def sim_robot_plan(robot_id: str, checkpoint: Path, store_url: str, data_dir: Pa
     return launch_plan(REPO / "launch" / "bringup.launch.py", arguments)
 
 
+def merged_overrides(*parts: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per-node overrides (executable -> parameters) of every part, later parts winning parameter by parameter."""
+    merged: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        for executable, parameters in part.items():
+            merged.setdefault(executable, {}).update(parameters)
+    return merged
+
+
 def start_launch(
     graph: NodeGraph, plan: LaunchRun, folder: Path, overrides: Mapping[str, Mapping[str, Any]] | None = None
 ) -> None:

@@ -57,6 +57,13 @@ CASES = [
     (["sim", "demo", "--episodes", "0"], "argument --episodes: must be > 0"),
     (["demo", "--robots", "zero"], "argument --robots: not an integer"),
     (["intervention", "check-config", "nowhere.yaml"], "nowhere.yaml does not exist"),
+    # release keys (signed policies)
+    (["policy", "keygen", "--out", "keys", "--name", "../x"], "argument --name: must be a plain file name"),
+    (["policy", "keygen", "--out", "notes.txt"], "notes.txt"),
+    (
+        ["train", "publish", "--store", "file://./bags", "--checkpoint", "bags", "--signing-key", "nowhere.key"],
+        "argument --signing-key: nowhere.key does not exist",
+    ),
 ]
 
 
@@ -123,3 +130,18 @@ def test_a_store_opened_for_reading_must_exist(workdir: Path, url: str) -> None:
         FleetStore(url, create=False)
     assert not (workdir / "typo").exists()
     assert FleetStore("file://./bags", create=False).is_local
+
+
+def test_keygen_prints_the_key_id_never_the_key_and_never_overwrites_a_key(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["policy", "keygen", "--out", "keys"]) == 0
+    out = capsys.readouterr().out
+    private = (workdir / "keys" / "release.key").read_text()
+    assert "release key " in out and "PRIVATE" not in out and private.splitlines()[1] not in out
+    before = (workdir / "keys" / "release.pub").read_bytes()
+    assert main(["policy", "keygen", "--out", "keys"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "already exists" in err and "Traceback" not in err
+    assert (workdir / "keys" / "release.pub").read_bytes() == before
+    assert (workdir / "keys" / "release.key").read_text() == private

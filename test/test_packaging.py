@@ -59,6 +59,7 @@ IMPORT_KEYS = {
     "fsspec": "python3-fsspec",
     "paramiko": "python3-paramiko",
     "botocore": "python3-botocore",
+    "cryptography": "python3-cryptography",
     "rosbags": "python3-rosbags",
     "mcap": "python3-mcap",
     "mcap_ros2": "python3-mcap",

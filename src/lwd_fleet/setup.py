@@ -12,7 +12,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
     ],
-    install_requires=["fsspec", "paramiko", "s3fs", "lwd-interfaces"],
+    install_requires=["fsspec", "paramiko", "s3fs", "cryptography", "lwd-interfaces"],
     zip_safe=True,
     maintainer="LWD developers",
     maintainer_email="dev@lwd.invalid",

@@ -8,41 +8,47 @@ from __future__ import annotations
 import json
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from lwd_fleet.catalog import Catalog
 from lwd_fleet.channel_watcher import ChannelWatcher
 from lwd_fleet.errors import FleetError, PolicyVerificationError, StoreError
 from lwd_fleet.publisher import PolicyPublisher
+from lwd_fleet.signing import ReleaseKey, ReleaseTrust, sign_manifest
 from lwd_fleet.store import FleetStore
 from lwd_interfaces.manifest import MANIFEST_NAME, build_manifest, write_manifest
 from lwd_logger.bridge import BagBridge
 from lwd_logger.episode_facts import EpisodeInfo
 
+KEY = ReleaseKey(Ed25519PrivateKey.generate())
+TRUST = ReleaseTrust({KEY.key_id: KEY.public_key})
+
 
 def make_policy(parent, version, weights=b"w" * 64):
-    """A local policy folder with its manifest."""
+    """A local policy folder with its manifest (naming its version)."""
     folder = parent / version
     folder.mkdir(parents=True)
     (folder / "model.safetensors").write_bytes(weights)
     (folder / "config.json").write_text('{"horizon": 2}')
     (folder / "normalization.json").write_text("{}")
-    write_manifest(folder, build_manifest(folder, "policy"))
+    write_manifest(folder, build_manifest(folder, "policy", {"version": version}))
     return folder
 
 
 def publish_policy(root, version, weights=b"w" * 64, channel="stable"):
-    """Write a version straight into a file:// store's folders and point the channel at it (no publisher)."""
+    """Write a signed version straight into a file:// store's folders and point the channel at it (no publisher)."""
     folder = make_policy(root / "policies", version, weights)
+    (folder / "manifest.sig").write_bytes(sign_manifest(KEY, (folder / MANIFEST_NAME).read_bytes()))
     (root / "policies" / "channels").mkdir(exist_ok=True)
     (root / "policies" / "channels" / channel).write_text(version + "\n")
     return folder
 
 
 def test_published_versions_reach_the_watcher_once(store_backend, tmp_path):
-    publisher = PolicyPublisher(FleetStore(store_backend.url))
+    publisher = PolicyPublisher(FleetStore(store_backend.url), KEY)
     publisher.publish(make_policy(tmp_path / "local", "v000001"), "v000001", "stable")
     reported = []
     store = FleetStore(store_backend.url, create=False)
-    watcher = ChannelWatcher(store, "stable", tmp_path / "cache", on_release=reported.append)
+    watcher = ChannelWatcher(store, "stable", tmp_path / "cache", trust=TRUST, on_release=reported.append)
     first = watcher.poll()
     assert first.version == "v000001"
     assert (first.folder / "model.safetensors").read_bytes() == b"w" * 64
@@ -58,13 +64,13 @@ def test_published_versions_reach_the_watcher_once(store_backend, tmp_path):
 
 
 def test_corrupt_version_is_refused_and_not_reported(store_backend, tmp_path):
-    publisher = PolicyPublisher(FleetStore(store_backend.url))
+    publisher = PolicyPublisher(FleetStore(store_backend.url), KEY)
     publisher.publish(make_policy(tmp_path / "local", "v000003"), "v000003")
     store_backend.put("policies/v000003/model.safetensors", b"tampered" * 8)
     publisher.move_channel("stable", "v000003")
     reported = []
     store = FleetStore(store_backend.url)
-    watcher = ChannelWatcher(store, "stable", tmp_path / "cache", on_release=reported.append)
+    watcher = ChannelWatcher(store, "stable", tmp_path / "cache", trust=TRUST, on_release=reported.append)
     with pytest.raises(PolicyVerificationError, match=r"v000003.*refused"):
         watcher.poll()
     assert reported == []
@@ -74,7 +80,7 @@ def test_corrupt_version_is_refused_and_not_reported(store_backend, tmp_path):
 
 def test_missing_or_malformed_channel_is_a_clear_error(tmp_path):
     root = tmp_path / "fleet"
-    watcher = ChannelWatcher(FleetStore(str(root)), "stable", tmp_path / "cache")
+    watcher = ChannelWatcher(FleetStore(str(root)), "stable", tmp_path / "cache", trust=TRUST)
     with pytest.raises(StoreError, match="does not exist"):
         watcher.poll()
     (root / "policies" / "channels").mkdir(parents=True)
@@ -163,7 +169,9 @@ def test_bad_channel_content_is_a_fleet_error_and_the_robot_keeps_its_policy(tmp
     root = tmp_path / "fleet"
     publish_policy(root, "v000001")
     reported = []
-    watcher = ChannelWatcher(FleetStore(str(root)), "stable", tmp_path / "cache", on_release=reported.append)
+    watcher = ChannelWatcher(
+        FleetStore(str(root)), "stable", tmp_path / "cache", trust=TRUST, on_release=reported.append
+    )
     assert watcher.poll().version == "v000001"
     damage(root, publish_policy(root, "v000002", weights=b"x" * 64))
     with pytest.raises(FleetError, match=r"v000002|channel 'stable'") as caught:

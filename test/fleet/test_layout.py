@@ -32,6 +32,7 @@ def test_keys_are_the_documented_layout():
     assert layout.manifest_key(episode) == "episodes/robot0/2025-11-25/ep1/manifest.json"
     assert layout.manifest_folder(layout.manifest_key(episode)) == episode
     assert layout.policy_folder("v000001") == "policies/v000001"
+    assert layout.signature_key(layout.policy_folder("v000001")) == "policies/v000001/manifest.sig"
     assert layout.channel_file("stable") == "policies/channels/stable"
     assert (
         layout.policy_uri("sftp://fleet@store/srv/fleet/", "v000001") == "sftp://fleet@store/srv/fleet/policies/v000001"

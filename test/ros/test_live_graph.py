@@ -15,7 +15,15 @@ import time
 
 import pytest
 from launch_standin import REPO
-from live_graph import bring_up_lifecycle_nodes, launch_plan, live_graph, sim_robot_plan, start_launch, wait_until
+from live_graph import (
+    bring_up_lifecycle_nodes,
+    launch_plan,
+    live_graph,
+    merged_overrides,
+    sim_robot_plan,
+    start_launch,
+    wait_until,
+)
 from lwd_interfaces import topics
 from lwd_interfaces.ros import contract_qos
 from lwd_logger.bag_reader import BagReader
@@ -52,7 +60,9 @@ def press(probe_publisher, button: int, count: int = 11) -> None:
         time.sleep(0.1)
 
 
-def test_one_robot_and_the_trainer_run_the_learning_loop_on_a_live_graph(tmp_path, policy_store, monkeypatch):
+def test_one_robot_and_the_trainer_run_the_learning_loop_on_a_live_graph(
+    tmp_path, policy_store, release_parameters, monkeypatch
+):
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     store_url = f"file://{policy_store}"
     checkpoint = policy_store / "policies" / "v000000-bc"
@@ -62,8 +72,8 @@ def test_one_robot_and_the_trainer_run_the_learning_loop_on_a_live_graph(tmp_pat
     )
     ns = f"/{ROBOT}"
     with live_graph(tmp_path / "logs") as (graph, probe):
-        start_launch(graph, bringup, tmp_path / "launch", TEST_SPEED)
-        start_launch(graph, trainer, tmp_path / "launch", TEST_SPEED)
+        start_launch(graph, bringup, tmp_path / "launch", merged_overrides(TEST_SPEED, release_parameters))
+        start_launch(graph, trainer, tmp_path / "launch", merged_overrides(TEST_SPEED, release_parameters))
         assert sorted(graph.running()) == sorted(
             [f"{ROBOT}.{name}" for name in ("policy_node", "recorder_node", "bridge_node", "intervention_node")]
             + [f"{ROBOT}.sim_driver", "trainer_node"]
@@ -159,7 +169,9 @@ def test_one_robot_and_the_trainer_run_the_learning_loop_on_a_live_graph(tmp_pat
         wait_until(lambda: any(c.header.stamp.sec > 0 for c in commands[-5:]), 10, "commands after the swap", graph)
 
 
-def test_two_simulated_robots_on_one_graph_never_cross_topics_bags_or_labels(tmp_path, policy_store, monkeypatch):
+def test_two_simulated_robots_on_one_graph_never_cross_topics_bags_or_labels(
+    tmp_path, policy_store, release_parameters, monkeypatch
+):
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     sim = launch_plan(
         REPO / "launch" / "sim.launch.py",
@@ -172,7 +184,7 @@ def test_two_simulated_robots_on_one_graph_never_cross_topics_bags_or_labels(tmp
     )
     robots = ("sim_01", "sim_02")
     with live_graph(tmp_path / "logs") as (graph, probe):
-        start_launch(graph, sim, tmp_path / "launch", TEST_SPEED)
+        start_launch(graph, sim, tmp_path / "launch", merged_overrides(TEST_SPEED, release_parameters))
         assert len(graph.running()) == 10
         starts = {
             robot: probe.collect(EpisodeEvent, f"/{robot}{topics.EPISODE_EVENT}", contract_qos(topics.EPISODE_EVENT))

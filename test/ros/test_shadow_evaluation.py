@@ -15,7 +15,15 @@ import time
 import numpy as np
 import pytest
 import yaml
-from live_graph import BIN, bring_up_lifecycle_nodes, live_graph, sim_robot_plan, start_launch, wait_until
+from live_graph import (
+    BIN,
+    bring_up_lifecycle_nodes,
+    live_graph,
+    merged_overrides,
+    sim_robot_plan,
+    start_launch,
+    wait_until,
+)
 from lwd_interfaces import topics
 from lwd_interfaces.messages import stamp_ns
 from lwd_interfaces.ros import contract_qos
@@ -32,12 +40,12 @@ TINY_POLICY = {"policy_node": {"low_water": 2}}
 REPLAYED = (topics.EPISODE_EVENT, topics.JOINT_STATES, topics.camera_topic("top"))
 
 
-def record_episode(tmp_path, policy_store, steps: int = 250):
+def record_episode(tmp_path, policy_store, release_parameters, steps: int = 250):
     """Run the simulated robot until its policy has commanded ``steps`` steps, label it; the committed bag."""
     checkpoint = policy_store / "policies" / "v000000-bc"
     plan = sim_robot_plan(ROBOT, checkpoint, f"file://{policy_store}", tmp_path / "robots")
     with live_graph(tmp_path / "record") as (graph, probe):
-        start_launch(graph, plan, tmp_path / "launch", TINY_POLICY)
+        start_launch(graph, plan, tmp_path / "launch", merged_overrides(TINY_POLICY, release_parameters))
         commands = probe.collect(JointState, f"/{ROBOT}{topics.POLICY_COMMAND}", contract_qos(topics.POLICY_COMMAND))
         bring_up_lifecycle_nodes(probe, plan)
         wait_until(lambda: len(commands) >= steps, 90, f"{steps} policy commands", graph)
@@ -52,9 +60,11 @@ def record_episode(tmp_path, policy_store, steps: int = 250):
     return manifests[0].parent, policy_parameters
 
 
-def test_a_replayed_episode_makes_a_fresh_policy_node_give_the_recorded_commands(tmp_path, policy_store, monkeypatch):
+def test_a_replayed_episode_makes_a_fresh_policy_node_give_the_recorded_commands(
+    tmp_path, policy_store, release_parameters, monkeypatch
+):
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    bag, policy_parameters = record_episode(tmp_path, policy_store)
+    bag, policy_parameters = record_episode(tmp_path, policy_store, release_parameters)
     recorded = {
         stamp_ns(m.msg.header.stamp): np.asarray(m.msg.position)
         for m in BagReader(bag).messages([topics.POLICY_COMMAND])

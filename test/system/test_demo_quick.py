@@ -102,7 +102,8 @@ def test_a_second_run_into_the_same_folder_is_refused_and_changes_nothing(demo_r
 
 def test_evaluate_runs_the_channels_current_policy_on_held_out_seeds_of_a_copied_store(demo_run, tmp_path):
     work_dir, _ = demo_run
-    shutil.copytree(work_dir / "fleet", tmp_path / "fleet")
+    for part in ("fleet", "keys"):  # a demo's robots trust only its own release key
+        shutil.copytree(work_dir / part, tmp_path / part)
     episodes = committed_episodes(tmp_path)
     result = DemoLoop(preset("quick"), tmp_path, progress=Progress(emit=lambda line: None)).evaluate(per_task=1)
     assert result.policy_version == "v000010"
@@ -114,7 +115,8 @@ def test_evaluate_runs_the_channels_current_policy_on_held_out_seeds_of_a_copied
 def test_paired_bench_finds_no_difference_between_two_copies_of_one_policy(demo_run, tmp_path):
     work_dir, _ = demo_run
     for name in ("first", "second"):
-        shutil.copytree(work_dir / "fleet", tmp_path / name / "fleet")
+        for part in ("fleet", "keys"):
+            shutil.copytree(work_dir / part, tmp_path / name / part)
     script = Path(__file__).parents[2] / "bench" / "paired.py"
     folders = [str(tmp_path / "first"), str(tmp_path / "second")]
     result = subprocess.run(

@@ -24,6 +24,7 @@ import torch
 from lwd_experiment.sim_robot import EpisodeJob, RobotSettings, SimRobot, sim_robot_fleet
 from lwd_fleet.catalog import Catalog
 from lwd_fleet.publisher import PolicyPublisher
+from lwd_fleet.signing import ReleaseKey, generate_key_pair
 from lwd_fleet.store import FleetStore
 from lwd_interfaces import topics
 from lwd_interfaces.manifest import MANIFEST_NAME, build_manifest, verify_folder, write_manifest
@@ -40,21 +41,35 @@ from safetensors.torch import load_file, save_file
 TASK = "transfer_cube"
 
 
+def release_keys(root: Path) -> tuple[Path, Path]:
+    """(private, public) release key files of the test's trainer, under ``root/keys`` (made on first use)."""
+    private, public = root / "keys" / "release.key", root / "keys" / "release.pub"
+    if not private.is_file():
+        generate_key_pair(root / "keys")
+    return private, public
+
+
+def publisher(root: Path, store_url: str) -> PolicyPublisher:
+    """A publisher that signs with the test's release key."""
+    return PolicyPublisher(FleetStore(store_url), ReleaseKey.from_file(release_keys(root)[0]))
+
+
 def publish_policy(root: Path, store_url: str, version: str, seed: int = 0) -> Path:
-    """A random-init policy published as ``version`` on channel stable; returns its local folder."""
+    """A random-init policy published (signed) as ``version`` on channel stable; returns its local folder."""
     folder = root / "checkpoints" / version
     init_checkpoint(folder, version, seed=seed)
-    PolicyPublisher(FleetStore(store_url)).publish(folder, version, "stable")
+    publisher(root, store_url).publish(folder, version, "stable")
     return folder
 
 
 def robot_settings(store_url: str, work_dir: Path, max_steps: int) -> RobotSettings:
     """One robot on the policy alone (an operator with no patience never takes over): a random policy runs the
-    whole ``max_steps``."""
+    whole ``max_steps``. It trusts the release key of ``work_dir``'s parent folder."""
     return RobotSettings(
         robot_id="robot0",
         store_url=store_url,
         work_dir=work_dir,
+        trusted_keys=(str(release_keys(work_dir.parent)[1]),),
         tasks=(TASK,),
         max_steps=max_steps,
         patience=0,
@@ -181,7 +196,7 @@ def test_corrupt_policy_on_the_channel_is_refused_and_the_robot_keeps_serving(tm
     store_url = f"file://{store}"
     publish_policy(tmp_path, store_url, "v000001")
     robot = SimRobot(robot_settings(store_url, tmp_path / "robot0", max_steps=20))
-    publisher = PolicyPublisher(FleetStore(store_url))
+    signed = publisher(tmp_path, store_url)
     try:
         first = robot.run_episode(TASK, seed=0)
         assert (first.policy_version, first.steps) == ("v000001", 20)
@@ -200,7 +215,7 @@ def test_corrupt_policy_on_the_channel_is_refused_and_the_robot_keeps_serving(tm
         caplog.clear()
 
         # 2. A checkpoint that verifies against its own manifest but has NaN weights: the runtime refuses it.
-        publisher.publish(nan_weights_checkpoint(tmp_path, "v000003"), "v000003", "stable")
+        signed.publish(nan_weights_checkpoint(tmp_path, "v000003"), "v000003", "stable")
         with caplog.at_level(logging.ERROR, logger="lwd_experiment.sim_robot"):
             poisoned = robot.run_episode(TASK, seed=2)
         assert (poisoned.policy_version, poisoned.steps, poisoned.errors) == ("v000001", 20, [])

@@ -120,6 +120,13 @@ def policy_version(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def file_name(text: str) -> str:
+    """A plain file name (letters, digits, ``._-``; no folder, not hidden), e.g. a key pair's name."""
+    if not text or text.startswith(".") or not all(char.isalnum() or char in "._-" for char in text):
+        raise argparse.ArgumentTypeError(f"must be a plain file name (letters, digits, . _ -), got {text!r}")
+    return text
+
+
 def name_list(text: str) -> tuple[str, ...]:
     """A comma-separated list of at least one name, e.g. camera names ``top,left_wrist``."""
     names = tuple(name.strip() for name in text.split(",") if name.strip())

@@ -9,7 +9,9 @@
 4. each policy version is evaluated on held-out seeds with no interventions;
 5. a report folder with per-round success and 95% intervals, plots and before/after videos.
 
-The robots and the trainer meet only through the fleet store.
+The robots and the trainer meet only through the fleet store. Every policy is signed: the work folder's
+``keys/release.key`` (made by ``lwd policy keygen`` first) signs what ``lwd train publish`` and
+``lwd train serve`` publish, and the robots trust ``keys/release.pub`` only, as a real fleet would.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ from lwd_experiment.learner_arms import LEARNER_ARMS, LearnerArm
 from lwd_experiment.presets import DemoPreset
 from lwd_experiment.report import RoundResult, write_report
 from lwd_experiment.sim_robot import EpisodeJob, EpisodeSummary, RobotSettings, sim_robot_fleet
+
+KEY_NAME = "release"
+"""The demo's release key pair: ``<work_dir>/keys/release.key`` and ``release.pub``."""
 
 CHANNEL = "stable"
 
@@ -90,6 +95,7 @@ class DemoLoop:
         self.store_url = f"file://{self.work_dir / 'fleet'}"
         self.progress = progress or Progress()
         self.logs = self.work_dir / "logs"
+        self.keys = self.work_dir / "keys"
         self.rounds: list[RoundResult] = []
         self.failures: list[JobFailure] = []
         self._fleet_seed = preset.fleet_seed
@@ -104,6 +110,7 @@ class DemoLoop:
         if (self.work_dir / "fleet").exists():
             raise DemoError(f"{self.work_dir} already holds a demo run; choose a new --work-dir (nothing was changed)")
         self.progress.stage(f"work folder {self.work_dir}, fleet store {self.store_url}")
+        self.release_key()
         fleet = self._fleet()
         try:
             self._demonstrations(fleet)
@@ -132,8 +139,18 @@ class DemoLoop:
         finally:
             fleet.close()
 
+    def release_key(self) -> Path:
+        """The private key that signs the demo's policies (the pair is made by ``lwd policy keygen`` when missing)."""
+        private = self.keys / f"{KEY_NAME}.key"
+        if not private.is_file():
+            self.run_lwd("keygen", ["policy", "keygen", "--out", str(self.keys), "--name", KEY_NAME])
+        return private
+
     def _fleet(self) -> ProcessFleet:
         preset = self.preset
+        trusted = self.keys / f"{KEY_NAME}.pub"
+        if not trusted.is_file():
+            raise DemoError(f"{trusted} is missing: the demo's robots trust only its own release key (keys/)")
         self.logs.mkdir(parents=True, exist_ok=True)
         self.progress.stage(f"starting {preset.robots} robot processes, tasks {', '.join(preset.tasks)}")
         return sim_robot_fleet(
@@ -143,6 +160,7 @@ class DemoLoop:
                     store_url=self.store_url,
                     work_dir=self.work_dir / "robots" / f"sim_{index:02d}",
                     channel=CHANNEL,
+                    trusted_keys=(str(trusted),),
                     tasks=preset.tasks,
                     max_steps=preset.max_steps,
                 )
@@ -188,7 +206,7 @@ class DemoLoop:
         )  # fmt: skip
         self.progress.stage("3. deploying v000000-bc to the fleet (channel stable)")
         self.run_lwd("publish", ["train", "publish", "--store", self.store_url, "--checkpoint", str(checkpoint),
-                                 "--channel", CHANNEL])  # fmt: skip
+                                 "--channel", CHANNEL, "--signing-key", str(self.release_key())])  # fmt: skip
 
     def _round(self, fleet: ProcessFleet, round_index: int) -> RoundResult:
         preset = self.preset
@@ -206,7 +224,8 @@ class DemoLoop:
             f"trainer-round-{round_index}",
             ["train", "serve", "--store", self.store_url, "--work-dir", str(self.work_dir / "trainer"),
              "--channel", CHANNEL, "--max-updates", str(updates), "--publish-every", str(preset.updates_per_round),
-             "--batch-size", str(preset.trainer_batch_size), "--agent", self.arm.agent, "--mix", self.arm.mix],
+             "--batch-size", str(preset.trainer_batch_size), "--agent", self.arm.agent, "--mix", self.arm.mix,
+             "--signing-key", str(self.release_key())],
         )  # fmt: skip
         final = round_index == preset.rounds
         episodes = preset.final_eval_episodes_per_task if final else preset.eval_episodes_per_task

@@ -3,7 +3,9 @@
 Data flows one way: driver → policy runtime → intervention session (with the scripted
 operator as the teleop source) → driver, with the recorder listening to every step;
 spool → bag bridge → fleet store; store channel → watcher → policy hot swap. Each
-core is the one the ROS nodes host; this class only converts and wires.
+core is the one the ROS nodes host; this class only converts and wires. Like a
+``bridge_node``, a robot accepts only policies signed by a release key it trusts
+(``trusted_keys``, ``revoked_keys``), or also unsigned ones with ``allow_unsigned``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from lwd_fleet.channel_watcher import ChannelWatcher, PolicyRelease
 from lwd_fleet.errors import StoreError
+from lwd_fleet.signing import ReleaseTrust
 from lwd_fleet.store import FleetStore
 from lwd_interfaces import lwd_typestore, topics
 from lwd_interfaces.messages import joint_state, policy_version, pose_array, rgb8_image
@@ -56,15 +59,20 @@ class RobotError(RuntimeError):
 
 @dataclass(frozen=True)
 class RobotSettings:
-    """How one simulated robot runs: where its store is, what it sees, and how its operator behaves.
+    """How one simulated robot runs: where its store is, whom it trusts, what it sees, how its operator behaves.
 
-    ``max_step_delta`` bounds every executed command change [rad/step].
+    ``trusted_keys``, ``revoked_keys`` and ``allow_unsigned`` are the ``bridge_node`` parameters of the same
+    names (:class:`lwd_fleet.signing.ReleaseTrust`). ``max_step_delta`` bounds every executed command change
+    [rad/step].
     """
 
     robot_id: str
     store_url: str
     work_dir: Path
     channel: str = "stable"
+    trusted_keys: tuple[str, ...] = ()
+    revoked_keys: str = ""
+    allow_unsigned: bool = False
     tasks: tuple[str, ...] = ("transfer_cube", "insertion")
     cameras: tuple[str, ...] = ("top",)
     image_height: int = 96
@@ -122,6 +130,10 @@ class SimRobot:
     """A MuJoCo ALOHA robot with the full LWD robot stack on top of it."""
 
     def __init__(self, settings: RobotSettings, encoder: InstructionEncoder | None = None) -> None:
+        """Wire the robot; ReleaseKeyError (before anything is created) when its release keys are unusable."""
+        trust = ReleaseTrust.from_files(settings.trusted_keys, settings.revoked_keys, settings.allow_unsigned)
+        log = LOG.warning if trust.allow_unsigned else LOG.info
+        log("%s: policy releases: %s", settings.robot_id, trust.describe())
         self.settings = settings
         self.typestore = lwd_typestore()
         self.drivers = {
@@ -133,7 +145,7 @@ class SimRobot:
         recover_spool(self.spool, self.typestore)
         self.recorder = EpisodeRecorder(self.spool, lambda: RosbagsWriter(self.typestore), self.typestore)
         self.bridge = BagBridge(self.spool, self.store)
-        self.watcher = ChannelWatcher(self.store, settings.channel, settings.work_dir / "policy_cache")
+        self.watcher = ChannelWatcher(self.store, settings.channel, settings.work_dir / "policy_cache", trust=trust)
         self.encoder = encoder
         self.runtime: InferenceRuntime | None = None
         self.release: PolicyRelease | None = None

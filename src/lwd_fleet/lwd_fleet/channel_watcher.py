@@ -1,12 +1,15 @@
 """ChannelWatcher: follows a policy channel of the fleet store and brings new versions into a local cache.
 
 ``poll()`` reads the channel's file in the store; when it names a version not
-yet reported, the watcher downloads the version's folder (manifest first, then
-each listed file; keys from :mod:`lwd_fleet.layout`) into the local policy
-cache's staging folder, verifies every file against the manifest, renames it
-to the version's cache folder (:mod:`lwd_fleet.policy_cache`) and reports it.
-A version that fails verification is refused with ``PolicyVerificationError``
-and never reported. The policy runtime loads the reported folder.
+yet reported, the watcher reads the version's manifest and its release signature
+and checks them against the robot's :class:`~lwd_fleet.signing.ReleaseTrust`
+(a trusted, unrevoked key signed these exact bytes, and they name this version),
+then downloads each listed file (keys from :mod:`lwd_fleet.layout`) into the local
+policy cache's staging folder, verifies every file against the manifest, renames
+it to the version's cache folder (:mod:`lwd_fleet.policy_cache`) and reports it.
+A version that fails either check is refused with ``PolicyVerificationError``
+(``SignatureError`` for the signature) and never reported; nothing of an unsigned
+release is downloaded. The policy runtime loads the reported folder.
 
 ``poll()`` raises nothing but lwd_fleet's own errors (:class:`FleetError`): bad
 content (a channel file that is a folder or not UTF-8, a manifest entry naming
@@ -27,9 +30,10 @@ from pathlib import Path
 
 from lwd_interfaces.manifest import MANIFEST_NAME, Manifest, ManifestError, verify_folder
 
-from lwd_fleet.errors import PolicyVerificationError, StoreError, StoreUnavailableError
-from lwd_fleet.layout import channel_file, manifest_key, policy_folder, policy_uri
+from lwd_fleet.errors import PolicyVerificationError, SignatureError, StoreError, StoreUnavailableError
+from lwd_fleet.layout import channel_file, manifest_key, policy_folder, policy_uri, signature_key
 from lwd_fleet.policy_cache import cached_version, staged_version
+from lwd_fleet.signing import ReleaseTrust, verify_release
 from lwd_fleet.store import TRANSIENT_ERRORS, FleetStore
 
 VERSION_PATTERN = re.compile(r"^v\d{6}(-[A-Za-z0-9._-]+)?$")
@@ -55,12 +59,16 @@ class ChannelWatcher:
         store: FleetStore,
         channel: str,
         cache_dir: str | Path,
+        *,
+        trust: ReleaseTrust,
         on_release: Callable[[PolicyRelease], None] | None = None,
     ) -> None:
-        """Watch the channel named ``channel`` of ``store``; ``on_release`` is called for each new version."""
+        """Watch the channel named ``channel`` of ``store``, accepting the releases ``trust`` accepts;
+        ``on_release`` is called for each new version."""
         if not channel or "/" in channel:
             raise ValueError(f"invalid channel name {channel!r}")
         self.store = store
+        self.trust = trust
         self.channel = channel
         self.cache_dir = Path(cache_dir)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -103,24 +111,60 @@ class ChannelWatcher:
         return release
 
     def fetch(self, version: str) -> PolicyRelease:
-        """Download and verify a version's folder into the cache (reusing a verified cached copy)."""
+        """Check a version's release signature and manifest, then bring its files into the cache and verify them.
+
+        Nothing is downloaded for a release that ``trust`` refuses; a cached copy is reused only when its
+        manifest is byte for byte the one just verified.
+        """
+        remote = policy_folder(version)
+        manifest_bytes, signature = self._read_release(version, remote)
+        manifest = verify_release(self.trust, version, manifest_bytes, signature)
         folder = cached_version(self.cache_dir, version)
-        uri = policy_uri(self.store.display_url, version)
-        if folder.is_dir():
-            try:
-                manifest = verify_folder(folder, kind="policy")
-                return PolicyRelease(version, self.channel, folder, manifest.digest, uri)
-            except ManifestError as error:
-                log.warning("cached %s fails verification (%s); downloading it again", folder, error)
-                shutil.rmtree(folder)
+        if not self._cached(folder, manifest_bytes):
+            self._download(version, remote, manifest, manifest_bytes)
+            staged_version(self.cache_dir, version).rename(folder)
+        return PolicyRelease(
+            version, self.channel, folder, manifest.digest, policy_uri(self.store.display_url, version)
+        )
+
+    def _read_release(self, version: str, remote: str) -> tuple[bytes, bytes | None]:
+        """(manifest bytes, signature file bytes or None when unsigned) of a version folder in the store."""
+        try:
+            manifest_bytes = self.store.read_bytes(manifest_key(remote))
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as error:
+            raise PolicyVerificationError(
+                f"policy {version} on channel {self.channel!r} refused: no readable {MANIFEST_NAME} ({error})"
+            ) from error
+        try:
+            return manifest_bytes, self.store.read_bytes(signature_key(remote))
+        except FileNotFoundError:
+            return manifest_bytes, None
+        except (IsADirectoryError, NotADirectoryError) as error:
+            raise SignatureError(f"policy {version} refused: its signature is not a file ({error})") from error
+
+    @staticmethod
+    def _cached(folder: Path, manifest_bytes: bytes) -> bool:
+        """Whether ``folder`` already holds the verified release of ``manifest_bytes``; a stale copy is removed."""
+        if not folder.is_dir():
+            return False
+        try:
+            if (folder / MANIFEST_NAME).read_bytes() == manifest_bytes:
+                verify_folder(folder, kind="policy")
+                return True
+            reason = "its manifest is not the signed one"
+        except (OSError, ManifestError) as error:
+            reason = str(error)
+        log.warning("cached %s is not the release in the store (%s); downloading it again", folder, reason)
+        shutil.rmtree(folder)
+        return False
+
+    def _download(self, version: str, remote: str, manifest: Manifest, manifest_bytes: bytes) -> None:
+        """Download a version's listed files into its staging folder and verify them against the manifest."""
         staging = staged_version(self.cache_dir, version)
         if staging.exists():
             shutil.rmtree(staging)
         staging.mkdir(parents=True)
         try:
-            remote = policy_folder(version)
-            manifest_bytes = self.store.read_bytes(manifest_key(remote))
-            manifest = Manifest.from_json(manifest_bytes)
             for entry in manifest.files:
                 target = staging / entry.path
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -130,5 +174,3 @@ class ChannelWatcher:
         except (ManifestError, FileNotFoundError, IsADirectoryError, NotADirectoryError) as error:
             shutil.rmtree(staging)
             raise PolicyVerificationError(f"policy {version} on channel {self.channel!r} refused: {error}") from error
-        staging.rename(folder)
-        return PolicyRelease(version, self.channel, folder, manifest.digest, uri)

@@ -24,3 +24,11 @@ class PolicyVerificationError(StoreError):
 
 class PublishError(FleetError):
     """A policy version could not be published, or the store already holds different content under its name."""
+
+
+class SignatureError(PolicyVerificationError):
+    """A policy version is not signed by a trusted release key: unsigned, unknown or revoked key, or changed since."""
+
+
+class ReleaseKeyError(FleetError):
+    """A release key, public key or revocation list file is missing, unreadable, malformed or unsafe."""

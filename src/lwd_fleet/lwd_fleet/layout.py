@@ -4,6 +4,7 @@ Keys are posix paths relative to the store root (see :class:`lwd_fleet.store.Fle
 
     episodes/<robot_id>/<yyyy-mm-dd>/<episode_id>/   one episode bag; <yyyy-mm-dd> is its start day (UTC)
     policies/<version>/                              one policy version (weights, config, normalization)
+    policies/<version>/manifest.sig                  the release key's signature of its manifest (lwd_fleet.signing)
     policies/channels/<name>                         text file: the version that channel serves
 
 Episode and policy folders are artifacts only once their ``manifest.json`` is in place (it is written last),
@@ -28,6 +29,9 @@ CHANNELS = posixpath.join(POLICIES, "channels")
 
 EPISODE_MANIFESTS = posixpath.join(EPISODES, "*", "*", "*", MANIFEST_NAME)
 """Glob pattern of the manifest of every committed episode."""
+
+SIGNATURE_NAME = "manifest.sig"
+"""File name of a policy manifest's release signature, next to the manifest."""
 
 CATALOG_NAME = "catalog.sqlite"
 """File name of the local SQLite episode catalog, in a work or cache folder."""
@@ -66,6 +70,11 @@ def channel_file(channel: str) -> str:
 def manifest_key(folder: str) -> str:
     """Key of the manifest of an artifact folder (episode or policy version)."""
     return posixpath.join(folder, MANIFEST_NAME)
+
+
+def signature_key(folder: str) -> str:
+    """Key of the release signature of a policy version folder's manifest."""
+    return posixpath.join(folder, SIGNATURE_NAME)
 
 
 def manifest_folder(key: str) -> str:

@@ -12,6 +12,7 @@ TRAINER_NODE = ParameterTable(
         Parameter("work_dir", "runs/trainer", "caches, resume checkpoints, telemetry (TensorBoard + status.json)"),
         Parameter("pretrained", "", "policy folder or store version; '' = what the channel serves now"),
         Parameter("channel", "stable", "store channel moved to every published version"),
+        Parameter("signing_key", "", "release private key that signs each published policy ('' = unsigned)"),
         Parameter("publish_every", 100, "M: updates between published checkpoints", 1, 10**9),
         Parameter("batch_size", 64, "transitions per update", 1, 65536),
         Parameter("buffer_capacity", 200_000, "transitions held by the replay buffer", 1, 10**9),

@@ -31,9 +31,10 @@ from typing import Any
 import numpy as np
 import torch
 from lwd_fleet.catalog import Catalog
-from lwd_fleet.errors import StoreError
+from lwd_fleet.errors import ReleaseKeyError, StoreError
 from lwd_fleet.layout import CATALOG_NAME, EPISODE_MANIFESTS, manifest_folder, manifest_key, policy_folder
 from lwd_fleet.publisher import PolicyPublisher
+from lwd_fleet.signing import ReleaseKey
 from lwd_fleet.store import TRANSIENT_ERRORS, FleetStore
 from lwd_interfaces.manifest import MANIFEST_NAME, ManifestError
 from lwd_policy.checkpoint import CheckpointError, PolicyCheckpoint, load_checkpoint, save_checkpoint
@@ -65,7 +66,9 @@ class TrainerConfig:
 
     ``pretrained`` is a local policy folder or a version published in the store; empty means the
     version ``channel`` serves now. ``agent`` overrides AgentConfig fields (lam, lr, value, actor...).
-    ``catalog`` is the SQLite episode catalog (default ``<work_dir>/catalog.sqlite``).
+    ``catalog`` is the SQLite episode catalog (default ``<work_dir>/catalog.sqlite``). ``signing_key`` is
+    the release private key file that signs every published policy (empty: published unsigned, which robots
+    refuse unless they allow unsigned policies).
     """
 
     store_url: str
@@ -83,6 +86,7 @@ class TrainerConfig:
     agent: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     catalog: str = ""
+    signing_key: str = ""
 
     def __post_init__(self) -> None:
         self.work_dir = Path(self.work_dir)
@@ -113,7 +117,11 @@ class TrainerService:
         self.context = distributed or DistributedContext()
         work = config.work_dir
         self.store = FleetStore(config.store_url, create=False)  # a reader: a mistyped URL is an error, not a new store
-        self.publisher = PolicyPublisher(self.store)
+        try:
+            release_key = ReleaseKey.from_file(config.signing_key) if config.signing_key else None
+        except ReleaseKeyError as error:
+            raise TrainerError(f"cannot sign policies: {error}") from error
+        self.publisher = PolicyPublisher(self.store, release_key)
         self.checkpoints = TrainingCheckpoints(work / "checkpoints")
         self.telemetry = Telemetry(work / "telemetry", enabled=self.context.is_main)
         self.catalog = Catalog(config.catalog) if self.context.is_main else None

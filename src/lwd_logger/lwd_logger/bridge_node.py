@@ -1,10 +1,13 @@
 """``bridge_node``: the ROS 2 host of the bag bridge (uploader) and the policy channel watcher, a lifecycle node.
 
-- **configure** validates the parameters and creates the ``/policy/version`` publisher.
+- **configure** validates the parameters, loads the release keys it trusts (``trusted_keys``,
+  ``revoked_keys``; without one it fails unless ``allow_unsigned`` is set for development, which
+  it then warns about) and creates the ``/policy/version`` publisher.
 - **activate** starts a worker thread that uploads committed episodes from the spool
   to the fleet store and polls the policy channel; each new verified version is
   announced on ``/policy/version`` (lwd_msgs/PolicyVersion, transient local, so a policy
-  node that starts later still hears it) with its local cache folder as ``uri``.
+  node that starts later still hears it) with its local cache folder as ``uri``. A version
+  that is not signed by a trusted release key is refused and logged; the robot keeps its policy.
 - **deactivate** stops the worker after its current upload.
 
 An unreachable store is logged and retried every ``upload_period_s``; episodes stay in
@@ -20,7 +23,8 @@ import threading
 import time
 
 from lwd_fleet.channel_watcher import ChannelWatcher, PolicyRelease
-from lwd_fleet.errors import FleetError
+from lwd_fleet.errors import FleetError, ReleaseKeyError
+from lwd_fleet.signing import ReleaseTrust
 from lwd_fleet.store import FleetStore
 from lwd_interfaces import topics
 from lwd_interfaces.messages import policy_version
@@ -42,16 +46,27 @@ class BridgeNode(LifecycleNode):
         super().__init__(NODE_NAME)
         self.parameters = declare_parameters(self, BRIDGE_NODE)
         self.version_pub: LifecyclePublisher | None = None
+        self.trust: ReleaseTrust | None = None
         self.stop = threading.Event()
         self.worker: threading.Thread | None = None
 
     # ------------------------------------------------------------- lifecycle
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Check the store settings; create the announcement publisher."""
-        if not self.parameters["store_url"] or not self.parameters["channel"]:
+        """Check the store settings, load the trusted release keys; create the announcement publisher."""
+        settings = self.parameters
+        if not settings["store_url"] or not settings["channel"]:
             self.get_logger().error("configure failed: store_url and channel must not be empty")
             return TransitionCallbackReturn.FAILURE
+        try:
+            self.trust = ReleaseTrust.from_files(
+                settings["trusted_keys"], settings["revoked_keys"], settings["allow_unsigned"]
+            )
+        except ReleaseKeyError as error:
+            self.get_logger().error(f"configure failed: {error}")
+            return TransitionCallbackReturn.FAILURE
+        log = self.get_logger().warning if self.trust.allow_unsigned else self.get_logger().info
+        log(f"policy releases: {self.trust.describe()}")
         self.version_pub = advertise(self, PolicyVersion, topics.POLICY_VERSION)
         return TransitionCallbackReturn.SUCCESS
 
@@ -96,7 +111,8 @@ class BridgeNode(LifecycleNode):
             max_delay_s=settings["max_delay_s"],
             sleep=self.stop.wait,
         )
-        return bridge, ChannelWatcher(store, channel, settings["cache_dir"], on_release=self._announce)
+        watcher = ChannelWatcher(store, channel, settings["cache_dir"], trust=self.trust, on_release=self._announce)
+        return bridge, watcher
 
     def _announce(self, release: PolicyRelease) -> None:
         now = self.get_clock().now().nanoseconds

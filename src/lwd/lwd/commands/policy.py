@@ -1,10 +1,12 @@
-"""``lwd policy``: create, verify and smoke-test policy checkpoints.
+"""``lwd policy``: create, verify and smoke-test policy checkpoints, and make release keys.
 
 - ``lwd policy init OUT``: write a randomly initialised default VLA checkpoint (identity normalization),
   a starting point before any BC pretraining.
 - ``lwd policy verify FOLDER [--robot NAME]``: check the manifest, config, statistics (against the robot
   profile's joint limits with ``--robot``) and tensors; print a summary, or one ``INVALID:`` line.
 - ``lwd policy sample FOLDER``: verify, then run one chunk inference on a blank observation and report it.
+- ``lwd policy keygen --out DIR [--name NAME]``: a new release key pair, ``NAME.key`` (the trainer's, mode
+  0600, never printed) and ``NAME.pub`` (the robots' ``trusted_keys``); prints the key id. Never overwrites.
 
 ``verify`` answers a question, so an invalid checkpoint is its "no" (INVALID on stdout, exit 1); for
 ``sample`` it is a user error (one line on stderr, exit 2, from ``lwd.cli``).
@@ -18,12 +20,12 @@ from pathlib import Path
 
 from lwd_interfaces.robots import ROBOTS
 
-from lwd.arguments import add_path, name_list, non_negative_int, policy_version, positive_int
+from lwd.arguments import add_path, file_name, name_list, non_negative_int, policy_version, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``policy`` command group."""
-    parser = subparsers.add_parser("policy", help="policy checkpoints: init, verify, sample")
+    parser = subparsers.add_parser("policy", help="policy checkpoints: init, verify, sample; release keys")
     commands = parser.add_subparsers(dest="policy_command", required=True, metavar="POLICY_COMMAND")
 
     init = commands.add_parser("init", help="write a randomly initialised checkpoint")
@@ -48,6 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sample.add_argument("--instruction", default="pick up the cube", help="instruction text")
     sample.add_argument("--seed", type=non_negative_int, default=0, help="sampling noise seed")
     sample.set_defaults(handler=run_sample)
+
+    keygen = commands.add_parser("keygen", help="make a release key pair that signs published policies")
+    keygen.add_argument("--out", required=True, type=Path, help="folder for NAME.key and NAME.pub (made 0700)")
+    keygen.add_argument("--name", type=file_name, default="release", help="key pair file name (default release)")
+    keygen.set_defaults(handler=run_keygen)
 
 
 def run_init(args: argparse.Namespace) -> int:
@@ -93,3 +100,12 @@ def run_sample(args: argparse.Namespace) -> int:
         f"(embedding cached), range [{report.minimum:.3f}, {report.maximum:.3f}], finite={report.finite}"
     )
     return 0 if report.finite else 1
+
+
+def run_keygen(args: argparse.Namespace) -> int:
+    """``lwd policy keygen``: write a key pair; an existing key file is a user error (exit 2), never overwritten."""
+    from lwd_fleet.signing import generate_key_pair
+
+    private, public, key_id = generate_key_pair(args.out, args.name)
+    print(f"release key {key_id}: private {private} (mode 0600: keep it on the trainer only), public {public}")
+    return 0

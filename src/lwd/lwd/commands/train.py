@@ -1,7 +1,8 @@
 """``lwd train``: BC pretraining, the continual trainer service, its status, and publishing a checkpoint.
 
 - ``lwd train bc --episodes DIR_OR_STORE --out CHECKPOINT_DIR``: the pretrained VLA.
-- ``lwd train publish --store URL --checkpoint DIR``: put a policy folder on a store channel.
+- ``lwd train publish --store URL --checkpoint DIR [--signing-key KEY]``: put a (signed) policy folder on a
+  store channel.
 - ``lwd train serve --store URL --work-dir DIR``: ingest, train, publish, resume (runs under torchrun too).
 - ``lwd train status --work-dir DIR``: the figures the service last reported.
 """
@@ -65,6 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     publish.add_argument("--store", required=True, type=store_url, help="fleet store URL, e.g. file://./fleet")
     add_path(publish, "--checkpoint", must_be="dir", required=True, help="policy folder with manifest.json")
     publish.add_argument("--channel", default="stable")
+    add_signing_key(publish)
     publish.set_defaults(handler=run_publish)
 
     _register_serve(commands.add_parser("serve", help="continual trainer: watch the store, train, publish"))
@@ -81,6 +83,7 @@ def _register_serve(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--work-dir", type=Path, default=Path("runs/trainer"), help="caches, checkpoints, telemetry")
     serve.add_argument("--pretrained", default="", help="policy folder or store version (default: the channel's)")
     serve.add_argument("--channel", default="stable")
+    add_signing_key(serve)
     serve.add_argument(
         "--publish-every", type=positive_int, default=100, help="M: updates between published checkpoints"
     )
@@ -103,6 +106,16 @@ def _register_serve(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--max-updates", type=non_negative_int, help="stop at this many total updates")
     serve.add_argument("--until-idle", action="store_true", help="stop when a publish finds no new episodes")
     serve.set_defaults(handler=run_serve)
+
+
+def add_signing_key(parser: argparse.ArgumentParser) -> None:
+    """``--signing-key``: the release private key that signs what the command publishes."""
+    add_path(
+        parser,
+        "--signing-key",
+        must_be="file",
+        help="release private key (lwd policy keygen) signing each published policy; robots refuse unsigned ones",
+    )
 
 
 def _instruction_encoder(model_path: str) -> InstructionEncoder:
@@ -168,12 +181,15 @@ def run_publish(args: argparse.Namespace) -> int:
     A folder that is no policy, or a store that refuses it, is a user error (``lwd.cli`` reports it, exit 2).
     """
     from lwd_fleet.publisher import PolicyPublisher
+    from lwd_fleet.signing import ReleaseKey
     from lwd_fleet.store import FleetStore
     from lwd_interfaces.manifest import read_manifest
 
     version = str(read_manifest(args.checkpoint).facts.get("version", ""))
-    PolicyPublisher(FleetStore(args.store)).publish(args.checkpoint, version, args.channel)
-    print(f"published {version} on {args.channel}")
+    key = ReleaseKey.from_file(args.signing_key) if args.signing_key else None
+    PolicyPublisher(FleetStore(args.store), key).publish(args.checkpoint, version, args.channel)
+    signed = f"signed by key {key.key_id}" if key else "UNSIGNED: robots refuse it unless they allow unsigned policies"
+    print(f"published {version} on {args.channel}, {signed}")
     return 0
 
 
@@ -197,6 +213,7 @@ def run_serve(args: argparse.Namespace) -> int:
         agent=args.agent,
         seed=args.seed,
         catalog=str(args.catalog or ""),
+        signing_key=str(args.signing_key or ""),
     )
     context = DistributedContext.from_environment()
     try:
