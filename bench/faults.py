@@ -248,7 +248,8 @@ def trainer_with_bad_bags(bench: Bench) -> Row:
     work = bench.root / "trainer"
     code, _, err = run_lwd(
         ["train", "serve", "--store", bench.store_url, "--work-dir", str(work), "--publish-every", "2",
-         "--batch-size", "8", "--agent", '{"hidden_dim": 32}', "--signing-key", str(bench.signing_key), "--max-updates", "2"]
+         "--batch-size", "8", "--agent", '{"hidden_dim": 32}',
+         "--signing-key", str(bench.signing_key), "--max-updates", "2"]
     )  # fmt: skip
     status = json.loads((work / "telemetry/status.json").read_text())
     ledger = ledger_by_name(work)
@@ -278,7 +279,8 @@ def trainer_restart(bench: Bench) -> Row:
     try:
         code, _, _ = run_lwd(
             ["train", "serve", "--store", bench.store_url, "--work-dir", str(work), "--publish-every", "2",
-             "--batch-size", "8", "--agent", '{"hidden_dim": 32}', "--signing-key", str(bench.signing_key), "--max-updates", "2"]
+             "--batch-size", "8", "--agent", '{"hidden_dim": 32}',
+         "--signing-key", str(bench.signing_key), "--max-updates", "2"]
         )  # fmt: skip
     finally:
         episode_cache.decode_episode = decode
@@ -305,7 +307,8 @@ def resume_with_lost_episode(bench: Bench) -> Row:
         cached.unlink()
     code, out, err = run_lwd(
         ["train", "serve", "--store", bench.store_url, "--work-dir", str(work), "--publish-every", "2",
-         "--batch-size", "8", "--agent", '{"hidden_dim": 32}', "--signing-key", str(bench.signing_key), "--max-updates", "4"]
+         "--batch-size", "8", "--agent", '{"hidden_dim": 32}',
+         "--signing-key", str(bench.signing_key), "--max-updates", "4"]
     )  # fmt: skip
     storage.write_bytes(original)
     entry = ledger_by_name(work)["good_dep0"]

@@ -70,7 +70,7 @@ def test_keygen_writes_a_private_key_only_its_owner_reads_and_never_overwrites_i
     with pytest.raises(FileExistsError, match="never overwritten"):
         generate_key_pair(tmp_path / "keys", "old")
     private.chmod(0o644)
-    with pytest.raises(ReleaseKeyError, match="open to others.*chmod 600"):
+    with pytest.raises(ReleaseKeyError, match=r"open to others.*chmod 600"):
         ReleaseKey.from_file(private)
     with pytest.raises(ReleaseKeyError, match="not a PEM public key"):
         ReleaseTrust.from_files([private])
