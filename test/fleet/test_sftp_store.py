@@ -1,5 +1,5 @@
 """The SFTP store against a real OpenSSH server: upload, server killed mid-transfer then restarted and the
-upload resumed, checksums verified; an unreachable server gives a clear error without leaking the key path."""
+upload resumed, checksums verified (by the server's own sha256sum, no read-back); an unreachable server gives a clear error without leaking the key path."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from lwd_fleet.channel_watcher import ChannelWatcher
 from lwd_fleet.errors import StoreUnavailableError
 from lwd_fleet.store import FleetStore
 from lwd_interfaces import topics
-from lwd_interfaces.manifest import verify_folder
+from lwd_interfaces.manifest import sha256_file, verify_folder
 from lwd_logger.bag_reader import BagReader
 from lwd_logger.bridge import BagBridge
 
@@ -100,3 +100,20 @@ def test_channel_watcher_over_sftp(ssh_server, tmp_path):
     release = ChannelWatcher(FleetStore(ssh_server.url), "stable", tmp_path / "cache").poll()
     assert release.version == "v000007"
     assert (release.folder / "model.safetensors").read_bytes() == b"weights" * 100
+
+
+def test_sftp_copy_is_proven_by_the_servers_sha256sum_without_reading_it_back(ssh_server, record_episode, spool):
+    record_episode(n=5)
+    store = FleetStore(ssh_server.url)
+    read_backs = []
+    original = store.sha256
+    store.sha256 = lambda key, limit=None: read_backs.append(key) or original(key, limit)
+    (result,) = BagBridge(spool, store).upload_pending()
+    assert store.proofs == {"server sha256sum": 2} and read_backs == []
+    mcap = ssh_server.root / result.key / "ep1.mcap"
+    digest = sha256_file(mcap)
+    data = bytearray(mcap.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    mcap.write_bytes(bytes(data))
+    assert not store.holds(f"{result.key}/ep1.mcap", digest)
+    assert read_backs == [f"{result.key}/ep1.mcap"]  # a server digest that differs is confirmed by the bytes

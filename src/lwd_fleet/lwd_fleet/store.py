@@ -7,6 +7,12 @@ a remote file that is a verified prefix of the local one is appended to rather
 than sent again. The URL's credentials (password, key file) are never logged:
 use ``display_url``.
 
+Uploads hash the bytes they send (``send_file``), and ``holds`` proves a remote copy by the cheapest means
+the store offers: on sftp the server's own ``sha256sum`` over an ssh exec channel, where the account may run
+it (no bytes cross the link; OpenSSH's sftp-server has no checksum extension such as ``check-file``), else
+(file://, memory://, s3://, sftp accounts limited to sftp) a read-back. Either way the copy counts as proven
+only when the digest read is exactly the one expected; ``proofs`` counts which means proved how many files.
+
 SFTP URLs: ``sftp://user@host:port/abs/path?key_filename=/path/to/key``; the
 key file can also come from ``storage_options``.
 
@@ -20,7 +26,10 @@ import hashlib
 import logging
 import os
 import posixpath
+import shlex
 import uuid
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -39,7 +48,20 @@ SCHEMES = ("file", "sftp", "ssh", "s3", "memory")
 """URL schemes a store can be opened with (a URL without ``://`` is a local path)."""
 
 _BLOCK = 1 << 20
+SERVER_SUM_TIMEOUT_S = 300.0
+"""Longest wait for the server's ``sha256sum`` of one file before falling back to a read-back."""
+PROOF_SERVER = "server sha256sum"
+PROOF_READ_BACK = "read-back"
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SentFile:
+    """One uploaded file: bytes actually sent, and the size and sha256 of every local byte (resumed prefix too)."""
+
+    bytes_sent: int
+    size: int
+    sha256: str
 
 
 def _fast(stream: Any, size: int | None = None) -> Any:
@@ -50,6 +72,14 @@ def _fast(stream: Any, size: int | None = None) -> Any:
         else:
             stream.prefetch(size)
     return stream
+
+
+def _hash_prefix(stream: Any, length: int, digest: Any) -> None:
+    """Feed the first ``length`` bytes of a binary stream into ``digest``."""
+    remaining = length
+    while remaining > 0 and (block := stream.read(min(_BLOCK, remaining))):
+        digest.update(block)
+        remaining -= len(block)
 
 
 def redact_url(url: str) -> str:
@@ -98,6 +128,8 @@ class FleetStore:
             self.root = "/" + f"{parts.netloc}{parts.path}".strip("/")
         if self.protocol not in SCHEMES:
             raise StoreError(f"unsupported store URL scheme {self.protocol!r} in {self.display_url}")
+        self.proofs: Counter[str] = Counter()
+        self._server_sums = self.protocol in ("sftp", "ssh")
         self.fs = self._connect()
 
     def _connect(self) -> fsspec.AbstractFileSystem:
@@ -164,10 +196,7 @@ class FleetStore:
             if limit is None:
                 return sha256_stream(stream)[0]
             digest = hashlib.sha256()
-            remaining = limit
-            while remaining > 0 and (block := stream.read(min(_BLOCK, remaining))):
-                digest.update(block)
-                remaining -= len(block)
+            _hash_prefix(stream, limit, digest)
             return digest.hexdigest()
 
     def read_bytes(self, key: str) -> bytes:
@@ -223,30 +252,84 @@ class FleetStore:
 
     def upload_file(self, local: str | Path, key: str) -> int:
         """Upload a local file, resuming when the remote file is a matching prefix; returns bytes sent."""
+        return self.send_file(local, key).bytes_sent
+
+    def send_file(self, local: str | Path, key: str) -> SentFile:
+        """Upload a local file, resuming when the remote file is a verified prefix, hashing every local byte.
+
+        The returned sha256 is of the bytes read from ``local`` as they were sent (and of the resumed prefix,
+        which the resume check hashes anyway): it tells whether the local file still is what a manifest says.
+        """
         local = Path(local)
         local_size = local.stat().st_size
         remote_size = self.size(key)
+        digest = hashlib.sha256()
         offset = 0
         if remote_size is not None and 0 < remote_size <= local_size:
+            prefix = hashlib.sha256()
             with open(local, "rb") as stream:
-                digest = hashlib.sha256()
-                remaining = remote_size
-                while remaining > 0 and (block := stream.read(min(_BLOCK, remaining))):
-                    digest.update(block)
-                    remaining -= len(block)
-            if self.sha256(key, limit=remote_size) == digest.hexdigest():
-                offset = remote_size
+                _hash_prefix(stream, remote_size, prefix)
+            if self.sha256(key, limit=remote_size) == prefix.hexdigest():
+                offset, digest = remote_size, prefix
         if offset == local_size:
-            return 0
+            return SentFile(0, local_size, digest.hexdigest())
         target = self.path(key)
         self.fs.makedirs(posixpath.dirname(target), exist_ok=True)
-        with open(local, "rb") as source, _fast(self.fs.open(target, "ab" if offset else "wb")) as sink:
-            source.seek(offset)
+        start = offset
+        with open(local, "rb") as source, _fast(self.fs.open(target, "ab" if start else "wb")) as sink:
+            source.seek(start)
             while block := source.read(_BLOCK):
                 sink.write(block)
-        if offset:
-            log.info("resumed %s at byte %d of %d", key, offset, local_size)
-        return local_size - offset
+                digest.update(block)
+                offset += len(block)
+        if start:
+            log.info("resumed %s at byte %d of %d", key, start, local_size)
+        return SentFile(offset - start, offset, digest.hexdigest())
+
+    def holds(self, key: str, sha256: str) -> bool:
+        """True when the store's copy of ``key`` has exactly this sha256, proven the cheapest way the store offers.
+
+        On sftp the server hashes the file itself where the account may run ``sha256sum`` over ssh; any other
+        answer than ``sha256`` (a refused exec, another digest) is checked again by a read-back, so a mismatch
+        is always one the bytes themselves show.
+        """
+        if self._server_sums and self._server_sha256(key) == sha256:
+            self.proofs[PROOF_SERVER] += 1
+            return True
+        if self.sha256(key) != sha256:
+            return False
+        self.proofs[PROOF_READ_BACK] += 1
+        return True
+
+    def _server_sha256(self, key: str) -> str | None:
+        """sha256 of a remote file as the sftp server's ``sha256sum`` reports it; None where it cannot say.
+
+        A server that refuses exec channels or lacks ``sha256sum`` is not asked again on this connection.
+        """
+        client = getattr(self.fs, "client", None)
+        if client is None:
+            self._server_sums = False
+            return None
+        command = f"sha256sum -- {shlex.quote(self.path(key))}"
+        try:
+            _, stdout, _ = client.exec_command(command, timeout=SERVER_SUM_TIMEOUT_S)
+            output = stdout.read()
+            status = stdout.channel.recv_exit_status()
+        except (paramiko.SSHException, OSError) as error:
+            log.info("store %s: no server-side sha256sum (%s); proving copies by read-back", self.display_url, error)
+            self._server_sums = False
+            return None
+        digest = output.split(b" ", 1)[0].decode("ascii", "replace")
+        if status == 127 or len(digest) != 64:
+            log.info("store %s: server cannot run sha256sum (exit %d); proving by read-back", self.display_url, status)
+            self._server_sums = False
+            return None
+        return digest if status == 0 else None
+
+    def remove_empty_folder(self, key: str) -> None:
+        """Delete a remote folder if it exists and holds nothing (cleanup after an abandoned upload)."""
+        if self.exists(key) and not self.listdir(key):
+            self.fs.rmdir(self.path(key))
 
     def download_file(self, key: str, local: str | Path) -> None:
         """Copy a remote file to a local path."""
