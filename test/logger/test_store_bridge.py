@@ -65,8 +65,8 @@ def test_wrong_remote_content_is_replaced_not_trusted(record_episode, spool, tmp
 class CorruptingStore(FleetStore):
     """A store whose disk flips the first byte of every uploaded file (a faulty remote)."""
 
-    def send_file(self, local, key):
-        sent = super().send_file(local, key)
+    def upload_file(self, local, key):
+        sent = super().upload_file(local, key)
         path = self.path(key)
         data = bytearray(open(path, "rb").read())
         data[0] ^= 0xFF

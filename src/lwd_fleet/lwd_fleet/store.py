@@ -7,17 +7,11 @@ a remote file that is a verified prefix of the local one is appended to rather
 than sent again. The URL's credentials (password, key file) are never logged:
 use ``display_url``.
 
-Uploads hash the bytes they send (``send_file``), and ``holds`` proves a remote copy by the cheapest means
-the store offers: on sftp the server's own ``sha256sum`` over an ssh exec channel, where the account may run
-it (no bytes cross the link; OpenSSH's sftp-server has no checksum extension such as ``check-file``), else
-(file://, memory://, s3://, sftp accounts limited to sftp) a read-back. Either way the copy counts as proven
-only when the digest read is exactly the one expected; ``proofs`` counts which means proved how many files.
-
-SFTP URLs: ``sftp://user@host:port/abs/path?key_filename=/path/to/key``; the
-key file can also come from ``storage_options``.
-
-A writer opens a store with ``create=True`` (a ``file://`` root is made on the spot); a reader passes
-``create=False``, so a mistyped URL is a StoreError instead of a new, empty store.
+``holds`` proves that a remote copy has a given sha256 by the cheapest means the store offers: on sftp
+the server's own ``sha256sum`` over an ssh exec channel, where the account may run it (no bytes cross the
+link; OpenSSH's sftp-server has no checksum extension such as ``check-file``), else (file://, memory://,
+s3://, sftp accounts limited to sftp) a read-back. Either way the copy counts as proven only when the digest
+read is exactly the one expected; ``proofs`` counts which means proved how many files.
 """
 
 from __future__ import annotations
@@ -29,7 +23,6 @@ import posixpath
 import shlex
 import uuid
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -53,15 +46,6 @@ SERVER_SUM_TIMEOUT_S = 300.0
 PROOF_SERVER = "server sha256sum"
 PROOF_READ_BACK = "read-back"
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SentFile:
-    """One uploaded file: bytes actually sent, and the size and sha256 of every local byte (resumed prefix too)."""
-
-    bytes_sent: int
-    size: int
-    sha256: str
 
 
 def _fast(stream: Any, size: int | None = None) -> Any:
@@ -252,39 +236,27 @@ class FleetStore:
 
     def upload_file(self, local: str | Path, key: str) -> int:
         """Upload a local file, resuming when the remote file is a matching prefix; returns bytes sent."""
-        return self.send_file(local, key).bytes_sent
-
-    def send_file(self, local: str | Path, key: str) -> SentFile:
-        """Upload a local file, resuming when the remote file is a verified prefix, hashing every local byte.
-
-        The returned sha256 is of the bytes read from ``local`` as they were sent (and of the resumed prefix,
-        which the resume check hashes anyway): it tells whether the local file still is what a manifest says.
-        """
         local = Path(local)
         local_size = local.stat().st_size
         remote_size = self.size(key)
-        digest = hashlib.sha256()
         offset = 0
         if remote_size is not None and 0 < remote_size <= local_size:
-            prefix = hashlib.sha256()
+            digest = hashlib.sha256()
             with open(local, "rb") as stream:
-                _hash_prefix(stream, remote_size, prefix)
-            if self.sha256(key, limit=remote_size) == prefix.hexdigest():
-                offset, digest = remote_size, prefix
+                _hash_prefix(stream, remote_size, digest)
+            if self.sha256(key, limit=remote_size) == digest.hexdigest():
+                offset = remote_size
         if offset == local_size:
-            return SentFile(0, local_size, digest.hexdigest())
+            return 0
         target = self.path(key)
         self.fs.makedirs(posixpath.dirname(target), exist_ok=True)
-        start = offset
-        with open(local, "rb") as source, _fast(self.fs.open(target, "ab" if start else "wb")) as sink:
-            source.seek(start)
+        with open(local, "rb") as source, _fast(self.fs.open(target, "ab" if offset else "wb")) as sink:
+            source.seek(offset)
             while block := source.read(_BLOCK):
                 sink.write(block)
-                digest.update(block)
-                offset += len(block)
-        if start:
-            log.info("resumed %s at byte %d of %d", key, start, local_size)
-        return SentFile(offset - start, offset, digest.hexdigest())
+        if offset:
+            log.info("resumed %s at byte %d of %d", key, offset, local_size)
+        return local_size - offset
 
     def holds(self, key: str, sha256: str) -> bool:
         """True when the store's copy of ``key`` has exactly this sha256, proven the cheapest way the store offers.

@@ -1,15 +1,15 @@
 """BagBridge: uploads committed episodes from the local spool to the fleet store, then frees the spool.
 
 For each committed episode: check that every file its manifest lists is there with its size (the sha256
-values were computed by the recorder as it wrote the bag, so nothing is read here), upload every file to
+values were computed by the recorder as it wrote the bag, so nothing is hashed here), upload every file to
 its episode folder in the store (:func:`lwd_fleet.layout.episode_folder`; skipping remote files the store
-proves already match, resuming partial ones) while hashing the bytes as they are sent, compare that hash
-with the manifest (a mismatch means the local bytes changed after the recorder hashed them), have the store
-prove its copy (``FleetStore.holds``: the sftp server's own sha256sum where it can run one, else a
-read-back), write the manifest last, read it back, and only then delete the local copy. Each byte is
-thus read once locally, plus once remotely for the proof. Store errors are retried with exponential backoff
-and a reconnect; after the last attempt the episode stays in the spool and ``StoreUnavailableError`` is
-raised.
+proves already match, resuming partial ones), have the store prove each copy has the manifest's sha256
+(``FleetStore.holds``: the sftp server's own sha256sum where it can run one, else a read-back), write the
+manifest last, read it back, and only then delete the local copy. On the good path each byte is read once
+locally (to send it) and hashed once, where the store keeps it. The local file is hashed only when a proof
+fails, to tell a damaged remote copy (StoreError; tried again) from local bytes that changed after the
+recorder hashed them. Store errors are retried with exponential backoff and a reconnect; after the last
+attempt the episode stays in the spool and ``StoreUnavailableError`` is raised.
 
 A committed episode whose local bytes fail their manifest (or whose facts cannot
 place it in the store) can never be uploaded; the files this attempt sent are removed
@@ -36,7 +36,7 @@ from lwd_fleet.errors import StoreError, StoreUnavailableError
 from lwd_fleet.layout import episode_day, episode_folder, manifest_key
 from lwd_fleet.quarantine import CHECKSUM_MISMATCH, INVALID_FACTS
 from lwd_fleet.store import TRANSIENT_ERRORS, FleetStore
-from lwd_interfaces.manifest import MANIFEST_NAME, FileEntry, Manifest, ManifestError, read_manifest
+from lwd_interfaces.manifest import MANIFEST_NAME, FileEntry, Manifest, ManifestError, read_manifest, sha256_file
 
 from lwd_logger.spool import Spool
 
@@ -167,7 +167,7 @@ class BagBridge:
                 sent.append(remote)
                 bytes_sent += self._send(folder, entry, remote)
         except UnverifiableEpisodeError:
-            for remote in sent:
+            for remote in sent[:-1]:
                 self.store.remove(remote)
             self.store.remove_empty_folder(key)
             raise
@@ -187,18 +187,22 @@ class BagBridge:
         return UploadResult(folder.name, key, bytes_sent, skipped, manifest.digest)
 
     def _send(self, folder: Path, entry: FileEntry, remote: str) -> int:
-        """Upload one file, check the bytes sent against the manifest, have the store prove its copy; bytes sent."""
-        result = self.store.send_file(folder / entry.path, remote)
-        if (result.size, result.sha256) != (entry.size, entry.sha256):
+        """Upload one file and have the store prove its copy matches the manifest; returns the bytes sent.
+
+        Only when the proof fails is the local file hashed, to tell a store that damaged the copy (StoreError, the
+        episode is tried again) from local bytes that changed after the recorder hashed them (quarantined).
+        """
+        sent = self.store.upload_file(folder / entry.path, remote)
+        if self.store.holds(remote, entry.sha256):
+            return sent
+        self.store.remove(remote)
+        if sha256_file(folder / entry.path) != entry.sha256:
             raise UnverifiableEpisodeError(
                 f"local episode {folder} fails verification, not uploaded (kept): {entry.path} fails its sha256 "
-                f"check (the bytes sent are not the ones the recorder hashed)",
+                f"check (its bytes changed after the recorder hashed them)",
                 CHECKSUM_MISMATCH,
             )
-        if not self.store.holds(remote, entry.sha256):
-            self.store.remove(remote)
-            raise StoreError(f"{remote}: sha256 read back from {self.store.display_url} differs after upload")
-        return result.bytes_sent
+        raise StoreError(f"{remote}: sha256 read back from {self.store.display_url} differs after upload")
 
     def upload_pending(self) -> list[UploadResult]:
         """Upload every committed episode of the spool, with retries; returns what was uploaded.
