@@ -56,6 +56,7 @@ class TrainerNode(Node):
                     "n_step",
                     "seed",
                     "catalog",
+                    "ingest_workers",
                 )
             },
         )
