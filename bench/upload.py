@@ -3,7 +3,8 @@
 One recorded episode (3 noisy 480x640 cameras at 50 Hz) is uploaded to a file:// store on the same disk and
 to an sftp:// store served by a real OpenSSH server on loopback (started here with generated keys, like the
 tests do; skipped when /usr/sbin/sshd is missing). The plain copy is shutil.copyfile for file:// and
-paramiko's SFTPClient.put for sftp://. "upload only" times FleetStore.upload_file over the bag's files,
+paramiko's SFTPClient.put for sftp://. Every timed phase starts after an ``os.sync()``, so none pays for writing
+back the dirty pages of the one before it. "upload only" times FleetStore.upload_file over the bag's files,
 without the verification the bridge adds before it may delete the local copy. The last column says how the
 store proved the bridge's copies (``FleetStore.proofs``: the server's sha256sum, or a read-back).
 
@@ -92,15 +93,18 @@ def measure(url: str, root: Path, plain_copy, seconds: float, work: Path) -> tup
     folder = record_episode(spool, seconds, f"ep{time.monotonic_ns()}")
     files = sorted(p for p in folder.iterdir() if p.name != MANIFEST_NAME)
     size = sum(p.stat().st_size for p in files)
+    os.sync()  # each timed phase starts without the previous one's dirty pages to write back
     start = time.perf_counter()
     for path in files:
         plain_copy(path, f"plain/{path.name}")
     plain = time.perf_counter() - start
     store = FleetStore(url)
+    os.sync()
     start = time.perf_counter()
     for path in files:
         store.upload_file(path, f"upload_only/{folder.name}/{path.name}")
     upload_only = time.perf_counter() - start
+    os.sync()
     start = time.perf_counter()
     BagBridge(spool, store).upload_pending()
     bridge = time.perf_counter() - start
