@@ -1,10 +1,12 @@
-"""Upload throughput: BagBridge (upload + remote sha256 read-back + manifest) vs a plain copy over the same transport.
+"""Upload throughput: BagBridge (hashing upload + remote proof + manifest) vs a plain copy over the same transport.
 
 One recorded episode (3 noisy 480x640 cameras at 50 Hz) is uploaded to a file:// store on the same disk and
 to an sftp:// store served by a real OpenSSH server on loopback (started here with generated keys, like the
 tests do; skipped when /usr/sbin/sshd is missing). The plain copy is shutil.copyfile for file:// and
-paramiko's SFTPClient.put for sftp://. "upload only" times FleetStore.upload_file over the bag's files,
-without the verification the bridge adds before it may delete the local copy.
+paramiko's SFTPClient.put for sftp://. Every timed phase starts after an ``os.sync()``, so none pays for writing
+back the dirty pages of the one before it. "upload only" times FleetStore.upload_file over the bag's files,
+without the verification the bridge adds before it may delete the local copy. The last column says how the
+store proved the bridge's copies (``FleetStore.proofs``: the server's sha256sum, or a read-back).
 
     .venv/bin/python bench/upload.py --seconds 2
 """
@@ -85,21 +87,24 @@ def start_sshd(folder: Path) -> tuple[subprocess.Popen, int, Path]:
     raise RuntimeError("sshd did not start")
 
 
-def measure(url: str, root: Path, plain_copy, seconds: float, work: Path) -> tuple[float, float, float, int]:
-    """(plain copy s, upload-only s, bridge s, bytes) for one fresh episode per measurement."""
+def measure(url: str, root: Path, plain_copy, seconds: float, work: Path) -> tuple[float, float, float, int, str]:
+    """(plain copy s, upload-only s, bridge s, bytes, how the store proved its copies) for one fresh episode."""
     spool = Spool(work / f"spool-{time.monotonic_ns()}")
     folder = record_episode(spool, seconds, f"ep{time.monotonic_ns()}")
     files = sorted(p for p in folder.iterdir() if p.name != MANIFEST_NAME)
     size = sum(p.stat().st_size for p in files)
+    os.sync()  # each timed phase starts without the previous one's dirty pages to write back
     start = time.perf_counter()
     for path in files:
         plain_copy(path, f"plain/{path.name}")
     plain = time.perf_counter() - start
     store = FleetStore(url)
+    os.sync()
     start = time.perf_counter()
     for path in files:
         store.upload_file(path, f"upload_only/{folder.name}/{path.name}")
     upload_only = time.perf_counter() - start
+    os.sync()
     start = time.perf_counter()
     BagBridge(spool, store).upload_pending()
     bridge = time.perf_counter() - start
@@ -107,7 +112,7 @@ def measure(url: str, root: Path, plain_copy, seconds: float, work: Path) -> tup
     shutil.rmtree(root / "upload_only")
     shutil.rmtree(root / "episodes")
     shutil.rmtree(spool.root)
-    return plain, upload_only, bridge, size
+    return plain, upload_only, bridge, size, ", ".join(f"{how} x{n}" for how, n in sorted(store.proofs.items()))
 
 
 def main() -> None:
@@ -150,12 +155,13 @@ def main() -> None:
         print(f"sftp row skipped: {SSHD} missing (apt-get install openssh-server)")
     print(
         f"{'store':<18} {'MB':>6} {'plain MB/s':>10} {'upload MB/s':>11} {'ratio':>6} {'bridge MB/s':>11} {'ratio':>6}"
+        " proof"
     )
-    for name, plain, upload_only, bridge, size in rows:
+    for name, plain, upload_only, bridge, size, proof in rows:
         mb = size / 1e6
         print(
             f"{name:<18} {mb:>6.0f} {mb / plain:>10.0f} {mb / upload_only:>11.0f} {plain / upload_only:>6.2f} "
-            f"{mb / bridge:>11.0f} {plain / bridge:>6.2f}"
+            f"{mb / bridge:>11.0f} {plain / bridge:>6.2f} {proof}"
         )
     shutil.rmtree(work)
 

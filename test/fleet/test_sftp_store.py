@@ -1,5 +1,6 @@
 """The SFTP store against a real OpenSSH server: server killed mid-transfer then restarted and the upload
-resumed, checksums verified; an unreachable server gives a clear error without leaking the key path.
+resumed, checksums verified (by the server's own sha256sum, no read-back); an unreachable server gives a clear
+error without leaking the key path.
 
 Uploads, resumes and channels over SFTP run with the other backends (the ``store_backend`` fixture)."""
 
@@ -13,7 +14,7 @@ import pytest
 from lwd_fleet.errors import StoreUnavailableError
 from lwd_fleet.store import FleetStore
 from lwd_interfaces import topics
-from lwd_interfaces.manifest import verify_folder
+from lwd_interfaces.manifest import sha256_file, verify_folder
 from lwd_logger.bridge import BagBridge
 
 
@@ -73,3 +74,20 @@ def test_unreachable_sftp_store_is_a_clear_error(ssh_server, record_episode, spo
     with pytest.raises(StoreUnavailableError, match="cannot reach store") as error:
         FleetStore(url)
     assert str(ssh_server.key) not in str(error.value)
+
+
+def test_sftp_copy_is_proven_by_the_servers_sha256sum_without_reading_it_back(ssh_server, record_episode, spool):
+    record_episode(n=5)
+    store = FleetStore(ssh_server.url)
+    read_backs = []
+    original = store.sha256
+    store.sha256 = lambda key, limit=None: read_backs.append(key) or original(key, limit)
+    (result,) = BagBridge(spool, store).upload_pending()
+    assert store.proofs == {"server sha256sum": 2} and read_backs == []
+    mcap = ssh_server.root / result.key / "ep1.mcap"
+    digest = sha256_file(mcap)
+    data = bytearray(mcap.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    mcap.write_bytes(bytes(data))
+    assert not store.holds(f"{result.key}/ep1.mcap", digest)
+    assert read_backs == [f"{result.key}/ep1.mcap"]  # a server digest that differs is confirmed by the bytes

@@ -77,6 +77,9 @@ class FillingWriter:
     def abort(self) -> None:
         self.inner.abort()
 
+    def hashed_files(self):
+        return self.inner.hashed_files()
+
 
 class DiskSpool(Spool):
     """The real spool, whose free-space check reads the small disk."""

@@ -20,6 +20,12 @@ by keys; listings are never cached, so a reader sees other writers' objects at o
 
 A writer opens a store with ``create=True`` (a ``file://`` root is made on the spot); a reader passes
 ``create=False``, so a mistyped URL is a StoreError instead of a new, empty store.
+
+``holds`` proves that a remote copy has a given sha256 by the cheapest means the store offers: on sftp
+the server's own ``sha256sum`` over an ssh exec channel, where the account may run it (no bytes cross the
+link; OpenSSH's sftp-server has no checksum extension such as ``check-file``), else (file://, memory://,
+s3://, sftp accounts limited to sftp) a read-back. Either way the copy counts as proven only when the digest
+read is exactly the one expected; ``proofs`` counts which means proved how many files.
 """
 
 from __future__ import annotations
@@ -28,7 +34,9 @@ import hashlib
 import logging
 import os
 import posixpath
+import shlex
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -61,6 +69,10 @@ SCHEMES = ("file", "sftp", "ssh", "s3", "memory")
 """URL schemes a store can be opened with (a URL without ``://`` is a local path)."""
 
 _BLOCK = 1 << 20
+SERVER_SUM_TIMEOUT_S = 300.0
+"""Longest wait for the server's ``sha256sum`` of one file before falling back to a read-back."""
+PROOF_SERVER = "server sha256sum"
+PROOF_READ_BACK = "read-back"
 log = logging.getLogger(__name__)
 
 
@@ -72,6 +84,14 @@ def _fast(stream: Any, size: int | None = None) -> Any:
         else:
             stream.prefetch(size)
     return stream
+
+
+def _hash_prefix(stream: Any, length: int, digest: Any) -> None:
+    """Feed the first ``length`` bytes of a binary stream into ``digest``."""
+    remaining = length
+    while remaining > 0 and (block := stream.read(min(_BLOCK, remaining))):
+        digest.update(block)
+        remaining -= len(block)
 
 
 def redact_url(url: str) -> str:
@@ -121,6 +141,8 @@ class FleetStore:
             self.root = "/" + f"{parts.netloc}{parts.path}".strip("/")
         if self.protocol not in SCHEMES:
             raise StoreError(f"unsupported store URL scheme {self.protocol!r} in {self.display_url}")
+        self.proofs: Counter[str] = Counter()
+        self._server_sums = self.protocol in ("sftp", "ssh")
         self.fs = self._connect()
 
     def _s3_url_options(self, netloc: str, query: str) -> dict[str, Any]:
@@ -221,10 +243,7 @@ class FleetStore:
             if limit is None:
                 return sha256_stream(stream)[0]
             digest = hashlib.sha256()
-            remaining = limit
-            while remaining > 0 and (block := stream.read(min(_BLOCK, remaining))):
-                digest.update(block)
-                remaining -= len(block)
+            _hash_prefix(stream, limit, digest)
             return digest.hexdigest()
 
     def read_bytes(self, key: str) -> bytes:
@@ -302,12 +321,9 @@ class FleetStore:
         remote_size = self.size(key)
         offset = 0
         if remote_size is not None and 0 < remote_size <= local_size:
+            digest = hashlib.sha256()
             with open(local, "rb") as stream:
-                digest = hashlib.sha256()
-                remaining = remote_size
-                while remaining > 0 and (block := stream.read(min(_BLOCK, remaining))):
-                    digest.update(block)
-                    remaining -= len(block)
+                _hash_prefix(stream, remote_size, digest)
             if self.sha256(key, limit=remote_size) == digest.hexdigest():
                 offset = remote_size
         if offset == local_size:
@@ -321,6 +337,51 @@ class FleetStore:
         if offset:
             log.info("resumed %s at byte %d of %d", key, offset, local_size)
         return local_size - offset
+
+    def holds(self, key: str, sha256: str) -> bool:
+        """True when the store's copy of ``key`` has exactly this sha256, proven the cheapest way the store offers.
+
+        On sftp the server hashes the file itself where the account may run ``sha256sum`` over ssh; any other
+        answer than ``sha256`` (a refused exec, another digest) is checked again by a read-back, so a mismatch
+        is always one the bytes themselves show.
+        """
+        if self._server_sums and self._server_sha256(key) == sha256:
+            self.proofs[PROOF_SERVER] += 1
+            return True
+        if self.sha256(key) != sha256:
+            return False
+        self.proofs[PROOF_READ_BACK] += 1
+        return True
+
+    def _server_sha256(self, key: str) -> str | None:
+        """sha256 of a remote file as the sftp server's ``sha256sum`` reports it; None where it cannot say.
+
+        A server that refuses exec channels or lacks ``sha256sum`` is not asked again on this connection.
+        """
+        client = getattr(self.fs, "client", None)
+        if client is None:
+            self._server_sums = False
+            return None
+        command = f"sha256sum -- {shlex.quote(self.path(key))}"
+        try:
+            _, stdout, _ = client.exec_command(command, timeout=SERVER_SUM_TIMEOUT_S)
+            output = stdout.read()
+            status = stdout.channel.recv_exit_status()
+        except (paramiko.SSHException, OSError) as error:
+            log.info("store %s: no server-side sha256sum (%s); proving copies by read-back", self.display_url, error)
+            self._server_sums = False
+            return None
+        digest = output.split(b" ", 1)[0].decode("ascii", "replace")
+        if status == 127 or len(digest) != 64:
+            log.info("store %s: server cannot run sha256sum (exit %d); proving by read-back", self.display_url, status)
+            self._server_sums = False
+            return None
+        return digest if status == 0 else None
+
+    def remove_empty_folder(self, key: str) -> None:
+        """Delete a remote folder if it exists and holds nothing (cleanup after an abandoned upload)."""
+        if self.exists(key) and not self.listdir(key):
+            self.fs.rmdir(self.path(key))
 
     def download_file(self, key: str, local: str | Path) -> None:
         """Copy a remote file to a local path."""

@@ -57,6 +57,7 @@ class TrainerNode(Node):
                     "seed",
                     "catalog",
                     "signing_key",
+                    "ingest_workers",
                 )
             },
         )

@@ -25,6 +25,7 @@ TRAINER_NODE = ParameterTable(
         Parameter("agent_json", "{}", "AgentConfig overrides as JSON, e.g. '{\"lam\": 0.3}'"),
         Parameter("seed", 0, "training seed", 0, 2**31 - 1),
         Parameter("catalog", "", f"SQLite episode catalog; '' = <work_dir>/{CATALOG_NAME}"),
+        Parameter("ingest_workers", 0, "processes that verify and decode new episodes (0: the trainer's own)", 0, 64),
         Parameter("language_model", "", "sentence-transformers folder; '' = the policy's (default MiniLM)"),
         Parameter("updates_per_tick", 10, "service ticks per timer callback", 1, 10000),
         Parameter("tick_period", 0.05, "timer period [s]", 0.001, 60.0),

@@ -4,7 +4,9 @@ Every figure the trainer reports (losses, τ statistics, value entropy, updates/
 buffer composition, last published version) is written both as a TensorBoard
 scalar under ``<log_dir>/tensorboard`` and into ``<log_dir>/status.json``
 (rewritten atomically, so a reader never sees half a file). The status also counts
-the episodes ingest set aside, by quarantine reason (``quarantine``).
+the episodes ingest set aside, by quarantine reason (``quarantine``), and says how fast
+ingest goes (``ingest_frames_per_s``, of the current or last store scan) and how many
+episodes it has found but not ingested yet (``ingest_backlog``).
 """
 
 from __future__ import annotations
@@ -53,6 +55,16 @@ class Telemetry:
                 "updates_per_s": _json_number(updates_per_s),
             }
         )
+        self.write_status()
+
+    def record_ingest(self, step: int, frames_per_s: float, backlog: int) -> None:
+        """Log the ingest rate (frames/s) and backlog (episodes found, not yet ingested) at update ``step``."""
+        if not self.enabled:
+            return
+        assert self._writer is not None
+        self._writer.add_scalar("ingest/frames_per_s", float(frames_per_s), step)
+        self._writer.add_scalar("ingest/backlog", float(backlog), step)
+        self._status.update({"ingest_frames_per_s": _json_number(frames_per_s), "ingest_backlog": int(backlog)})
         self.write_status()
 
     def update_status(self, **fields: Any) -> None:
@@ -107,6 +119,7 @@ def format_status(status: dict[str, Any]) -> str:
         f"updates/s: {_short(status.get('updates_per_s', 0))}",
         f"published: {status.get('published_version') or '-'}",
         f"episodes: {status.get('episodes_ingested', 0)} ingested, {status.get('episodes_skipped', 0)} skipped",
+        f"ingest: {_short(status.get('ingest_frames_per_s', 0.0))} frames/s, backlog {status.get('ingest_backlog', 0)}",
     ]
     held = status.get("quarantine", {})
     if held:

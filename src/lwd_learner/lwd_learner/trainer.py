@@ -42,10 +42,11 @@ from lwd_policy.checkpoint import CheckpointError, PolicyCheckpoint, load_checkp
 from lwd_fleet import quarantine
 from lwd_learner.agent import LWDAgent, TrainingDivergedError
 from lwd_learner.agent_config import AgentConfig, AgentConfigError
-from lwd_learner.dataset import EpisodeError, build_transitions, verified_manifest
+from lwd_learner.dataset import Episode, EpisodeError, build_transitions
 from lwd_learner.distributed import DistributedContext
 from lwd_learner.episode_cache import EpisodeCache
 from lwd_learner.feature_cache import FeatureCache
+from lwd_learner.ingest import IngestJob, IngestPool, Prepared
 from lwd_learner.observations import TextEmbedder, check_episode
 from lwd_learner.replay_buffer import CATEGORIES, ReplayBuffer
 from lwd_learner.telemetry import Telemetry
@@ -68,7 +69,8 @@ class TrainerConfig:
     version ``channel`` serves now. ``agent`` overrides AgentConfig fields (lam, lr, value, actor...).
     ``catalog`` is the SQLite episode catalog (default ``<work_dir>/catalog.sqlite``). ``signing_key`` is
     the release private key file that signs every published policy (empty: published unsigned, which robots
-    refuse unless they allow unsigned policies).
+    refuse unless they allow unsigned policies). ``ingest_workers``
+    processes verify and decode new episodes (0: the trainer's own process does).
     """
 
     store_url: str
@@ -87,10 +89,13 @@ class TrainerConfig:
     seed: int = 0
     catalog: str = ""
     signing_key: str = ""
+    ingest_workers: int = 0
 
     def __post_init__(self) -> None:
         self.work_dir = Path(self.work_dir)
         self.catalog = self.catalog or str(self.work_dir / CATALOG_NAME)
+        if self.ingest_workers < 0:
+            raise ValueError(f"trainer ingest_workers must be >= 0 (0: in-process), got {self.ingest_workers}")
         for name in ("publish_every", "batch_size", "buffer_capacity", "scan_every", "n_step"):
             if getattr(self, name) < 1:
                 raise ValueError(f"trainer {name} must be >= 1, got {getattr(self, name)}")
@@ -153,6 +158,10 @@ class TrainerService:
         self.buffer = ReplayBuffer(config.buffer_capacity, config.mix, seed=config.seed + self.context.rank)
         self.buffered: dict[str, _BufferedEpisode] = {}
         self.ledger: dict[str, dict[str, str]] = {}
+        self.ingest_pool = IngestPool(config.ingest_workers)
+        self.ingest_rate = 0.0
+        self.backlog = 0
+        self._identities: dict[str, str] = {}
         self.published_version = ""
         self.step = 0
         self._rate = (time.monotonic(), 0)
@@ -226,26 +235,51 @@ class TrainerService:
     def ingest_new(self) -> int:
         """Ingest every committed episode not yet in the ledger; returns how many entered the buffer.
 
-        A bad episode is quarantined and the others go on; one the store cannot deliver now is tried next scan.
+        Verify and decode run in the ingest pool; the episodes are encoded and added in store-key order as
+        their results come back, so the buffer does not depend on worker timing. A bad episode is quarantined
+        and the others go on; one the store cannot deliver now, or whose worker died, is tried next scan.
         """
-        added = set_aside = 0
-        for relative in self.committed_episodes():
-            if relative in self.ledger:
+        found = [relative for relative in self.committed_episodes() if relative not in self.ledger]
+        self.backlog = len(found)
+        added = set_aside = frames = 0
+        started = time.monotonic()
+        jobs = []
+        for relative in found:
+            admitted = self._admit(relative)
+            if isinstance(admitted, IngestJob):
+                jobs.append(admitted)
+            elif admitted is not None:
+                self._enter(relative, admitted)
+                set_aside += 1
+        for job, prepared in self.ingest_pool.prepared(jobs):
+            if prepared is None:
                 continue
-            entry = self._ingest(relative)
-            if entry is None:
-                continue
-            self.ledger[relative] = entry
-            added += entry["status"] == "ingested"
-            set_aside += entry["status"] != "ingested"
-        if added:
-            self.telemetry.update_status(buffer=self.buffer.composition(), **self._ledger_counts())
-        elif set_aside:
-            self.telemetry.update_status(**self._ledger_counts())
+            entry = self._finish(job, prepared)
+            self._enter(job.relative, entry)
+            if entry["status"] == "ingested":
+                added += 1
+                frames += prepared.episode.steps
+                self.ingest_rate = frames / max(time.monotonic() - started, 1e-9)
+                self._report_ingest()
+            else:
+                set_aside += 1
+        if added or set_aside or found:
+            self._report_ingest()
         return added
 
-    def _ingest(self, relative: str) -> dict[str, str] | None:
-        """The ledger entry of one committed episode (None: the store could not be read, try again later)."""
+    def _enter(self, relative: str, entry: dict[str, str]) -> None:
+        """Record one episode's ledger entry; it leaves the backlog."""
+        self.ledger[relative] = entry
+        self.backlog -= 1
+
+    def _report_ingest(self) -> None:
+        """Status and TensorBoard: ingest rate (frames/s of the current scan), backlog, buffer, ledger counts."""
+        self.telemetry.record_ingest(self.step, self.ingest_rate, self.backlog)
+        self.telemetry.update_status(buffer=self.buffer.composition(), **self._ledger_counts())
+
+    def _admit(self, relative: str) -> IngestJob | dict[str, str] | None:
+        """The ingest job of one committed episode, its ledger entry when it is known bad or has no manifest,
+        or None when the store could not be read (try again at the next scan)."""
         try:
             identity = quarantine.manifest_identity(self.store.read_bytes(manifest_key(relative)))
             known = self.catalog.rejection(relative, identity) if self.catalog is not None else None
@@ -258,11 +292,20 @@ class TrainerService:
         except (*TRANSIENT_ERRORS, StoreError) as error:
             LOGGER.warning("episode %s not read from the store, retrying at the next scan: %s", relative, error)
             return None
+        self._identities[relative] = identity
+        cameras = tuple(self.pretrained.config.cameras)
+        return IngestJob(relative, str(local), str(self.episodes.cache_dir), cameras)
+
+    def _finish(self, job: IngestJob, prepared: Prepared) -> dict[str, str]:
+        """The ledger entry of one prepared episode: checked, encoded and added to the buffer, or set aside."""
+        relative, identity = job.relative, self._identities.pop(job.relative)
+        if prepared.manifest is None or prepared.episode is None:
+            return self._set_aside(relative, identity, prepared.reason, prepared.detail)
+        manifest = prepared.manifest
         try:
-            manifest = verified_manifest(local)
             if any(e["key"] == manifest.digest and e["status"] == "ingested" for e in self.ledger.values()):
                 raise EpisodeError(f"{relative}: duplicate of an episode already ingested", quarantine.DUPLICATE)
-            self._add_episode(manifest.digest, local)
+            self._add_decoded(manifest.digest, prepared.episode, job.local)
         except EpisodeError as error:
             return self._set_aside(relative, identity, error.reason, str(error))
         except Exception as error:  # one bad episode must never stop the trainer, whatever it breaks
@@ -274,7 +317,7 @@ class TrainerService:
                 self.catalog.add(manifest, relative)
             except (ManifestError, ValueError) as error:
                 LOGGER.warning("episode %s trained on but not catalogued: %s", relative, error)
-        return {"status": "ingested", "reason": "", "detail": "", "key": manifest.digest, "local": str(local)}
+        return {"status": "ingested", "reason": "", "detail": "", "key": manifest.digest, "local": job.local}
 
     def _set_aside(self, relative: str, key: str, reason: str, detail: str) -> dict[str, str]:
         """Quarantine one episode in the catalog and log it; returns its ledger entry."""
@@ -284,8 +327,12 @@ class TrainerService:
         return {"status": "skipped", "reason": reason, "detail": detail, "key": key}
 
     def _add_episode(self, key: str, local: Path) -> None:
-        episode = self.episodes.load(local, key, cameras=self.pretrained.config.cameras)
-        check_episode(episode, str(local), self.pretrained.config)
+        """Load (from the episode cache, else by decoding) and add one episode: how a resume restores the buffer."""
+        self._add_decoded(key, self.episodes.load(local, key, cameras=self.pretrained.config.cameras), str(local))
+
+    def _add_decoded(self, key: str, episode: Episode, source: str) -> None:
+        """Check a decoded episode, build its transitions and features, and add it to the replay buffer."""
+        check_episode(episode, source, self.pretrained.config)
         stride = self.config.stride or self.agent_config.horizon
         transitions = build_transitions(
             episode, self.agent_config.horizon, self.agent_config.gamma, self.config.n_step, stride
@@ -452,7 +499,8 @@ class TrainerService:
         return int(value.item()) == 0
 
     def close(self) -> None:
-        """Flush telemetry, release the event file and close the catalog."""
+        """Stop the ingest workers, flush telemetry, release the event file and close the catalog."""
+        self.ingest_pool.close()
         self.telemetry.close()
         if self.catalog is not None:
             self.catalog.close()

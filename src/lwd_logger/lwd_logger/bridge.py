@@ -1,15 +1,19 @@
 """BagBridge: uploads committed episodes from the local spool to the fleet store, then frees the spool.
 
-For each committed episode: verify it locally against its manifest, upload
-every file to its episode folder in the store (:func:`lwd_fleet.layout.episode_folder`;
-skipping remote files whose size and sha256 already match, resuming partial ones),
-read every remote file back and check its sha256, write the manifest last,
-read it back, and only then delete the local copy. Store errors are retried
-with exponential backoff and a reconnect; after the last attempt the episode
-stays in the spool and ``StoreUnavailableError`` is raised.
+For each committed episode: check that every file its manifest lists is there with its size (the sha256
+values were computed by the recorder as it wrote the bag, so nothing is hashed here), upload every file to
+its episode folder in the store (:func:`lwd_fleet.layout.episode_folder`; skipping remote files the store
+proves already match, resuming partial ones), have the store prove each copy has the manifest's sha256
+(``FleetStore.holds``: the sftp server's own sha256sum where it can run one, else a read-back), write the
+manifest last, read it back, and only then delete the local copy. On the good path each byte is read once
+locally (to send it) and hashed once, where the store keeps it. The local file is hashed only when a proof
+fails, to tell a damaged remote copy (StoreError; tried again) from local bytes that changed after the
+recorder hashed them. Store errors are retried with exponential backoff and a reconnect; after the last
+attempt the episode stays in the spool and ``StoreUnavailableError`` is raised.
 
-A committed episode that fails its local verification (or whose facts cannot
-place it in the store) can never be uploaded; ``upload_pending`` moves it aside
+A committed episode whose local bytes fail their manifest (or whose facts cannot
+place it in the store) can never be uploaded; the files this attempt sent are removed
+from the store, and ``upload_pending`` moves the episode aside
 to ``<spool>/.quarantine/<name>`` with a ``<name>.reason.json`` beside it (reason
 name from :mod:`lwd_fleet.quarantine`, detail, time), logs and counts it, and
 uploads the others. Nothing is deleted, and a store outage is never a reason.
@@ -32,7 +36,7 @@ from lwd_fleet.errors import StoreError, StoreUnavailableError
 from lwd_fleet.layout import episode_day, episode_folder, manifest_key
 from lwd_fleet.quarantine import CHECKSUM_MISMATCH, INVALID_FACTS
 from lwd_fleet.store import TRANSIENT_ERRORS, FleetStore
-from lwd_interfaces.manifest import MANIFEST_NAME, Manifest, ManifestError, verify_folder
+from lwd_interfaces.manifest import MANIFEST_NAME, FileEntry, Manifest, ManifestError, read_manifest, sha256_file
 
 from lwd_logger.spool import Spool
 
@@ -72,6 +76,30 @@ def episode_key(manifest: Manifest, folder: Path) -> str:
         )
     start_ns = int(facts.get("lwd.start_time_ns") or (folder / MANIFEST_NAME).stat().st_mtime_ns)
     return episode_folder(robot_id, episode_day(start_ns), episode_id)
+
+
+def local_manifest(folder: Path) -> Manifest:
+    """A committed spool episode's manifest, once every file it lists is present with its size (nothing hashed).
+
+    UnverifiableEpisodeError (checksum_mismatch) when the manifest is unreadable or a file is missing or resized.
+    """
+    try:
+        manifest = read_manifest(folder)
+        if manifest.kind != "episode":
+            raise ManifestError(f"{folder}: manifest kind is {manifest.kind!r}, expected 'episode'")
+        for entry in manifest.files:
+            path = folder / entry.path
+            if not path.is_file():
+                raise ManifestError(f"{folder}: {entry.path} is listed in the manifest but missing")
+            if path.stat().st_size != entry.size:
+                raise ManifestError(
+                    f"{folder}: {entry.path} has {path.stat().st_size} bytes, manifest says {entry.size}"
+                )
+    except ManifestError as error:
+        raise UnverifiableEpisodeError(
+            f"local episode {folder} fails verification, not uploaded (kept): {error}", CHECKSUM_MISMATCH
+        ) from error
+    return manifest
 
 
 class BagBridge:
@@ -125,25 +153,24 @@ class BagBridge:
         raise AssertionError("unreachable: the loop returns or raises")
 
     def upload_episode(self, folder: Path) -> UploadResult:
-        """Upload one committed episode (one attempt) and delete it locally once verified remotely."""
-        try:
-            manifest = verify_folder(folder, kind="episode")
-        except ManifestError as error:
-            raise UnverifiableEpisodeError(
-                f"local episode {folder} fails verification, not uploaded (kept): {error}", CHECKSUM_MISMATCH
-            ) from error
+        """Upload one committed episode (one attempt) and delete it locally once the store proved every file."""
+        manifest = local_manifest(folder)
         key = episode_key(manifest, folder)
-        sent = 0
-        skipped = 0
-        for entry in manifest.files:
-            remote = f"{key}/{entry.path}"
-            if self.store.size(remote) == entry.size and self.store.sha256(remote) == entry.sha256:
-                skipped += 1
-                continue
-            sent += self.store.upload_file(folder / entry.path, remote)
-            if self.store.sha256(remote) != entry.sha256:
+        sent: list[str] = []
+        skipped = bytes_sent = 0
+        try:
+            for entry in manifest.files:
+                remote = f"{key}/{entry.path}"
+                if self.store.size(remote) == entry.size and self.store.holds(remote, entry.sha256):
+                    skipped += 1
+                    continue
+                sent.append(remote)
+                bytes_sent += self._send(folder, entry, remote)
+        except UnverifiableEpisodeError:
+            for remote in sent[:-1]:
                 self.store.remove(remote)
-                raise StoreError(f"{remote}: sha256 read back from {self.store.display_url} differs after upload")
+            self.store.remove_empty_folder(key)
+            raise
         manifest_bytes = manifest.to_json().encode()
         self.store.write_bytes(manifest_key(key), manifest_bytes)
         if self.store.read_bytes(manifest_key(key)) != manifest_bytes:
@@ -154,10 +181,28 @@ class BagBridge:
             folder.name,
             self.store.display_url,
             key,
-            sent,
+            bytes_sent,
             skipped,
         )
-        return UploadResult(folder.name, key, sent, skipped, manifest.digest)
+        return UploadResult(folder.name, key, bytes_sent, skipped, manifest.digest)
+
+    def _send(self, folder: Path, entry: FileEntry, remote: str) -> int:
+        """Upload one file and have the store prove its copy matches the manifest; returns the bytes sent.
+
+        Only when the proof fails is the local file hashed, to tell a store that damaged the copy (StoreError, the
+        episode is tried again) from local bytes that changed after the recorder hashed them (quarantined).
+        """
+        sent = self.store.upload_file(folder / entry.path, remote)
+        if self.store.holds(remote, entry.sha256):
+            return sent
+        self.store.remove(remote)
+        if sha256_file(folder / entry.path) != entry.sha256:
+            raise UnverifiableEpisodeError(
+                f"local episode {folder} fails verification, not uploaded (kept): {entry.path} fails its sha256 "
+                f"check (its bytes changed after the recorder hashed them)",
+                CHECKSUM_MISMATCH,
+            )
+        raise StoreError(f"{remote}: sha256 read back from {self.store.display_url} differs after upload")
 
     def upload_pending(self) -> list[UploadResult]:
         """Upload every committed episode of the spool, with retries; returns what was uploaded.

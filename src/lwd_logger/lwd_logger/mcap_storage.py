@@ -10,16 +10,22 @@ Chunk, message-index and chunk-index records are the ones rosbags writes
 (uncompressed CRC 0 means "not computed", as the MCAP spec allows), so
 every MCAP reader reads the result. It relies on rosbags 0.11's
 ``McapWriter`` internals (pinned in requirements.txt).
+
+The storage file is written through a ``HashingFile``, so its sha256 is known the moment it is closed:
+the episode's manifest takes it from there instead of reading the whole bag again at commit.
 """
 
 from __future__ import annotations
 
+import hashlib
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from io import BytesIO
+from pathlib import Path
 from types import MappingProxyType
-from typing import ClassVar
+from typing import BinaryIO, ClassVar
 
+from lwd_interfaces.manifest import FileEntry
 from rosbags.interfaces import Connection
 from rosbags.rosbag2 import Writer
 from rosbags.rosbag2.enums import StoragePlugin
@@ -36,14 +42,70 @@ def _string(text: str) -> bytes:
     return struct.pack("<I", len(data)) + data
 
 
+class HashingFile:
+    """A binary file being written front to back that hashes (sha256) every byte as it is written.
+
+    Wraps a file already opened for writing; what it already holds is read back once (the few header bytes
+    written before the wrap). Only sequential writes are supported, which is how MCAP storage is written.
+    """
+
+    def __init__(self, raw: BinaryIO, path: Path) -> None:
+        """Take over ``raw`` (open on ``path``), hashing what it holds so far."""
+        raw.flush()
+        self._raw = raw
+        self._digest = hashlib.sha256()
+        with open(path, "rb") as existing:
+            head = existing.read(raw.tell())
+        self._digest.update(head)
+        self.size = len(head)
+
+    def write(self, data: bytes | memoryview) -> int:
+        """Write and hash ``data``."""
+        written = self._raw.write(data)
+        self._digest.update(data)
+        self.size += len(data)
+        return written
+
+    def writelines(self, pieces: Iterable[bytes]) -> None:
+        """Write and hash every piece, in order."""
+        for piece in pieces:
+            self.write(piece)
+
+    def tell(self) -> int:
+        """Current position (the bytes written so far)."""
+        return self._raw.tell()
+
+    def flush(self) -> None:
+        """Flush the underlying file."""
+        self._raw.flush()
+
+    def fileno(self) -> int:
+        """File descriptor of the underlying file (for fsync)."""
+        return self._raw.fileno()
+
+    def close(self) -> None:
+        """Close the underlying file."""
+        self._raw.close()
+
+    @property
+    def sha256(self) -> str:
+        """sha256 hex digest of every byte written so far."""
+        return self._digest.hexdigest()
+
+
 class DirectMcapWriter(McapWriter):
-    """``McapWriter`` whose chunks are lists of pieces written straight to the file."""
+    """``McapWriter`` whose chunks are lists of pieces written straight to the file, hashed as they are written."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         """Open the file as rosbags does; start an empty piece list."""
         super().__init__(*args, **kwargs)
+        self.bio = HashingFile(self.bio, self.path)
         self.pieces: list[bytes] = []
         self.pieces_size = 0
+
+    def file_entry(self) -> FileEntry:
+        """Manifest entry (path relative to the bag folder, size, sha256) of the storage file as written so far."""
+        return FileEntry(path=self.path.name, size=self.bio.size, sha256=self.bio.sha256)
 
     def _take_pending_records(self) -> None:
         """Move schema/channel records rosbags wrote into ``chunk.bio`` onto the piece list, in order."""

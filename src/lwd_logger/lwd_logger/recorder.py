@@ -5,8 +5,9 @@ journal (``lwd_journal.json``: the episode's start facts and topic
 definitions) next to the storage file. The writer is flushed every
 ``flush_period_s``, so after a crash everything up to the last flush can be
 recovered (see ``recovery``) as an *incomplete* episode. On a clean end the
-``lwd.*`` custom data goes into metadata.yaml, the manifest is written last,
-and the folder is renamed to its committed name.
+``lwd.*`` custom data goes into metadata.yaml, the manifest is written last
+(with the storage file's sha256 as the writer computed it while writing, so
+the bag is not read again), and the folder is renamed to its committed name.
 
 A write that fails (``ENOSPC`` on a full disk, any ``OSError`` while writing,
 flushing or closing) never leaves the recorder wedged: the episode is closed
@@ -257,7 +258,8 @@ class EpisodeRecorder:
             writer.close(data)
             (partial / JOURNAL_NAME).unlink()
             facts = {**data, "lwd.start_time_ns": str(self._start_time_ns)}
-            committed = commit_folder(partial, self.spool.committed_path(info.episode_id), facts)
+            hashed = writer.hashed_files()
+            committed = commit_folder(partial, self.spool.committed_path(info.episode_id), facts, hashed)
         except OSError as error:
             raise self._fail(error) from error
         self._reset()

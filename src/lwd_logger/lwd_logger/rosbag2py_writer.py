@@ -13,6 +13,7 @@ from pathlib import Path
 
 import rosbag2_py
 import yaml
+from lwd_interfaces.manifest import FileEntry
 from rosbags.typesys.store import Typestore
 
 from lwd_logger.writer import TopicSpec, topic_spec
@@ -87,3 +88,7 @@ class Rosbag2PyWriter:
     def abort(self) -> None:
         """Release the writer without touching custom data."""
         self._writer = None
+
+    def hashed_files(self) -> dict[str, FileEntry]:
+        """None: rosbag2's C++ storage writes its files itself, so the manifest hashes them at commit."""
+        return {}

@@ -8,7 +8,8 @@ The quota (maximum spool bytes, minimum free disk bytes) is checked before an
 episode starts; over quota, ``SpoolFullError`` stops new episodes. The spool
 never deletes anything itself: only the bridge does, after verifying the upload.
 ``commit_folder`` is the one way a partial folder becomes a committed episode (the recorder's clean
-end and crash recovery both use it); ``JOURNAL_NAME`` is the journal a partial folder carries.
+end, which passes the sha256 its writer computed while writing, and crash recovery, which hashes
+the files it salvaged, both use it); ``JOURNAL_NAME`` is the journal a partial folder carries.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from lwd_interfaces.manifest import MANIFEST_NAME, build_manifest, write_manifest
+from lwd_interfaces.manifest import MANIFEST_NAME, FileEntry, build_manifest, write_manifest
 
 from lwd_logger.errors import SpoolFullError
 
@@ -28,9 +29,14 @@ JOURNAL_NAME = "lwd_journal.json"
 log = logging.getLogger(__name__)
 
 
-def commit_folder(partial: Path, committed: Path, facts: dict[str, Any]) -> Path:
-    """Write the episode manifest last, then rename the partial folder to its committed name."""
-    write_manifest(partial, build_manifest(partial, "episode", facts))
+def commit_folder(
+    partial: Path, committed: Path, facts: dict[str, Any], hashed: dict[str, FileEntry] | None = None
+) -> Path:
+    """Write the episode manifest last, then rename the partial folder to its committed name.
+
+    ``hashed``: entries of files the writer hashed as it wrote them; only the others are read to hash them.
+    """
+    write_manifest(partial, build_manifest(partial, "episode", facts, hashed))
     os.replace(partial, committed)
     directory = os.open(committed.parent, os.O_RDONLY)
     try:

@@ -1,7 +1,8 @@
 """The bag writer interface the recorder uses, and its rosbags implementation (MCAP or sqlite3 storage).
 
 The recorder only needs: open a new bag folder, declare topics, write
-serialized messages, flush what is written to disk, close with custom data.
+serialized messages, flush what is written to disk, close with custom data, and
+the sha256 of the files the writer hashed as it wrote them (the manifest does not read those again).
 ``RosbagsWriter`` is pure Python and works everywhere; ``Rosbag2PyWriter``
 (in ``rosbag2py_writer``) uses ROS 2's own library where it is installed; ``writer_backend``
 chooses between them.
@@ -14,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from lwd_interfaces.manifest import FileEntry
 from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlugin
 from rosbags.typesys.store import Typestore
 
-from lwd_logger.mcap_storage import DirectWriter
+from lwd_logger.mcap_storage import DirectMcapWriter, DirectWriter
 
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 COMPRESSIONS = ("none", "zstd")
@@ -56,6 +58,12 @@ class BagWriter(Protocol):
     def abort(self) -> None:
         """Stop writing without finishing the bag (its folder is left for the caller)."""
 
+    def hashed_files(self) -> dict[str, FileEntry]:
+        """After ``close``: manifest entries, by path relative to the bag folder, of the files hashed as written.
+
+        Files not listed (all of them for a writer that cannot hash as it writes) are hashed at commit.
+        """
+
 
 class RosbagsWriter:
     """A ``BagWriter`` over the pure-Python ``rosbags`` library.
@@ -79,6 +87,7 @@ class RosbagsWriter:
         self.compression = compression
         self._writer: DirectWriter | None = None
         self._connections: dict[str, object] = {}
+        self._hashed: dict[str, FileEntry] = {}
 
     def open(self, path: Path) -> None:
         """Create the bag folder (rosbag2 version 9)."""
@@ -89,6 +98,7 @@ class RosbagsWriter:
         writer.open()
         self._writer = writer
         self._connections = {}
+        self._hashed = {}
 
     def _require_open(self) -> DirectWriter:
         if self._writer is None:
@@ -123,12 +133,20 @@ class RosbagsWriter:
             storage.conn.commit()
 
     def close(self, custom_data: dict[str, str]) -> None:
-        """Write the MCAP summary/footer and metadata.yaml (with custom_data)."""
+        """Write the MCAP summary/footer and metadata.yaml (with custom_data); the MCAP file's sha256 is then known."""
         writer = self._require_open()
         for key, value in custom_data.items():
             writer.set_custom_data(key, value)
+        storage = writer.storage
         writer.close()
         self._writer = None
+        if isinstance(storage, DirectMcapWriter):
+            entry = storage.file_entry()
+            self._hashed = {entry.path: entry}
+
+    def hashed_files(self) -> dict[str, FileEntry]:
+        """The MCAP storage file's manifest entry after ``close`` (sqlite3 storage is hashed at commit)."""
+        return dict(self._hashed)
 
     def abort(self) -> None:
         """Close the storage file without a summary; the folder stays as it is."""

@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -121,16 +121,34 @@ def artifact_files(folder: Path) -> Iterable[Path]:
             yield path
 
 
-def build_manifest(folder: str | os.PathLike[str], kind: str, facts: dict[str, Any] | None = None) -> Manifest:
-    """Hash every file of a local artifact folder into a Manifest (not yet written)."""
+def build_manifest(
+    folder: str | os.PathLike[str],
+    kind: str,
+    facts: dict[str, Any] | None = None,
+    hashed: Mapping[str, FileEntry] | None = None,
+) -> Manifest:
+    """A Manifest (not yet written) of every file of a local artifact folder.
+
+    ``hashed`` holds the entries of files whose sha256 was computed as they were written (by relative path);
+    those are not read again. A file whose size on disk differs from its ``hashed`` entry changed after it
+    was hashed: a ManifestError, never a manifest that vouches for bytes nobody hashed.
+    """
     root = Path(folder)
     if not root.is_dir():
         raise ManifestError(f"{root} is not a folder")
+    hashed = hashed or {}
     entries = []
     for path in artifact_files(root):
-        with open(path, "rb") as stream:
-            sha, size = sha256_stream(stream)
-        entries.append(FileEntry(path=path.relative_to(root).as_posix(), size=size, sha256=sha))
+        relative = path.relative_to(root).as_posix()
+        known = hashed.get(relative)
+        if known is None:
+            with open(path, "rb") as stream:
+                sha, size = sha256_stream(stream)
+            entries.append(FileEntry(path=relative, size=size, sha256=sha))
+            continue
+        if path.stat().st_size != known.size:
+            raise ManifestError(f"{path} has {path.stat().st_size} bytes, {known.size} were hashed as it was written")
+        entries.append(FileEntry(path=relative, size=known.size, sha256=known.sha256))
     if not entries:
         raise ManifestError(f"{root} holds no files to put in a manifest")
     return Manifest(kind=kind, files=tuple(entries), facts=dict(facts or {}))

@@ -96,6 +96,12 @@ def _register_serve(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--poll-interval", type=positive_float, default=5.0, help="seconds between scans while idle")
     serve.add_argument("--n-step", type=positive_int, default=1)
     serve.add_argument(
+        "--ingest-workers",
+        type=non_negative_int,
+        default=0,
+        help="processes that verify and decode new episodes (0: the trainer's own)",
+    )
+    serve.add_argument(
         "--agent",
         type=agent_overrides,
         default="{}",
@@ -214,6 +220,7 @@ def run_serve(args: argparse.Namespace) -> int:
         seed=args.seed,
         catalog=str(args.catalog or ""),
         signing_key=str(args.signing_key or ""),
+        ingest_workers=args.ingest_workers,
     )
     context = DistributedContext.from_environment()
     try:
