@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from lwd_fleet.canary import CANARY_CHANNEL, robot_channel
 from lwd_fleet.channel_watcher import ChannelWatcher, PolicyRelease
 from lwd_fleet.errors import StoreError
 from lwd_fleet.store import FleetStore
@@ -58,13 +59,16 @@ class RobotError(RuntimeError):
 class RobotSettings:
     """How one simulated robot runs: where its store is, what it sees, and how its operator behaves.
 
-    ``max_step_delta`` bounds every executed command change [rad/step].
+    ``max_step_delta`` bounds every executed command change [rad/step]. The robot follows ``channel``, or
+    ``canary_channel`` when ``canary_share`` makes it a canary (:func:`lwd_fleet.canary.follows_canary`).
     """
 
     robot_id: str
     store_url: str
     work_dir: Path
     channel: str = "stable"
+    canary_channel: str = CANARY_CHANNEL
+    canary_share: float = 0.0
     tasks: tuple[str, ...] = ("transfer_cube", "insertion")
     cameras: tuple[str, ...] = ("top",)
     image_height: int = 96
@@ -133,7 +137,8 @@ class SimRobot:
         recover_spool(self.spool, self.typestore)
         self.recorder = EpisodeRecorder(self.spool, lambda: RosbagsWriter(self.typestore), self.typestore)
         self.bridge = BagBridge(self.spool, self.store)
-        self.watcher = ChannelWatcher(self.store, settings.channel, settings.work_dir / "policy_cache")
+        channel = robot_channel(settings.robot_id, settings.channel, settings.canary_channel, settings.canary_share)
+        self.watcher = ChannelWatcher(self.store, channel, settings.work_dir / "policy_cache")
         self.encoder = encoder
         self.runtime: InferenceRuntime | None = None
         self.release: PolicyRelease | None = None
@@ -148,7 +153,7 @@ class SimRobot:
             release = self.watcher.poll()
         except (StoreError, OSError, ValueError) as error:
             LOG.error("%s: channel %s unusable, keeping the current policy: %s", self.settings.robot_id,
-                      self.settings.channel, error)  # fmt: skip
+                      self.watcher.channel, error)  # fmt: skip
             release = None
         if release is not None:
             if self.runtime is None:
@@ -168,7 +173,7 @@ class SimRobot:
                 else:
                     LOG.error("%s: refused policy %s: %s", self.settings.robot_id, release.version, report.reason)
         if self.runtime is None:
-            raise RobotError(f"channel {self.settings.channel!r} serves no usable policy yet")
+            raise RobotError(f"channel {self.watcher.channel!r} serves no usable policy yet")
         return self.runtime.version
 
     def run(self, job: EpisodeJob) -> EpisodeSummary:

@@ -2,7 +2,8 @@
 
 - **configure** validates the parameters and creates the ``/policy/version`` publisher.
 - **activate** starts a worker thread that uploads committed episodes from the spool
-  to the fleet store and polls the policy channel; each new verified version is
+  to the fleet store and polls the policy channel (``canary_channel`` instead when
+  ``canary_share`` makes this robot a canary, :mod:`lwd_fleet.canary`); each new verified version is
   announced on ``/policy/version`` (lwd_msgs/PolicyVersion, transient local, so a policy
   node that starts later still hears it) with its local cache folder as ``uri``.
 - **deactivate** stops the worker after its current upload.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import threading
 import time
 
+from lwd_fleet.canary import robot_channel
 from lwd_fleet.channel_watcher import ChannelWatcher, PolicyRelease
 from lwd_fleet.errors import FleetError
 from lwd_fleet.store import FleetStore
@@ -49,8 +51,8 @@ class BridgeNode(LifecycleNode):
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Check the store settings; create the announcement publisher."""
-        if not self.parameters["store_url"] or not self.parameters["channel"]:
-            self.get_logger().error("configure failed: store_url and channel must not be empty")
+        if not all(self.parameters[name] for name in ("store_url", "channel", "canary_channel")):
+            self.get_logger().error("configure failed: store_url, channel and canary_channel must not be empty")
             return TransitionCallbackReturn.FAILURE
         self.version_pub = advertise(self, PolicyVersion, topics.POLICY_VERSION)
         return TransitionCallbackReturn.SUCCESS
@@ -86,8 +88,9 @@ class BridgeNode(LifecycleNode):
         settings = self.parameters
         key = settings["key_filename"]
         store = FleetStore(settings["store_url"], storage_options={"key_filename": key} if key else None)
-        channel = settings["channel"]
-        self.get_logger().info(f"robot {settings['robot_id']}: fleet store {store.display_url}, channel {channel}")
+        robot_id = settings["robot_id"]
+        channel = robot_channel(robot_id, settings["channel"], settings["canary_channel"], settings["canary_share"])
+        self.get_logger().info(f"robot {robot_id}: fleet store {store.display_url}, channel {channel}")
         bridge = BagBridge(
             Spool(settings["spool_dir"]),
             store,
