@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lwd_fleet.canary import CanaryRule
 from lwd_fleet.layout import CATALOG_NAME
 from lwd_interfaces.parameters import Parameter, ParameterTable
 
@@ -11,7 +12,7 @@ TRAINER_NODE = ParameterTable(
         Parameter("store_url", "file://./fleet", "fsspec URL of the fleet store (file://, sftp://, s3://)"),
         Parameter("work_dir", "runs/trainer", "caches, resume checkpoints, telemetry (TensorBoard + status.json)"),
         Parameter("pretrained", "", "policy folder or store version; '' = what the channel serves now"),
-        Parameter("channel", "stable", "store channel moved to every published version"),
+        Parameter("channel", "stable", "stable channel: moved to each published version, or by canary promotion"),
         Parameter("publish_every", 100, "M: updates between published checkpoints", 1, 10**9),
         Parameter("batch_size", 64, "transitions per update", 1, 65536),
         Parameter("buffer_capacity", 200_000, "transitions held by the replay buffer", 1, 10**9),
@@ -24,6 +25,9 @@ TRAINER_NODE = ParameterTable(
         Parameter("agent_json", "{}", "AgentConfig overrides as JSON, e.g. '{\"lam\": 0.3}'"),
         Parameter("seed", 0, "training seed", 0, 2**31 - 1),
         Parameter("catalog", "", f"SQLite episode catalog; '' = <work_dir>/{CATALOG_NAME}"),
+        Parameter("canary_channel", "", "publish to this channel first and run the canary monitor; '' = off"),
+        Parameter("canary_window", CanaryRule.window, "labelled episodes per version before a decision", 1, 10**6),
+        Parameter("canary_margin", CanaryRule.margin, "success-rate margin of a rollback (0.05 = 5 points)", 0.0, 0.99),
         Parameter("language_model", "", "sentence-transformers folder; '' = the policy's (default MiniLM)"),
         Parameter("updates_per_tick", 10, "service ticks per timer callback", 1, 10000),
         Parameter("tick_period", 0.05, "timer period [s]", 0.001, 60.0),

@@ -44,9 +44,7 @@ BRIDGE_NODE = ParameterTable(
         Parameter("robot_id", "robot-0", "this robot's fleet id"),
         Parameter("channel", "stable", f"policy channel to follow ({channel_file('<name>')})"),
         Parameter("canary_channel", CANARY_CHANNEL, "channel followed instead when this robot is a canary"),
-        Parameter(
-            "canary_share", 0.0, "fleet share on the canary channel, by a hash of robot_id (0 = none)", 0.0, 1.0
-        ),
+        Parameter("canary_share", 0.0, "fleet share on the canary channel, by a hash of robot_id (0 = none)", 0.0, 1.0),
         Parameter("cache_dir", "policy_cache", "verified policy versions land in <cache_dir>/<version>/"),
         Parameter("key_filename", "", "SSH private key for sftp:// stores (never logged)"),
         Parameter("upload_period_s", 5.0, "spool scan period [s]", 0.1, 3600.0),
