@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 import torch
-from lwd_experiment.stats import wilson_rate
+from lwd_interfaces.success_rate import wilson_rate
 from lwd_learner.dataset import Episode
 from lwd_learner.pretrain import PretrainConfig, pretrain_bc
 from lwd_policy.config import VLAConfig

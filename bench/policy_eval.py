@@ -17,8 +17,8 @@ from pathlib import Path
 
 from lwd_experiment.presets import DemoPreset
 from lwd_experiment.sim_robot import EpisodeJob, RobotSettings, sim_robot_fleet
-from lwd_experiment.stats import wilson_rate
 from lwd_fleet.signing import generate_key_pair
+from lwd_interfaces.success_rate import wilson_rate
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from lwd_experiment.presets import PRESETS
 from lwd_experiment.sim_robot import RobotError, RobotSettings, SimRobot
-from lwd_experiment.stats import wilson_rate
+from lwd_interfaces.success_rate import wilson_rate
 
 
 def main() -> int:

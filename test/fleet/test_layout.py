@@ -9,7 +9,7 @@ from lwd_fleet import layout
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 LAYOUT = SRC / "lwd_fleet" / "lwd_fleet" / "layout.py"
-STORE_KEY = re.compile(r"""\b(?:policies|episodes|channels)/|["'](?:policies|channels)["']""")
+STORE_KEY = re.compile(r"""\b(?:policies|episodes|channels|rollouts)/|["'](?:policies|channels|rollouts)["']""")
 """A top-level store folder followed by a key part, or a bare policy/channel folder name as a string."""
 
 
@@ -34,6 +34,7 @@ def test_keys_are_the_documented_layout():
     assert layout.policy_folder("v000001") == "policies/v000001"
     assert layout.signature_key(layout.policy_folder("v000001")) == "policies/v000001/manifest.sig"
     assert layout.channel_file("stable") == "policies/channels/stable"
+    assert layout.rollout_record("v000002") == "rollouts/v000002.json"
     assert (
         layout.policy_uri("sftp://fleet@store/srv/fleet/", "v000001") == "sftp://fleet@store/srv/fleet/policies/v000001"
     )

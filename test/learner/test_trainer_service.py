@@ -18,7 +18,7 @@ from lwd_fleet.catalog import Catalog
 from lwd_fleet.errors import PublishError
 from lwd_fleet.publisher import PolicyPublisher
 from lwd_fleet.store import FleetStore
-from lwd_interfaces.manifest import build_manifest, verify_folder, write_manifest
+from lwd_interfaces.manifest import Manifest, build_manifest, verify_folder, write_manifest
 from lwd_learner.trainer import TrainerConfig, TrainerError, TrainerService
 from lwd_learner.training_state import TrainingCheckpoints
 from rosbags.rosbag2 import StoragePlugin, Writer
@@ -271,3 +271,46 @@ def test_remote_store_episodes_and_pretrained_policy_are_staged_locally(tmp_path
     assert store_backend.get("policies/channels/stable").decode().strip() == "v000002"
     published = store_backend.download("policies/v000002", tmp_path / "published")
     assert verify_folder(published, kind="policy").facts["parent"] == "v000000-bc"
+
+
+def catalogue_outcomes(catalog: Catalog, version: str, successes: int, failures: int) -> None:
+    """Deployment episodes run on ``version`` with known outcome labels, straight into the catalog."""
+    for index in range(successes + failures):
+        facts = {
+            "lwd.robot_id": "robot9",
+            "lwd.episode_id": f"{version}-{index}",
+            "lwd.task": "transfer_cube",
+            "lwd.episode_kind": "deployment",
+            "lwd.policy_versions": version,
+            "lwd.outcome": "success" if index < successes else "failure",
+            "lwd.steps": 10,
+            "lwd.interventions": 0,
+        }
+        catalog.add(Manifest("episode", (), facts), f"episodes/robot9/2026-11-25/{version}-{index}")
+
+
+def test_with_a_canary_channel_versions_go_to_the_canary_first_and_a_worse_one_is_rolled_back(tmp_path, fleet_store):
+    trainer = service(fleet_store, tmp_path / "work", canary_channel="canary", canary_window=20)
+    try:
+        assert trainer.run(max_updates=2) == 2
+        publisher = trainer.publisher
+        assert (publisher.channel_version("stable"), publisher.channel_version("canary")) == ("v000000-bc", "v000002")
+        catalogue_outcomes(trainer.catalog, "v000000-bc", 17, 3)
+        catalogue_outcomes(trainer.catalog, "v000002", 2, 18)
+        trainer.check_canary()
+        assert (publisher.channel_version("stable"), publisher.channel_version("canary")) == ("v000000-bc",) * 2
+        status = json.loads((tmp_path / "work/telemetry/status.json").read_text())
+        assert status["canary"].startswith("rollback v000002: the canary's interval lies below the stable's")
+        assert json.loads((fleet_store / "rollouts" / "v000002.json").read_text())["action"] == "rollback"
+    finally:
+        trainer.close()
+
+
+def test_a_trainer_without_a_canary_channel_publishes_on_stable_and_runs_no_monitor(tmp_path, fleet_store):
+    trainer = service(fleet_store, tmp_path / "work")
+    assert trainer.canary is None and trainer.config.publish_channel == "stable"
+    trainer.close()
+    with pytest.raises(ValueError, match="canary_channel must differ"):
+        TrainerConfig(store_url=f"file://{fleet_store}", work_dir=tmp_path / "w", canary_channel="stable")
+    with pytest.raises(ValueError, match="canary margin"):
+        TrainerConfig(store_url=f"file://{fleet_store}", work_dir=tmp_path / "w", canary_margin=1.5)

@@ -2,7 +2,8 @@
 
 import pytest
 from lwd_experiment.report import RoundResult, paired_table
-from lwd_experiment.stats import paired_comparison, wilson_rate
+from lwd_experiment.stats import paired_comparison
+from lwd_interfaces.success_rate import wilson_rate
 
 
 def test_wilson_interval_matches_the_textbook_value_and_stays_inside_zero_one():

@@ -57,6 +57,14 @@ non_negative_float = _bounded(float, zero_ok=True)
 """A duration that may be zero: a finite number >= 0."""
 
 
+def fraction(text: str) -> float:
+    """An argparse type: a share or margin, a number in [0, 1)."""
+    value = _number(float, text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
 PATH_KINDS = {
     "dir": (Path.is_dir, "is not a folder"),
     "file": (Path.is_file, "is not a file"),

@@ -10,8 +10,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from lwd_interfaces.success_rate import Rate, wilson_rate
 
-from lwd_experiment.stats import Rate, paired_comparison, wilson_rate
+from lwd_experiment.stats import paired_comparison
 
 
 @dataclass

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from lwd_fleet.canary import CANARY_CHANNEL, robot_channel
 from lwd_fleet.channel_watcher import ChannelWatcher, PolicyRelease
 from lwd_fleet.errors import StoreError
 from lwd_fleet.signing import ReleaseTrust
@@ -63,7 +64,8 @@ class RobotSettings:
 
     ``trusted_keys``, ``revoked_keys`` and ``allow_unsigned`` are the ``bridge_node`` parameters of the same
     names (:class:`lwd_fleet.signing.ReleaseTrust`). ``max_step_delta`` bounds every executed command change
-    [rad/step].
+    [rad/step]. The robot follows ``channel``, or ``canary_channel`` when ``canary_share`` makes it a canary
+    (:func:`lwd_fleet.canary.follows_canary`).
     """
 
     robot_id: str
@@ -73,6 +75,8 @@ class RobotSettings:
     trusted_keys: tuple[str, ...] = ()
     revoked_keys: str = ""
     allow_unsigned: bool = False
+    canary_channel: str = CANARY_CHANNEL
+    canary_share: float = 0.0
     tasks: tuple[str, ...] = ("transfer_cube", "insertion")
     cameras: tuple[str, ...] = ("top",)
     image_height: int = 96
@@ -145,7 +149,8 @@ class SimRobot:
         recover_spool(self.spool, self.typestore)
         self.recorder = EpisodeRecorder(self.spool, lambda: RosbagsWriter(self.typestore), self.typestore)
         self.bridge = BagBridge(self.spool, self.store)
-        self.watcher = ChannelWatcher(self.store, settings.channel, settings.work_dir / "policy_cache", trust=trust)
+        channel = robot_channel(settings.robot_id, settings.channel, settings.canary_channel, settings.canary_share)
+        self.watcher = ChannelWatcher(self.store, channel, settings.work_dir / "policy_cache", trust=trust)
         self.encoder = encoder
         self.runtime: InferenceRuntime | None = None
         self.release: PolicyRelease | None = None
@@ -160,7 +165,7 @@ class SimRobot:
             release = self.watcher.poll()
         except (StoreError, OSError, ValueError) as error:
             LOG.error("%s: channel %s unusable, keeping the current policy: %s", self.settings.robot_id,
-                      self.settings.channel, error)  # fmt: skip
+                      self.watcher.channel, error)  # fmt: skip
             release = None
         if release is not None:
             if self.runtime is None:
@@ -180,7 +185,7 @@ class SimRobot:
                 else:
                     LOG.error("%s: refused policy %s: %s", self.settings.robot_id, release.version, report.reason)
         if self.runtime is None:
-            raise RobotError(f"channel {self.settings.channel!r} serves no usable policy yet")
+            raise RobotError(f"channel {self.watcher.channel!r} serves no usable policy yet")
         return self.runtime.version
 
     def run(self, job: EpisodeJob) -> EpisodeSummary:

@@ -214,6 +214,16 @@ class Catalog:
         """The quarantine: rejected episodes with their reason, detail and manifest digest."""
         return list(self.db.execute("SELECT * FROM rejected ORDER BY store_path"))
 
+    def version_outcomes(self, version: str) -> tuple[int, int]:
+        """(successes, labelled) of the deployment episodes run on ``version`` alone (no hot swap mid-episode),
+        counting only episodes labelled success or failure."""
+        query = """
+            SELECT COALESCE(SUM(success), 0), COUNT(success) FROM episodes
+            WHERE episode_kind = 'deployment' AND policy_versions = ?
+        """
+        successes, labelled = self.db.execute(query, (version,)).fetchone()
+        return int(successes), int(labelled)
+
     def stats(self) -> list[GroupStats]:
         """Success statistics per robot, task and policy versions."""
         query = """

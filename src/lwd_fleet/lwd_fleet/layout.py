@@ -6,6 +6,7 @@ Keys are posix paths relative to the store root (see :class:`lwd_fleet.store.Fle
     policies/<version>/                              one policy version (weights, config, normalization)
     policies/<version>/manifest.sig                  the release key's signature of its manifest (lwd_fleet.signing)
     policies/channels/<name>                         text file: the version that channel serves
+    rollouts/<version>.json                          the canary monitor's decision on that canary version
 
 Episode and policy folders are artifacts only once their ``manifest.json`` is in place (it is written last),
 so readers look for manifests, not folders. The SQLite catalog that indexes a store lives outside it.
@@ -26,6 +27,9 @@ POLICIES = "policies"
 
 CHANNELS = posixpath.join(POLICIES, "channels")
 """Folder of the channel files."""
+
+ROLLOUTS = "rollouts"
+"""Folder of the canary monitor's decision records (:mod:`lwd_fleet.canary`), one per canary version decided."""
 
 EPISODE_MANIFESTS = posixpath.join(EPISODES, "*", "*", "*", MANIFEST_NAME)
 """Glob pattern of the manifest of every committed episode."""
@@ -65,6 +69,11 @@ def policy_folder(version: str) -> str:
 def channel_file(channel: str) -> str:
     """Key of the file that names the version a channel serves."""
     return posixpath.join(CHANNELS, channel)
+
+
+def rollout_record(version: str) -> str:
+    """Key of the JSON record of the canary monitor's decision (rollback or promotion) on canary ``version``."""
+    return posixpath.join(ROLLOUTS, f"{version}.json")
 
 
 def manifest_key(folder: str) -> str:

@@ -58,6 +58,9 @@ class TrainerNode(Node):
                     "catalog",
                     "signing_key",
                     "ingest_workers",
+                    "canary_channel",
+                    "canary_window",
+                    "canary_margin",
                 )
             },
         )
@@ -86,7 +89,7 @@ class TrainerNode(Node):
         manifest = self.service.publisher.remote_manifest(version)
         uri = policy_uri(self.service.config.store_url, version)
         digest = manifest.digest if manifest is not None else ""
-        channel = self.service.config.channel
+        channel = self.service.config.publish_channel
         now = self.get_clock().now().nanoseconds
         publish_message(self.announcer, policy_version(now, version, uri, digest, channel))
         self.get_logger().info(f"published {version} on {channel}")

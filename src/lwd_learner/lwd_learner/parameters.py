@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lwd_fleet.canary import CanaryRule
 from lwd_fleet.layout import CATALOG_NAME
 from lwd_interfaces.parameters import Parameter, ParameterTable
 
@@ -11,7 +12,7 @@ TRAINER_NODE = ParameterTable(
         Parameter("store_url", "file://./fleet", "fsspec URL of the fleet store (file://, sftp://, s3://)"),
         Parameter("work_dir", "runs/trainer", "caches, resume checkpoints, telemetry (TensorBoard + status.json)"),
         Parameter("pretrained", "", "policy folder or store version; '' = what the channel serves now"),
-        Parameter("channel", "stable", "store channel moved to every published version"),
+        Parameter("channel", "stable", "stable channel: moved to each published version, or by canary promotion"),
         Parameter("signing_key", "", "release private key that signs each published policy ('' = unsigned)"),
         Parameter("publish_every", 100, "M: updates between published checkpoints", 1, 10**9),
         Parameter("batch_size", 64, "transitions per update", 1, 65536),
@@ -26,6 +27,9 @@ TRAINER_NODE = ParameterTable(
         Parameter("seed", 0, "training seed", 0, 2**31 - 1),
         Parameter("catalog", "", f"SQLite episode catalog; '' = <work_dir>/{CATALOG_NAME}"),
         Parameter("ingest_workers", 0, "processes that verify and decode new episodes (0: the trainer's own)", 0, 64),
+        Parameter("canary_channel", "", "publish to this channel first and run the canary monitor; '' = off"),
+        Parameter("canary_window", CanaryRule.window, "labelled episodes per version before a decision", 1, 10**6),
+        Parameter("canary_margin", CanaryRule.margin, "success-rate margin of a rollback (0.05 = 5 points)", 0.0, 0.99),
         Parameter("language_model", "", "sentence-transformers folder; '' = the policy's (default MiniLM)"),
         Parameter("updates_per_tick", 10, "service ticks per timer callback", 1, 10000),
         Parameter("tick_period", 0.05, "timer period [s]", 0.001, 60.0),

@@ -112,7 +112,8 @@ def read_status(log_dir: str | Path) -> dict[str, Any]:
 
 
 def format_status(status: dict[str, Any]) -> str:
-    """Human-readable lines of a status JSON: state, step, rate, episodes set aside by reason, buffer, metrics."""
+    """Human-readable lines of a status JSON: state, step, rate, episodes set aside by reason, buffer, metrics, the
+    canary monitor's last decision."""
     lines = [
         f"state: {status.get('state', 'unknown')}",
         f"step: {status.get('step', 0)}",
@@ -129,6 +130,8 @@ def format_status(status: dict[str, Any]) -> str:
         lines.append("buffer: " + ", ".join(f"{name} {count}" for name, count in sorted(buffer.items())))
     for name, value in sorted(status.get("metrics", {}).items()):
         lines.append(f"  {name}: {_short(value)}")
+    if status.get("canary"):
+        lines.append(f"canary: {status['canary']}")
     if status.get("error"):
         lines.append(f"error: {status['error']}")
     return "\n".join(lines)

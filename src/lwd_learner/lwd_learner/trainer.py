@@ -16,6 +16,12 @@ keys it by manifest digest, so a restart (even one that lost its ledger) does no
 read it again; a store that cannot be reached is retried at the next scan instead.
 A resume treats the episodes its checkpoint buffered the same way: one that can no
 longer be restored is quarantined and the others are restored.
+
+With a canary channel (``canary_channel``) each version is published there instead of on ``channel``, and
+after every scan the canary monitor (:mod:`lwd_fleet.canary`) compares the canary version's labelled success
+with the stable version's on the catalog: it rolls the canary channel back to the stable version when the
+canary is clearly worse, or promotes it to ``channel`` when it is not worse. The trainer is the process a
+fleet runs continuously and the one that publishes to the canary, so the monitor lives with it.
 """
 
 from __future__ import annotations
@@ -30,8 +36,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from lwd_fleet.canary import CanaryMonitor, CanaryRule
 from lwd_fleet.catalog import Catalog
-from lwd_fleet.errors import ReleaseKeyError, StoreError
+from lwd_fleet.errors import FleetError, ReleaseKeyError, StoreError
 from lwd_fleet.layout import CATALOG_NAME, EPISODE_MANIFESTS, manifest_folder, manifest_key, policy_folder
 from lwd_fleet.publisher import PolicyPublisher
 from lwd_fleet.signing import ReleaseKey
@@ -71,6 +78,8 @@ class TrainerConfig:
     the release private key file that signs every published policy (empty: published unsigned, which robots
     refuse unless they allow unsigned policies). ``ingest_workers``
     processes verify and decode new episodes (0: the trainer's own process does).
+    A non-empty ``canary_channel`` publishes there first and runs the canary monitor with ``canary_window``
+    labelled episodes and a ``canary_margin`` success-rate margin (:class:`lwd_fleet.canary.CanaryRule`).
     """
 
     store_url: str
@@ -90,6 +99,9 @@ class TrainerConfig:
     catalog: str = ""
     signing_key: str = ""
     ingest_workers: int = 0
+    canary_channel: str = ""
+    canary_window: int = CanaryRule.window
+    canary_margin: float = CanaryRule.margin
 
     def __post_init__(self) -> None:
         self.work_dir = Path(self.work_dir)
@@ -101,6 +113,18 @@ class TrainerConfig:
                 raise ValueError(f"trainer {name} must be >= 1, got {getattr(self, name)}")
         if self.stride < 0:
             raise ValueError(f"trainer stride must be >= 0 (0: one chunk), got {self.stride}")
+        if self.canary_channel == self.channel:
+            raise ValueError(f"trainer canary_channel must differ from channel {self.channel!r}")
+        self.canary_rule()  # checks window and margin
+
+    def canary_rule(self) -> CanaryRule:
+        """The canary monitor's rule from ``canary_window`` and ``canary_margin``."""
+        return CanaryRule(self.canary_window, self.canary_margin)
+
+    @property
+    def publish_channel(self) -> str:
+        """The channel every published version goes to: the canary channel when there is one."""
+        return self.canary_channel or self.channel
 
 
 @dataclass
@@ -130,6 +154,11 @@ class TrainerService:
         self.checkpoints = TrainingCheckpoints(work / "checkpoints")
         self.telemetry = Telemetry(work / "telemetry", enabled=self.context.is_main)
         self.catalog = Catalog(config.catalog) if self.context.is_main else None
+        self.canary = (
+            CanaryMonitor(self.publisher, self.catalog, config.channel, config.canary_channel, config.canary_rule())
+            if config.canary_channel and self.catalog is not None
+            else None
+        )
         resume = self.checkpoints.load_latest()
         pretrained_source = resume.trainer["pretrained"] if resume else self._pretrained_source()
         try:
@@ -411,7 +440,7 @@ class TrainerService:
         self.checkpoints.save(self.step, TrainingState(agent=self.agent.state_dict(), trainer=trainer_state))
 
     def publish(self) -> str:
-        """Publish the fine-tuned policy as ``v<step>`` (manifest last) and move the channel; rank 0 only."""
+        """Publish the fine-tuned policy as ``v<step>`` (manifest last) and move the publish channel; rank 0 only."""
         version = f"v{self.step:06d}"
         if not self.context.is_main:
             return version
@@ -421,7 +450,7 @@ class TrainerService:
             model.action_expert.load_state_dict(self.agent.policy_action_expert().state_dict())
             facts = {"step": self.step, "parent": self.pretrained.version, "encoder_version": self.encoder_version}
             save_checkpoint(model, self.pretrained.normalizer, folder, version, facts)
-        self.publisher.publish(folder, version, self.config.channel)
+        self.publisher.publish(folder, version, self.config.publish_channel)
         self.published_version = version
         self.telemetry.update_status(published_version=version)
         return version
@@ -453,6 +482,22 @@ class TrainerService:
     def _scan(self) -> None:
         self._last_scan = time.monotonic()
         self._new_in_period += self.ingest_new()
+        self.check_canary()
+
+    def check_canary(self) -> None:
+        """Run the canary monitor (when there is a canary channel); its last decision goes to the status JSON.
+
+        A store that cannot be read or written now is logged, and the check runs again at the next scan.
+        """
+        if self.canary is None:
+            return
+        try:
+            decision = self.canary.check()
+        except (*TRANSIENT_ERRORS, FleetError) as error:
+            LOGGER.warning("canary check failed, retrying at the next scan: %s", error)
+            return
+        if decision is not None:
+            self.telemetry.update_status(canary=f"{decision.action} {decision.canary}: {decision.reason}")
 
     def run(
         self, max_updates: int | None = None, until_idle: bool = False, progress: Callable[[], None] | None = None

@@ -4,7 +4,8 @@
   ``revoked_keys``; without one it fails unless ``allow_unsigned`` is set for development, which
   it then warns about) and creates the ``/policy/version`` publisher.
 - **activate** starts a worker thread that uploads committed episodes from the spool
-  to the fleet store and polls the policy channel; each new verified version is
+  to the fleet store and polls the policy channel (``canary_channel`` instead when
+  ``canary_share`` makes this robot a canary, :mod:`lwd_fleet.canary`); each new verified version is
   announced on ``/policy/version`` (lwd_msgs/PolicyVersion, transient local, so a policy
   node that starts later still hears it) with its local cache folder as ``uri``. A version
   that is not signed by a trusted release key is refused and logged; the robot keeps its policy.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import threading
 import time
 
+from lwd_fleet.canary import robot_channel
 from lwd_fleet.channel_watcher import ChannelWatcher, PolicyRelease
 from lwd_fleet.errors import FleetError, ReleaseKeyError
 from lwd_fleet.signing import ReleaseTrust
@@ -55,8 +57,8 @@ class BridgeNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Check the store settings, load the trusted release keys; create the announcement publisher."""
         settings = self.parameters
-        if not settings["store_url"] or not settings["channel"]:
-            self.get_logger().error("configure failed: store_url and channel must not be empty")
+        if not all(settings[name] for name in ("store_url", "channel", "canary_channel")):
+            self.get_logger().error("configure failed: store_url, channel and canary_channel must not be empty")
             return TransitionCallbackReturn.FAILURE
         try:
             self.trust = ReleaseTrust.from_files(
@@ -101,8 +103,9 @@ class BridgeNode(LifecycleNode):
         settings = self.parameters
         key = settings["key_filename"]
         store = FleetStore(settings["store_url"], storage_options={"key_filename": key} if key else None)
-        channel = settings["channel"]
-        self.get_logger().info(f"robot {settings['robot_id']}: fleet store {store.display_url}, channel {channel}")
+        robot_id = settings["robot_id"]
+        channel = robot_channel(robot_id, settings["channel"], settings["canary_channel"], settings["canary_share"])
+        self.get_logger().info(f"robot {robot_id}: fleet store {store.display_url}, channel {channel}")
         bridge = BagBridge(
             Spool(settings["spool_dir"]),
             store,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from lwd_fleet.canary import CANARY_CHANNEL
 from lwd_fleet.layout import channel_file
 from lwd_interfaces import topics
 from lwd_interfaces.episodes import EPISODE_KINDS
@@ -42,6 +43,8 @@ BRIDGE_NODE = ParameterTable(
         ),
         Parameter("robot_id", "robot-0", "this robot's fleet id"),
         Parameter("channel", "stable", f"policy channel to follow ({channel_file('<name>')})"),
+        Parameter("canary_channel", CANARY_CHANNEL, "channel followed instead when this robot is a canary"),
+        Parameter("canary_share", 0.0, "fleet share on the canary channel, by a hash of robot_id (0 = none)", 0.0, 1.0),
         Parameter("cache_dir", "policy_cache", "verified policy versions land in <cache_dir>/<version>/"),
         Parameter("key_filename", "", "SSH private key for sftp:// stores (never logged)"),
         Parameter("trusted_keys", [""], "release public keys whose signed policies this robot accepts ('' = none)"),

@@ -3,7 +3,8 @@
 - ``lwd train bc --episodes DIR_OR_STORE --out CHECKPOINT_DIR``: the pretrained VLA.
 - ``lwd train publish --store URL --checkpoint DIR [--signing-key KEY]``: put a (signed) policy folder on a
   store channel.
-- ``lwd train serve --store URL --work-dir DIR``: ingest, train, publish, resume (runs under torchrun too).
+- ``lwd train serve --store URL --work-dir DIR``: ingest, train, publish, resume (runs under torchrun too);
+  ``--canary`` publishes to the canary channel first and rolls it back when it is worse (:mod:`lwd_fleet.canary`).
 - ``lwd train status --work-dir DIR``: the figures the service last reported.
 """
 
@@ -16,12 +17,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lwd_fleet.canary import CANARY_CHANNEL, CanaryRule
 from lwd_fleet.layout import CATALOG_NAME
 from lwd_interfaces.progress import ProgressMeter
 
 from lwd.arguments import (
+    CommandError,
     add_path,
     agent_overrides,
+    fraction,
     non_negative_int,
     policy_version,
     positive_float,
@@ -109,6 +113,20 @@ def _register_serve(serve: argparse.ArgumentParser) -> None:
     )
     serve.add_argument("--seed", type=non_negative_int, default=0)
     add_path(serve, "--catalog", must_be="in_dir", help=f"SQLite episode catalog (default: <work-dir>/{CATALOG_NAME})")
+    serve.add_argument(
+        "--canary",
+        nargs="?",
+        const=CANARY_CHANNEL,
+        default="",
+        metavar="CHANNEL",
+        help=f"publish to this channel first (default {CANARY_CHANNEL}) and roll it back when worse than --channel",
+    )
+    serve.add_argument(
+        "--canary-window", type=positive_int, default=CanaryRule.window, help="labelled episodes per version"
+    )
+    serve.add_argument(
+        "--canary-margin", type=fraction, default=CanaryRule.margin, help="success-rate margin of a rollback"
+    )
     serve.add_argument("--max-updates", type=non_negative_int, help="stop at this many total updates")
     serve.add_argument("--until-idle", action="store_true", help="stop when a publish finds no new episodes")
     serve.set_defaults(handler=run_serve)
@@ -204,6 +222,8 @@ def run_serve(args: argparse.Namespace) -> int:
     from lwd_learner.distributed import DistributedContext
     from lwd_learner.trainer import TrainerConfig, TrainerError, TrainerService
 
+    if args.canary == args.channel:
+        raise CommandError(f"--canary {args.canary} must differ from --channel {args.channel}")
     config = TrainerConfig(
         store_url=args.store,
         work_dir=args.work_dir,
@@ -221,6 +241,9 @@ def run_serve(args: argparse.Namespace) -> int:
         catalog=str(args.catalog or ""),
         signing_key=str(args.signing_key or ""),
         ingest_workers=args.ingest_workers,
+        canary_channel=args.canary,
+        canary_window=args.canary_window,
+        canary_margin=args.canary_margin,
     )
     context = DistributedContext.from_environment()
     try:
