@@ -61,6 +61,7 @@ IMPORT_KEYS = {
     "botocore": "python3-botocore",
     "cryptography": "python3-cryptography",
     "rosbags": "python3-rosbags",
+    "backports": "python3-backports-zstd",
     "mcap": "python3-mcap",
     "mcap_ros2": "python3-mcap",
     "mujoco": "python3-mujoco",

@@ -16,6 +16,7 @@ setup(
         "numpy",
         "PyYAML",
         "rosbags",
+        "backports.zstd",
         "mcap",
         "imageio",
         "imageio-ffmpeg",

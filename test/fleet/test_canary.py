@@ -80,11 +80,11 @@ def test_a_rule_refuses_impossible_settings(window, margin):
 
 
 def make_policy(parent, version):
-    """A local policy folder with its manifest."""
+    """A local policy folder with its manifest (naming its version)."""
     folder = parent / version
     folder.mkdir(parents=True)
     (folder / "model.safetensors").write_bytes(version.encode() * 8)
-    write_manifest(folder, build_manifest(folder, "policy"))
+    write_manifest(folder, build_manifest(folder, "policy", {"version": version}))
     return folder
 
 

@@ -21,6 +21,7 @@ from lwd_experiment.sim_robot import RobotSettings, SimRobot
 from lwd_fleet.canary import ROLLBACK, WAIT, CanaryMonitor, CanaryRule, follows_canary
 from lwd_fleet.catalog import Catalog
 from lwd_fleet.publisher import PolicyPublisher
+from lwd_fleet.signing import ReleaseKey, generate_key_pair
 from lwd_fleet.store import FleetStore
 from lwd_policy.checkpoint_tools import init_checkpoint
 
@@ -37,7 +38,7 @@ def robot_ids() -> tuple[str, str]:
     return canary, stable
 
 
-def sim_robot(store_url: str, work: Path, robot_id: str, helpful_operator: bool) -> SimRobot:
+def sim_robot(store_url: str, work: Path, robot_id: str, helpful_operator: bool, trusted_key: Path) -> SimRobot:
     """A robot of the fleet with canary share SHARE; a helpful operator takes over after a short stall."""
     return SimRobot(
         RobotSettings(
@@ -45,6 +46,7 @@ def sim_robot(store_url: str, work: Path, robot_id: str, helpful_operator: bool)
             store_url=store_url,
             work_dir=work / robot_id,
             canary_share=SHARE,
+            trusted_keys=(str(trusted_key),),
             tasks=(TASK,),
             max_steps=250 if helpful_operator else 30,
             patience=3 if helpful_operator else 0,
@@ -57,13 +59,14 @@ def sim_robot(store_url: str, work: Path, robot_id: str, helpful_operator: bool)
 
 def test_a_worse_canary_is_rolled_back_and_its_robots_return_to_the_stable_version(tmp_path):
     store_url = f"file://{tmp_path / 'store'}"
-    publisher = PolicyPublisher(FleetStore(store_url))
+    private, public, _ = generate_key_pair(tmp_path / "keys")
+    publisher = PolicyPublisher(FleetStore(store_url), ReleaseKey.from_file(private))
     for version, channel, seed in [("v000001", "stable", 0), ("v000002", "canary", 1)]:
         init_checkpoint(tmp_path / "checkpoints" / version, version, seed=seed)
         publisher.publish(tmp_path / "checkpoints" / version, version, channel)
     canary_id, stable_id = robot_ids()
-    canary_robot = sim_robot(store_url, tmp_path, canary_id, helpful_operator=False)
-    stable_robot = sim_robot(store_url, tmp_path, stable_id, helpful_operator=True)
+    canary_robot = sim_robot(store_url, tmp_path, canary_id, helpful_operator=False, trusted_key=public)
+    stable_robot = sim_robot(store_url, tmp_path, stable_id, helpful_operator=True, trusted_key=public)
     catalog = Catalog(tmp_path / "catalog.sqlite")
     monitor = CanaryMonitor(publisher, catalog, "stable", "canary", CanaryRule(window=WINDOW, margin=0.05))
     try:

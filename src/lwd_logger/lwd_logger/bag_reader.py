@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from backports.zstd import ZstdError  # the zstd module rosbags decompresses with on Python < 3.14
 from lwd_interfaces import lwd_typestore
 from lwd_interfaces.episodes import COMPLETE_OUTCOMES
 from rosbags.highlevel import AnyReader, AnyReaderError
@@ -26,11 +27,6 @@ from rosbags.interfaces import Connection
 from rosbags.rosbag2 import ReaderError
 
 from lwd_logger.errors import BagError, CorruptChunkError
-
-try:  # the zstd module rosbags decompresses with: the standard library's from Python 3.14, its backport before
-    from compression.zstd import ZstdError
-except ImportError:
-    from backports.zstd import ZstdError
 
 
 @dataclass(frozen=True)
