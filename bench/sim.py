@@ -20,7 +20,7 @@ import functools
 import time
 
 import numpy as np
-from lwd_experiment.control_step import AssistedOutcome, assisted_episode
+from lwd_experiment.control_step import assisted_episode
 from lwd_sim.aloha import AlohaSimDriver
 from lwd_sim.operator import ScriptedOperator
 from lwd_sim.operator_trials import EpisodeOutcome, demonstration_worker, takeover_worker
@@ -55,7 +55,7 @@ def throughput(steps: int, blocks: int = 3) -> None:
         driver.close()
 
 
-def summarize(outcomes: list[EpisodeOutcome] | list[AssistedOutcome]) -> tuple[float, float]:
+def summarize(outcomes: list[EpisodeOutcome]) -> tuple[float, float]:
     """(success rate %, mean episode steps)."""
     return 100.0 * np.mean([o.success for o in outcomes]), float(np.mean([o.steps for o in outcomes]))
 

@@ -11,7 +11,6 @@ episode a robot with a human at the teleop would produce.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 from lwd_interfaces.robot import Observation
@@ -21,7 +20,8 @@ from lwd_intervention.modes import SOURCE_SCRIPTED_OPERATOR as OPERATOR_SOURCE
 from lwd_intervention.parameters import InterventionParameters, parameters_from_mapping
 from lwd_intervention.session import InterventionSession
 from lwd_sim.aloha import AlohaSimDriver
-from lwd_sim.operator import ScriptedOperator, TakeoverDecision
+from lwd_sim.operator import ScriptedOperator
+from lwd_sim.operator_trials import EpisodeOutcome
 
 CONTROL_PERIOD_NS = 20_000_000
 
@@ -69,17 +69,6 @@ def control_step(
     return observation, output
 
 
-@dataclass
-class AssistedOutcome:
-    """How an assisted episode ended: success, steps, the operator's takeovers and its share of the steps."""
-
-    seed: int
-    success: bool
-    steps: int
-    takeovers: list[TakeoverDecision] = field(default_factory=list)
-    operator_steps: int = 0
-
-
 def assisted_episode(
     driver: AlohaSimDriver,
     operator: ScriptedOperator,
@@ -87,7 +76,7 @@ def assisted_episode(
     seed: int,
     max_steps: int = 600,
     max_step_delta: float = 0.1,
-) -> AssistedOutcome:
+) -> EpisodeOutcome:
     """A deployment episode without a learned policy or a recorder: ``policy`` drives, the operator
     supervises, until success or ``max_steps``."""
     observation = driver.reset(seed)
@@ -101,4 +90,4 @@ def assisted_episode(
         observation, _ = control_step(driver, operator, session, observation, policy(driver), stamp, supervise=True)
         steps += 1
     operator_steps = session.stats.intervention_steps
-    return AssistedOutcome(seed, driver.success, steps, list(operator.takeovers), operator_steps)
+    return EpisodeOutcome(seed, driver.success, steps, list(operator.takeovers), operator_steps)
