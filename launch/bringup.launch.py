@@ -172,6 +172,7 @@ def robot_nodes(context: LaunchContext) -> list:
                 "channel": argument("channel"),
                 "spool_dir": spool_dir,
                 "cache_dir": cache_dir,
+                **({"trusted_keys": [argument("trusted_keys")]} if argument("trusted_keys") else {}),
             },
         ),
         ros_arguments=ros_arguments,
@@ -260,6 +261,11 @@ def generate_launch_description() -> LaunchDescription:
                 "data_dir",
                 default_value="lwd_data",
                 description="the robot keeps its spool and policy cache in <data_dir>/<robot_id>/",
+            ),
+            DeclareLaunchArgument(
+                "trusted_keys",
+                default_value="",
+                description="release public key file the bridge trusts ('' = the bridge's YAML or profile)",
             ),
             DeclareLaunchArgument(
                 "sim_seed", default_value="0", description="seed of the sim driver's first scene (use_sim only)"

@@ -487,6 +487,14 @@ def test_bringup_starts_the_robot_nodes_with_declared_parameters(launcher, tmp_p
     assert activated == LIFECYCLE_EXECUTABLES
 
 
+def test_bringup_passes_the_trusted_release_key_to_the_bridge(launcher, tmp_path):
+    arguments = {"checkpoint": "/p", "instruction": "fold the towel", "data_dir": str(tmp_path)}
+    for given, expected in (({}, [""]), ({"trusted_keys": "/etc/lwd/keys/release.pub"}, ["/etc/lwd/keys/release.pub"])):
+        run = launcher.run(REPO / "launch" / "bringup.launch.py", {**arguments, **given})
+        (bridge,) = [node for node in run.nodes if node["executable"] == "bridge_node"]
+        assert node_parameters(bridge)[1]["trusted_keys"] == expected
+
+
 def test_bringup_rejects_a_value_outside_the_choices(launcher, tmp_path):
     with pytest.raises(AssertionError, match="channel"):
         launcher.run(
