@@ -145,20 +145,9 @@ class TrainerService:
         self.config = config
         self.context = distributed or DistributedContext()
         work = config.work_dir
-        self.store = FleetStore(config.store_url, create=False)  # a reader: a mistyped URL is an error, not a new store
-        try:
-            release_key = ReleaseKey.from_file(config.signing_key) if config.signing_key else None
-        except ReleaseKeyError as error:
-            raise TrainerError(f"cannot sign policies: {error}") from error
-        self.publisher = PolicyPublisher(self.store, release_key)
+        self._open_fleet()
         self.checkpoints = TrainingCheckpoints(work / "checkpoints")
         self.telemetry = Telemetry(work / "telemetry", enabled=self.context.is_main)
-        self.catalog = Catalog(config.catalog) if self.context.is_main else None
-        self.canary = (
-            CanaryMonitor(self.publisher, self.catalog, config.channel, config.canary_channel, config.canary_rule())
-            if config.canary_channel and self.catalog is not None
-            else None
-        )
         resume = self.checkpoints.load_latest()
         pretrained_source = resume.trainer["pretrained"] if resume else self._pretrained_source()
         try:
@@ -202,6 +191,23 @@ class TrainerService:
         self.agent.load_state_dict(self.context.broadcast_state(self.agent.state_dict()))
         self.telemetry.update_status(
             state="ready", step=self.step, published_version=self.published_version, **self._ledger_counts()
+        )
+
+    def _open_fleet(self) -> None:
+        """The store (a reader: a mistyped URL is an error, not a new store), the signing publisher, the catalog
+        (main rank) and, with a canary channel, the canary monitor."""
+        config = self.config
+        self.store = FleetStore(config.store_url, create=False)
+        try:
+            release_key = ReleaseKey.from_file(config.signing_key) if config.signing_key else None
+        except ReleaseKeyError as error:
+            raise TrainerError(f"cannot sign policies: {error}") from error
+        self.publisher = PolicyPublisher(self.store, release_key)
+        self.catalog = Catalog(config.catalog) if self.context.is_main else None
+        self.canary = (
+            CanaryMonitor(self.publisher, self.catalog, config.channel, config.canary_channel, config.canary_rule())
+            if config.canary_channel and self.catalog is not None
+            else None
         )
 
     def _agent_config(self) -> AgentConfig:
