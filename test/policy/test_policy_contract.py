@@ -48,7 +48,7 @@ def test_registration_refuses_taken_names_and_classes_outside_the_contract() -> 
     assert register_policy("TinyMLPPolicy", TinyPolicyConfig)(TinyPolicy) is TinyPolicy
 
     class Other(TinyPolicy):
-        pass
+        """A subclass of a registered model: a class of its own, never registered."""
 
     with pytest.raises(PolicyTypeError, match="type 'TinyMLPPolicy' already uses"):
         register_policy("TinyMLPPolicy", TinyPolicyConfig)(Other)

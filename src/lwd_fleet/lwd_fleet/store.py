@@ -30,7 +30,6 @@ read is exactly the one expected; ``proofs`` counts which means proved how many 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import posixpath
@@ -84,14 +83,6 @@ def _fast(stream: Any, size: int | None = None) -> Any:
         else:
             stream.prefetch(size)
     return stream
-
-
-def _hash_prefix(stream: Any, length: int, digest: Any) -> None:
-    """Feed the first ``length`` bytes of a binary stream into ``digest``."""
-    remaining = length
-    while remaining > 0 and (block := stream.read(min(_BLOCK, remaining))):
-        digest.update(block)
-        remaining -= len(block)
 
 
 def redact_url(url: str) -> str:
@@ -240,11 +231,7 @@ class FleetStore:
         """sha256 of a remote file read back from the store (of its first ``limit`` bytes if given)."""
         path = self.path(key)
         with _fast(self.fs.open(path, "rb"), limit if limit is not None else self.fs.info(path)["size"]) as stream:
-            if limit is None:
-                return sha256_stream(stream)[0]
-            digest = hashlib.sha256()
-            _hash_prefix(stream, limit, digest)
-            return digest.hexdigest()
+            return sha256_stream(stream, limit)[0]
 
     def read_bytes(self, key: str) -> bytes:
         """Whole content of a small remote file."""
@@ -321,10 +308,9 @@ class FleetStore:
         remote_size = self.size(key)
         offset = 0
         if remote_size is not None and 0 < remote_size <= local_size:
-            digest = hashlib.sha256()
             with open(local, "rb") as stream:
-                _hash_prefix(stream, remote_size, digest)
-            if self.sha256(key, limit=remote_size) == digest.hexdigest():
+                local_prefix = sha256_stream(stream, remote_size)[0]
+            if self.sha256(key, limit=remote_size) == local_prefix:
                 offset = remote_size
         if offset == local_size:
             return 0

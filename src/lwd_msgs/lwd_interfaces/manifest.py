@@ -95,11 +95,14 @@ def _check_entries(files: tuple[FileEntry, ...]) -> None:
             raise ManifestError(f"manifest entry {entry.path!r} has a malformed sha256")
 
 
-def sha256_stream(stream: IO[bytes]) -> tuple[str, int]:
-    """sha256 hex digest and byte count of a readable binary stream, read in 1 MiB blocks."""
+def sha256_stream(stream: IO[bytes], limit: int | None = None) -> tuple[str, int]:
+    """sha256 hex digest and byte count of a readable binary stream (of its first ``limit`` bytes if given),
+    read in 1 MiB blocks."""
     digest = hashlib.sha256()
     size = 0
-    while block := stream.read(_CHUNK):
+    while (limit is None or size < limit) and (
+        block := stream.read(_CHUNK if limit is None else min(_CHUNK, limit - size))
+    ):
         digest.update(block)
         size += len(block)
     return digest.hexdigest(), size

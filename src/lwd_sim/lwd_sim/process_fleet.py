@@ -161,12 +161,12 @@ class ProcessFleet:
     def _receive(self, index: int, source: object) -> tuple[str, Any]:
         """The next message from robot ``index``, or ("dead", None) when its process is gone."""
         connection = self._connections[index]
-        if source is connection or connection.poll():
-            try:
-                return connection.recv()
-            except (EOFError, ConnectionResetError):
-                pass
-        return "dead", None
+        if source is not connection and not connection.poll():
+            return "dead", None
+        try:
+            return connection.recv()
+        except (EOFError, ConnectionResetError):
+            return "dead", None
 
     def _restart(self, index: int, exitcode: int | None) -> None:
         self._ready.discard(index)
@@ -237,7 +237,7 @@ class _CallOnce:
         return spec.index, self.function(spec)
 
     def close(self) -> None:
-        pass
+        """Nothing to release: the function holds no resources between specs."""
 
 
 def robot_ids(n_robots: int, prefix: str = "sim") -> list[str]:
