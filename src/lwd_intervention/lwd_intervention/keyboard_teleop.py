@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import rclpy
 from lwd_interfaces import topics
-from lwd_interfaces.ros import declare_parameters, qos_profile, subscribe
-from rclpy.executors import ExternalShutdownException
+from lwd_interfaces.ros import declare_parameters, init_until_signalled, qos_profile, subscribe
 from rclpy.node import Node
 from sensor_msgs.msg import Joy
 
@@ -61,11 +60,11 @@ class KeyboardTeleopNode(Node):
 
 def main(args: list[str] | None = None) -> None:
     """Run the console until ``q`` or Ctrl-C."""
-    rclpy.init(args=args)
+    stop = init_until_signalled(args)
     node = KeyboardTeleopNode()
     try:
         with RawTerminal() as terminal:
-            while rclpy.ok():
+            while not stop.is_set():
                 rclpy.spin_once(node, timeout_sec=0.0)
                 terminal.draw(node.console.render(node.get_clock().now().nanoseconds))
                 key = terminal.read_key(node.refresh_period_s)
@@ -74,8 +73,6 @@ def main(args: list[str] | None = None) -> None:
                 if key.lower() == QUIT_KEY:
                     break
                 node.send_key(key)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        node.get_logger().info("interrupted")
     finally:
         node.destroy_node()
         rclpy.try_shutdown()

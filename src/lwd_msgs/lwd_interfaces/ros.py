@@ -13,17 +13,19 @@ from __future__ import annotations
 
 import array
 import importlib
+import signal
 import sys
-import time
+import threading
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode
 from rclpy.logging import get_logger
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 
 from lwd_interfaces import lwd_typestore, topics
 from lwd_interfaces.parameters import ParameterTable
@@ -147,45 +149,55 @@ def declare_parameters(node: Node, table: ParameterTable) -> dict[str, Any]:
     return values
 
 
-def _shutting_down(grace_s: float = 1.0) -> bool:
-    """Whether the context is going down: rclpy's signal handler shuts it down from another thread, so an
-    executor can fail on the dying context an instant before ``rclpy.ok()`` turns False."""
-    deadline = time.monotonic() + grace_s
-    while rclpy.ok():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
-    return True
+_STOP_POLL_S = 0.1
+
+
+def init_until_signalled(args: list[str] | None = None) -> threading.Event:
+    """``rclpy.init`` without rclpy's signal handlers; the returned event is set by SIGINT or SIGTERM.
+
+    The caller polls the event between spins and tears down in order, node before context, so
+    cleanup code can still use the node (see :func:`run_node`).
+    """
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    return stop
 
 
 def run_node(make_node: Callable[[], Node], args: list[str] | None = None, interrupted: str = "interrupted") -> None:
-    """The body of every node's ``main``: init, build the node, spin until shutdown, clean up; exit 0 on Ctrl-C.
+    """The body of every node's ``main``: init, build the node, spin until asked to stop, clean up; exit 0 on Ctrl-C.
 
-    SIGINT or SIGTERM (as ``ros2 launch`` sends on Ctrl-C) shuts the context down; rclpy then raises
-    ``ExternalShutdownException`` from ``spin``, or (when the signal lands while the node is still
-    being built, or races the executor's wait) an error from whichever rclpy call ran into the dying
-    context. Either way the node
-    stops cleanly and the process exits 0. A node that cannot be built for another reason (a bad
-    parameter) logs one line naming it and exits 1, without a traceback. Cleanup (saving state,
-    stopping threads) belongs in the node's ``destroy_node``, so it runs however spinning ended.
+    SIGINT or SIGTERM (as ``ros2 launch`` sends on Ctrl-C) only asks the node to stop; the executor
+    notices within a tenth of a second, between callbacks. The node is then destroyed while its
+    context is still valid, and only after that is the context shut down. (rclpy's own handlers
+    shut the context down first, from the signal, so a node failed on whichever call next touched
+    it: a hang inside ``destroy_node``, or a conversion error out of the executor's wait.) A node that
+    cannot be built or fails while spinning logs one line naming the error and exits 1, without a
+    traceback. Cleanup (saving state, stopping threads) belongs in the node's ``destroy_node``, so it
+    runs however spinning ended.
     """
-    rclpy.init(args=args)
+    stop = init_until_signalled(args)
+    executor = SingleThreadedExecutor()
     node: Node | None = None
+    failed = False
     try:
         node = make_node()
-        rclpy.spin(node)
+        executor.add_node(node)
+        while not stop.is_set():
+            executor.spin_once(timeout_sec=_STOP_POLL_S)
     except Exception as error:
-        if not isinstance(error, ExternalShutdownException) and not _shutting_down():
-            logger = node.get_logger() if node is not None else get_logger("lwd")
-            logger.fatal(f"{type(error).__name__}: {error}")
-            interrupted = "stopped by the error above"
-            rclpy.try_shutdown()
-            sys.exit(1)
-    except KeyboardInterrupt:
-        return
+        logger = node.get_logger() if node is not None else get_logger("lwd")
+        logger.fatal(f"{type(error).__name__}: {error}")
+        interrupted = "stopped by the error above"
+        failed = True
     finally:
+        # The executor lets go of the node's handles first (it holds them between waits), then the node
+        # goes while its context is still valid, and the context last.
+        executor.shutdown()
         if node is not None:
-            # The context is shut down by now, so the node's logger could no longer reach /rosout.
             print(f"[{node.get_fully_qualified_name()}] {interrupted}", file=sys.stderr, flush=True)
             node.destroy_node()
         rclpy.try_shutdown()
+    if failed:
+        sys.exit(1)
