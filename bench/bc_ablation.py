@@ -1,11 +1,13 @@
 """Where BC pretraining fails: the base VLA from pixels against the same VLA also told where the cube is.
 
-Both arms train ``lwd_learner.pretrain.pretrain_bc`` for the same steps on the same scripted
-transfer-cube demonstrations (seeds 1000..) and are evaluated closed-loop on the same held-out
-seeds (900000..) with no operator, executing each 20-step chunk open-loop. The ``perception`` arm
+Every arm trains ``lwd_learner.pretrain.pretrain_bc`` for the same steps on the same scripted
+transfer-cube demonstrations (seeds 1000..) and is evaluated closed-loop on the same held-out
+seeds (900000..) with no operator, executing each 20-step chunk open-loop. The ``privileged`` arm
 reads the cube's position from the simulator's perception topic (``VLAConfig.object_slots = 1``);
-its gain over the ``vision`` arm measures how much of the failure is the vision encoder not
-localizing the cube. Each arm is evaluated at every ``--noise-scales`` value (the flow's starting
+its gain over the ``pixels`` arm measures how much of the failure is the vision encoder not
+localizing the cube. The ``pixels+object-head`` arm sees pixels only, with the object head
+(``VLAConfig.perceived_objects``) trained on the recorded cube positions as labels. Each arm is
+evaluated at every ``--noise-scales`` value (the flow's starting
 noise, ``RuntimeConfig.noise_scale``: 0 deterministic, 1 full sampling).
 
     .venv/bin/python bench/bc_ablation.py --demos 60 --steps 3000 --episodes 20
@@ -30,6 +32,13 @@ from lwd_sim.aloha import AlohaSimDriver
 from lwd_sim.operator import ScriptedOperator
 
 TASK = "transfer_cube"
+ARMS = {
+    "pixels": {},
+    "pixels+object-head": {"perceived_objects": 1},
+    "privileged": {"object_slots": 1},
+}
+"""Each arm's ``VLAConfig`` fields: from pixels alone; from pixels with the object head (the cube's recorded
+positions as training labels only); privileged (the cube's true position from the simulator as an input)."""
 
 
 def demonstrations(driver: AlohaSimDriver, seeds: range, max_steps: int) -> list[Episode]:
@@ -114,9 +123,10 @@ def main() -> None:
     parser.add_argument("--demos", type=int, default=60, help="scripted demonstrations (seeds 1000..)")
     parser.add_argument("--steps", type=int, default=3000, help="BC gradient steps per arm")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--episodes", type=int, default=20, help="held-out evaluation seeds (900000..)")
+    parser.add_argument("--episodes", type=int, default=20, help="held-out evaluation seeds")
+    parser.add_argument("--first-seed", type=int, default=900_000, help="the first held-out evaluation seed")
     parser.add_argument("--max-steps", type=int, default=300)
-    parser.add_argument("--arms", default="vision,perception", help="comma-separated subset of vision,perception")
+    parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {','.join(ARMS)}")
     parser.add_argument("--noise-scales", default="0,1", help="comma-separated flow noise scales to evaluate")
     args = parser.parse_args()
     encoder = InstructionEncoder()
@@ -127,13 +137,15 @@ def main() -> None:
     print("| arm | noise scale | held-out success (95% CI) | best stage per episode | BC time |")
     print("|---|---|---|---|---|")
     for arm in args.arms.split(","):
-        config = VLAConfig(object_slots=1 if arm == "perception" else 0)
+        if arm not in ARMS:
+            parser.error(f"unknown arm {arm!r}; arms are {', '.join(ARMS)}")
+        config = VLAConfig(**ARMS[arm])
         started = time.monotonic()
         model, normalizer = pretrain_bc(
             demos, config, encoder, PretrainConfig(steps=args.steps, batch_size=args.batch_size)
         )
         trained = time.monotonic() - started
-        seeds = range(900_000, 900_000 + args.episodes)
+        seeds = range(args.first_seed, args.first_seed + args.episodes)
         for noise_scale in (float(value) for value in args.noise_scales.split(",")):
             stages = evaluate(model.eval(), normalizer, encoder, driver, seeds, noise_scale, args.max_steps)
             rate = wilson_rate(sum(stage == driver.max_stage for stage in stages), len(stages))

@@ -133,3 +133,58 @@ def test_normalizer_round_trip_and_errors() -> None:
         Normalizer.from_data(proprio * float("nan"), actions)
     with pytest.raises(NormalizationError, match="malformed"):
         Normalizer.from_dict({"format": 1, "mode": "mean_std"})
+
+
+def _square_scenes(config: VLAConfig, size: int, generator: torch.Generator) -> tuple[ObservationBatch, torch.Tensor]:
+    """Dark images with one bright 4×4 square each, and the square's position (metres, as a recorded pose)."""
+    rows = torch.randint(0, config.image_height - 4, (size,), generator=generator)
+    cols = torch.randint(0, config.image_width - 4, (size,), generator=generator)
+    images = torch.zeros(size, 3, config.image_height, config.image_width, dtype=torch.uint8)
+    for index, (row, col) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
+        images[index, :, row : row + 4, col : col + 4] = 255
+    positions = torch.stack([cols / config.image_width, rows / config.image_height, torch.zeros(size)], dim=-1)
+    batch = ObservationBatch({"top": images}, torch.zeros(size, config.language_dim), torch.zeros(size, 14))
+    return batch, 0.3 * positions[:, None, :]
+
+
+def test_the_object_head_learns_where_an_object_is_from_pixels(small_config: VLAConfig) -> None:
+    torch.manual_seed(0)
+    config = small_config.replace(perceived_objects=1)
+    model = FlowMatchingVLA(config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    generator = torch.Generator().manual_seed(1)
+    test_batch, test_positions = _square_scenes(config, 64, generator)
+    with torch.no_grad():
+        before = float(model.encode_for_training(test_batch, test_positions)[1])
+    for _ in range(300):
+        batch, positions = _square_scenes(config, 32, generator)
+        loss = model.encode_for_training(batch, positions)[1]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        after = float(model.encode_for_training(test_batch, test_positions)[1])
+    label_variance = float((test_positions / 0.1).var(dim=0).sum() / 3)
+    assert after < 0.1 * label_variance < before, (before, after, label_variance)
+
+
+def test_perceived_positions_join_the_features_but_only_the_auxiliary_loss_trains_the_head(
+    small_config: VLAConfig,
+) -> None:
+    config = small_config.replace(perceived_objects=2)
+    model = FlowMatchingVLA(config)
+    batch = _batch(config)
+    features, auxiliary = model.encode_for_training(batch)
+    assert auxiliary is None and torch.equal(features, model.encode(batch))
+    features.sum().backward()
+    assert all(p.grad is None for p in model.objects.parameters())
+    with torch.no_grad():
+        model.objects.net[-1].bias.add_(1.0)
+        assert not torch.allclose(model.encode(batch), features)
+    one_known = torch.full((3, 1, 3), float("nan"))
+    one_known[0] = 0.05
+    _, auxiliary = model.encode_for_training(batch, one_known)
+    auxiliary.backward()
+    assert torch.isfinite(auxiliary) and all(torch.isfinite(p.grad).all() for p in model.objects.parameters())
+    with pytest.raises(ConfigError, match="perceived_objects"):
+        small_config.replace(perceived_objects=-1)

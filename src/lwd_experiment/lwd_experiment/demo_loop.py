@@ -27,7 +27,6 @@ from pathlib import Path
 import imageio.v2 as imageio
 import numpy as np
 from lwd_interfaces.progress import PREFIX as PROGRESS_PREFIX
-from lwd_policy.config import VLAConfig
 from lwd_sim.process_fleet import JobFailure, ProcessFleet
 
 from lwd_experiment.learner_arms import LEARNER_ARMS, LearnerArm
@@ -197,7 +196,7 @@ class DemoLoop:
         self.progress.stage(f"2. BC pretraining of the base VLA: {preset.bc_steps} steps")
         checkpoint = self.work_dir / "pretrained"
         vla_config = self.work_dir / "vla_config.json"
-        vla_config.write_text(VLAConfig(object_slots=preset.object_slots).to_json())
+        vla_config.write_text(preset.vla_config().to_json())
         self.run_lwd(
             "pretrain",
             ["train", "bc", "--episodes", self.store_url, "--out", str(checkpoint), "--version", "v000000-bc",
@@ -305,7 +304,8 @@ class DemoLoop:
             f"Learner `{self.arm.name}` ({self.arm.description}). "
             f"Preset `{preset.name}`: {preset.robots} simulated robots, tasks {', '.join(preset.tasks)}, "
             f"{preset.rounds} rounds of {preset.episodes_per_round} fleet episodes and "
-            f"{preset.updates_per_round} trainer updates each. Held-out seeds start at {preset.eval_seed}.",
+            f"{preset.updates_per_round} trainer updates each. Held-out seeds start at {preset.eval_seed}. "
+            f"Policy inputs: {preset.inputs}.",
             "",
             f"Base policy: {first.eval_rate}. Final policy: {last.eval_rate}. "
             + ("The 95% intervals do not overlap: the fleet's policy improved."

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from lwd_policy.config import VLAConfig
+
 
 @dataclass(frozen=True)
 class DemoPreset:
     """Every knob of one demo run; all arms and rounds of a run share the same seeds and budgets.
 
     ``object_slots``: how many task-object positions the policy reads from the simulator's perception
-    topic besides the camera (0 = from pixels alone). From pixels alone, BC on this CPU budget does not
-    reach the cube (BENCHMARKS.md, "where BC pretraining fails").
+    topic besides the camera: *privileged* inputs, ground truth no real robot has (0 = from pixels).
+    ``perceived_objects``: how many task-object positions the policy's object head learns to predict
+    from pixels, with the positions recorded in the demonstration bags as training labels only
+    (``VLAConfig.perceived_objects``). Reports name the inputs (:attr:`inputs`).
 
     Seeds: demonstrations use ``demo_seed + i``, fleet episodes ``fleet_seed + i``, held-out evaluation
     ``eval_seed + i`` (disjoint ranges, so evaluation never sees a seed the fleet trained on).
@@ -22,6 +26,7 @@ class DemoPreset:
     tasks: tuple[str, ...] = ("transfer_cube", "insertion")
     max_steps: int = 300
     object_slots: int = 2
+    perceived_objects: int = 0
     demos_per_task: int = 150
     bc_steps: int = 6000
     bc_batch_size: int = 32
@@ -34,6 +39,15 @@ class DemoPreset:
     demo_seed: int = 1_000
     fleet_seed: int = 100_000
     eval_seed: int = 900_000
+
+    @property
+    def inputs(self) -> str:
+        """What the policy reads, as every report table must say: ``privileged`` or ``pixels``."""
+        return "privileged" if self.object_slots else "pixels"
+
+    def vla_config(self) -> VLAConfig:
+        """The VLA architecture this preset trains."""
+        return VLAConfig(object_slots=self.object_slots, perceived_objects=self.perceived_objects)
 
 
 PRESETS = {

@@ -41,7 +41,8 @@ class PretrainError(RuntimeError):
 
 @dataclass
 class PretrainConfig:
-    """BC pretraining settings."""
+    """BC pretraining settings. ``auxiliary_weight`` scales the model's auxiliary loss, if it has one
+    (``PolicyModel.encode_for_training``; the built-in VLA's object head), against the flow-matching loss."""
 
     steps: int = 2000
     batch_size: int = 32
@@ -51,6 +52,7 @@ class PretrainConfig:
     seed: int = 0
     with_interventions: bool = False
     log_every: int = 50
+    auxiliary_weight: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -173,10 +175,13 @@ def pretrain_bc(
     weights = np.array([len(steps) for _, steps in selected], dtype=np.float64)
     weights /= weights.sum()
     for step in range(1, config.steps + 1):
-        batch, actions = _sample(
+        batch, actions, positions = _sample(
             episodes, selected, weights, rng, policy_config, normalizer, embedder, config.batch_size
         )
-        loss = flow_matching_loss(model, actions, model.encode(batch))
+        features, auxiliary = model.encode_for_training(batch, positions)
+        loss = flow_matching_loss(model, actions, features)
+        if auxiliary is not None:
+            loss = loss + config.auxiliary_weight * auxiliary
         if not bool(torch.isfinite(loss)):
             raise PretrainError(f"BC loss became {float(loss)} at step {step}; no checkpoint written")
         optimizer.zero_grad(set_to_none=True)
@@ -198,9 +203,10 @@ def _sample(
     normalizer: Normalizer,
     embedder: TextEmbedder,
     batch_size: int,
-) -> tuple[ObservationBatch, torch.Tensor]:
+) -> tuple[ObservationBatch, torch.Tensor, torch.Tensor]:
+    """A batch of observations, their normalized action chunks, and the objects' recorded positions as labels."""
     counts = rng.multinomial(batch_size, weights)
-    parts, chunks = [], []
+    parts, chunks, positions = [], [], []
     for (index, steps), count in zip(selected, counts, strict=True):
         if not count:
             continue
@@ -208,13 +214,25 @@ def _sample(
         starts = rng.choice(steps, size=count)
         parts.append(observation_batch(episode, starts, policy_config, normalizer, embedder))
         chunks.append(action_chunks(episode, starts, policy_config.horizon))
+        positions.append(object_positions(episode, starts))
     batch = ObservationBatch(
         images={camera: torch.cat([p.images[camera] for p in parts]) for camera in policy_config.cameras},
         instruction_embedding=torch.cat([p.instruction_embedding for p in parts]),
         proprio=torch.cat([p.proprio for p in parts]),
     )
     actions = np.asarray(normalizer.normalize_action(np.concatenate(chunks)), dtype=np.float32)
-    return batch, torch.from_numpy(actions)
+    objects = max(p.shape[1] for p in positions)
+    labels = np.concatenate(
+        [np.pad(p, ((0, 0), (0, objects - p.shape[1]), (0, 0)), constant_values=np.nan) for p in positions]
+    )
+    return batch, torch.from_numpy(actions), torch.from_numpy(labels)
+
+
+def object_positions(episode: Episode, frames: np.ndarray) -> np.ndarray:
+    """The task objects' recorded positions ``[B, N, 3]`` at ``frames`` (N = 0 for a bag without perception)."""
+    if episode.object_poses is None:
+        return np.zeros((len(frames), 0, 3), dtype=np.float32)
+    return np.asarray(episode.object_poses[frames, :, :3], dtype=np.float32)
 
 
 def write_pretrained(

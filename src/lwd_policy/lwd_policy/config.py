@@ -29,6 +29,12 @@ class VLAConfig(PolicyConfig):
     more, and its implied tensor shapes must then equal the weight file's own (``lwd_policy.checkpoint``),
     so what loading allocates is bounded by the file. ``vision_channels`` has at most
     ``MAX_VISION_LAYERS`` layers of at most 1024 channels.
+
+    ``perceived_objects`` > 0 gives the vision encoder a head that predicts that many task objects'
+    positions from its keypoints, and the predictions join the fused features: the policy reads where
+    things are from pixels alone. The head learns from the positions recorded in demonstration bags,
+    used as training labels only (``FlowMatchingVLA.encode_for_training``); unlike ``object_slots``, no
+    robot ever feeds positions to it.
     """
 
     LIMITS: ClassVar[Mapping[str, int]] = MappingProxyType(
@@ -44,6 +50,7 @@ class VLAConfig(PolicyConfig):
             "time_embedding_dim": 4096,
             "expert_width": 4096,
             "expert_blocks": 32,
+            "perceived_objects": 256,
         }
     )
 
@@ -58,6 +65,7 @@ class VLAConfig(PolicyConfig):
     time_embedding_dim: int = 64
     expert_width: int = 512
     expert_blocks: int = 3
+    perceived_objects: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "vision_channels", tuple(int(c) for c in self.vision_channels))
@@ -80,6 +88,8 @@ class VLAConfig(PolicyConfig):
             "vision_groups",
             "vision_keypoints",
         )
+        if not isinstance(self.perceived_objects, int) or self.perceived_objects < 0:
+            raise ConfigError(f"perceived_objects must be a non-negative integer, got {self.perceived_objects!r}")
         if not self.vision_channels or any(c <= 0 for c in self.vision_channels):
             raise ConfigError(f"vision_channels must be positive, got {self.vision_channels}")
         if len(self.vision_channels) > MAX_VISION_LAYERS:

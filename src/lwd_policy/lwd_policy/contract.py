@@ -275,7 +275,8 @@ class PolicyModel(nn.Module, abc.ABC):
       D = ``config.action_dim``.
     - ``feature_dim``: F, the width of ``encode``'s output.
     - ``encode(batch)``: ``ObservationBatch`` → features ``[B, F]``. Online the learner runs it once per
-      recorded frame with the weights frozen (the feature cache); BC pretraining trains it.
+      recorded frame with the weights frozen (the feature cache); BC pretraining trains it through
+      ``encode_for_training``, which may add an auxiliary loss (default: none).
     - ``action_expert``: an ``nn.Module`` submodule, the velocity field
       ``forward(x [B, H, D], t [B], features [B, F]) -> v [B, H, D]`` of the flow
       x_t = (1 − t)·noise + t·action (``lwd_policy.flow``). It must hold no reference to the encoder: the
@@ -300,6 +301,16 @@ class PolicyModel(nn.Module, abc.ABC):
     @abc.abstractmethod
     def encode(self, batch: ObservationBatch) -> torch.Tensor:
         """Observation → features ``[B, F]``."""
+
+    def encode_for_training(
+        self, batch: ObservationBatch, object_positions: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``encode`` for BC pretraining, with the model's auxiliary loss, if it has one (else None).
+
+        ``object_positions`` ``[B, N, 3]`` (metres, NaN where unknown) are the task objects' recorded
+        positions: labels a model may learn to perceive, never inputs.
+        """
+        return self.encode(batch), None
 
     def sample(
         self,

@@ -19,6 +19,7 @@ from lwd_policy.flow import sinusoidal_embedding
 __all__ = [
     "ActionExpert",
     "FlowMatchingVLA",
+    "ObjectHead",
     "ProprioEncoder",
     "VisionEncoder",
 ]
@@ -52,13 +53,40 @@ class VisionEncoder(nn.Module):
             {camera: nn.Linear(2 * config.vision_keypoints, config.vision_dim) for camera in self.cameras}
         )
 
-    def forward(self, images: dict[str, torch.Tensor]) -> torch.Tensor:
-        """``{camera: uint8 [B, 3, h, w]}`` → ``[B, vision_dim]``."""
+    def keypoints(self, images: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``{camera: uint8 [B, 3, h, w]}`` → every camera's keypoints side by side, ``[B, cameras × 2K]``."""
         stacked = torch.cat([images[camera] for camera in self.cameras], dim=0)
         pixels = stacked.float() / 127.5 - 1.0
-        keypoints = spatial_softmax(self.trunk(pixels))
-        per_camera = keypoints.chunk(len(self.cameras), dim=0)
+        return torch.cat(spatial_softmax(self.trunk(pixels)).chunk(len(self.cameras), dim=0), dim=-1)
+
+    def project(self, keypoints: torch.Tensor) -> torch.Tensor:
+        """``keypoints`` → ``[B, vision_dim]``: each camera's keypoints projected, summed over cameras."""
+        per_camera = keypoints.chunk(len(self.cameras), dim=-1)
         return sum(self.projections[camera](feat) for camera, feat in zip(self.cameras, per_camera, strict=True))
+
+    def forward(self, images: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``{camera: uint8 [B, 3, h, w]}`` → ``[B, vision_dim]``."""
+        return self.project(self.keypoints(images))
+
+
+POSITION_UNIT_M = 0.1
+"""The object head predicts positions in tenths of a metre, so its targets are of order one."""
+
+
+class ObjectHead(nn.Module):
+    """Task objects' positions ``[B, N, 3]`` (in ``POSITION_UNIT_M``) from the vision keypoints of every camera."""
+
+    def __init__(self, config: VLAConfig) -> None:
+        super().__init__()
+        self.objects = config.perceived_objects
+        self.net = nn.Sequential(
+            nn.Linear(2 * config.vision_keypoints * len(config.cameras), config.proprio_hidden),
+            nn.SiLU(),
+            nn.Linear(config.proprio_hidden, 3 * config.perceived_objects),
+        )
+
+    def forward(self, keypoints: torch.Tensor) -> torch.Tensor:
+        return self.net(keypoints).reshape(keypoints.shape[0], self.objects, 3)
 
 
 def spatial_softmax(maps: torch.Tensor) -> torch.Tensor:
@@ -149,8 +177,9 @@ class FlowMatchingVLA(PolicyModel):
         self.vision = VisionEncoder(c)
         self.language = nn.Sequential(nn.Linear(c.language_dim, c.language_proj_dim), nn.SiLU())
         self.proprio = ProprioEncoder(c)
+        self.objects = ObjectHead(c) if c.perceived_objects else None
         self.fusion = nn.Sequential(
-            nn.Linear(c.vision_dim + c.language_proj_dim + c.proprio_hidden, c.feature_dim),
+            nn.Linear(c.vision_dim + c.language_proj_dim + c.proprio_hidden + 3 * c.perceived_objects, c.feature_dim),
             nn.SiLU(),
             nn.Linear(c.feature_dim, c.feature_dim),
             nn.LayerNorm(c.feature_dim),
@@ -164,10 +193,44 @@ class FlowMatchingVLA(PolicyModel):
 
     def encode(self, batch: ObservationBatch) -> torch.Tensor:
         """Observation → features ``[B, F]``."""
+        return self.encode_for_training(batch)[0]
+
+    def encode_for_training(
+        self, batch: ObservationBatch, object_positions: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Features, and with ``perceived_objects`` and labels, the object head's mean squared error.
+
+        The head's predictions enter the fusion detached: the auxiliary loss alone teaches the head, while
+        the action loss still shapes the vision trunk through the keypoints' projection.
+        """
         batch.validate(self.config)
+        keypoints = self.vision.keypoints(batch.images)
         parts = [
-            self.vision(batch.images),
+            self.vision.project(keypoints),
             self.language(batch.instruction_embedding.float()),
             self.proprio(batch.proprio.float()),
         ]
-        return self.fusion(torch.cat(parts, dim=-1))
+        auxiliary = None
+        if self.objects is not None:
+            predicted = self.objects(keypoints)
+            parts.append(predicted.detach().flatten(1))
+            if object_positions is not None:
+                auxiliary = _masked_mse(
+                    predicted, _first_objects(object_positions, self.objects.objects) / POSITION_UNIT_M
+                )
+        return self.fusion(torch.cat(parts, dim=-1)), auxiliary
+
+
+def _first_objects(positions: torch.Tensor, count: int) -> torch.Tensor:
+    """``positions [B, M, 3]`` → the first ``count`` objects ``[B, count, 3]``, NaN for objects beyond M."""
+    known = positions[:, :count].float()
+    missing = count - known.shape[1]
+    return torch.nn.functional.pad(known, (0, 0, 0, missing), value=float("nan")) if missing else known
+
+
+def _masked_mse(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the entries whose target is known (not NaN); 0 when none is."""
+    known = torch.isfinite(target)
+    if not bool(known.any()):
+        return predicted.sum() * 0.0
+    return ((predicted - torch.nan_to_num(target)) ** 2)[known].mean()
