@@ -147,7 +147,7 @@ class DemoLoop:
             done = self._run_jobs(fleet, self._evaluation_jobs(held_out_seeds, "held_out"))
             final.held_out_instruction_outcomes = self._outcomes(done)
             rate = final.held_out_instruction_rate
-            self.progress.stage(f"policy {final.policy_version}: {self.split} success, held-out instructions {rate}")
+            self.progress.stage(f"policy {final.policy_version}, held-out instructions: {self.split} success {rate}")
         finally:
             fleet.close()
         return self._report()
