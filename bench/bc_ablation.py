@@ -1,8 +1,9 @@
 """Where BC pretraining fails: the base VLA from pixels against the same VLA also told where the cube is.
 
 Every arm trains ``lwd_learner.pretrain.pretrain_bc`` for the same steps on the same scripted
-transfer-cube demonstrations (seeds 1000..) and is evaluated closed-loop on the same held-out
-seeds (900000..) with no operator, executing each 20-step chunk open-loop. The ``privileged`` arm
+transfer-cube demonstrations (the demonstration seeds) and is evaluated closed-loop on the same
+validation seeds with no operator (``lwd_experiment.seed_splits``: this study chooses a setting, so
+it never sees the test seeds), executing each 20-step chunk open-loop. The ``privileged`` arm
 reads the cube's position from the simulator's perception topic (``VLAConfig.object_slots = 1``);
 its gain over the ``pixels`` arm measures how much of the failure is the vision encoder not
 localizing the cube. The ``pixels+object-head`` arm sees pixels only, with the object head
@@ -20,6 +21,7 @@ import time
 
 import numpy as np
 import torch
+from lwd_experiment.seed_splits import split_seeds
 from lwd_interfaces.success_rate import wilson_rate
 from lwd_learner.dataset import Episode
 from lwd_learner.pretrain import PretrainConfig, pretrain_bc
@@ -92,7 +94,7 @@ def evaluate(
     noise_scale: float,
     max_steps: int,
 ) -> list[int]:
-    """Best stage reached per held-out seed, executing each chunk open-loop from ``noise_scale`` × N(0, I)."""
+    """Best stage reached per evaluation seed, executing each chunk open-loop from ``noise_scale`` × N(0, I)."""
     config = model.config
     generator = torch.Generator().manual_seed(0)
     stages = []
@@ -120,11 +122,10 @@ def evaluate(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--demos", type=int, default=60, help="scripted demonstrations (seeds 1000..)")
+    parser.add_argument("--demos", type=int, default=60, help="scripted demonstrations")
     parser.add_argument("--steps", type=int, default=3000, help="BC gradient steps per arm")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--episodes", type=int, default=20, help="held-out evaluation seeds")
-    parser.add_argument("--first-seed", type=int, default=900_000, help="the first held-out evaluation seed")
+    parser.add_argument("--episodes", type=int, default=20, help="validation seeds to evaluate on")
     parser.add_argument("--max-steps", type=int, default=300)
     parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {','.join(ARMS)}")
     parser.add_argument("--noise-scales", default="0,1", help="comma-separated flow noise scales to evaluate")
@@ -132,9 +133,9 @@ def main() -> None:
     encoder = InstructionEncoder()
     driver = AlohaSimDriver(TASK, ("top",), 96, 128)
     started = time.monotonic()
-    demos = demonstrations(driver, range(1000, 1000 + args.demos), args.max_steps)
+    demos = demonstrations(driver, split_seeds("demonstration", args.demos), args.max_steps)
     print(f"{len(demos)}/{args.demos} demonstrations succeeded ({time.monotonic() - started:.0f} s)", flush=True)
-    print("| arm | noise scale | held-out success (95% CI) | best stage per episode | BC time |")
+    print("| arm | noise scale | validation success (95% CI) | best stage per episode | BC time |")
     print("|---|---|---|---|---|")
     for arm in args.arms.split(","):
         if arm not in ARMS:
@@ -145,7 +146,7 @@ def main() -> None:
             demos, config, encoder, PretrainConfig(steps=args.steps, batch_size=args.batch_size)
         )
         trained = time.monotonic() - started
-        seeds = range(args.first_seed, args.first_seed + args.episodes)
+        seeds = split_seeds("validation", args.episodes)
         for noise_scale in (float(value) for value in args.noise_scales.split(",")):
             stages = evaluate(model.eval(), normalizer, encoder, driver, seeds, noise_scale, args.max_steps)
             rate = wilson_rate(sum(stage == driver.max_stage for stage in stages), len(stages))

@@ -2,7 +2,8 @@
 
 Normalized action-chunk MSE of the policy's sampled chunks (fixed noise) against the recorded
 executed actions, every 10 steps, on training demonstrations from a store and on new scripted
-demonstrations from unseen seeds. Equal errors mean the policy underfits rather than overfits.
+demonstrations from validation seeds (``lwd_experiment.seed_splits``), which no training episode
+used. Equal errors mean the policy underfits rather than overfits.
 
     .venv/bin/python bench/bc_fit.py --checkpoint runs/<demo>/pretrained --store file://runs/<demo>/fleet
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from lwd_experiment.seed_splits import split_seeds
 from lwd_experiment.sim_robot import RobotSettings, SimRobot
 from lwd_learner.dataset import decode_episode
 from lwd_learner.observations import observation_batch
@@ -65,7 +67,7 @@ def main() -> None:
         )
         robot = SimRobot(settings)
         try:
-            for seed in range(500_000, 500_000 + args.episodes):
+            for seed in split_seeds("validation", args.episodes):
                 robot.run_episode(("insertion", "transfer_cube")[seed % 2], seed, "demonstration")
         finally:
             robot.close()
@@ -73,7 +75,7 @@ def main() -> None:
         print("| demonstrations | episodes | normalized action-chunk MSE |")
         print("|---|---|---|")
         print(f"| trained on | {len(train)} | {chunk_mse(checkpoint, encoder, train):.4f} |")
-        print(f"| fresh seeds | {len(fresh)} | {chunk_mse(checkpoint, encoder, fresh):.4f} |")
+        print(f"| validation seeds | {len(fresh)} | {chunk_mse(checkpoint, encoder, fresh):.4f} |")
 
 
 if __name__ == "__main__":

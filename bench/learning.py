@@ -1,29 +1,39 @@
-"""The headline experiment: every learner on the same fleet budget, seeds and starting policy.
+"""The headline experiment: every learner on the same fleet budget, seeds and starting policies, repeated.
 
-One set of scripted demonstrations and one BC-pretrained policy are made first; each arm
-(LWD, LWD with a scalar expectile value, HG-DAgger, frozen BC) then gets its own copy of that
-store and runs the same rounds of fleet episodes (same seeds) and trainer updates. Success is
-measured on held-out seeds with no interventions. Prints a table of final success and a seed-by-seed
-comparison of the first arm with each other arm; the per-arm reports (plots, per-round tables) are
-under the work folder.
+Scripted demonstrations are recorded once. Each of ``--repeats`` runs BC-pretrains its own base on them
+with its own training seed (run i seeds BC and the trainer with i), and each arm (LWD, LWD with a scalar
+expectile value, HG-DAgger, frozen BC) gets its own copy of that run's store and runs the same rounds of
+fleet episodes (same seeds) and trainer updates. Each run's base and final policies are evaluated with no
+interventions on the test seeds (``lwd_experiment.seed_splits``; the same seeds in every run), the final
+one also with held-out instructions.
 
-    .venv/bin/python bench/learning.py --preset default --work-dir runs/learning
+Prints each arm's mean final success over the runs with a 95% Student-t interval across runs (what
+changes from one training run to the next), then the first arm against each other arm seed by seed,
+the pairs of every run pooled, with the exact McNemar p-value (what changes from seed to seed). Under
+the work folder: ``demonstrations/`` (the recorded store), ``run-<i>/base/`` (run i's BC base),
+``run-<i>/<arm>/`` (run i's arm, with its report), ``learning.md`` and ``learning.json``.
 
-``--shared`` reuses the demonstrations and BC policy of an earlier run (its ``shared`` folder), so a
-new or changed arm is compared on the same base as the arms measured before.
+    .venv/bin/python bench/learning.py --preset default --repeats 3 --work-dir runs/learning
+
+``--shared`` reuses the demonstrations and BC bases of an earlier run (its work folder), so a new or
+changed arm is compared on the same bases as the arms measured before; a base the earlier run lacks is
+pretrained here. ``--split validation`` evaluates on validation seeds instead, for tuning an arm.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from lwd_experiment.demo_loop import DemoLoop
 from lwd_experiment.learner_arms import LEARNER_ARMS
-from lwd_experiment.presets import PRESETS, preset
-from lwd_experiment.report import paired_table
+from lwd_experiment.presets import PRESETS, DemoPreset, preset
+from lwd_experiment.report import RoundResult, paired_table, repeats_table
+from lwd_experiment.seed_splits import EVALUATION_SPLITS
 
 
 def main() -> int:
@@ -32,44 +42,74 @@ def main() -> int:
     parser.add_argument("--arms", default="lwd,lwd-expectile,hg-dagger,frozen-bc", help="comma-separated arms")
     parser.add_argument("--work-dir", type=Path, required=True, help="new folder for the experiment")
     parser.add_argument("--rounds", type=int, default=None, help="override the preset's rounds")
-    parser.add_argument("--shared", type=Path, help="an earlier run's shared folder: reuse its demos and BC policy")
+    parser.add_argument("--repeats", type=int, default=1, help="independent runs, each from its own BC base")
+    parser.add_argument("--split", choices=EVALUATION_SPLITS, default="test", help="seeds of the base and final")
+    parser.add_argument("--shared", type=Path, help="an earlier run's work folder: reuse its demos and BC bases")
     args = parser.parse_args()
     arms = [name.strip() for name in args.arms.split(",") if name.strip()]
     unknown = sorted(set(arms) - set(LEARNER_ARMS))
     if unknown:
         parser.error(f"unknown arms {unknown}; valid arms are {sorted(LEARNER_ARMS)}")
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
     chosen = preset(args.preset, **({"rounds": args.rounds} if args.rounds else {}))
-    shared = args.shared or args.work_dir / "shared"
+    demonstrations = (args.shared or args.work_dir) / "demonstrations"
     if args.shared is None:
-        DemoLoop(chosen, shared).prepare()
-    elif not (shared / "fleet").is_dir() or not (shared / "pretrained").is_dir():
-        parser.error(f"{shared} holds no prepared fleet store and pretrained policy")
-    rows, finals = [], {}
-    for name in arms:
-        arm_dir = args.work_dir / name
-        for part in ("fleet", "pretrained", "keys"):
-            shutil.copytree(shared / part, arm_dir / part)
-        loop = DemoLoop(chosen, arm_dir, arm=LEARNER_ARMS[name])
-        loop.deploy()
-        final = finals[name] = loop.rounds[-1]
-        rows.append([name, *(str(final.eval_rate_for(task)) for task in chosen.tasks), str(final.eval_rate)])
-    header = ["arm", *chosen.tasks, "average"]
-    lines = [
-        f"preset {chosen.name}: {chosen.robots} robots, {chosen.rounds} rounds x {chosen.episodes_per_round} fleet "
-        f"episodes and {chosen.updates_per_round} updates; {chosen.final_eval_episodes_per_task} held-out seeds "
-        "per task, no interventions; success with 95% Wilson intervals",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-        *("| " + " | ".join(row) + " |" for row in rows),
-    ]
-    if len(finals) > 1:
-        lines += ["", "Seed by seed: held-out seeds only the first arm solved vs only the other; exact McNemar p", ""]
-        lines += paired_table(finals, chosen.tasks)
-    table = "\n".join(lines)
+        DemoLoop(chosen, demonstrations).record_demonstrations()
+    elif not (demonstrations / "fleet").is_dir():
+        parser.error(f"{args.shared} holds no recorded demonstrations (demonstrations/fleet)")
+    finals: dict[str, list[RoundResult]] = {name: [] for name in arms}
+    for run in range(args.repeats):
+        base = base_policy(chosen, demonstrations, args.shared, args.work_dir, run)
+        for name in arms:
+            arm_dir = args.work_dir / f"run-{run}" / name
+            for part in ("fleet", "pretrained", "keys"):
+                shutil.copytree(base / part, arm_dir / part)
+            loop = DemoLoop(chosen, arm_dir, arm=LEARNER_ARMS[name], training_seed=run, split=args.split)
+            loop.deploy()
+            finals[name].append(loop.rounds[-1])
+    table = "\n".join(summary_lines(chosen, args.split, finals))
     (args.work_dir / "learning.md").write_text(table + "\n")
+    results = {name: [asdict(result) for result in runs] for name, runs in finals.items()}
+    (args.work_dir / "learning.json").write_text(json.dumps(results, indent=2) + "\n")
     print(table)
     return 0
+
+
+def base_policy(chosen: DemoPreset, demonstrations: Path, earlier: Path | None, work_dir: Path, run: int) -> Path:
+    """Run ``run``'s prepared store with its BC base: the earlier run's when it has one, else pretrained here on
+    the demonstrations with training seed ``run``."""
+    if earlier is not None and (earlier / f"run-{run}" / "base" / "pretrained").is_dir():
+        return earlier / f"run-{run}" / "base"
+    base = work_dir / f"run-{run}" / "base"
+    for part in ("fleet", "keys"):
+        shutil.copytree(demonstrations / part, base / part)
+    DemoLoop(chosen, base, training_seed=run).pretrain()
+    return base
+
+
+def summary_lines(chosen: DemoPreset, split: str, finals: dict[str, list[RoundResult]]) -> list[str]:
+    """The Markdown summary: the setup, each arm's mean over the runs, and the pooled seed-by-seed comparison."""
+    runs = len(next(iter(finals.values())))
+    lines = [
+        f"preset {chosen.name}: {chosen.robots} robots, {chosen.rounds} rounds x {chosen.episodes_per_round} fleet "
+        f"episodes and {chosen.updates_per_round} updates; {runs} runs, run i with BC and trainer seed i; "
+        f"{chosen.final_eval_episodes_per_task} {split} seeds per task (the same in every run), no interventions; "
+        f"held-out instructions on {chosen.held_out_instruction_episodes_per_task} of them",
+        "",
+        "Final success, mean over runs with a 95% Student-t interval across runs",
+        "",
+        *repeats_table(finals, chosen.tasks),
+    ]
+    if len(finals) > 1:
+        lines += [
+            "",
+            f"Seed by seed, every run pooled: {split} seeds only the first arm solved vs only the other; "
+            "exact McNemar p",
+            "",
+            *paired_table(finals, chosen.tasks),
+        ]
+    return lines
 
 
 if __name__ == "__main__":

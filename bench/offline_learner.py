@@ -1,12 +1,14 @@
-"""One learner variant trained offline on an earlier arm's fleet data, then evaluated on held-out seeds.
+"""One learner variant trained offline on an earlier arm's fleet data, then evaluated on validation seeds.
 
 Separates what a learner does with a fixed set of episodes from the fleet's data collection: the
 variant starts from the shared BC base of a `bench/learning.py` run, ingests the demonstrations and
 fleet episodes one of its arms recorded, runs ``--updates`` trainer updates (``lwd train serve``) and
-publishes, and the preset's robots evaluate the result on the preset's held-out seeds. Episodes and
+publishes, and the preset's robots evaluate the result on validation seeds (this study chooses a
+learner's settings, so it never sees the test seeds; `lwd_experiment.seed_splits`). Episodes and
 decoded caches are hard-linked from the source, so a run adds only the new policy and trainer state.
 
-    .venv/bin/python bench/offline_learner.py --source runs/learning/lwd --base runs/learning/shared/pretrained \\
+    .venv/bin/python bench/offline_learner.py --source runs/learning/run-0/lwd \\
+        --base runs/learning/run-0/base/pretrained \\
         --work-dir runs/offline/lam01 --agent '{"lam": 0.1}' --mix demo=0.25,autonomous=0.5,intervention=0.25
 """
 
@@ -39,8 +41,8 @@ def main() -> int:
     parser.add_argument("--mix", default=LEARNER_ARMS["lwd"].mix, help="replay sampling mix (default: the LWD arm's)")
     parser.add_argument("--updates", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="default", help="robots, tasks and eval seeds")
-    parser.add_argument("--eval-per-task", type=int, default=40)
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="default", help="robots and tasks")
+    parser.add_argument("--eval-per-task", type=int, default=40, help="validation seeds per task")
     args = parser.parse_args()
     if args.work_dir.exists():
         parser.error(f"{args.work_dir} exists; choose a new --work-dir")
@@ -78,7 +80,7 @@ def train_and_evaluate(loop: DemoLoop, args: argparse.Namespace) -> tuple[RoundR
          "--mix", args.mix, *signing],
     )  # fmt: skip
     trained = time.monotonic()
-    return loop.evaluate(args.eval_per_task), trained
+    return loop.evaluate(args.eval_per_task, "validation"), trained
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
-"""Seed-by-seed comparison of the policies several work folders serve, on the same held-out seeds.
+"""Seed-by-seed comparison of the policies several work folders serve, on the same validation seeds.
 
 Each folder is a demo, arm (`bench/learning.py`) or variant (`bench/offline_learner.py`) folder
-with a fleet store; the policy its channel serves now is evaluated on the preset's held-out seeds
-with no operator. Prints each policy's success, then the first folder against each other one: the
-seeds only one of them solved and the exact McNemar p-value. Evaluation is deterministic per seed,
-so a folder's rate here matches its final evaluation in the run that made it.
+with a fleet store; the policy its channel serves now is evaluated on validation seeds
+(`lwd_experiment.seed_splits`) with no operator. Prints each policy's success, then the first folder
+against each other one: the seeds only one of them solved and the exact McNemar p-value. Evaluation
+is deterministic per seed. This is a study for choosing between variants, so it never sees the test
+seeds; `bench/learning.py` prints the same comparison on the test seeds for the arms it reports.
 
-    .venv/bin/python bench/paired.py --preset full --per-task 100 runs/learning/lwd runs/learning/hg-dagger
+    .venv/bin/python bench/paired.py --preset full --per-task 100 runs/learning/run-0/lwd runs/learning/run-0/hg-dagger
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from lwd_experiment.report import paired_table
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", type=Path, nargs="+", help="work folders; the first is compared with the rest")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="default", help="robots, tasks and eval seeds")
-    parser.add_argument("--per-task", type=int, default=100, help="held-out seeds per task")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="default", help="robots and tasks")
+    parser.add_argument("--per-task", type=int, default=100, help="validation seeds per task")
     args = parser.parse_args()
     if len(args.folders) < 2:
         parser.error("give at least two folders to compare")
@@ -37,13 +38,13 @@ def main() -> int:
     finals = {}
     try:
         for folder in args.folders:
-            finals[folder.name] = DemoLoop(chosen, folder).evaluate(args.per_task)
+            finals[folder.name] = [DemoLoop(chosen, folder).evaluate(args.per_task, "validation")]
     except DemoError as error:
         print(f"paired: {error}", file=sys.stderr)
         return 1
     print(f"| folder | policy | {' | '.join(chosen.tasks)} | average |")
     print("|---|---|" + "---|" * len(chosen.tasks) + "---|")
-    for name, result in finals.items():
+    for name, (result,) in finals.items():
         rates = " | ".join(str(result.eval_rate_for(task)) for task in chosen.tasks)
         print(f"| {name} | {result.policy_version} | {rates} | {result.eval_rate} |")
     print()

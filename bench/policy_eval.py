@@ -1,8 +1,10 @@
-"""Held-out success of one policy checkpoint, with no operator, for several chunk-execution settings.
+"""Validation success of one policy checkpoint, with no operator, for several chunk-execution settings.
 
-The policy is published on a scratch store and run by the simulated fleet in evaluation mode on
-seeds 900000.. of each task (the demo's held-out range). ``--low-water`` values compare how often
-the runtime re-plans: 1 executes each chunk almost open-loop, H-1 re-plans every step.
+The policy is published on a scratch store and run by the simulated fleet in evaluation mode on the
+first validation seeds of each task (``lwd_experiment.seed_splits``: this study chooses a setting, so
+it never sees the test seeds). ``--low-water`` values compare how often the runtime re-plans: 1
+executes each chunk almost open-loop, H-1 re-plans every step. ``--instructions held_out`` gives
+each episode a paraphrase no demonstration or fleet episode was recorded with.
 
     .venv/bin/python bench/policy_eval.py --checkpoint runs/<demo>/pretrained --low-water 1,5,19
 """
@@ -15,21 +17,23 @@ import sys
 import tempfile
 from pathlib import Path
 
-from lwd_experiment.presets import DemoPreset
+from lwd_experiment.seed_splits import split_seeds
 from lwd_experiment.sim_robot import EpisodeJob, RobotSettings, sim_robot_fleet
 from lwd_fleet.signing import generate_key_pair
 from lwd_interfaces.success_rate import wilson_rate
+from lwd_sim.tasks import INSTRUCTION_SETS
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, help="policy folder")
     parser.add_argument("--low-water", default="1,5", help="comma-separated runtime low-water marks")
-    parser.add_argument("--episodes", type=int, default=20, help="held-out seeds per task")
+    parser.add_argument("--episodes", type=int, default=20, help="validation seeds per task")
     parser.add_argument("--tasks", default="transfer_cube,insertion")
+    parser.add_argument("--instructions", choices=INSTRUCTION_SETS, default="trained", help="paraphrase set")
     args = parser.parse_args()
     tasks = tuple(args.tasks.split(","))
-    first_seed = DemoPreset("eval").eval_seed
+    seeds = split_seeds("validation", args.episodes)
     print("| low water | " + " | ".join(tasks) + " | max stage reached (per episode) |")
     print("|---|" + "---|" * len(tasks) + "---|")
     with tempfile.TemporaryDirectory() as scratch:
@@ -55,7 +59,9 @@ def main() -> None:
             ]
             fleet = sim_robot_fleet(settings)
             try:
-                jobs = [EpisodeJob(t, first_seed + s, "evaluation") for t in tasks for s in range(args.episodes)]
+                jobs = [
+                    EpisodeJob(t, seed, "evaluation", instructions=args.instructions) for t in tasks for seed in seeds
+                ]
                 done, failures = fleet.run(jobs)
             finally:
                 fleet.close()

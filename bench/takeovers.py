@@ -1,12 +1,14 @@
 """What the scripted operator's takeovers do to a published policy: success alone vs with the operator.
 
-A robot runs the policy a fleet store's channel serves on the same seeds twice: alone (evaluation)
-and with the human-like scripted operator taking over on its triggers (deployment, not recorded).
+A robot runs the policy a fleet store's channel serves on the same validation seeds twice (this study
+chooses the operator's settings, so it never sees the test seeds; ``lwd_experiment.seed_splits``):
+alone (evaluation) and with the human-like scripted operator taking over on its triggers (deployment,
+not recorded).
 Prints each seed's outcomes and takeover reasons, then the totals. An operator whose takeovers
 lower success is feeding the learner bad intervention data; ``--drop-seconds 0`` restores the
 one-step drop trigger that did so on insertion (BENCHMARKS.md).
 
-    .venv/bin/python bench/takeovers.py --store runs/learning/lwd/fleet --task insertion --episodes 12
+    .venv/bin/python bench/takeovers.py --store runs/learning/run-0/lwd/fleet --task insertion --episodes 12
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 from lwd_experiment.presets import PRESETS
+from lwd_experiment.seed_splits import split_seeds
 from lwd_experiment.sim_robot import RobotError, RobotSettings, SimRobot
 from lwd_interfaces.success_rate import wilson_rate
 
@@ -27,7 +30,7 @@ def main() -> int:
     parser.add_argument("--store", type=Path, required=True, help="fleet store folder with a published policy")
     parser.add_argument("--task", choices=PRESETS["default"].tasks, default="insertion")
     parser.add_argument("--episodes", type=int, default=12)
-    parser.add_argument("--first-seed", type=int, default=PRESETS["default"].fleet_seed)
+    parser.add_argument("--skip", type=int, default=0, help="start after this many validation seeds")
     parser.add_argument("--drop-seconds", type=float, default=RobotSettings.drop_seconds)
     parser.add_argument(
         "--trusted-key", type=Path, help="release public key (default: the demo's, <store>/../keys/release.pub)"
@@ -44,7 +47,7 @@ def main() -> int:
         try:
             print(f"policy {robot.refresh_policy()}, task {args.task}, drop_seconds {args.drop_seconds}")
             print("| seed | alone | with operator | takeovers |\n|---|---|---|---|")
-            for seed in range(args.first_seed, args.first_seed + args.episodes):
+            for seed in split_seeds("validation", args.episodes, offset=args.skip):
                 alone.append(robot.run_episode(args.task, seed, "evaluation").success)
                 deployed = robot.run_episode(args.task, seed, "deployment")
                 assisted.append(deployed.success)

@@ -72,6 +72,29 @@ def test_instruction_paraphrase_depends_on_seed(cube_driver):
     assert cube_driver.instruction == again
 
 
+def test_every_task_holds_out_at_least_two_new_paraphrases():
+    for name, spec in TASKS.items():
+        assert len(spec.held_out_instructions) >= 2, name
+        assert len(set(spec.held_out_instructions)) == len(spec.held_out_instructions), name
+        assert not set(spec.held_out_instructions) & set(spec.instructions), f"{name}: a held-out one is trained"
+        assert spec.instruction_set("trained") == spec.instructions
+        assert spec.instruction_set("held_out") == spec.held_out_instructions
+
+
+def test_held_out_instructions_change_the_words_only(cube_driver):
+    seen = set()
+    for seed in range(12):
+        trained = cube_driver.reset(seed)
+        assert cube_driver.instruction in TASKS["transfer_cube"].instructions
+        held_out = cube_driver.reset(seed, instructions="held_out")
+        seen.add(cube_driver.instruction)
+        np.testing.assert_array_equal(held_out.object_poses, trained.object_poses)
+        np.testing.assert_array_equal(held_out.images["top"], trained.images["top"])
+    assert seen == set(TASKS["transfer_cube"].held_out_instructions), "each held-out paraphrase is used"
+    with pytest.raises(ValueError, match="unknown instruction set 'novel'"):
+        cube_driver.reset(0, instructions="novel")
+
+
 def test_unknown_task_lists_the_valid_ones():
     with pytest.raises(ConfigError, match=r"insertion.*transfer_cube"):
         AlohaSimDriver("stack_blocks", cameras=[])

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from lwd_experiment.demo_loop import DemoLoop, Progress
 from lwd_experiment.presets import preset
+from lwd_experiment.seed_splits import SPLITS, SplitError, split_seeds
 from lwd_interfaces.manifest import verify_folder
 from lwd_logger.bag_reader import BagReader
 
@@ -48,14 +49,24 @@ def test_report_has_every_round_with_intervals_plots_and_videos(demo_run):
         0 < seconds < 600 for seconds in rounds[1]["turnaround_s"].values()
     ), rounds[1]["turnaround_s"]
     assert rounds[1]["turnaround_s"], "a robot ran the trained version"
-    assert {task: list(outcomes) for task, outcomes in rounds[1]["eval_outcomes"].items()} == {
-        "transfer_cube": ["900000", "900001"]
-    }, "one outcome per held-out seed"
+    test_seeds = [str(seed) for seed in SPLITS["test"][:2]]
+    for reported in (rounds[0], rounds[1]):
+        assert reported["eval_split"] == "test", "the base and the final policy are reported on the test seeds"
+        assert {task: list(outcomes) for task, outcomes in reported["eval_outcomes"].items()} == {
+            "transfer_cube": test_seeds
+        }, "one outcome per test seed"
+    assert list(rounds[0]["held_out_instruction_outcomes"]) == [], "only the final policy is evaluated so"
+    assert {task: list(outcomes) for task, outcomes in rounds[1]["held_out_instruction_outcomes"].items()} == {
+        "transfer_cube": test_seeds
+    }, "the final policy is also evaluated with held-out instructions, on the same test seeds"
     for name in ("summary.md", "success.png", "interventions.png", "before.gif", "after.gif", "facts.json"):
         assert (report / name).stat().st_size > 0, name
     summary = (report / "summary.md").read_text()
     assert "95%" in summary and "v000010" in summary
-    assert "round 1/1" in stdout and "held-out success" in stdout
+    assert "| held-out instructions |" in summary and "Final policy with held-out instructions" in summary
+    facts = json.loads((report / "facts.json").read_text())
+    assert facts["split"] == "test" and facts["final_held_out_instructions"].endswith("/2)")
+    assert "round 1/1" in stdout and "test success" in stdout
     assert "progress bc 60/60 steps" in trainer_log.parent.joinpath("pretrain.log").read_text()
     assert "bc 60/60 steps" in stdout and "train 10/10 updates" in stdout, "child progress reaches the console"
     assert "takeovers: " in stdout, "deployment lines name the operator's takeover reasons"
@@ -100,16 +111,19 @@ def test_a_second_run_into_the_same_folder_is_refused_and_changes_nothing(demo_r
     assert sorted(str(path) for path in work_dir.rglob("*")) == before
 
 
-def test_evaluate_runs_the_channels_current_policy_on_held_out_seeds_of_a_copied_store(demo_run, tmp_path):
+def test_evaluate_runs_the_channels_current_policy_on_validation_seeds_of_a_copied_store(demo_run, tmp_path):
     work_dir, _ = demo_run
     for part in ("fleet", "keys"):  # a demo's robots trust only its own release key
         shutil.copytree(work_dir / part, tmp_path / part)
     episodes = committed_episodes(tmp_path)
-    result = DemoLoop(preset("quick"), tmp_path, progress=Progress(emit=lambda line: None)).evaluate(per_task=1)
+    loop = DemoLoop(preset("quick"), tmp_path, progress=Progress(emit=lambda line: None))
+    result = loop.evaluate(per_task=1)
     assert result.policy_version == "v000010"
-    assert list(result.eval_outcomes["transfer_cube"]) == [preset("quick").eval_seed]
-    assert result.eval_rate.trials == 1
+    assert list(result.eval_outcomes["transfer_cube"]) == list(split_seeds("validation", 1))
+    assert result.eval_rate.trials == 1 and result.eval_split == "validation"
     assert committed_episodes(tmp_path) == episodes, "evaluation episodes are not recorded"
+    with pytest.raises(SplitError, match="test split is reserved"):
+        loop.evaluate(per_task=1, split="test")
 
 
 def test_paired_bench_finds_no_difference_between_two_copies_of_one_policy(demo_run, tmp_path):

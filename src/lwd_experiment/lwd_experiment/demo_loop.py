@@ -6,7 +6,10 @@
    bags are recorded and uploaded, the trainer (``lwd train serve``, its own process, resuming
    from its last checkpoint each round) ingests them, trains DIVL + QAM and publishes a new
    version, which the running robots hot-swap before their next episode;
-4. each policy version is evaluated on held-out seeds with no interventions;
+4. each policy version is evaluated with no interventions: the base and the final policy on the test
+   seeds (the reported numbers), the versions in between on validation seeds
+   (:mod:`lwd_experiment.seed_splits`), and the final policy also with held-out instructions,
+   paraphrases no recorded episode carries (:mod:`lwd_sim.tasks`);
 5. a report folder with per-round success and 95% intervals, plots and before/after videos.
 
 The robots and the trainer meet only through the fleet store. Every policy is signed: the work folder's
@@ -31,7 +34,8 @@ from lwd_sim.process_fleet import JobFailure, ProcessFleet
 
 from lwd_experiment.learner_arms import LEARNER_ARMS, LearnerArm
 from lwd_experiment.presets import DemoPreset
-from lwd_experiment.report import RoundResult, write_report
+from lwd_experiment.report import RoundResult, instruction_comparison, write_report
+from lwd_experiment.seed_splits import EvaluationSplit, split_seeds
 from lwd_experiment.sim_robot import EpisodeJob, EpisodeSummary, RobotSettings, sim_robot_fleet
 
 KEY_NAME = "release"
@@ -79,7 +83,12 @@ class Progress:
 
 
 class DemoLoop:
-    """Runs one demo: its work folder holds the fleet store, robot spools, trainer state, logs and the report."""
+    """Runs one demo: its work folder holds the fleet store, robot spools, trainer state, logs and the report.
+
+    ``training_seed`` seeds BC pretraining and the trainer, so runs with different seeds are independent
+    repeats on the same episode seeds. ``split`` is the seed split of the reported evaluations, the base and
+    the final policy's: ``test`` for a result, ``validation`` when the run itself tunes a setting.
+    """
 
     def __init__(
         self,
@@ -87,9 +96,13 @@ class DemoLoop:
         work_dir: Path,
         progress: Progress | None = None,
         arm: LearnerArm = LEARNER_ARMS["lwd"],
+        training_seed: int = 0,
+        split: EvaluationSplit = "test",
     ) -> None:
         self.preset = preset
         self.arm = arm
+        self.training_seed = training_seed
+        self.split = split
         self.work_dir = work_dir.resolve()
         self.store_url = f"file://{self.work_dir / 'fleet'}"
         self.progress = progress or Progress()
@@ -97,15 +110,16 @@ class DemoLoop:
         self.keys = self.work_dir / "keys"
         self.rounds: list[RoundResult] = []
         self.failures: list[JobFailure] = []
-        self._fleet_seed = preset.fleet_seed
+        self._fleet_episodes = 0
 
     def run(self) -> Path:
         """Run every stage; returns the report's summary.md."""
-        self.prepare()
+        self.record_demonstrations()
+        self.pretrain()
         return self.deploy()
 
-    def prepare(self) -> None:
-        """Stages 1-2: record scripted demonstrations and publish the BC-pretrained base policy."""
+    def record_demonstrations(self) -> None:
+        """Stage 1: make the release key pair, record the scripted demonstrations into a new fleet store."""
         if (self.work_dir / "fleet").exists():
             raise DemoError(f"{self.work_dir} already holds a demo run; choose a new --work-dir (nothing was changed)")
         self.progress.stage(f"work folder {self.work_dir}, fleet store {self.store_url}")
@@ -115,26 +129,34 @@ class DemoLoop:
             self._demonstrations(fleet)
         finally:
             fleet.close()
-        self._pretrain()
 
     def deploy(self) -> Path:
         """Stages 3-5 on a prepared store: evaluate the base policy, run the rounds, write the report."""
         preset = self.preset
         self.progress.stage(f"learner {self.arm.name}: {self.arm.description}")
+        base_seeds = split_seeds(self.split, preset.final_eval_episodes_per_task)
+        held_out_seeds = split_seeds(self.split, preset.held_out_instruction_episodes_per_task)
         fleet = self._fleet()
         try:
-            self.rounds.append(self._evaluate(fleet, 0, preset.final_eval_episodes_per_task, "before.gif"))
+            self.rounds.append(self._evaluate(fleet, 0, self.split, base_seeds, "before.gif"))
             for round_index in range(1, preset.rounds + 1 if self.arm.train else 1):
                 self.rounds.append(self._round(fleet, round_index))
+            final = self.rounds[-1]
+            self.progress.stage(f"held-out instructions: {len(held_out_seeds)} {self.split} seeds per task")
+            done = self._run_jobs(fleet, self._evaluation_jobs(held_out_seeds, "held_out"))
+            final.held_out_instruction_outcomes = self._outcomes(done)
+            rate = final.held_out_instruction_rate
+            self.progress.stage(f"policy {final.policy_version}, held-out instructions: {self.split} success {rate}")
         finally:
             fleet.close()
         return self._report()
 
-    def evaluate(self, per_task: int) -> RoundResult:
-        """Evaluate the policy the channel serves now on ``per_task`` held-out seeds per task, no operator."""
+    def evaluate(self, per_task: int, split: EvaluationSplit = "validation") -> RoundResult:
+        """Evaluate the policy the channel serves now on ``per_task`` seeds per task of ``split``, no operator."""
+        seeds = split_seeds(split, per_task)
         fleet = self._fleet()
         try:
-            return self._evaluate(fleet, 0, per_task, "")
+            return self._evaluate(fleet, 0, split, seeds)
         finally:
             fleet.close()
 
@@ -182,18 +204,16 @@ class DemoLoop:
     def _demonstrations(self, fleet: ProcessFleet) -> None:
         preset = self.preset
         self.progress.stage(f"1. scripted demonstrations: {preset.demos_per_task} per task")
-        jobs = [
-            EpisodeJob(task, preset.demo_seed + index, "demonstration")
-            for index in range(preset.demos_per_task)
-            for task in preset.tasks
-        ]
+        seeds = split_seeds("demonstration", preset.demos_per_task)
+        jobs = [EpisodeJob(task, seed, "demonstration") for seed in seeds for task in preset.tasks]
         done = self._run_jobs(fleet, jobs)
         if not any(summary.success for summary in done):
             raise DemoError("no demonstration succeeded; nothing to pretrain on")
 
-    def _pretrain(self) -> None:
+    def pretrain(self) -> None:
+        """Stage 2 on a store of demonstrations: BC-pretrain the base VLA (seeded by ``training_seed``), publish it."""
         preset = self.preset
-        self.progress.stage(f"2. BC pretraining of the base VLA: {preset.bc_steps} steps")
+        self.progress.stage(f"2. BC pretraining of the base VLA: {preset.bc_steps} steps, seed {self.training_seed}")
         checkpoint = self.work_dir / "pretrained"
         vla_config = self.work_dir / "vla_config.json"
         vla_config.write_text(preset.vla_config().to_json())
@@ -201,7 +221,8 @@ class DemoLoop:
             "pretrain",
             ["train", "bc", "--episodes", self.store_url, "--out", str(checkpoint), "--version", "v000000-bc",
              "--vla-config", str(vla_config), "--steps", str(preset.bc_steps), "--batch-size",
-             str(preset.bc_batch_size), "--cache-dir", str(self.work_dir / "trainer" / "episode_cache")],
+             str(preset.bc_batch_size), "--seed", str(self.training_seed), "--cache-dir",
+             str(self.work_dir / "trainer" / "episode_cache")],
         )  # fmt: skip
         self.progress.stage("3. deploying v000000-bc to the fleet (channel stable)")
         self.run_lwd("publish", ["train", "publish", "--store", self.store_url, "--checkpoint", str(checkpoint),
@@ -211,11 +232,9 @@ class DemoLoop:
         preset = self.preset
         started = time.monotonic()
         self.progress.stage(f"round {round_index}/{preset.rounds}: fleet runs {preset.episodes_per_round} episodes")
-        jobs = [
-            EpisodeJob(preset.tasks[(self._fleet_seed + i) % len(preset.tasks)], self._fleet_seed + i, "deployment")
-            for i in range(preset.episodes_per_round)
-        ]
-        self._fleet_seed += preset.episodes_per_round
+        seeds = split_seeds("fleet", preset.episodes_per_round, offset=self._fleet_episodes)
+        jobs = [EpisodeJob(preset.tasks[seed % len(preset.tasks)], seed, "deployment") for seed in seeds]
+        self._fleet_episodes += preset.episodes_per_round
         deployed = self._run_jobs(fleet, jobs)
         updates = round_index * preset.updates_per_round
         self.progress.stage(f"round {round_index}: trainer ingests and trains to update {updates} ({self.arm.name})")
@@ -224,12 +243,13 @@ class DemoLoop:
             ["train", "serve", "--store", self.store_url, "--work-dir", str(self.work_dir / "trainer"),
              "--channel", CHANNEL, "--max-updates", str(updates), "--publish-every", str(preset.updates_per_round),
              "--batch-size", str(preset.trainer_batch_size), "--agent", self.arm.agent, "--mix", self.arm.mix,
-             "--signing-key", str(self.release_key())],
+             "--seed", str(self.training_seed), "--signing-key", str(self.release_key())],
         )  # fmt: skip
         final = round_index == preset.rounds
-        episodes = preset.final_eval_episodes_per_task if final else preset.eval_episodes_per_task
+        split = self.split if final else "validation"
+        seeds = split_seeds(split, preset.final_eval_episodes_per_task if final else preset.eval_episodes_per_task)
         trained_until = max(summary.ended_unix for summary in deployed) if deployed else None
-        result = self._evaluate(fleet, round_index, episodes, "after.gif" if final else "", trained_until)
+        result = self._evaluate(fleet, round_index, split, seeds, "after.gif" if final else "", trained_until)
         result.fleet_successes = sum(s.success for s in deployed)
         result.fleet_episodes = len(deployed)
         result.fleet_interventions = sum(s.interventions for s in deployed)
@@ -240,36 +260,50 @@ class DemoLoop:
         return result
 
     def _evaluate(
-        self, fleet: ProcessFleet, round_index: int, per_task: int, video: str, trained_until: float | None = None
+        self,
+        fleet: ProcessFleet,
+        round_index: int,
+        split: EvaluationSplit,
+        seeds: range,
+        video: str = "",
+        trained_until: float | None = None,
     ) -> RoundResult:
-        """Held-out episodes of the serving policy, no operator; ``trained_until`` (the end of the newest episode
-        that policy trained on) gives each robot's turnaround."""
-        preset = self.preset
-        self.progress.stage(f"evaluation after round {round_index}: {per_task} held-out seeds per task, no operator")
-        jobs = [
-            EpisodeJob(task, preset.eval_seed + index, "evaluation", capture=bool(video) and index == 0)
-            for index in range(per_task)
-            for task in preset.tasks
-        ]
-        done = self._run_jobs(fleet, jobs)
+        """Episodes of the serving policy on ``seeds`` (of ``split``) of every task, trained instructions, no
+        operator; ``trained_until`` (the end of the newest episode that policy trained on) gives each robot's
+        turnaround."""
+        self.progress.stage(f"evaluation after round {round_index}: {len(seeds)} {split} seeds per task, no operator")
+        done = self._run_jobs(fleet, self._evaluation_jobs(seeds, "trained", capture=bool(video)))
         versions = sorted({summary.policy_version for summary in done})
-        result = RoundResult(round_index, ",".join(versions), 0, 0, 0, 0, 0)
+        result = RoundResult(round_index, ",".join(versions), 0, 0, 0, 0, 0, eval_split=split)
         if trained_until is not None:
             for summary in sorted(done, key=lambda s: s.started_unix):
                 result.turnaround_s.setdefault(summary.robot_id, summary.started_unix - trained_until)
-        for task in preset.tasks:
-            result.eval_outcomes[task] = {
-                s.seed: bool(s.success) for s in sorted(done, key=lambda s: s.seed) if s.task == task
-            }
+        result.eval_outcomes = self._outcomes(done)
         turnaround = f"; turnaround {max(result.turnaround_s.values()):.0f} s" if result.turnaround_s else ""
         self.progress.stage(
-            f"round {round_index} policy {result.policy_version}: held-out success {result.eval_rate}{turnaround}"
+            f"round {round_index} policy {result.policy_version}: {split} success {result.eval_rate}{turnaround}"
         )
         if video:
             frames = [summary for summary in done if summary.frames]
             if frames:
                 self._write_video(self.work_dir / "report" / video, frames[0])
         return result
+
+    def _evaluation_jobs(self, seeds: range, instructions: str, capture: bool = False) -> list[EpisodeJob]:
+        """One evaluation episode per seed and task, paraphrases from ``instructions`` (``trained`` or
+        ``held_out``); ``capture`` keeps the frames of each task's first episode."""
+        return [
+            EpisodeJob(task, seed, "evaluation", capture=capture and index == 0, instructions=instructions)
+            for index, seed in enumerate(seeds)
+            for task in self.preset.tasks
+        ]
+
+    def _outcomes(self, done: list[EpisodeSummary]) -> dict[str, dict[int, bool]]:
+        """Each task's success per seed, seeds in order."""
+        return {
+            task: {s.seed: bool(s.success) for s in sorted(done, key=lambda s: s.seed) if s.task == task}
+            for task in self.preset.tasks
+        }
 
     def _write_video(self, path: Path, summary: EpisodeSummary) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -304,12 +338,18 @@ class DemoLoop:
             f"Learner `{self.arm.name}` ({self.arm.description}). "
             f"Preset `{preset.name}`: {preset.robots} simulated robots, tasks {', '.join(preset.tasks)}, "
             f"{preset.rounds} rounds of {preset.episodes_per_round} fleet episodes and "
-            f"{preset.updates_per_round} trainer updates each. Held-out seeds start at {preset.eval_seed}. "
+            f"{preset.updates_per_round} trainer updates each. The base and the final policy are evaluated on "
+            f"{self.split} seeds, the rounds in between on validation seeds (lwd_experiment.seed_splits). "
             f"Policy inputs: {preset.inputs}.",
             "",
             f"Base policy: {first.eval_rate}. Final policy: {last.eval_rate}. "
             + ("The 95% intervals do not overlap: the fleet's policy improved."
                if improved else "The 95% intervals overlap: no improvement is established by this run."),
+            "",
+            f"Final policy with held-out instructions (paraphrases no episode was recorded with, on the first "
+            f"{preset.held_out_instruction_episodes_per_task} of those seeds per task): "
+            f"{last.held_out_instruction_rate}; seeds solved only with the trained instructions vs only with the "
+            f"held-out ones: {instruction_comparison(last)}.",
         ]  # fmt: skip
         if self.failures:
             notes += ["", f"{len(self.failures)} episodes failed to run (robot errors or crashes); see the logs."]
@@ -327,6 +367,9 @@ class DemoLoop:
             "total_fleet_episodes": sum(r.fleet_episodes for r in self.rounds),
             "final_ci": [last.eval_rate.low, last.eval_rate.high],
             "base_ci": [first.eval_rate.low, first.eval_rate.high],
+            "split": self.split,
+            "final_held_out_instructions": str(last.held_out_instruction_rate),
+            "final_held_out_instructions_rate": last.held_out_instruction_rate.value,
         }
         (self.work_dir / "report" / "facts.json").write_text(json.dumps(facts, indent=2) + "\n")
         return summary

@@ -17,8 +17,11 @@ class DemoPreset:
     from pixels, with the positions recorded in the demonstration bags as training labels only
     (``VLAConfig.perceived_objects``). Reports name the inputs (:attr:`inputs`).
 
-    Seeds: demonstrations use ``demo_seed + i``, fleet episodes ``fleet_seed + i``, held-out evaluation
-    ``eval_seed + i`` (disjoint ranges, so evaluation never sees a seed the fleet trained on).
+    Seeds come from :mod:`lwd_experiment.seed_splits`: demonstrations and fleet episodes from their
+    training splits, the per-round evaluations (``eval_episodes_per_task``) from the validation split, the
+    base and final evaluations (``final_eval_episodes_per_task``) from the test split. The final policy is
+    also evaluated on the first ``held_out_instruction_episodes_per_task`` of those test seeds with
+    instructions no episode was recorded with (``lwd_sim.tasks``, held-out paraphrases).
     """
 
     name: str
@@ -36,9 +39,7 @@ class DemoPreset:
     trainer_batch_size: int = 64
     eval_episodes_per_task: int = 20
     final_eval_episodes_per_task: int = 100
-    demo_seed: int = 1_000
-    fleet_seed: int = 100_000
-    eval_seed: int = 900_000
+    held_out_instruction_episodes_per_task: int = 20
 
     @property
     def inputs(self) -> str:
@@ -64,6 +65,7 @@ PRESETS = {
         trainer_batch_size=32,
         eval_episodes_per_task=2,
         final_eval_episodes_per_task=2,
+        held_out_instruction_episodes_per_task=2,
     ),
     "default": DemoPreset(name="default"),
     "full": DemoPreset(
@@ -76,6 +78,7 @@ PRESETS = {
         updates_per_round=500,
         eval_episodes_per_task=50,
         final_eval_episodes_per_task=100,
+        held_out_instruction_episodes_per_task=100,
     ),
 }
 

@@ -1,8 +1,10 @@
-"""The demo's report folder: per-round success with 95% intervals, plots, a Markdown summary, JSON."""
+"""The demo's report folder: per-round success with 95% intervals, plots, a Markdown summary, JSON; and the
+tables that compare learner arms, seed by seed and across repeated runs."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -12,15 +14,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from lwd_interfaces.success_rate import Rate, wilson_rate
 
-from lwd_experiment.stats import paired_comparison
+from lwd_experiment.stats import PairedComparison, mean_rate, paired_comparison
 
 
 @dataclass
 class RoundResult:
-    """What one deployment round measured: the policy it ran, fleet outcomes, held-out evaluation.
+    """What one deployment round measured: the policy it ran, fleet outcomes, evaluation with no operator.
 
-    ``eval_outcomes`` maps each task to the success of each held-out seed, so that two policies
-    evaluated on the same seeds can be compared seed by seed.
+    ``eval_outcomes`` maps each task to the success of each evaluation seed (of the seed split
+    ``eval_split``, trained instructions), so that two policies evaluated on the same seeds can be compared
+    seed by seed. ``held_out_instruction_outcomes`` is the same for instructions no episode was recorded with,
+    on seeds of the same split; only the final policy of a run is evaluated that way.
     """
 
     round_index: int
@@ -31,6 +35,8 @@ class RoundResult:
     fleet_intervention_steps: int
     fleet_steps: int
     eval_outcomes: dict[str, dict[int, bool]] = field(default_factory=dict)
+    eval_split: str = "validation"
+    held_out_instruction_outcomes: dict[str, dict[int, bool]] = field(default_factory=dict)
     cycle_time_s: float = 0.0
     trainer_updates: int = 0
     turnaround_s: dict[str, float] = field(default_factory=dict)
@@ -44,19 +50,38 @@ class RoundResult:
 
     @property
     def eval_rate(self) -> Rate:
-        """Success on held-out seeds with no interventions, all tasks pooled."""
-        pooled = [outcome for outcomes in self.eval_outcomes.values() for outcome in outcomes.values()]
-        return wilson_rate(sum(pooled), len(pooled))
+        """Success on the evaluation seeds with no interventions, all tasks pooled."""
+        return _pooled_rate(self.eval_outcomes)
 
     def eval_rate_for(self, task: str) -> Rate:
-        """Held-out success on one task."""
+        """Evaluation success on one task."""
         outcomes = self.eval_outcomes.get(task, {})
         return wilson_rate(sum(outcomes.values()), len(outcomes))
+
+    @property
+    def held_out_instruction_rate(self) -> Rate:
+        """Success with held-out instructions, all tasks pooled (0 trials when not evaluated)."""
+        return _pooled_rate(self.held_out_instruction_outcomes)
 
     @property
     def intervention_rate(self) -> float:
         """Fraction of fleet control steps run by the operator."""
         return self.fleet_intervention_steps / self.fleet_steps if self.fleet_steps else 0.0
+
+
+def _pooled_rate(outcomes: dict[str, dict[int, bool]]) -> Rate:
+    pooled = [outcome for per_seed in outcomes.values() for outcome in per_seed.values()]
+    return wilson_rate(sum(pooled), len(pooled))
+
+
+def instruction_comparison(result: RoundResult) -> PairedComparison:
+    """Trained against held-out instructions, seed by seed: the same policy and scenes, only the words differ."""
+    pairs = [
+        pair
+        for task, held_out in result.held_out_instruction_outcomes.items()
+        for pair in _pairs(result.eval_outcomes.get(task, {}), held_out)
+    ]
+    return paired_comparison(pairs)
 
 
 def write_report(folder: Path, title: str, rounds: list[RoundResult], notes: list[str]) -> Path:
@@ -70,8 +95,10 @@ def write_report(folder: Path, title: str, rounds: list[RoundResult], notes: lis
     header = [
         "round",
         "policy",
-        "held-out success (95% CI)",
+        "seeds",
+        "success, no operator (95% CI)",
         *[f"{t}" for t in tasks],
+        "held-out instructions",
         "fleet success (previous policy, with operator)",
         "interventions/ep",
         "turnaround s (slowest robot)",
@@ -82,17 +109,20 @@ def write_report(folder: Path, title: str, rounds: list[RoundResult], notes: lis
         per_episode = r.fleet_interventions / r.fleet_episodes if r.fleet_episodes else 0.0
         fleet = str(r.fleet_rate) if r.fleet_episodes else "-"
         turnaround = f"{max(r.turnaround_s.values()):.1f}" if r.turnaround_s else "-"
+        held_out = str(r.held_out_instruction_rate) if r.held_out_instruction_outcomes else "-"
         row = [
             str(r.round_index),
             r.policy_version,
+            r.eval_split,
             str(r.eval_rate),
             *per_task,
+            held_out,
             fleet,
             f"{per_episode:.2f}",
             turnaround,
         ]
         lines.append("| " + " | ".join(row) + " |")
-    lines += ["", "![held-out success per round](success.png)", "", "![interventions per round](interventions.png)"]
+    lines += ["", "![success per round](success.png)", "", "![interventions per round](interventions.png)"]
     if (folder / "before.gif").exists() and (folder / "after.gif").exists():
         lines += ["", "Before training: ![before](before.gif) After training: ![after](after.gif)"]
     summary = folder / "summary.md"
@@ -100,17 +130,23 @@ def write_report(folder: Path, title: str, rounds: list[RoundResult], notes: lis
     return summary
 
 
-def paired_table(finals: dict[str, RoundResult], tasks: tuple[str, ...]) -> list[str]:
+def paired_table(finals: dict[str, Sequence[RoundResult]], tasks: tuple[str, ...]) -> list[str]:
     """Markdown rows comparing the first arm with each other arm seed by seed, per task and pooled.
 
-    A cell reads "a vs b (p = ...)": a held-out seeds only the first arm solved, b only the other,
-    and the two-sided exact McNemar p-value. Only seeds both arms completed are paired.
+    Each arm has one result per run; run ``i`` of one arm is paired with run ``i`` of the other (the same
+    base policy), and the pairs of every run are pooled. A cell reads "a vs b (p = ...)": a (run, seed)
+    pairs only the first arm solved, b only the other, and the two-sided exact McNemar p-value. Only seeds
+    both arms completed are paired. Pooling runs treats each run's seeds as new trials: the p-value covers
+    seed variance, while the across-run interval of :func:`repeats_table` covers training variance.
     """
     (reference, first), *others = finals.items()
     header = [f"{reference} vs", *tasks, "all tasks"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, other in others:
-        pairs = {task: _paired_outcomes(first, other, task) for task in tasks}
+        pairs = {
+            task: [pair for a, b in zip(first, other, strict=True) for pair in _paired_outcomes(a, b, task)]
+            for task in tasks
+        }
         pooled = [pair for task in tasks for pair in pairs[task]]
         cells = [str(paired_comparison(pairs[task])) for task in tasks]
         cells.append(str(paired_comparison(pooled)))
@@ -118,24 +154,51 @@ def paired_table(finals: dict[str, RoundResult], tasks: tuple[str, ...]) -> list
     return lines
 
 
+def repeats_table(finals: dict[str, Sequence[RoundResult]], tasks: tuple[str, ...]) -> list[str]:
+    """Markdown rows of each arm's mean success over its runs, per task, pooled and with held-out instructions.
+
+    A cell is the mean of the runs' success rates with a 95% Student-t interval across runs
+    (:func:`lwd_experiment.stats.mean_rate`), so it covers what changes from one training run to the next;
+    the last column lists every run's pooled rate. "-" where a run was not evaluated with held-out instructions.
+    """
+    header = ["arm", *tasks, "all tasks", "held-out instructions", "all tasks per run"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, runs in finals.items():
+        cells = [str(mean_rate([run.eval_rate_for(task).value for run in runs])) for task in tasks]
+        cells.append(str(mean_rate([run.eval_rate.value for run in runs])))
+        evaluated = all(run.held_out_instruction_outcomes for run in runs)
+        cells.append(str(mean_rate([run.held_out_instruction_rate.value for run in runs])) if evaluated else "-")
+        cells.append(", ".join(f"{run.eval_rate.value:.0%}" for run in runs))
+        lines.append("| " + " | ".join([name, *cells]) + " |")
+    return lines
+
+
 def _paired_outcomes(first: RoundResult, second: RoundResult, task: str) -> list[tuple[bool, bool]]:
-    """Both results' outcomes on each held-out seed of ``task`` that both completed."""
-    a, b = first.eval_outcomes.get(task, {}), second.eval_outcomes.get(task, {})
+    """Both results' outcomes on each evaluation seed of ``task`` that both completed."""
+    return _pairs(first.eval_outcomes.get(task, {}), second.eval_outcomes.get(task, {}))
+
+
+def _pairs(a: dict[int, bool], b: dict[int, bool]) -> list[tuple[bool, bool]]:
+    """``(a, b)`` outcome pairs on each seed both hold, seeds in order."""
     return [(a[seed], b[seed]) for seed in sorted(a.keys() & b.keys())]
 
 
 def _plot_success(path: Path, rounds: list[RoundResult]) -> None:
     figure, axis = plt.subplots(figsize=(6, 3.5))
-    x = [r.round_index for r in rounds]
-    rates = [r.eval_rate for r in rounds]
-    axis.errorbar(
-        x,
-        [q.value for q in rates],
-        yerr=[[q.value - q.low for q in rates], [q.high - q.value for q in rates]],
-        marker="o",
-        capsize=4,
-        label="held-out, no interventions",
-    )
+    for split, marker in (("validation", "o"), ("test", "D")):
+        evaluated = [r for r in rounds if r.eval_split == split]
+        if not evaluated:
+            continue
+        rates = [r.eval_rate for r in evaluated]
+        axis.errorbar(
+            [r.round_index for r in evaluated],
+            [q.value for q in rates],
+            yerr=[[q.value - q.low for q in rates], [q.high - q.value for q in rates]],
+            marker=marker,
+            linestyle="none",
+            capsize=4,
+            label=f"{split} seeds, no interventions",
+        )
     fleet = [(r.round_index, r.fleet_rate.value) for r in rounds if r.fleet_episodes]
     if fleet:
         label = "fleet with operator, previous round's policy"

@@ -45,6 +45,7 @@ from lwd_policy.safety import robot_limits
 from lwd_sim.aloha import AlohaSimDriver
 from lwd_sim.operator import Imperfection, OperatorConfig, ScriptedOperator, TakeoverTriggers
 from lwd_sim.process_fleet import ProcessFleet
+from lwd_sim.tasks import INSTRUCTION_SETS
 
 from lwd_experiment.control_step import CONTROL_PERIOD_NS, OPERATOR_SOURCE, control_step, operator_parameters
 
@@ -52,6 +53,17 @@ LOG = logging.getLogger(__name__)
 MODES = ("demonstration", "deployment", "evaluation")
 """demonstration: the operator drives the whole episode; deployment: the policy drives and the operator
 takes over on its triggers; evaluation: the policy alone, not recorded."""
+
+
+def check_episode_kind(mode: str, instructions: str) -> None:
+    """Refuse a mode outside MODES or an instruction set outside INSTRUCTION_SETS, and held-out instructions in
+    any mode but evaluation: a recorded episode never carries one, so the policy never trains on them."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if instructions not in INSTRUCTION_SETS:
+        raise ValueError(f"instructions must be one of {INSTRUCTION_SETS}, got {instructions!r}")
+    if instructions != "trained" and mode != "evaluation":
+        raise ValueError(f"{instructions} instructions are for evaluation only, not {mode} episodes")
 
 
 class RobotError(RuntimeError):
@@ -97,12 +109,17 @@ class RobotSettings:
 
 @dataclass(frozen=True)
 class EpisodeJob:
-    """One episode for a robot of the fleet to run: task, seed, mode (see MODES) and whether to keep its frames."""
+    """One episode for a robot of the fleet to run: task, seed, mode (see MODES), whether to keep its frames, and
+    the instruction set its paraphrase comes from (``lwd_sim.tasks.INSTRUCTION_SETS``)."""
 
     task: str
     seed: int
     mode: str = "deployment"
     capture: bool = False
+    instructions: str = "trained"
+
+    def __post_init__(self) -> None:
+        check_episode_kind(self.mode, self.instructions)
 
 
 @dataclass
@@ -190,21 +207,23 @@ class SimRobot:
 
     def run(self, job: EpisodeJob) -> EpisodeSummary:
         """Run one job sent by the fleet (see :class:`lwd_sim.process_fleet.ProcessFleet`)."""
-        return self.run_episode(job.task, job.seed, job.mode, job.capture)
+        return self.run_episode(job.task, job.seed, job.mode, job.capture, job.instructions)
 
-    def run_episode(self, task: str, seed: int, mode: str = "deployment", capture: bool = False) -> EpisodeSummary:
+    def run_episode(
+        self, task: str, seed: int, mode: str = "deployment", capture: bool = False, instructions: str = "trained"
+    ) -> EpisodeSummary:
         """Run one episode of ``task`` from ``seed`` in ``mode`` (see MODES); ``capture`` keeps the camera frames.
 
         Demonstration and deployment episodes are recorded and uploaded (when ``settings.record``);
-        evaluation episodes run the policy alone and are not recorded.
+        evaluation episodes run the policy alone and are not recorded, and only they may take their
+        instruction from the ``held_out`` set.
         """
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        check_episode_kind(mode, instructions)
         started = time.monotonic()
         record = self.settings.record and mode != "evaluation"
         version = "" if mode == "demonstration" else self.refresh_policy()
         driver = self.drivers[task]
-        observation = driver.reset(seed)
+        observation = driver.reset(seed, instructions)
         operator = self._operator(seed, human_like=self.settings.human_like_operator and mode == "deployment")
         operator.reset(driver)
         if self.runtime is not None:

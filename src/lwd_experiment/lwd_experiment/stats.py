@@ -1,4 +1,9 @@
-"""Seed-paired comparison of two policies' binary outcomes (single rates: :mod:`lwd_interfaces.success_rate`)."""
+"""Statistics of the experiment's comparisons (single rates: :mod:`lwd_interfaces.success_rate`).
+
+- :func:`paired_comparison`: two policies on the same seeds, exact McNemar test (seed variance);
+- :func:`mean_rate`: one arm's success over repeated training runs, with a Student-t interval across runs
+  (training variance: each run trains its own base and learner).
+"""
 
 from __future__ import annotations
 
@@ -38,3 +43,67 @@ def paired_comparison(pairs: Sequence[tuple[bool, bool]]) -> PairedComparison:
     tail = sum(math.comb(discordant, k) for k in range(min(only_first, only_second) + 1))
     p_value = min(1.0, 2 * tail / 2**discordant)
     return PairedComparison(only_first, only_second, both, len(pairs) - discordant - both, p_value)
+
+
+@dataclass(frozen=True)
+class MeanRate:
+    """The mean of several runs' success rates with its 95% interval across runs (None for a single run)."""
+
+    mean: float
+    low: float | None
+    high: float | None
+    runs: int
+
+    def __str__(self) -> str:
+        if self.low is None or self.high is None:
+            return f"{self.mean:.0%} (1 run)"
+        return f"{self.mean:.0%} [{self.low:.0%}, {self.high:.0%}] ({self.runs} runs)"
+
+
+def mean_rate(rates: Sequence[float], confidence: float = 0.95) -> MeanRate:
+    """Mean of per-run success rates with a two-sided Student-t interval over the runs, clipped to [0, 1].
+
+    The runs are the sample: mean ± t(1 − (1 − confidence)/2, n − 1) · s / √n with s the sample standard
+    deviation. With few runs the interval is wide on purpose (t = 4.30 for 3 runs); it needs at least two.
+    """
+    runs = len(rates)
+    if runs == 0:
+        raise ValueError("mean_rate needs at least one run")
+    mean = sum(rates) / runs
+    if runs == 1:
+        return MeanRate(mean, None, None, 1)
+    deviation = math.sqrt(sum((rate - mean) ** 2 for rate in rates) / (runs - 1))
+    half = student_t_quantile(confidence, runs - 1) * deviation / math.sqrt(runs)
+    return MeanRate(mean, max(0.0, mean - half), min(1.0, mean + half), runs)
+
+
+def student_t_quantile(confidence: float, df: int) -> float:
+    """The t with P(|T| ≤ t) = ``confidence`` for Student's t with ``df`` degrees of freedom (bisection)."""
+    if not 0.0 < confidence < 1.0 or df < 1:
+        raise ValueError(f"need 0 < confidence < 1 and df >= 1, got {confidence} and {df}")
+    low, high = 0.0, 1.0
+    while _t_central(high, df) < confidence:
+        low, high = high, 2 * high
+    for _ in range(100):
+        middle = (low + high) / 2
+        low, high = (middle, high) if _t_central(middle, df) < confidence else (low, middle)
+    return (low + high) / 2
+
+
+def _t_central(t: float, df: int) -> float:
+    """P(|T| ≤ t) for Student's t with integer ``df``: the finite series of Abramowitz & Stegun 26.7.3/26.7.4."""
+    theta = math.atan(t / math.sqrt(df))
+    cos2 = math.cos(theta) ** 2
+    if df % 2 == 0:
+        term = total = 1.0
+        for j in range(1, df // 2):
+            term *= (2 * j - 1) / (2 * j) * cos2
+            total += term
+        return math.sin(theta) * total
+    total = 0.0
+    if df > 1:
+        term = total = math.cos(theta)
+        for j in range(1, (df - 1) // 2):
+            term *= 2 * j / (2 * j + 1) * cos2
+            total += term
+    return 2 / math.pi * (theta + math.sin(theta) * total)

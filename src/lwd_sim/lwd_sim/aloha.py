@@ -87,8 +87,13 @@ class AlohaSimDriver(RobotDriver):
         """The stage reward that means success."""
         return self.spec.max_stage
 
-    def reset(self, seed: int | None = None) -> Observation:
-        """Arms to START_ARM_POSE, objects to poses drawn from ``seed``; picks an instruction paraphrase."""
+    def reset(self, seed: int | None = None, instructions: str = "trained") -> Observation:
+        """Arms to START_ARM_POSE, objects to poses drawn from ``seed``; picks a paraphrase from ``seed``.
+
+        ``instructions`` names the set the paraphrase comes from (:data:`lwd_sim.tasks.INSTRUCTION_SETS`);
+        the scene depends on the seed only, so both sets give the same episode start.
+        """
+        paraphrases = self.spec.instruction_set(instructions)
         if seed is None:
             seed = int(np.random.default_rng().integers(2**31))
         self.seed = int(seed)
@@ -100,7 +105,7 @@ class AlohaSimDriver(RobotDriver):
             self.data.qpos[address : address + 7] = pose
         mujoco.mj_forward(self.model, self.data)
         rng = np.random.default_rng(self.seed)
-        self.instruction = self.spec.instructions[int(rng.integers(len(self.spec.instructions)))]
+        self.instruction = paraphrases[int(rng.integers(len(paraphrases)))]
         self.steps = 0
         self.last_command = self.measured_qpos()
         return self.observe()

@@ -2,6 +2,10 @@
 
 Stage rewards follow gym-aloha's ``TransferCubeTask`` / ``InsertionTask`` exactly (0..4, 4 is
 success); object poses are sampled with gym-aloha's own ranges from the episode seed.
+
+Each task has two instruction sets (:data:`INSTRUCTION_SETS`): the ``trained`` paraphrases, which
+demonstrations and fleet episodes use, and ``held_out`` paraphrases that no recorded episode ever
+carries, so an evaluation on them measures whether the policy follows instructions it never saw.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ RIGHT_FINGER = "vx300s_right/10_right_gripper_finger"
 SOCKET_WALLS = ("socket-1", "socket-2", "socket-3", "socket-4")
 
 ContactSet = frozenset[tuple[str, str]]
+
+INSTRUCTION_SETS = ("trained", "held_out")
+"""trained: the paraphrases episodes are recorded with; held_out: paraphrases only evaluations use."""
 
 
 def _touch(contacts: ContactSet, a: str, b: str) -> bool:
@@ -81,6 +88,15 @@ class TaskSpec:
     stage: Callable[[ContactSet], int]
     max_stage: int
     instructions: tuple[str, ...]
+    """The trained paraphrases."""
+    held_out_instructions: tuple[str, ...]
+    """Paraphrases never used by a demonstration or fleet episode, for evaluation only."""
+
+    def instruction_set(self, name: str) -> tuple[str, ...]:
+        """The paraphrases of one of :data:`INSTRUCTION_SETS`."""
+        if name not in INSTRUCTION_SETS:
+            raise ValueError(f"unknown instruction set {name!r}; valid sets are {INSTRUCTION_SETS}")
+        return self.instructions if name == "trained" else self.held_out_instructions
 
 
 TASKS: dict[str, TaskSpec] = {
@@ -97,6 +113,10 @@ TASKS: dict[str, TaskSpec] = {
             "grab the cube on the right and pass it over to the left hand",
             "lift the red block with your right hand and give it to your left hand",
         ),
+        held_out_instructions=(
+            "hand the red box over from the right gripper to the left one",
+            "use the right arm to pick up the red cube, then pass it across to the left arm",
+        ),
     ),
     "insertion": TaskSpec(
         name="insertion",
@@ -110,6 +130,10 @@ TASKS: dict[str, TaskSpec] = {
             "grab the socket with the left arm and the peg with the right arm, then push the peg in",
             "insert the red peg into the blue socket in mid-air",
             "lift both parts and slide the peg into the socket",
+        ),
+        held_out_instructions=(
+            "hold the blue socket in the left gripper and push the red peg into it with the right gripper",
+            "pick up both pieces and fit the red peg inside the blue socket",
         ),
     ),
 }

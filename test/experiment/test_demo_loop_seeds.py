@@ -1,0 +1,99 @@
+"""Which seeds, instructions and training seeds each stage of a demo run uses, with the robots and ``lwd``
+commands replaced by recorders (no processes, no training): the seed splits are routed in ``DemoLoop``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from lwd_experiment.demo_loop import DemoLoop, Progress
+from lwd_experiment.presets import preset
+from lwd_experiment.seed_splits import SplitError, split_seeds
+from lwd_experiment.sim_robot import EpisodeJob, EpisodeSummary
+
+
+class RecordingFleet:
+    """Stands in for the robot processes: every batch of jobs is kept; even seeds succeed."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[EpisodeJob]] = []
+
+    def run(self, jobs: list[EpisodeJob], on_done=None) -> tuple[list[EpisodeSummary], list]:
+        self.batches.append(list(jobs))
+        done = [EpisodeSummary("sim_00", job.task, job.seed, "v1", job.seed % 2 == 0, 5, mode=job.mode) for job in jobs]
+        for summary in done:
+            on_done(summary)
+        return done, []
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def loop_factory(monkeypatch, tmp_path):
+    """A DemoLoop on the quick preset (2 rounds) whose robots are a RecordingFleet and whose ``lwd`` commands
+    are only recorded; returns the factory, the fleet and the recorded command lines."""
+    fleet = RecordingFleet()
+    commands: list[list[str]] = []
+    monkeypatch.setattr(DemoLoop, "_fleet", lambda self: fleet)
+    monkeypatch.setattr(DemoLoop, "run_lwd", lambda self, stage, arguments: commands.append(arguments))
+    monkeypatch.setattr(DemoLoop, "release_key", lambda self: tmp_path / "release.key")
+    chosen = preset("quick", rounds=2, eval_episodes_per_task=1, final_eval_episodes_per_task=3)
+
+    def make(**kwargs) -> DemoLoop:
+        return DemoLoop(chosen, tmp_path / "run", progress=Progress(emit=lambda line: None), **kwargs)
+
+    return make, fleet, commands
+
+
+def seeds_of(jobs: list[EpisodeJob]) -> list[int]:
+    return [job.seed for job in jobs]
+
+
+def test_deployments_take_fleet_seeds_and_evaluations_the_validation_split_between_and_the_reported_one_at_the_ends(
+    loop_factory,
+):
+    make, fleet, commands = loop_factory
+    loop = make(training_seed=5, split="validation")
+    summary = loop.deploy()
+    base, deploy_1, eval_1, deploy_2, final, held_out = fleet.batches
+    assert seeds_of(base) == seeds_of(final) == list(split_seeds("validation", 3))
+    assert seeds_of(eval_1) == list(split_seeds("validation", 1)), "rounds in between: validation seeds"
+    assert seeds_of(deploy_1) + seeds_of(deploy_2) == list(split_seeds("fleet", 8)), "fleet seeds never repeat"
+    assert {job.mode for job in deploy_1 + deploy_2} == {"deployment"}
+    assert {job.instructions for batch in (base, eval_1, final) for job in batch} == {"trained"}
+    assert seeds_of(held_out) == list(split_seeds("validation", 2))
+    assert {(job.mode, job.instructions) for job in held_out} == {("evaluation", "held_out")}
+    assert [r.eval_split for r in loop.rounds] == ["validation"] * 3
+    assert loop.rounds[-1].held_out_instruction_outcomes == {"transfer_cube": {900_000: True, 900_001: False}}
+    assert not loop.rounds[0].held_out_instruction_outcomes, "only the final policy is evaluated so"
+    trainer_runs = [arguments for arguments in commands if arguments[:2] == ["train", "serve"]]
+    assert len(trainer_runs) == 2
+    assert all(arguments[arguments.index("--seed") + 1] == "5" for arguments in trainer_runs)
+    text = Path(summary).read_text()
+    assert "| held-out instructions |" in text and "50% [" in text
+    assert "seeds solved only with the trained instructions vs only with the held-out ones: 0 vs 0" in text
+
+
+def test_the_reported_evaluations_take_the_test_split_which_a_caller_outside_its_entry_points_cannot_reach(
+    loop_factory,
+):
+    make, fleet, _ = loop_factory
+    loop = make()
+    assert loop.split == "test"
+    with pytest.raises(SplitError, match="test split is reserved"):
+        loop.deploy()
+    assert fleet.batches == [], "refused before any robot ran an episode"
+    with pytest.raises(SplitError, match="test split is reserved"):
+        loop.evaluate(per_task=1, split="test")
+    assert fleet.batches == []
+
+
+def test_pretraining_is_seeded_by_the_training_seed(loop_factory):
+    make, _, commands = loop_factory
+    loop = make(training_seed=3)
+    loop.work_dir.mkdir()  # the demonstrations' folder
+    loop.pretrain()
+    bc, publish = commands
+    assert bc[:2] == ["train", "bc"] and bc[bc.index("--seed") + 1] == "3"
+    assert publish[:2] == ["train", "publish"]
