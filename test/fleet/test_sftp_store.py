@@ -51,7 +51,9 @@ def test_sftp_server_killed_mid_transfer_then_restarted_resumes(ssh_server, make
     restarts = []
 
     def restart_server(delay: float) -> None:
+        # The retries do not really sleep, so they must not outrun a kill still reaping the server's sessions.
         restarts.append(delay)
+        killed.wait(60)
         if ssh_server.process is None:
             ssh_server.start()
 
