@@ -75,12 +75,34 @@ def test_n_step_returns_stop_at_the_terminal_chunk(tmp_path, episode_bag_writer)
     assert chunks.next_obs_index.tolist() == [8, 9, 9, 9, 9]
 
 
-def test_failed_episode_is_terminal_without_reward(tmp_path, episode_bag_writer):
-    episode = decode_episode(episode_bag_writer(tmp_path / "bag", steps=6, outcome="failure"), KEY)
+@pytest.mark.parametrize("recorded", [{"lwd.terminal": "false"}, {}], ids=["lwd.terminal false", "older bag"])
+def test_a_time_limit_failure_is_bootstrapped_not_terminal(tmp_path, episode_bag_writer, recorded):
+    bag = episode_bag_writer(tmp_path / "bag", steps=7, outcome="failure", extra_custom=recorded)
+    episode = decode_episode(bag, KEY)
+    assert not episode.terminal
+    chunks = build_transitions(episode, horizon=3, gamma=0.9)
+    np.testing.assert_allclose(chunks.reward, [0, 0, 0])
+    assert chunks.done.tolist() == [False, False, False]
+    np.testing.assert_allclose(chunks.discount, [0.9**3] * 3, rtol=1e-6)
+    assert chunks.next_obs_index.tolist() == [3, 6, 6], "the cut bootstraps from the last recorded observation"
+    two_step = build_transitions(episode, horizon=3, gamma=0.9, n_step=2)
+    np.testing.assert_allclose(two_step.discount, [0.9**6, 0.9**6, 0.9**3], rtol=1e-6)
+    assert two_step.next_obs_index.tolist() == [6, 6, 6]
+
+
+def test_a_terminal_failure_stops_bootstrapping_without_reward(tmp_path, episode_bag_writer):
+    bag = episode_bag_writer(tmp_path / "bag", steps=6, outcome="failure", extra_custom={"lwd.terminal": "true"})
+    episode = decode_episode(bag, KEY)
+    assert episode.terminal
     chunks = build_transitions(episode, horizon=3, gamma=0.99)
     np.testing.assert_allclose(chunks.reward, [0, 0])
     assert chunks.done.tolist() == [False, True]
     assert chunks.discount[1] == 0
+
+
+def test_a_success_is_terminal_whether_or_not_the_bag_says_so(tmp_path, episode_bag_writer):
+    assert decode_episode(episode_bag_writer(tmp_path / "new", extra_custom={"lwd.terminal": "true"}), KEY).terminal
+    assert decode_episode(episode_bag_writer(tmp_path / "old"), KEY).terminal
 
 
 @pytest.mark.parametrize(
@@ -88,6 +110,7 @@ def test_failed_episode_is_terminal_without_reward(tmp_path, episode_bag_writer)
     [
         ({"outcome": "incomplete"}, "incomplete episode"),
         ({"extra_custom": {"lwd.episode_kind": "dream"}}, "unknown lwd.episode_kind"),
+        ({"extra_custom": {"lwd.terminal": "yes"}}, "lwd.terminal must be"),
         ({"cameras": ()}, "no messages on the topics"),
     ],
 )
@@ -151,6 +174,13 @@ def test_cache_keeps_object_poses(tmp_path, episode_bag_writer):
     EpisodeCache(tmp_path / "cache").load(without, "cd" * 32)
     reread = EpisodeCache(tmp_path / "cache")
     assert reread.load(without, "cd" * 32).object_poses.shape == (5, 0, 7) and reread.hits == 1
+
+
+def test_cache_keeps_whether_the_episode_ended_in_a_terminal_state(tmp_path, episode_bag_writer):
+    bag = episode_bag_writer(tmp_path / "bag", steps=5, outcome="failure", extra_custom={"lwd.terminal": "false"})
+    EpisodeCache(tmp_path / "cache").load(bag, KEY)
+    restarted = EpisodeCache(tmp_path / "cache")
+    assert restarted.load(bag, KEY).terminal is False and restarted.hits == 1
 
 
 def test_cache_file_from_before_object_poses_is_decoded_again(tmp_path, episode_bag_writer):

@@ -68,6 +68,8 @@ class Episode:
     ``key`` identifies the bag's content (its manifest sha256); every array has T rows.
     ``object_poses`` is ``[T, N, 7]``: the task objects' poses from ``/perception/object_poses``
     (N = 0 when the robot had no perception; None when the episode was not decoded from a bag).
+    ``terminal``: the episode ended in a terminal state (``lwd.terminal``), so no value is bootstrapped after
+    its end; False for a time-limit cut, which is bootstrapped (see ``_episode_terminal``).
     """
 
     key: str
@@ -84,6 +86,7 @@ class Episode:
     actions: np.ndarray
     intervention: np.ndarray
     policy_version: np.ndarray
+    terminal: bool
     object_poses: np.ndarray | None = None
 
     @property
@@ -110,7 +113,8 @@ class ChunkTransitions:
     padded past the episode end by repeating the final action (``action_mask`` False on padding).
     ``reward``/``discount``/``next_obs_index`` are the n-step return Σ γ^{iH} r_{t+iH}, the factor of the
     bootstrap value (0 after a terminal) and the step whose observation is bootstrapped from.
-    ``done`` marks the chunk that reaches the episode's final step (terminal for both outcomes).
+    ``done`` marks the chunk that reaches the final step of an episode that ended in a terminal state
+    (``Episode.terminal``); the last chunk of a time-limit cut is not done and bootstraps.
     """
 
     horizon: int
@@ -133,6 +137,23 @@ class ChunkTransitions:
     def truncated(self) -> np.ndarray:
         """True where the chunk was padded past the episode end [N]."""
         return ~self.action_mask.all(axis=1)
+
+
+def _episode_terminal(custom_data: dict[str, str], outcome: str, bag_dir: Path) -> bool:
+    """Whether an episode bag ended in a terminal state, from its ``lwd.terminal`` fact.
+
+    Bags recorded before that fact existed: a success is terminal and a failure is a time-limit cut. Their
+    failures were the simulator's step limit or an operator stopping the robot, and the terminal flag of
+    their ``RewardLabel`` message was true whatever happened, so it tells nothing.
+    """
+    recorded = custom_data.get("lwd.terminal", "")
+    if recorded in ("true", "false"):
+        return recorded == "true"
+    if recorded:
+        raise EpisodeError(
+            f"{bag_dir}: lwd.terminal must be 'true' or 'false', got {recorded!r}", quarantine.INVALID_FACTS
+        )
+    return outcome == "success"
 
 
 def _stamp_ns(message: object) -> int:
@@ -211,6 +232,7 @@ def decode_episode(bag_dir: str | Path, key: str, cameras: tuple[str, ...] | Non
     kind = custom.get("lwd.episode_kind", "")
     if kind not in EPISODE_KINDS:
         raise EpisodeError(f"{bag_dir}: unknown lwd.episode_kind {kind!r}", quarantine.INVALID_FACTS)
+    terminal = _episode_terminal(custom, outcome, bag_dir)
     bag_cameras = tuple(name for name in custom.get("lwd.cameras", "").split(",") if name)
     cameras = tuple(cameras) if cameras is not None else bag_cameras
     streams = _read_streams(reader, bag_dir, cameras)
@@ -224,6 +246,7 @@ def decode_episode(bag_dir: str | Path, key: str, cameras: tuple[str, ...] | Non
         episode_kind=kind,
         outcome=outcome,
         cameras=cameras,
+        terminal=terminal,
         **steps,
     )
 
@@ -352,9 +375,12 @@ def build_transitions(
 ) -> ChunkTransitions:
     """Chunk-level transitions starting every ``stride`` steps (default H), with sparse reward and n-step returns.
 
-    The one-chunk reward is 1 on the chunk that reaches the final step of a successful episode, else 0;
-    that chunk is terminal for both outcomes. Chunks that follow one another (H steps apart) form chains
-    on which ``lwd_learner.returns.n_step_returns`` computes the n-step sum and bootstrap discount γ^{mH}.
+    The one-chunk reward is 1 on the chunk that reaches the final step of a successful episode, else 0.
+    That chunk is terminal only when the episode ended in a terminal state (``Episode.terminal``: a success,
+    or a failure the task cannot go on from). A time-limit cut is not terminal: its last chunks bootstrap
+    from the last recorded observation, the nearest one to the state the cut left the robot in.
+    Chunks that follow one another (H steps apart) form chains on which
+    ``lwd_learner.returns.n_step_returns`` computes the n-step sum and bootstrap discount γ^{mH}.
     """
     stride = horizon if stride is None else stride
     if horizon < 1 or n_step < 1 or stride < 1 or horizon % stride:
@@ -368,7 +394,7 @@ def build_transitions(
     step_index = starts[:, None] + np.arange(horizon, dtype=np.int64)[None, :]
     action_mask = step_index < steps
     clipped = np.minimum(step_index, steps - 1)
-    done = starts + horizon >= steps
+    done = (starts + horizon >= steps) & episode.terminal
     reward = (done & episode.success).astype(np.float32)
     reward_sum = np.zeros(starts.shape[0], dtype=np.float32)
     discount = np.zeros(starts.shape[0], dtype=np.float32)
