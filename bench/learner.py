@@ -46,6 +46,7 @@ def transitions(config: VLAConfig, batch: int, device: torch.device) -> Transiti
     return TransitionBatch(
         features=torch.randn(batch, config.feature_dim),
         actions=torch.randn(batch, config.horizon, config.action_dim).clamp(-3, 3),
+        action_mask=torch.ones(batch, config.horizon, dtype=torch.bool),
         reward=done.float(),
         next_features=torch.randn(batch, config.feature_dim),
         done=done,

@@ -22,6 +22,7 @@ def make_batch(seed: int = 0, size: int = B) -> TransitionBatch:
     return TransitionBatch(
         features=torch.randn(size, F, generator=generator),
         actions=torch.rand(size, H, D, generator=generator) * 2 - 1,
+        action_mask=torch.ones(size, H, dtype=torch.bool),
         reward=done.float(),
         next_features=torch.randn(size, F, generator=generator),
         done=done,
@@ -143,6 +144,50 @@ def test_base_flow_clones_only_the_operator_unless_told_to_clone_everything():
         make_agent(base_data="demos")
 
 
+class StepwiseFlow(nn.Module):
+    """A velocity field whose output at each chunk step reads only that step's x (and t, features)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(D + 1 + F, 32), nn.SiLU(), nn.Linear(32, D))
+
+    def forward(self, x: Tensor, t: Tensor, features: Tensor) -> Tensor:
+        context = torch.cat([t.unsqueeze(1), features], dim=1).unsqueeze(1).expand(-1, x.shape[1], -1)
+        return self.net(torch.cat([x, context], dim=2))
+
+
+@pytest.mark.parametrize("actor", ["qam", "bc"])
+def test_padding_past_the_episode_end_is_never_cloned(actor):
+    """Two batches that differ only in padded steps train the cloning flow (f_β, or f_θ for the BC actor) alike.
+
+    The flow is step-wise, so a padded step cannot reach a real step's velocity through the flow's input either.
+    """
+    batch = make_batch()
+    batch.action_mask[:, 1:] = torch.arange(H - 1) < torch.arange(B).remainder(H).unsqueeze(1)
+    other = make_batch()
+    other.actions = torch.where(batch.action_mask.unsqueeze(-1), batch.actions, -batch.actions)
+    other.action_mask = batch.action_mask.clone()
+    assert not torch.equal(batch.actions, other.actions)
+
+    def build() -> LWDAgent:
+        torch.manual_seed(0)
+        config = AgentConfig(feature_dim=F, horizon=H, action_dim=D, hidden_dim=32, flow_steps=4, actor=actor)
+        return LWDAgent(config, StepwiseFlow())
+
+    first, second = build(), build()
+    losses = first.update(batch)["bc_loss"], second.update(other)["bc_loss"]
+    assert losses[0] == losses[1]
+    flow = "base" if actor == "qam" else "actor"
+    assert same(params(first.modules[flow]), params(second.modules[flow]))
+
+
+def test_a_chunk_starts_inside_its_episode():
+    batch = make_batch()
+    batch.action_mask[3, 0] = False
+    with pytest.raises(TransitionBatchError, match="action_mask must be True on every chunk's first step"):
+        make_agent().update(batch)
+
+
 def test_expectile_ablation_uses_a_scalar_value():
     agent = make_agent(value="expectile")
     features = torch.randn(5, F)
@@ -228,6 +273,7 @@ def _bandit_batch(generator: torch.Generator, size: int = 256) -> TransitionBatc
     return TransitionBatch(
         features=torch.zeros(size, 1),
         actions=actions,
+        action_mask=torch.ones(size, 1, dtype=torch.bool),
         reward=(sign.flatten() > 0).float(),
         next_features=torch.zeros(size, 1),
         done=torch.ones(size, dtype=torch.bool),

@@ -12,7 +12,8 @@ One `update(batch)` computes, in this order (each loss reads next to its formula
    ã_K = −(1/λ)∇_a Q̄(s, clip(x_K)) with Q̄ the mean of the online heads (as the official QAM code),
    L_QAM = Σ_i ‖2(f_θ − f_β̄)/σ_i + σ_i ã_i‖²  (see `lwd_learner.qam`).
 6. BC on the base flow:  L_BC = E‖f_β(x_t, t, s) − (a − ε)‖²  over the operator's chunks (demonstrations and
-   interventions; every chunk with base_data="all"),  then f_β̄ ← EMA of f_β.
+   interventions; every chunk with base_data="all") and their executed steps (``action_mask``: padding past an
+   episode's end is left out),  then f_β̄ ← EMA of f_β.
 
 Targets (Q̄ for the value head, y for the critic, the adjoints for QAM) are computed from this update's
 parameters before any of them moves, every loss is checked, and only then do all optimizers step — so a
@@ -156,7 +157,9 @@ class LWDAgent:
 
         if cfg.actor == "bc":
             losses = {
-                "bc_loss": flow_matching_loss(self.fine_flow, batch.actions, batch.features, generator=self.generator)
+                "bc_loss": flow_matching_loss(
+                    self.fine_flow, batch.actions, batch.features, generator=self.generator, mask=batch.action_mask
+                )
             }
             logs: dict[str, Tensor] = {}
         else:
@@ -218,13 +221,12 @@ class LWDAgent:
         actor_loss, divergence = adjoint_matching_loss(self.fine_flow, s, trajectory, adjoints, base_velocities)
         logs.update(grad_q_norm=grad_q_norm.mean(), actor_base_divergence=divergence)
 
-        # 6. BC flow matching on the base flow, over the operator's chunks unless base_data="all".
+        # 6. BC flow matching on the base flow, over the operator's chunks unless base_data="all"; padding past an
+        # episode's end is never cloned. A batch with nothing to clone gives a zero loss with zero gradients.
         operator = batch.is_intervention | batch.is_demo
         cloned = operator if cfg.base_data == "operator" else torch.ones_like(operator)
-        if bool(cloned.any()):
-            bc_loss = flow_matching_loss(self.base_flow, a[cloned], s[cloned], generator=self.generator)
-        else:
-            bc_loss = torch.zeros((), device=self.device, dtype=self.dtype)
+        mask = batch.action_mask & cloned.unsqueeze(1)
+        bc_loss = flow_matching_loss(self.base_flow, a, s, generator=self.generator, mask=mask)
 
         losses = {"value_loss": value_loss, "critic_loss": critic_loss, "actor_loss": actor_loss, "bc_loss": bc_loss}
         return losses, logs

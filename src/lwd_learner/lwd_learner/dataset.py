@@ -370,6 +370,16 @@ def _align_steps(streams: _Streams, cameras: tuple[str, ...], default_version: s
     }
 
 
+def action_chunks(episode: Episode, starts: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """The executed chunks ``[N, H, D]`` from each start and their ``action_mask [N, H]``.
+
+    A chunk that runs past the episode's end is padded by repeating the final action; ``action_mask`` is False
+    on that padding, which no cloning loss may learn from (the robot never executed it).
+    """
+    index = starts[:, None] + np.arange(horizon, dtype=np.int64)[None, :]
+    return episode.actions[np.minimum(index, episode.steps - 1)], index < episode.steps
+
+
 def build_transitions(
     episode: Episode, horizon: int, gamma: float, n_step: int = 1, stride: int | None = None
 ) -> ChunkTransitions:
@@ -391,11 +401,11 @@ def build_transitions(
         raise ValueError(f"gamma must be in [0, 1], got {gamma}")
     steps = episode.steps
     starts = np.arange(0, steps, stride, dtype=np.int64)
-    step_index = starts[:, None] + np.arange(horizon, dtype=np.int64)[None, :]
-    action_mask = step_index < steps
-    clipped = np.minimum(step_index, steps - 1)
-    done = (starts + horizon >= steps) & episode.terminal
-    reward = (done & episode.success).astype(np.float32)
+    actions, action_mask = action_chunks(episode, starts, horizon)
+    clipped = np.minimum(starts[:, None] + np.arange(horizon, dtype=np.int64)[None, :], steps - 1)
+    last = starts + horizon >= steps
+    done = last & episode.terminal
+    reward = (last & episode.success).astype(np.float32)
     reward_sum = np.zeros(starts.shape[0], dtype=np.float32)
     discount = np.zeros(starts.shape[0], dtype=np.float32)
     next_obs_index = np.zeros(starts.shape[0], dtype=np.int64)
@@ -412,7 +422,7 @@ def build_transitions(
         horizon=horizon,
         obs_index=starts,
         next_obs_index=next_obs_index,
-        actions=episode.actions[clipped],
+        actions=actions,
         action_mask=action_mask,
         reward=reward_sum,
         discount=discount,

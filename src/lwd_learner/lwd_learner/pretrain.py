@@ -28,7 +28,7 @@ from lwd_policy.flow import flow_matching_loss
 from lwd_policy.normalization import Normalizer
 
 from lwd_fleet import quarantine
-from lwd_learner.dataset import Episode, EpisodeError, verified_manifest
+from lwd_learner.dataset import Episode, EpisodeError, action_chunks, verified_manifest
 from lwd_learner.episode_cache import EpisodeCache
 from lwd_learner.observations import TextEmbedder, check_episode, episode_state, observation_batch
 
@@ -139,12 +139,6 @@ def _training_steps(episodes: list[Episode], with_interventions: bool) -> list[t
     return selected
 
 
-def action_chunks(episode: Episode, starts: np.ndarray, horizon: int) -> np.ndarray:
-    """Executed actions ``[B, H, D]`` from each start, padded past the end by repeating the final action."""
-    index = np.minimum(starts[:, None] + np.arange(horizon)[None, :], episode.steps - 1)
-    return episode.actions[index]
-
-
 def pretrain_bc(
     episodes: list[Episode],
     policy_config: PolicyConfig,
@@ -173,10 +167,10 @@ def pretrain_bc(
     weights = np.array([len(steps) for _, steps in selected], dtype=np.float64)
     weights /= weights.sum()
     for step in range(1, config.steps + 1):
-        batch, actions = _sample(
+        batch, actions, mask = _sample(
             episodes, selected, weights, rng, policy_config, normalizer, embedder, config.batch_size
         )
-        loss = flow_matching_loss(model, actions, model.encode(batch))
+        loss = flow_matching_loss(model, actions, model.encode(batch), mask=mask)
         if not bool(torch.isfinite(loss)):
             raise PretrainError(f"BC loss became {float(loss)} at step {step}; no checkpoint written")
         optimizer.zero_grad(set_to_none=True)
@@ -198,23 +192,27 @@ def _sample(
     normalizer: Normalizer,
     embedder: TextEmbedder,
     batch_size: int,
-) -> tuple[ObservationBatch, torch.Tensor]:
+) -> tuple[ObservationBatch, torch.Tensor, torch.Tensor]:
+    """A batch of observations, their normalized action chunks ``[B, H, D]`` and the chunks' mask ``[B, H]``
+    of the steps to clone (False on padding past the episode's end)."""
     counts = rng.multinomial(batch_size, weights)
-    parts, chunks = [], []
+    parts, chunks, masks = [], [], []
     for (index, steps), count in zip(selected, counts, strict=True):
         if not count:
             continue
         episode = episodes[index]
         starts = rng.choice(steps, size=count)
         parts.append(observation_batch(episode, starts, policy_config, normalizer, embedder))
-        chunks.append(action_chunks(episode, starts, policy_config.horizon))
+        actions, mask = action_chunks(episode, starts, policy_config.horizon)
+        chunks.append(actions)
+        masks.append(mask)
     batch = ObservationBatch(
         images={camera: torch.cat([p.images[camera] for p in parts]) for camera in policy_config.cameras},
         instruction_embedding=torch.cat([p.instruction_embedding for p in parts]),
         proprio=torch.cat([p.proprio for p in parts]),
     )
     actions = np.asarray(normalizer.normalize_action(np.concatenate(chunks)), dtype=np.float32)
-    return batch, torch.from_numpy(actions)
+    return batch, torch.from_numpy(actions), torch.from_numpy(np.concatenate(masks))
 
 
 def write_pretrained(

@@ -4,6 +4,10 @@ A transition is (o_t, A_t, r, o_{t+nH}, done) on cached encoder features:
 
 - features [B, F]: encoder features of o_t.
 - actions [B, H, D]: the *executed* chunk A_t (the operator's on intervention steps), normalized space.
+- action_mask [B, H] bool: False on the padding of a chunk that runs past the episode's end (the dataset repeats
+  the final action there). The cloning losses leave padding out; the critic takes the chunk as stored (padding
+  repeats a real action, so it stays in the data's support), and QAM's loss is on generated chunks, which have
+  no padding.
 - reward [B]: the n-step discounted reward sum Σ_{i<m} γ^{iH} r_{t+iH}, already truncated at the episode's end
   (`lwd_learner.returns.n_step_returns` computes it with per-transition discount γ^H).
 - next_features [B, F]: encoder features of the state to bootstrap from, o_{t+mH}.
@@ -31,6 +35,7 @@ class TransitionBatch:
 
     features: Tensor
     actions: Tensor
+    action_mask: Tensor
     reward: Tensor
     next_features: Tensor
     done: Tensor
@@ -44,6 +49,7 @@ class TransitionBatch:
         expected = {
             "features": (size, feature_dim),
             "actions": (size, horizon, action_dim),
+            "action_mask": (size, horizon),
             "reward": (size,),
             "next_features": (size, feature_dim),
             "done": (size,),
@@ -57,9 +63,13 @@ class TransitionBatch:
                 raise TransitionBatchError(f"{name} must have shape {shape}, got {tuple(value.shape)}")
             if value.dtype.is_floating_point and not bool(torch.isfinite(value).all()):
                 raise TransitionBatchError(f"{name} contains NaN or infinite entries")
-        for name in ("done", "is_intervention", "is_demo"):
+        for name in ("action_mask", "done", "is_intervention", "is_demo"):
             if getattr(self, name).dtype != torch.bool:
                 raise TransitionBatchError(f"{name} must be a bool tensor, got {getattr(self, name).dtype}")
+        if size and not bool(self.action_mask[:, 0].all()):
+            raise TransitionBatchError(
+                "action_mask must be True on every chunk's first step (chunks start in the episode)"
+            )
         if bool((self.discount < 0).any()) or bool((self.discount > 1).any()):
             raise TransitionBatchError("discount must lie in [0, 1]")
         if bool((self.discount[self.done] != 0).any()):
