@@ -17,18 +17,21 @@ F, H, D, B = 6, 3, 2, 16
 
 
 def make_batch(seed: int = 0, size: int = B) -> TransitionBatch:
+    """Random transitions: a quarter intervention chunks and half demonstration chunks, all operator-driven."""
     generator = torch.Generator().manual_seed(seed)
     done = torch.rand(size, generator=generator) < 0.3
+    is_intervention, is_demo = torch.arange(size) % 4 == 1, torch.arange(size) % 2 == 0
     return TransitionBatch(
         features=torch.randn(size, F, generator=generator),
         actions=torch.rand(size, H, D, generator=generator) * 2 - 1,
         action_mask=torch.ones(size, H, dtype=torch.bool),
+        operator_mask=(is_intervention | is_demo).unsqueeze(1).expand(size, H).clone(),
         reward=done.float(),
         next_features=torch.randn(size, F, generator=generator),
         done=done,
         discount=torch.where(done, 0.0, 0.99**H),
-        is_intervention=torch.arange(size) % 4 == 0,
-        is_demo=torch.arange(size) % 2 == 0,
+        is_intervention=is_intervention,
+        is_demo=is_demo,
     )
 
 
@@ -132,6 +135,7 @@ def test_base_flow_clones_only_the_operator_unless_told_to_clone_everything():
     autonomous_only = make_batch()
     autonomous_only.is_intervention[:] = False
     autonomous_only.is_demo[:] = False
+    autonomous_only.operator_mask[:] = False
     operator = make_agent()
     before = params(operator.base_flow)
     figures = operator.update(autonomous_only)
@@ -164,9 +168,10 @@ def test_padding_past_the_episode_end_is_never_cloned(actor):
     """
     batch = make_batch()
     batch.action_mask[:, 1:] = torch.arange(H - 1) < torch.arange(B).remainder(H).unsqueeze(1)
+    batch.operator_mask &= batch.action_mask
     other = make_batch()
     other.actions = torch.where(batch.action_mask.unsqueeze(-1), batch.actions, -batch.actions)
-    other.action_mask = batch.action_mask.clone()
+    other.action_mask, other.operator_mask = batch.action_mask.clone(), batch.operator_mask.clone()
     assert not torch.equal(batch.actions, other.actions)
 
     def build() -> LWDAgent:
@@ -181,11 +186,41 @@ def test_padding_past_the_episode_end_is_never_cloned(actor):
     assert same(params(first.modules[flow]), params(second.modules[flow]))
 
 
+@pytest.mark.parametrize("actor", ["qam", "bc"])
+def test_only_the_operators_steps_are_cloned(actor):
+    """Intervention chunks whose operator steps end at a hand-back: the policy's steps after it are not cloned by
+    the base flow (or by f_θ as HG-DAgger), unless base_data="all" clones every executed step."""
+    batch = make_batch()
+    handed_back = batch.is_intervention
+    batch.operator_mask[handed_back, 1:] = False
+    other = make_batch()
+    other.operator_mask = batch.operator_mask.clone()
+    other.actions = torch.where(batch.operator_mask.unsqueeze(-1) | ~handed_back.view(B, 1, 1), batch.actions, 0.0)
+    assert not torch.equal(batch.actions, other.actions)
+    flow = "base" if actor == "qam" else "actor"
+
+    def trained(data: TransitionBatch, base_data: str) -> list[Tensor]:
+        torch.manual_seed(0)
+        config = AgentConfig(
+            feature_dim=F, horizon=H, action_dim=D, hidden_dim=32, flow_steps=4, actor=actor, base_data=base_data
+        )
+        agent = LWDAgent(config, StepwiseFlow())
+        agent.update(data)
+        return params(agent.modules[flow])
+
+    assert same(trained(batch, "operator"), trained(other, "operator"))
+    assert not same(trained(batch, "all"), trained(other, "all"))
+
+
 def test_a_chunk_starts_inside_its_episode():
     batch = make_batch()
     batch.action_mask[3, 0] = False
     with pytest.raises(TransitionBatchError, match="action_mask must be True on every chunk's first step"):
         make_agent().update(batch)
+    padding_cloned = make_batch()
+    padding_cloned.action_mask[0, -1] = False
+    with pytest.raises(TransitionBatchError, match="operator_mask must lie within action_mask"):
+        make_agent().update(padding_cloned)
 
 
 def test_expectile_ablation_uses_a_scalar_value():
@@ -274,6 +309,7 @@ def _bandit_batch(generator: torch.Generator, size: int = 256) -> TransitionBatc
         features=torch.zeros(size, 1),
         actions=actions,
         action_mask=torch.ones(size, 1, dtype=torch.bool),
+        operator_mask=torch.ones(size, 1, dtype=torch.bool),
         reward=(sign.flatten() > 0).float(),
         next_features=torch.zeros(size, 1),
         done=torch.ones(size, dtype=torch.bool),

@@ -52,7 +52,7 @@ def test_episode_without_perception_has_no_object_poses(tmp_path, episode_bag_wr
 
 
 def test_chunk_transitions_pad_the_last_chunk_and_reward_only_the_success_end(tmp_path, episode_bag_writer):
-    episode = decode_episode(episode_bag_writer(tmp_path / "bag", steps=10, intervention_steps=(5,)), KEY)
+    episode = decode_episode(episode_bag_writer(tmp_path / "bag", steps=10), KEY)
     chunks = build_transitions(episode, horizon=4, gamma=0.9)
     assert chunks.obs_index.tolist() == [0, 4, 8]
     assert chunks.next_obs_index.tolist() == [4, 8, 9]
@@ -62,7 +62,34 @@ def test_chunk_transitions_pad_the_last_chunk_and_reward_only_the_success_end(tm
     assert chunks.action_mask[2].tolist() == [True, True, False, False]
     np.testing.assert_allclose(chunks.reward, [0, 0, 1])
     np.testing.assert_allclose(chunks.discount, [0.9**4, 0.9**4, 0])
-    assert chunks.intervention.tolist() == [False, True, False]
+    assert not chunks.intervention.any() and not chunks.operator_mask.any()
+
+
+def test_an_intervention_chunk_starts_at_the_takeover_and_clones_only_the_operators_steps(tmp_path, episode_bag_writer):
+    """Takeover at step 5, hand-back at 9, horizon 4: the chunk from 4 starts with a policy step, so it is not an
+    intervention chunk; one starts at the takeover instead, and the chunk from 8 is cloned up to the hand-back."""
+    bag = episode_bag_writer(tmp_path / "bag", steps=12, intervention_steps=(5, 6, 7, 8))
+    chunks = build_transitions(decode_episode(bag, KEY), horizon=4, gamma=0.9)
+    assert chunks.obs_index.tolist() == [0, 4, 5, 8]
+    np.testing.assert_allclose(chunks.actions[2, :, 0], [5, 6, 7, 8])
+    assert chunks.intervention.tolist() == [False, False, True, True]
+    assert chunks.operator_mask.tolist() == [[False] * 4, [False] * 4, [True] * 4, [True, False, False, False]]
+    assert chunks.next_obs_index.tolist() == [4, 8, 9, 11]
+    np.testing.assert_allclose(chunks.reward, [0, 0, 0, 1])
+    np.testing.assert_allclose(chunks.discount, [0.9**4, 0.9**4, 0.9**4, 0], rtol=1e-6)
+    two_step = build_transitions(decode_episode(bag, KEY), horizon=4, gamma=0.9, n_step=2)
+    np.testing.assert_allclose(two_step.reward, [0, 0.9**4, 0.9**4, 1], rtol=1e-6)
+    np.testing.assert_allclose(two_step.discount, [0.9**8, 0, 0, 0], rtol=1e-6)
+    assert two_step.next_obs_index.tolist() == [8, 11, 11, 11]
+
+
+def test_every_step_of_a_demonstration_is_the_operators(tmp_path, episode_bag_writer):
+    """A demonstration is cloned whole (up to its end), whether or not its bag records the intervention state."""
+    bag = episode_bag_writer(tmp_path / "bag", steps=6, kind="demonstration")
+    chunks = build_transitions(decode_episode(bag, KEY), horizon=4, gamma=0.9)
+    assert chunks.obs_index.tolist() == [0, 4]
+    assert chunks.intervention.all()
+    np.testing.assert_array_equal(chunks.operator_mask, chunks.action_mask)
 
 
 def test_n_step_returns_stop_at_the_terminal_chunk(tmp_path, episode_bag_writer):

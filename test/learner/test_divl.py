@@ -155,6 +155,7 @@ def _chain_dataset(size: int, generator: torch.Generator) -> tuple[TransitionBat
         features=features,
         actions=action.view(size, 1, 1).expand(size, horizon, 1).clone(),
         action_mask=torch.ones(size, horizon, dtype=torch.bool),
+        operator_mask=torch.zeros(size, horizon, dtype=torch.bool),
         reward=reward,
         next_features=torch.where(done[:, None], torch.zeros(3), next_features),
         done=done,

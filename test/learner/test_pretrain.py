@@ -1,4 +1,5 @@
-"""BC pretraining clones only what the robot executed: padding past an episode's end stays out of the loss."""
+"""BC pretraining clones only what the operator executed: padding past an episode's end and the policy's steps
+after a hand-back stay out of the loss."""
 
 from __future__ import annotations
 
@@ -36,5 +37,15 @@ def test_padding_past_the_episode_end_is_not_cloned(tmp_path, cloned_masks):
     )
     pretrain_bc([episode], VLAConfig.from_dict(TINY_VLA), HashEmbedder(), PretrainConfig(steps=2, batch_size=16))
     assert len(cloned_masks) == 2 and all(mask is not None for mask in cloned_masks)
+    rows = {tuple(row) for mask in cloned_masks for row in mask.tolist()}
+    assert rows == {(True, True, False, False), (True, False, False, False)}
+
+
+def test_intervention_chunks_are_cloned_up_to_the_hand_back(tmp_path, cloned_masks):
+    """Takeover at step 3, hand-back at 5, horizon 4: chunks start at 3 and 4, and the policy's steps are left out."""
+    bag = write_episode_bag(tmp_path / "deployment", steps=10, intervention_steps=(3, 4), image_shape=(16, 16))
+    config = PretrainConfig(steps=3, batch_size=16, with_interventions=True)
+    pretrain_bc([decode_episode(bag, KEY)], VLAConfig.from_dict(TINY_VLA), HashEmbedder(), config)
+    assert len(cloned_masks) == 3 and all(mask is not None for mask in cloned_masks)
     rows = {tuple(row) for mask in cloned_masks for row in mask.tolist()}
     assert rows == {(True, True, False, False), (True, False, False, False)}

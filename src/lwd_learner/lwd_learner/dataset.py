@@ -104,6 +104,12 @@ class Episode:
         """True for teleoperated demonstrations (as opposed to deployment rollouts)."""
         return self.episode_kind == "demonstration"
 
+    @property
+    def operator_executed(self) -> np.ndarray:
+        """True on the steps the operator executed [T]: every step of a demonstration, the intervention steps of a
+        deployment episode."""
+        return np.ones(self.steps, dtype=bool) if self.is_demonstration else self.intervention
+
 
 @dataclass
 class ChunkTransitions:
@@ -111,6 +117,10 @@ class ChunkTransitions:
 
     Row j starts at step ``obs_index[j]``; ``actions[j]`` holds the H executed actions from there,
     padded past the episode end by repeating the final action (``action_mask`` False on padding).
+    ``operator_mask`` marks the steps a cloning loss may learn from: the run of operator-executed steps the
+    chunk starts with (``operator_chunk_mask``). ``intervention`` is True on a chunk that starts at such a
+    step, i.e. one the operator drove from its first step; a chunk that starts with the policy is not one,
+    even when the operator takes over within it.
     ``reward``/``discount``/``next_obs_index`` are the n-step return Σ γ^{iH} r_{t+iH}, the factor of the
     bootstrap value (0 after a terminal) and the step whose observation is bootstrapped from.
     ``done`` marks the chunk that reaches the final step of an episode that ended in a terminal state
@@ -122,6 +132,7 @@ class ChunkTransitions:
     next_obs_index: np.ndarray
     actions: np.ndarray
     action_mask: np.ndarray
+    operator_mask: np.ndarray
     reward: np.ndarray
     discount: np.ndarray
     done: np.ndarray
@@ -380,17 +391,33 @@ def action_chunks(episode: Episode, starts: np.ndarray, horizon: int) -> tuple[n
     return episode.actions[np.minimum(index, episode.steps - 1)], index < episode.steps
 
 
+def operator_chunk_mask(episode: Episode, starts: np.ndarray, horizon: int) -> np.ndarray:
+    """The steps of each chunk from ``starts`` that are the operator's to clone ``[N, H]``.
+
+    That is the run of operator-executed steps the chunk starts with, up to the hand-back (or the episode's end):
+    a chunk that starts with a policy step has none, and the policy's steps after a hand-back are left out too.
+    Cloning a chunk that holds the policy's actions would teach the policy its own mistakes as the operator's.
+    """
+    index = starts[:, None] + np.arange(horizon, dtype=np.int64)[None, :]
+    executed = episode.operator_executed[np.minimum(index, episode.steps - 1)] & (index < episode.steps)
+    return np.logical_and.accumulate(executed, axis=1)
+
+
 def build_transitions(
     episode: Episode, horizon: int, gamma: float, n_step: int = 1, stride: int | None = None
 ) -> ChunkTransitions:
-    """Chunk-level transitions starting every ``stride`` steps (default H), with sparse reward and n-step returns.
+    """Chunk-level transitions starting every ``stride`` steps (default H) and at every takeover, with sparse
+    reward and n-step returns.
+
+    A chunk starting at a takeover holds the operator's actions from the takeover on, so the chunks the base
+    flow and HG-DAgger clone (``intervention``) never start with the policy's steps from before it.
 
     The one-chunk reward is 1 on the chunk that reaches the final step of a successful episode, else 0.
     That chunk is terminal only when the episode ended in a terminal state (``Episode.terminal``: a success,
     or a failure the task cannot go on from). A time-limit cut is not terminal: its last chunks bootstrap
     from the last recorded observation, the nearest one to the state the cut left the robot in.
-    Chunks that follow one another (H steps apart) form chains on which
-    ``lwd_learner.returns.n_step_returns`` computes the n-step sum and bootstrap discount γ^{mH}.
+    The chunks H steps apart from a start form its chain, on which ``lwd_learner.returns.n_step_returns``
+    computes the n-step sum and bootstrap discount γ^{mH}.
     """
     stride = horizon if stride is None else stride
     if horizon < 1 or n_step < 1 or stride < 1 or horizon % stride:
@@ -400,33 +427,38 @@ def build_transitions(
     if not 0.0 <= gamma <= 1.0:
         raise ValueError(f"gamma must be in [0, 1], got {gamma}")
     steps = episode.steps
-    starts = np.arange(0, steps, stride, dtype=np.int64)
+    operator = episode.operator_executed
+    takeovers = np.flatnonzero(operator & ~np.concatenate(([False], operator[:-1])))
+    starts = np.union1d(np.arange(0, steps, stride, dtype=np.int64), takeovers)
     actions, action_mask = action_chunks(episode, starts, horizon)
-    clipped = np.minimum(starts[:, None] + np.arange(horizon, dtype=np.int64)[None, :], steps - 1)
-    last = starts + horizon >= steps
-    done = last & episode.terminal
-    reward = (last & episode.success).astype(np.float32)
+    operator_mask = operator_chunk_mask(episode, starts, horizon)
     reward_sum = np.zeros(starts.shape[0], dtype=np.float32)
     discount = np.zeros(starts.shape[0], dtype=np.float32)
     next_obs_index = np.zeros(starts.shape[0], dtype=np.int64)
-    rows_per_chunk = horizon // stride
-    for phase in range(min(rows_per_chunk, starts.shape[0])):
-        chain = np.arange(phase, starts.shape[0], rows_per_chunk)
+    for phase in np.unique(starts % horizon):
+        chain = np.arange(phase, steps, horizon, dtype=np.int64)
+        last = chain + horizon >= steps
         chain_sum, chain_discount, chain_steps = n_step_returns(
-            torch.from_numpy(reward[chain]), torch.from_numpy(done[chain]), gamma**horizon, n_step
+            torch.from_numpy((last & episode.success).astype(np.float32)),
+            torch.from_numpy(last & episode.terminal),
+            gamma**horizon,
+            n_step,
         )
-        reward_sum[chain] = chain_sum.numpy()
-        discount[chain] = chain_discount.numpy()
-        next_obs_index[chain] = np.minimum(starts[chain] + chain_steps.numpy() * horizon, steps - 1)
+        rows = np.flatnonzero(starts % horizon == phase)
+        links = (starts[rows] - phase) // horizon
+        reward_sum[rows] = chain_sum.numpy()[links]
+        discount[rows] = chain_discount.numpy()[links]
+        next_obs_index[rows] = np.minimum(starts[rows] + chain_steps.numpy()[links] * horizon, steps - 1)
     return ChunkTransitions(
         horizon=horizon,
         obs_index=starts,
         next_obs_index=next_obs_index,
         actions=actions,
         action_mask=action_mask,
+        operator_mask=operator_mask,
         reward=reward_sum,
         discount=discount,
-        done=done,
-        intervention=(episode.intervention[clipped] & action_mask).any(axis=1),
+        done=(starts + horizon >= steps) & episode.terminal,
+        intervention=operator_mask[:, 0],
         policy_version=episode.policy_version[starts],
     )

@@ -3,9 +3,10 @@
 This produces the "pretrained VLA" the fleet starts from (``lwd train bc``). It is
 multi-task and language-conditioned: every sample carries its episode's
 instruction embedding. With ``with_interventions`` the operator-controlled steps of
-deployment episodes are added (the HG-DAgger baseline's data). Episodes come from a
-local folder of bags or from a fleet store; decoded episodes are cached by manifest
-sha256 like the trainer's. A bag that cannot be trained on is set aside with a named
+deployment episodes are added (the HG-DAgger baseline's data): a chunk starts at each
+of them and is cloned up to the hand-back. Padding past an episode's end is never
+cloned. Episodes come from a local folder of bags or from a fleet store; decoded
+episodes are cached by manifest sha256 like the trainer's. A bag that cannot be trained on is set aside with a named
 reason (:mod:`lwd_fleet.quarantine`) and one log line naming it; the rest are used.
 """
 
@@ -28,7 +29,7 @@ from lwd_policy.flow import flow_matching_loss
 from lwd_policy.normalization import Normalizer
 
 from lwd_fleet import quarantine
-from lwd_learner.dataset import Episode, EpisodeError, action_chunks, verified_manifest
+from lwd_learner.dataset import Episode, EpisodeError, action_chunks, operator_chunk_mask, verified_manifest
 from lwd_learner.episode_cache import EpisodeCache
 from lwd_learner.observations import TextEmbedder, check_episode, episode_state, observation_batch
 
@@ -194,7 +195,7 @@ def _sample(
     batch_size: int,
 ) -> tuple[ObservationBatch, torch.Tensor, torch.Tensor]:
     """A batch of observations, their normalized action chunks ``[B, H, D]`` and the chunks' mask ``[B, H]``
-    of the steps to clone (False on padding past the episode's end)."""
+    of the steps to clone: the operator's, up to a hand-back or the episode's end (``operator_chunk_mask``)."""
     counts = rng.multinomial(batch_size, weights)
     parts, chunks, masks = [], [], []
     for (index, steps), count in zip(selected, counts, strict=True):
@@ -203,9 +204,8 @@ def _sample(
         episode = episodes[index]
         starts = rng.choice(steps, size=count)
         parts.append(observation_batch(episode, starts, policy_config, normalizer, embedder))
-        actions, mask = action_chunks(episode, starts, policy_config.horizon)
-        chunks.append(actions)
-        masks.append(mask)
+        chunks.append(action_chunks(episode, starts, policy_config.horizon)[0])
+        masks.append(operator_chunk_mask(episode, starts, policy_config.horizon))
     batch = ObservationBatch(
         images={camera: torch.cat([p.images[camera] for p in parts]) for camera in policy_config.cameras},
         instruction_embedding=torch.cat([p.instruction_embedding for p in parts]),
