@@ -8,6 +8,7 @@ import pytest
 import torch
 from lwd_learner.agent import AgentConfig, AgentStateError, LWDAgent, TrainingDivergedError, TransitionBatch
 from lwd_learner.agent_config import AgentConfigError
+from lwd_learner.qam import lean_adjoint, memoryless_rollout, terminal_adjoint
 from lwd_learner.transition import TransitionBatchError
 from policy.tiny_policy import TinyFlow
 from safetensors.torch import load_file, save_file
@@ -96,6 +97,38 @@ def test_full_update_logs_every_figure_and_moves_every_trainable_part():
     assert figures["actor_base_divergence"] < 1e-10
     for name in ("actor", "base", "value", "critic", "target_critic", "base_reference"):
         assert not same(before[name], params(agent.modules[name])), name
+
+
+def test_qam_loss_and_divergence_when_the_fine_flow_differs_from_the_base_reference():
+    """f_θ, f_β and f_β̄ all differ: the update rolls out f_θ, takes the lean adjoint through the EMA reference f_β̄
+    from the online critic's mean, and reports L_QAM and ‖f_θ − f_β̄‖² of that rollout, recomputed here step by step
+    with the agent's own noise."""
+    agent = make_agent()
+    with torch.no_grad():
+        for module, scale in ((agent.fine_flow, 0.3), (agent.base_flow, 0.2)):
+            for parameter in module.parameters():
+                parameter.add_(scale * torch.randn_like(parameter))
+    batch = make_batch()
+    s, config = batch.features, agent.config
+    generator = torch.Generator().set_state(agent.generator.get_state())
+    x0 = torch.randn(batch.actions.shape, generator=generator)
+    noises = torch.randn((config.flow_steps - 1, *batch.actions.shape), generator=generator)
+    trajectory = memoryless_rollout(agent.fine_flow, s, x0, noises)
+    adjoint_final, _ = terminal_adjoint(
+        lambda actions: agent.critic(s, actions).mean(dim=0), trajectory.xs[-1], config.lam, config.action_clip
+    )
+    adjoints, _ = lean_adjoint(agent.base_reference, s, trajectory, adjoint_final)
+    loss, divergence = torch.zeros(B), torch.zeros(())
+    with torch.no_grad():
+        for i in range(config.flow_steps):
+            t = torch.full((B,), float(trajectory.times[i]))
+            gap = agent.fine_flow(trajectory.xs[i], t, s) - agent.base_reference(trajectory.xs[i], t, s)
+            sigma = trajectory.sigmas[i]
+            loss += (2 * gap / sigma + sigma * adjoints[i]).square().sum(dim=(1, 2))
+            divergence += gap.square().sum(dim=(1, 2)).mean() / config.flow_steps
+    figures = agent.update(batch)
+    assert figures["actor_base_divergence"] == pytest.approx(float(divergence), rel=1e-4) and divergence > 1e-3
+    assert figures["actor_loss"] == pytest.approx(float(loss.mean()), rel=1e-4)
 
 
 @pytest.mark.parametrize("actor", ["qam", "bc"])
