@@ -409,8 +409,9 @@ def build_transitions(
     """Chunk-level transitions starting every ``stride`` steps (default H) and at every takeover, with sparse
     reward and n-step returns.
 
-    A chunk starting at a takeover holds the operator's actions from the takeover on, so the chunks the base
-    flow and HG-DAgger clone (``intervention``) never start with the policy's steps from before it.
+    A chunk starting at a takeover holds the operator's actions from the takeover on, so an intervention chunk
+    (``intervention``; the base flow and HG-DAgger clone its ``operator_mask``) never starts with the policy's
+    steps from before the takeover.
 
     The one-chunk reward is 1 on the chunk that reaches the final step of a successful episode, else 0.
     That chunk is terminal only when the episode ended in a terminal state (``Episode.terminal``: a success,

@@ -5,8 +5,8 @@ Episodes stream in as the trainer ingests them; when the buffer holds more than
 belongs to one category: ``demo`` (from a demonstration episode), ``intervention``
 (a deployment chunk the operator drove from its first step: it starts at a takeover
 or inside an intervention) or ``autonomous`` (a chunk the policy started, even when
-the operator takes over within it). A batch draws its category counts from the configured mix
-(renormalized over the categories present), then rows uniformly within each.
+the operator takes over within it). A batch draws its category counts from the
+configured mix (renormalized over the categories present), then rows uniformly within each.
 The buffer's position (which episodes, in which order, and the RNG) is a
 JSON-serializable state dict, so a resumed trainer samples exactly as before.
 """

@@ -75,7 +75,7 @@ class EpisodeStats:
     outcome: str = "incomplete"
     label_source: str = ""
     terminal: bool = False
-    """The label's ``terminal`` flag: the episode ended in a terminal state, not at a time limit."""
+    """The label's ``terminal`` flag: the episode ended in a terminal state, not at a cut (a time limit, a stop)."""
     lost_samples: dict[str, int] = field(default_factory=dict)
     """Samples the recorder never received, per topic (see :mod:`lwd_logger.sample_loss`)."""
 
