@@ -79,6 +79,7 @@ def demonstrations(driver: AlohaSimDriver, seeds: range, max_steps: int) -> list
             actions=np.stack(actions),
             intervention=np.zeros(steps, dtype=bool),
             policy_version=np.array([""] * steps),
+            terminal=True,
             object_poses=np.stack(poses),
         )
         episodes.append(episode)

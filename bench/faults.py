@@ -157,7 +157,7 @@ def record(
         for topic, msgtype, message in step_messages(step, joints, nan_step, zero_stamps):
             recorder.record(topic, msgtype, message, BASE_NS + step * PERIOD_NS)
     if label:
-        recorder.set_label(True, "bench")
+        recorder.set_label(True, "bench", True)
     return recorder.end_episode()
 
 

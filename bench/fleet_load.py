@@ -82,7 +82,7 @@ def record(recorder: EpisodeRecorder, info: EpisodeInfo, steps: int, frames: lis
             (topics.INTERVENTION_STATE, "lwd_msgs/msg/InterventionState", intervention),
         ):
             recorder.record(topic, msgtype, message, stamp)
-    recorder.set_label(index % 2 == 0, "sim/ground_truth")
+    recorder.set_label(index % 2 == 0, "sim/ground_truth", index % 2 == 0)
     recorder.end_episode()
 
 

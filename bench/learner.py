@@ -43,15 +43,18 @@ def observations(config: VLAConfig, batch: int, device: torch.device) -> Observa
 
 def transitions(config: VLAConfig, batch: int, device: torch.device) -> TransitionBatch:
     done = torch.rand(batch) < 0.05
+    is_intervention, is_demo = torch.rand(batch) < 0.2, torch.rand(batch) < 0.3
     return TransitionBatch(
         features=torch.randn(batch, config.feature_dim),
         actions=torch.randn(batch, config.horizon, config.action_dim).clamp(-3, 3),
+        action_mask=torch.ones(batch, config.horizon, dtype=torch.bool),
+        operator_mask=(is_intervention | is_demo).unsqueeze(1).expand(batch, config.horizon).clone(),
         reward=done.float(),
         next_features=torch.randn(batch, config.feature_dim),
         done=done,
         discount=torch.where(done, 0.0, 0.99**config.horizon),
-        is_intervention=torch.rand(batch) < 0.2,
-        is_demo=torch.rand(batch) < 0.3,
+        is_intervention=is_intervention,
+        is_demo=is_demo,
     ).to(device)
 
 

@@ -59,7 +59,7 @@ def record_episode(spool: Spool, seconds: float, episode_id: str) -> Path:
                 data=frames[(index + number) % 4],
             )
             recorder.record(topics.camera_topic(camera), topics.IMAGE_TYPE, image, index)
-    recorder.set_label(True, "bench")
+    recorder.set_label(True, "bench", True)
     return recorder.end_episode()
 
 

@@ -103,7 +103,7 @@ class StepMessages:
             header=self.header(stamp_ns),
             episode_id=episode_id,
             reward=1.0 if success else 0.0,
-            terminal=True,
+            terminal=success,
             success=success,
             source="sim/ground_truth",
         )
@@ -183,7 +183,7 @@ def record_episode(
                 recorder.record(topic, msgtype, msg, t + i * 20_000_000 + 1000)
         label = steps.reward(t + n * 20_000_000, info.episode_id, success)
         recorder.record(topics.REWARD_LABEL, "lwd_msgs/msg/RewardLabel", label, t + n * 20_000_000)
-        recorder.set_label(success, "sim/ground_truth")
+        recorder.set_label(success, "sim/ground_truth", success)
         return recorder.end_episode()
 
     return record

@@ -28,7 +28,7 @@ def big_episode(make_recorder, steps, episode_info, megabytes):
     for i in range(megabytes * 1_000_000 // (480 * 640 * 3) + 1):
         frame.data = rng.integers(0, 256, 480 * 640 * 3, dtype=np.uint8)
         recorder.record(topics.camera_topic("top"), topics.IMAGE_TYPE, frame, i)
-    recorder.set_label(True, "operator/joy")
+    recorder.set_label(True, "operator/joy", True)
     return recorder.end_episode()
 
 

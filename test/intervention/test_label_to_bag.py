@@ -101,6 +101,7 @@ def test_operator_success_label_lands_in_the_recorded_bag(tmp_path: Path) -> Non
     assert data["lwd.steps"] == str(stats.steps) == "12"
     assert data["lwd.interventions"] == str(stats.interventions) == "1"
     assert data["lwd.intervention_steps"] == str(stats.intervention_steps) == "4"
+    assert data["lwd.terminal"] == "true"
     (label,) = [m.msg for m in reader.messages([topics.REWARD_LABEL])]
     assert label.episode_id == episode_id and label.success and label.reward == 1.0 and label.terminal
     states = [m.msg for m in reader.messages([topics.INTERVENTION_STATE])]
@@ -132,3 +133,24 @@ def test_rerecord_restarts_the_recording_and_failure_labels_it(tmp_path: Path) -
     (folder,) = robot.recorder.spool.committed()
     data = BagReader(folder).info.custom_data
     assert data["lwd.outcome"] == "failure" and data["lwd.steps"] == "2"
+
+
+def test_a_failure_is_recorded_as_a_cut_not_a_terminal_state(tmp_path: Path) -> None:
+    """An operator's failure press, and the simulator's ground truth at its step limit, stop an episode the task
+    could have gone on from: the bag says ``lwd.terminal: false``, so the learner bootstraps after it."""
+    operator = Robot(tmp_path / "operator")
+    operator.deliver(operator.session.start_episode(operator.stamp))
+    operator.step(0.0, None)
+    operator.press(3)
+    simulator = Robot(tmp_path / "simulator")
+    simulator.session.labeler = EpisodeLabeler(auto_label=True)
+    simulator.deliver(simulator.session.start_episode(simulator.stamp))
+    simulator.step(0.0, None)
+    simulator.deliver(simulator.session.end_with_ground_truth(False, simulator.stamp))
+    for robot, source in ((operator, "operator/joy"), (simulator, "sim/ground_truth")):
+        (folder,) = robot.recorder.spool.committed()
+        reader = BagReader(folder)
+        data = reader.info.custom_data
+        assert (data["lwd.outcome"], data["lwd.label_source"], data["lwd.terminal"]) == ("failure", source, "false")
+        (label,) = [m.msg for m in reader.messages([topics.REWARD_LABEL])]
+        assert not label.success and not label.terminal

@@ -44,6 +44,8 @@ def batch_for(rank: int, step: int) -> TransitionBatch:
     return TransitionBatch(
         features=torch.randn(size, FEATURES, generator=generator),
         actions=torch.randn(size, HORIZON, ACTIONS, generator=generator).clamp(-1, 1),
+        action_mask=torch.ones(size, HORIZON, dtype=torch.bool),
+        operator_mask=torch.zeros(size, HORIZON, dtype=torch.bool),
         reward=done.float(),
         next_features=torch.randn(size, FEATURES, generator=generator),
         done=done,

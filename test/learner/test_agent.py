@@ -8,6 +8,7 @@ import pytest
 import torch
 from lwd_learner.agent import AgentConfig, AgentStateError, LWDAgent, TrainingDivergedError, TransitionBatch
 from lwd_learner.agent_config import AgentConfigError
+from lwd_learner.qam import lean_adjoint, memoryless_rollout, terminal_adjoint
 from lwd_learner.transition import TransitionBatchError
 from policy.tiny_policy import TinyFlow
 from safetensors.torch import load_file, save_file
@@ -17,17 +18,21 @@ F, H, D, B = 6, 3, 2, 16
 
 
 def make_batch(seed: int = 0, size: int = B) -> TransitionBatch:
+    """Random transitions: a quarter intervention chunks and half demonstration chunks, all operator-driven."""
     generator = torch.Generator().manual_seed(seed)
     done = torch.rand(size, generator=generator) < 0.3
+    is_intervention, is_demo = torch.arange(size) % 4 == 1, torch.arange(size) % 2 == 0
     return TransitionBatch(
         features=torch.randn(size, F, generator=generator),
         actions=torch.rand(size, H, D, generator=generator) * 2 - 1,
+        action_mask=torch.ones(size, H, dtype=torch.bool),
+        operator_mask=(is_intervention | is_demo).unsqueeze(1).expand(size, H).clone(),
         reward=done.float(),
         next_features=torch.randn(size, F, generator=generator),
         done=done,
         discount=torch.where(done, 0.0, 0.99**H),
-        is_intervention=torch.arange(size) % 4 == 0,
-        is_demo=torch.arange(size) % 2 == 0,
+        is_intervention=is_intervention,
+        is_demo=is_demo,
     )
 
 
@@ -94,6 +99,38 @@ def test_full_update_logs_every_figure_and_moves_every_trainable_part():
         assert not same(before[name], params(agent.modules[name])), name
 
 
+def test_qam_loss_and_divergence_when_the_fine_flow_differs_from_the_base_reference():
+    """f_θ, f_β and f_β̄ all differ: the update rolls out f_θ, takes the lean adjoint through the EMA reference f_β̄
+    from the online critic's mean, and reports L_QAM and ‖f_θ − f_β̄‖² of that rollout, recomputed here step by step
+    with the agent's own noise."""
+    agent = make_agent()
+    with torch.no_grad():
+        for module, scale in ((agent.fine_flow, 0.3), (agent.base_flow, 0.2)):
+            for parameter in module.parameters():
+                parameter.add_(scale * torch.randn_like(parameter))
+    batch = make_batch()
+    s, config = batch.features, agent.config
+    generator = torch.Generator().set_state(agent.generator.get_state())
+    x0 = torch.randn(batch.actions.shape, generator=generator)
+    noises = torch.randn((config.flow_steps - 1, *batch.actions.shape), generator=generator)
+    trajectory = memoryless_rollout(agent.fine_flow, s, x0, noises)
+    adjoint_final, _ = terminal_adjoint(
+        lambda actions: agent.critic(s, actions).mean(dim=0), trajectory.xs[-1], config.lam, config.action_clip
+    )
+    adjoints, _ = lean_adjoint(agent.base_reference, s, trajectory, adjoint_final)
+    loss, divergence = torch.zeros(B), torch.zeros(())
+    with torch.no_grad():
+        for i in range(config.flow_steps):
+            t = torch.full((B,), float(trajectory.times[i]))
+            gap = agent.fine_flow(trajectory.xs[i], t, s) - agent.base_reference(trajectory.xs[i], t, s)
+            sigma = trajectory.sigmas[i]
+            loss += (2 * gap / sigma + sigma * adjoints[i]).square().sum(dim=(1, 2))
+            divergence += gap.square().sum(dim=(1, 2)).mean() / config.flow_steps
+    figures = agent.update(batch)
+    assert figures["actor_base_divergence"] == pytest.approx(float(divergence), rel=1e-4) and divergence > 1e-3
+    assert figures["actor_loss"] == pytest.approx(float(loss.mean()), rel=1e-4)
+
+
 @pytest.mark.parametrize("actor", ["qam", "bc"])
 def test_flows_train_even_when_the_given_expert_is_frozen(actor):
     """The trainer hands over the pretrained policy's expert with requires_grad off; the agent's copies must learn."""
@@ -131,6 +168,7 @@ def test_base_flow_clones_only_the_operator_unless_told_to_clone_everything():
     autonomous_only = make_batch()
     autonomous_only.is_intervention[:] = False
     autonomous_only.is_demo[:] = False
+    autonomous_only.operator_mask[:] = False
     operator = make_agent()
     before = params(operator.base_flow)
     figures = operator.update(autonomous_only)
@@ -141,6 +179,81 @@ def test_base_flow_clones_only_the_operator_unless_told_to_clone_everything():
     assert not same(before, params(everything.base_flow))
     with pytest.raises(AgentConfigError, match="base_data must be one of"):
         make_agent(base_data="demos")
+
+
+class StepwiseFlow(nn.Module):
+    """A velocity field whose output at each chunk step reads only that step's x (and t, features)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(D + 1 + F, 32), nn.SiLU(), nn.Linear(32, D))
+
+    def forward(self, x: Tensor, t: Tensor, features: Tensor) -> Tensor:
+        context = torch.cat([t.unsqueeze(1), features], dim=1).unsqueeze(1).expand(-1, x.shape[1], -1)
+        return self.net(torch.cat([x, context], dim=2))
+
+
+@pytest.mark.parametrize("actor", ["qam", "bc"])
+def test_padding_past_the_episode_end_is_never_cloned(actor):
+    """Two batches that differ only in padded steps train the cloning flow (f_β, or f_θ for the BC actor) alike.
+
+    The flow is step-wise, so a padded step cannot reach a real step's velocity through the flow's input either.
+    """
+    batch = make_batch()
+    batch.action_mask[:, 1:] = torch.arange(H - 1) < torch.arange(B).remainder(H).unsqueeze(1)
+    batch.operator_mask &= batch.action_mask
+    other = make_batch()
+    other.actions = torch.where(batch.action_mask.unsqueeze(-1), batch.actions, -batch.actions)
+    other.action_mask, other.operator_mask = batch.action_mask.clone(), batch.operator_mask.clone()
+    assert not torch.equal(batch.actions, other.actions)
+
+    def build() -> LWDAgent:
+        torch.manual_seed(0)
+        config = AgentConfig(feature_dim=F, horizon=H, action_dim=D, hidden_dim=32, flow_steps=4, actor=actor)
+        return LWDAgent(config, StepwiseFlow())
+
+    first, second = build(), build()
+    losses = first.update(batch)["bc_loss"], second.update(other)["bc_loss"]
+    assert losses[0] == losses[1]
+    flow = "base" if actor == "qam" else "actor"
+    assert same(params(first.modules[flow]), params(second.modules[flow]))
+
+
+@pytest.mark.parametrize("actor", ["qam", "bc"])
+def test_only_the_operators_steps_are_cloned(actor):
+    """Intervention chunks whose operator steps end at a hand-back: the policy's steps after it are not cloned by
+    the base flow (or by f_θ as HG-DAgger), unless base_data="all" clones every executed step."""
+    batch = make_batch()
+    handed_back = batch.is_intervention
+    batch.operator_mask[handed_back, 1:] = False
+    other = make_batch()
+    other.operator_mask = batch.operator_mask.clone()
+    other.actions = torch.where(batch.operator_mask.unsqueeze(-1) | ~handed_back.view(B, 1, 1), batch.actions, 0.0)
+    assert not torch.equal(batch.actions, other.actions)
+    flow = "base" if actor == "qam" else "actor"
+
+    def trained(data: TransitionBatch, base_data: str) -> list[Tensor]:
+        torch.manual_seed(0)
+        config = AgentConfig(
+            feature_dim=F, horizon=H, action_dim=D, hidden_dim=32, flow_steps=4, actor=actor, base_data=base_data
+        )
+        agent = LWDAgent(config, StepwiseFlow())
+        agent.update(data)
+        return params(agent.modules[flow])
+
+    assert same(trained(batch, "operator"), trained(other, "operator"))
+    assert not same(trained(batch, "all"), trained(other, "all"))
+
+
+def test_a_chunk_starts_inside_its_episode():
+    batch = make_batch()
+    batch.action_mask[3, 0] = False
+    with pytest.raises(TransitionBatchError, match="action_mask must be True on every chunk's first step"):
+        make_agent().update(batch)
+    padding_cloned = make_batch()
+    padding_cloned.action_mask[0, -1] = False
+    with pytest.raises(TransitionBatchError, match="operator_mask must lie within action_mask"):
+        make_agent().update(padding_cloned)
 
 
 def test_expectile_ablation_uses_a_scalar_value():
@@ -228,6 +341,8 @@ def _bandit_batch(generator: torch.Generator, size: int = 256) -> TransitionBatc
     return TransitionBatch(
         features=torch.zeros(size, 1),
         actions=actions,
+        action_mask=torch.ones(size, 1, dtype=torch.bool),
+        operator_mask=torch.ones(size, 1, dtype=torch.bool),
         reward=(sign.flatten() > 0).float(),
         next_features=torch.zeros(size, 1),
         done=torch.ones(size, dtype=torch.bool),

@@ -52,7 +52,7 @@ def test_episode_without_perception_has_no_object_poses(tmp_path, episode_bag_wr
 
 
 def test_chunk_transitions_pad_the_last_chunk_and_reward_only_the_success_end(tmp_path, episode_bag_writer):
-    episode = decode_episode(episode_bag_writer(tmp_path / "bag", steps=10, intervention_steps=(5,)), KEY)
+    episode = decode_episode(episode_bag_writer(tmp_path / "bag", steps=10), KEY)
     chunks = build_transitions(episode, horizon=4, gamma=0.9)
     assert chunks.obs_index.tolist() == [0, 4, 8]
     assert chunks.next_obs_index.tolist() == [4, 8, 9]
@@ -62,7 +62,34 @@ def test_chunk_transitions_pad_the_last_chunk_and_reward_only_the_success_end(tm
     assert chunks.action_mask[2].tolist() == [True, True, False, False]
     np.testing.assert_allclose(chunks.reward, [0, 0, 1])
     np.testing.assert_allclose(chunks.discount, [0.9**4, 0.9**4, 0])
-    assert chunks.intervention.tolist() == [False, True, False]
+    assert not chunks.intervention.any() and not chunks.operator_mask.any()
+
+
+def test_an_intervention_chunk_starts_at_the_takeover_and_clones_only_the_operators_steps(tmp_path, episode_bag_writer):
+    """Takeover at step 5, hand-back at 9, horizon 4: the chunk from 4 starts with a policy step, so it is not an
+    intervention chunk; one starts at the takeover instead, and the chunk from 8 is cloned up to the hand-back."""
+    bag = episode_bag_writer(tmp_path / "bag", steps=12, intervention_steps=(5, 6, 7, 8))
+    chunks = build_transitions(decode_episode(bag, KEY), horizon=4, gamma=0.9)
+    assert chunks.obs_index.tolist() == [0, 4, 5, 8]
+    np.testing.assert_allclose(chunks.actions[2, :, 0], [5, 6, 7, 8])
+    assert chunks.intervention.tolist() == [False, False, True, True]
+    assert chunks.operator_mask.tolist() == [[False] * 4, [False] * 4, [True] * 4, [True, False, False, False]]
+    assert chunks.next_obs_index.tolist() == [4, 8, 9, 11]
+    np.testing.assert_allclose(chunks.reward, [0, 0, 0, 1])
+    np.testing.assert_allclose(chunks.discount, [0.9**4, 0.9**4, 0.9**4, 0], rtol=1e-6)
+    two_step = build_transitions(decode_episode(bag, KEY), horizon=4, gamma=0.9, n_step=2)
+    np.testing.assert_allclose(two_step.reward, [0, 0.9**4, 0.9**4, 1], rtol=1e-6)
+    np.testing.assert_allclose(two_step.discount, [0.9**8, 0, 0, 0], rtol=1e-6)
+    assert two_step.next_obs_index.tolist() == [8, 11, 11, 11]
+
+
+def test_every_step_of_a_demonstration_is_the_operators(tmp_path, episode_bag_writer):
+    """A demonstration is cloned whole (up to its end), whether or not its bag records the intervention state."""
+    bag = episode_bag_writer(tmp_path / "bag", steps=6, kind="demonstration")
+    chunks = build_transitions(decode_episode(bag, KEY), horizon=4, gamma=0.9)
+    assert chunks.obs_index.tolist() == [0, 4]
+    assert chunks.intervention.all()
+    np.testing.assert_array_equal(chunks.operator_mask, chunks.action_mask)
 
 
 def test_n_step_returns_stop_at_the_terminal_chunk(tmp_path, episode_bag_writer):
@@ -75,12 +102,34 @@ def test_n_step_returns_stop_at_the_terminal_chunk(tmp_path, episode_bag_writer)
     assert chunks.next_obs_index.tolist() == [8, 9, 9, 9, 9]
 
 
-def test_failed_episode_is_terminal_without_reward(tmp_path, episode_bag_writer):
-    episode = decode_episode(episode_bag_writer(tmp_path / "bag", steps=6, outcome="failure"), KEY)
+@pytest.mark.parametrize("recorded", [{"lwd.terminal": "false"}, {}], ids=["lwd.terminal false", "older bag"])
+def test_a_time_limit_failure_is_bootstrapped_not_terminal(tmp_path, episode_bag_writer, recorded):
+    bag = episode_bag_writer(tmp_path / "bag", steps=7, outcome="failure", extra_custom=recorded)
+    episode = decode_episode(bag, KEY)
+    assert not episode.terminal
+    chunks = build_transitions(episode, horizon=3, gamma=0.9)
+    np.testing.assert_allclose(chunks.reward, [0, 0, 0])
+    assert chunks.done.tolist() == [False, False, False]
+    np.testing.assert_allclose(chunks.discount, [0.9**3] * 3, rtol=1e-6)
+    assert chunks.next_obs_index.tolist() == [3, 6, 6], "the cut bootstraps from the last recorded observation"
+    two_step = build_transitions(episode, horizon=3, gamma=0.9, n_step=2)
+    np.testing.assert_allclose(two_step.discount, [0.9**6, 0.9**6, 0.9**3], rtol=1e-6)
+    assert two_step.next_obs_index.tolist() == [6, 6, 6]
+
+
+def test_a_terminal_failure_stops_bootstrapping_without_reward(tmp_path, episode_bag_writer):
+    bag = episode_bag_writer(tmp_path / "bag", steps=6, outcome="failure", extra_custom={"lwd.terminal": "true"})
+    episode = decode_episode(bag, KEY)
+    assert episode.terminal
     chunks = build_transitions(episode, horizon=3, gamma=0.99)
     np.testing.assert_allclose(chunks.reward, [0, 0])
     assert chunks.done.tolist() == [False, True]
     assert chunks.discount[1] == 0
+
+
+def test_a_success_is_terminal_whether_or_not_the_bag_says_so(tmp_path, episode_bag_writer):
+    assert decode_episode(episode_bag_writer(tmp_path / "new", extra_custom={"lwd.terminal": "true"}), KEY).terminal
+    assert decode_episode(episode_bag_writer(tmp_path / "old"), KEY).terminal
 
 
 @pytest.mark.parametrize(
@@ -88,6 +137,7 @@ def test_failed_episode_is_terminal_without_reward(tmp_path, episode_bag_writer)
     [
         ({"outcome": "incomplete"}, "incomplete episode"),
         ({"extra_custom": {"lwd.episode_kind": "dream"}}, "unknown lwd.episode_kind"),
+        ({"extra_custom": {"lwd.terminal": "yes"}}, "lwd.terminal must be"),
         ({"cameras": ()}, "no messages on the topics"),
     ],
 )
@@ -151,6 +201,13 @@ def test_cache_keeps_object_poses(tmp_path, episode_bag_writer):
     EpisodeCache(tmp_path / "cache").load(without, "cd" * 32)
     reread = EpisodeCache(tmp_path / "cache")
     assert reread.load(without, "cd" * 32).object_poses.shape == (5, 0, 7) and reread.hits == 1
+
+
+def test_cache_keeps_whether_the_episode_ended_in_a_terminal_state(tmp_path, episode_bag_writer):
+    bag = episode_bag_writer(tmp_path / "bag", steps=5, outcome="failure", extra_custom={"lwd.terminal": "false"})
+    EpisodeCache(tmp_path / "cache").load(bag, KEY)
+    restarted = EpisodeCache(tmp_path / "cache")
+    assert restarted.load(bag, KEY).terminal is False and restarted.hits == 1
 
 
 def test_cache_file_from_before_object_poses_is_decoded_again(tmp_path, episode_bag_writer):

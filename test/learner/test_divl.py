@@ -154,6 +154,8 @@ def _chain_dataset(size: int, generator: torch.Generator) -> tuple[TransitionBat
     batch = TransitionBatch(
         features=features,
         actions=action.view(size, 1, 1).expand(size, horizon, 1).clone(),
+        action_mask=torch.ones(size, horizon, dtype=torch.bool),
+        operator_mask=torch.zeros(size, horizon, dtype=torch.bool),
         reward=reward,
         next_features=torch.where(done[:, None], torch.zeros(3), next_features),
         done=done,

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 from lwd_learner.qam import (
+    SDETrajectory,
     adjoint_matching_loss,
     lean_adjoint,
     memoryless_rollout,
@@ -90,6 +91,70 @@ def test_adjoint_matching_loss_reduces_to_sigma_weighted_adjoint_norm_and_trains
     loss.backward()
     assert all(p.grad is None for p in base.parameters())
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in fine.parameters())
+
+
+def test_adjoint_matching_loss_evaluates_every_step_of_a_fine_flow_that_differs_from_the_base():
+    """f_θ ≠ f_β: the loss and the divergence follow the formula step by step, each x_i paired with its own t_i."""
+    torch.manual_seed(2)
+    steps, batch = 5, 3
+    base = TinyFlow(2, 2, 2).double()
+    fine = TinyFlow(2, 2, 2).double()
+    features = torch.randn(batch, 2, dtype=torch.float64)
+    trajectory = memoryless_rollout(
+        fine,
+        features,
+        torch.randn(batch, 2, 2, dtype=torch.float64),
+        torch.randn(steps - 1, batch, 2, 2, dtype=torch.float64),
+    )
+    adjoints, base_velocities = lean_adjoint(base, features, trajectory, torch.randn(batch, 2, 2, dtype=torch.float64))
+    loss, divergence = adjoint_matching_loss(fine, features, trajectory, adjoints, base_velocities)
+    expected_loss = torch.zeros(batch, dtype=torch.float64)
+    expected_divergence = torch.zeros((), dtype=torch.float64)
+    for i in range(steps):
+        t = torch.full((batch,), float(trajectory.times[i]), dtype=torch.float64)
+        gap = fine(trajectory.xs[i], t, features) - base(trajectory.xs[i], t, features)
+        sigma = trajectory.sigmas[i]
+        expected_loss += (2 * gap / sigma + sigma * adjoints[i]).square().sum(dim=(1, 2))
+        expected_divergence += gap.square().sum(dim=(1, 2)).mean() / steps
+    torch.testing.assert_close(loss, expected_loss.mean().detach())
+    torch.testing.assert_close(divergence, expected_divergence.detach())
+    assert divergence.item() > 1e-3
+
+
+class _Constant(torch.nn.Module):
+    """A velocity field that is one learnable constant c everywhere."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.value = torch.nn.Parameter(torch.tensor(value, dtype=torch.float64))
+
+    def forward(self, x: Tensor, t: Tensor, features: Tensor) -> Tensor:
+        return self.value * torch.ones_like(x)
+
+
+def test_adjoint_matching_pins_the_coefficient_and_sign_of_the_fine_minus_base_term():
+    """By hand, K = 2 steps of h = 1/2 at t = (0, 1/2), so σ_i = √(2(1 − t_i + h)/(t_i + h)) = (√6, √2); one action
+    entry, f_θ ≡ c = 1 and f_β ≡ 1/2, so 2(f_θ − f_β)/σ_i = 1/σ_i. Sample 1 has ã = (1/10, −1/2), sample 2 ã = 0:
+
+        sample 1: (1/√6 + √6/10)² + (1/√2 − √2/2)² = (1/6 + 1/5 + 3/50) + 0 = 32/75
+        sample 2: (1/√6)² + (1/√2)² = 2/3 = 50/75                  L = (32/75 + 50/75)/2 = 41/75
+
+    dL/dc = mean over samples of Σ_i 2·r_i·(2/σ_i) = ((2·1.6/√6)·(2/√6) + 4/6 + 4/2)/2 = (16/15 + 8/3)/2 = 28/15 > 0:
+    f_θ is pulled down from above f_β, toward f_β − σ_i²·ã_i/2 (where sample 1's second step already is).
+    With the term's sign flipped L would be 101/75; with coefficient 1 instead of 2, 37/150.
+    """
+    times, sigmas = time_grid(2, "cpu", torch.float64)
+    torch.testing.assert_close(sigmas, torch.tensor([6.0, 2.0], dtype=torch.float64).sqrt())
+    fine = _Constant(1.0)
+    trajectory = SDETrajectory(xs=torch.zeros(3, 2, 1, 1, dtype=torch.float64), times=times, sigmas=sigmas)
+    base_velocities = torch.full((2, 2, 1, 1), 0.5, dtype=torch.float64)
+    adjoints = torch.tensor([[0.1, 0.0], [-0.5, 0.0]], dtype=torch.float64).view(2, 2, 1, 1)
+    features = torch.zeros(2, 1, dtype=torch.float64)
+    loss, divergence = adjoint_matching_loss(fine, features, trajectory, adjoints, base_velocities)
+    torch.testing.assert_close(loss, torch.tensor(41 / 75, dtype=torch.float64))
+    torch.testing.assert_close(divergence, torch.tensor(0.25, dtype=torch.float64))
+    loss.backward()
+    torch.testing.assert_close(fine.value.grad, torch.tensor(28 / 15, dtype=torch.float64))
 
 
 def _two_mode_actions(size: int, generator: torch.Generator) -> Tensor:

@@ -19,6 +19,7 @@ def chunks(count: int, intervention_rows: tuple[int, ...] = (), horizon: int = 2
         next_obs_index=np.arange(1, count + 1) * horizon,
         actions=np.arange(count, dtype=np.float32)[:, None, None] * np.ones((1, horizon, 3), dtype=np.float32),
         action_mask=np.ones((count, horizon), dtype=bool),
+        operator_mask=intervention[:, None] & np.ones((count, horizon), dtype=bool),
         reward=np.zeros(count, dtype=np.float32),
         discount=np.full(count, 0.9, dtype=np.float32),
         done=np.zeros(count, dtype=bool),

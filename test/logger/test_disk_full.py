@@ -152,7 +152,7 @@ def test_new_episodes_are_refused_while_the_disk_is_full_and_accepted_once_space
     full_recorder.start_episode(info("ep4"))
     for topic, msgtype, msg in steps.step(0):
         full_recorder.record(topic, msgtype, msg, 1)
-    full_recorder.set_label(True, "operator/joy")
+    full_recorder.set_label(True, "operator/joy", True)
     folder = full_recorder.end_episode()
     assert BagReader(folder).info.custom_data["lwd.outcome"] == "success"
     assert full_recorder.failure is None
@@ -165,7 +165,7 @@ def test_disk_full_at_the_end_of_an_episode_commits_it_as_incomplete(full_record
             full_recorder.record(topic, msgtype, msg, i + 1)
     full_recorder.flush()
     disk.free = 0
-    full_recorder.set_label(True, "operator/joy")
+    full_recorder.set_label(True, "operator/joy", True)
     with pytest.raises(RecordingFailedError, match="ep5"):
         full_recorder.end_episode()
     assert not full_recorder.active

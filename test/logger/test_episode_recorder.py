@@ -78,7 +78,7 @@ def test_discard_removes_the_episode_and_rerecord_restarts_it(make_recorder, ste
     assert recorder.active
     for topic, msgtype, msg in steps.step(1):
         recorder.record(topic, msgtype, msg, 2)
-    recorder.set_label(False, "operator/joy")
+    recorder.set_label(False, "operator/joy", False)
     folder = recorder.end_episode()
     assert BagReader(folder).info.custom_data["lwd.steps"] == "1"
     assert BagReader(folder).info.custom_data["lwd.outcome"] == "failure"

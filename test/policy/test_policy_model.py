@@ -87,6 +87,35 @@ def test_flow_loss_is_zero_for_the_exact_velocity() -> None:
     assert torch.allclose(interpolate(noise, actions, torch.zeros(4)), noise)
 
 
+class _LinearVelocity(torch.nn.Module):
+    """v(x, t, features) = W·x + b, per chunk step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(2, 2)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        return self.linear(x)
+
+
+def test_flow_loss_averages_over_the_masked_in_steps_only() -> None:
+    torch.manual_seed(0)
+    expert = _LinearVelocity()
+    actions, noise, t, features = torch.randn(3, 4, 2), torch.randn(3, 4, 2), torch.rand(3), torch.zeros(3, 1)
+    mask = torch.tensor([[True, True, True, True], [True, True, False, False], [True, False, False, False]])
+    loss = flow_matching_loss(expert, actions, features, noise=noise, t=t, mask=mask)
+    squared = (expert(interpolate(noise, actions, t), t, features) - (actions - noise)) ** 2
+    torch.testing.assert_close(loss, squared[mask].mean())
+    padded, padded_noise = actions.clone(), noise.clone()
+    padded[~mask], padded_noise[~mask] = 100.0, -100.0
+    torch.testing.assert_close(flow_matching_loss(expert, padded, features, noise=padded_noise, t=t, mask=mask), loss)
+    nothing = flow_matching_loss(expert, actions, features, noise=noise, t=t, mask=torch.zeros_like(mask))
+    nothing.backward()
+    assert nothing.item() == 0.0 and all(p.grad is not None and not p.grad.any() for p in expert.parameters())
+    with pytest.raises(ValueError, match="mask must be"):
+        flow_matching_loss(expert, actions, features, mask=mask[:, :2])
+
+
 def test_bc_learns_a_bimodal_conditional_action_distribution() -> None:
     """Context A: actions are +1 or −1 (50/50) on every step; context B: always 0.5. The flow must keep both modes."""
     torch.manual_seed(0)

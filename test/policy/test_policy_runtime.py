@@ -60,6 +60,26 @@ def test_lockstep_is_deterministic_under_a_seed(
     assert all(r.policy_version == "v000001" and r.inference_latency > 0 for r in first)
 
 
+def test_reset_sets_the_sampling_noise_of_the_episodes_that_follow(
+    make_checkpoint: Callable[..., Path], encoder: InstructionEncoder
+) -> None:
+    """A fleet robot explores in its deployment episodes and is evaluated deterministically, on one runtime."""
+    folder = make_checkpoint("v000001")
+    deterministic = _run(_runtime(folder, encoder, seed=11), 12)
+    runtime = _runtime(folder, encoder, seed=11)
+    runtime.reset(noise_scale=1.0)
+    assert runtime.config.noise_scale == 1.0
+    exploring = _run(runtime, 12)
+    assert not all(np.array_equal(a.command, b.command) for a, b in zip(exploring, deterministic, strict=True))
+    runtime.reset(noise_scale=0.0)
+    evaluated = _run(runtime, 12, start=12)
+    assert all(np.array_equal(a.command, b.command) for a, b in zip(evaluated, deterministic, strict=True))
+    runtime.reset()
+    assert runtime.config.noise_scale == 0.0, "a reset without a noise scale keeps the current one"
+    with pytest.raises(RuntimeConfigError, match="noise_scale"):
+        runtime.reset(noise_scale=1.5)
+
+
 def test_stale_observation_holds(make_checkpoint: Callable[..., Path], encoder: InstructionEncoder) -> None:
     runtime = _runtime(make_checkpoint("v000001"), encoder, stale_after=0.05)
     before = _run(runtime, 10)[-1]

@@ -167,6 +167,24 @@ class DemoLoop:
             self.run_lwd("keygen", ["policy", "keygen", "--out", str(self.keys), "--name", KEY_NAME])
         return private
 
+    def robot_settings(self) -> list[RobotSettings]:
+        """The settings of the preset's robots: the demo's store and release key, the preset's tasks, step limit
+        and fleet sampling noise."""
+        preset = self.preset
+        return [
+            RobotSettings(
+                robot_id=f"sim_{index:02d}",
+                store_url=self.store_url,
+                work_dir=self.work_dir / "robots" / f"sim_{index:02d}",
+                channel=CHANNEL,
+                trusted_keys=(str(self.keys / f"{KEY_NAME}.pub"),),
+                tasks=preset.tasks,
+                max_steps=preset.max_steps,
+                fleet_noise_scale=preset.fleet_noise_scale,
+            )
+            for index in range(preset.robots)
+        ]
+
     def _fleet(self) -> ProcessFleet:
         preset = self.preset
         trusted = self.keys / f"{KEY_NAME}.pub"
@@ -174,20 +192,7 @@ class DemoLoop:
             raise DemoError(f"{trusted} is missing: the demo's robots trust only its own release key (keys/)")
         self.logs.mkdir(parents=True, exist_ok=True)
         self.progress.stage(f"starting {preset.robots} robot processes, tasks {', '.join(preset.tasks)}")
-        return sim_robot_fleet(
-            [
-                RobotSettings(
-                    robot_id=f"sim_{index:02d}",
-                    store_url=self.store_url,
-                    work_dir=self.work_dir / "robots" / f"sim_{index:02d}",
-                    channel=CHANNEL,
-                    trusted_keys=(str(trusted),),
-                    tasks=preset.tasks,
-                    max_steps=preset.max_steps,
-                )
-                for index in range(preset.robots)
-            ]
-        )
+        return sim_robot_fleet(self.robot_settings())
 
     def _run_jobs(self, fleet: ProcessFleet, jobs: list[EpisodeJob]) -> list[EpisodeSummary]:
         counter = {"done": 0, "ok": 0}

@@ -22,6 +22,12 @@ class DemoPreset:
     base and final evaluations (``final_eval_episodes_per_task``) from the test split. The final policy is
     also evaluated on the first ``held_out_instruction_episodes_per_task`` of those test seeds with
     instructions no episode was recorded with (``lwd_sim.tasks``, held-out paraphrases).
+    ``fleet_noise_scale``: the robots' policy samples from ``fleet_noise_scale`` × N(0, I) in fleet (deployment)
+    episodes, so the fleet explores around the deterministic policy; evaluation always samples with noise 0.
+    It stays 0 (no exploration, as before) until a value is chosen by measuring the settings on validation
+    seeds (issue 19). Exploring costs fleet successes and may or may not pay back in learning: the built-in
+    VLA sampling with full noise succeeded in 0/20 episodes where it succeeded in 14/20 deterministically
+    (BENCHMARKS.md, "Sampling noise"); no value in between has been measured.
     """
 
     name: str
@@ -40,6 +46,7 @@ class DemoPreset:
     eval_episodes_per_task: int = 20
     final_eval_episodes_per_task: int = 100
     held_out_instruction_episodes_per_task: int = 20
+    fleet_noise_scale: float = 0.0
 
     @property
     def inputs(self) -> str:

@@ -105,6 +105,13 @@ class RobotSettings:
     """Refill the policy's chunk queue when it covers this many steps or fewer. 1 executes each chunk
     almost open-loop; re-planning every step with temporal ensembling measured far worse here
     (BENCHMARKS.md, "execution of chunks")."""
+    fleet_noise_scale: float = 0.0
+    """The policy samples from ``fleet_noise_scale`` × N(0, I) in deployment episodes, so the fleet can explore
+    (``RuntimeConfig.noise_scale``); evaluation episodes always sample deterministically (noise 0)."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.fleet_noise_scale <= 1.0:
+            raise ValueError(f"fleet_noise_scale must be in [0, 1], got {self.fleet_noise_scale}")
 
 
 @dataclass(frozen=True)
@@ -216,7 +223,8 @@ class SimRobot:
 
         Demonstration and deployment episodes are recorded and uploaded (when ``settings.record``);
         evaluation episodes run the policy alone and are not recorded, and only they may take their
-        instruction from the ``held_out`` set.
+        instruction from the ``held_out`` set. The policy samples with ``settings.fleet_noise_scale`` in
+        deployment episodes and deterministically in evaluation episodes.
         """
         check_episode_kind(mode, instructions)
         started = time.monotonic()
@@ -227,7 +235,7 @@ class SimRobot:
         operator = self._operator(seed, human_like=self.settings.human_like_operator and mode == "deployment")
         operator.reset(driver)
         if self.runtime is not None:
-            self.runtime.reset()
+            self.runtime.reset(noise_scale=self.settings.fleet_noise_scale if mode == "deployment" else 0.0)
         summary = EpisodeSummary(self.settings.robot_id, task, seed, version, False, 0, mode=mode)
         summary.started_unix = time.time()
         kind = "demonstration" if mode == "demonstration" else "deployment"

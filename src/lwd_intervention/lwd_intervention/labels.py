@@ -61,13 +61,23 @@ class RewardLabelRecord:
     success: bool
     source: str
     stamp_ns: int
-    terminal: bool = True
     note: str = ""
 
     @property
     def reward(self) -> float:
         """The sparse reward: 1.0 on success, 0.0 on failure."""
         return 1.0 if self.success else 0.0
+
+    @property
+    def terminal(self) -> bool:
+        """The episode ended in a terminal state: here, exactly on success.
+
+        A failure labelled here is a cut: the simulator's step limit ran out, or the operator stopped the robot
+        in a state the task could have gone on from, so the learner bootstraps a value there. No task of ours
+        has a terminal failure; a labeller that knows one publishes ``RewardLabel.terminal`` true on a failure,
+        and the recorder keeps that flag (``lwd.terminal``).
+        """
+        return self.success
 
     @property
     def outcome(self) -> str:

@@ -11,8 +11,9 @@ One `update(batch)` computes, in this order (each loss reads next to its formula
 5. QAM actor:  memoryless SDE rollout of f_θ, lean adjoint through the base reference f_β̄ from
    ã_K = −(1/λ)∇_a Q̄(s, clip(x_K)) with Q̄ the mean of the online heads (as the official QAM code),
    L_QAM = Σ_i ‖2(f_θ − f_β̄)/σ_i + σ_i ã_i‖²  (see `lwd_learner.qam`).
-6. BC on the base flow:  L_BC = E‖f_β(x_t, t, s) − (a − ε)‖²  over the operator's chunks (demonstrations and
-   interventions; every chunk with base_data="all"),  then f_β̄ ← EMA of f_β.
+6. BC on the base flow:  L_BC = E‖f_β(x_t, t, s) − (a − ε)‖²  over the operator's steps (``operator_mask``:
+   demonstrations, and intervention chunks from the takeover to the hand-back; every executed step with
+   base_data="all"; padding past an episode's end never),  then f_β̄ ← EMA of f_β.
 
 Targets (Q̄ for the value head, y for the critic, the adjoints for QAM) are computed from this update's
 parameters before any of them moves, every loss is checked, and only then do all optimizers step — so a
@@ -20,9 +21,9 @@ NaN/inf loss or gradient raises `TrainingDivergedError` with no parameter, optim
 The four parameter sets are disjoint, so this is the same as stepping them one after another with
 targets taken at the start of the update (as the official JAX agents do).
 
-Baselines in the same code path: actor="bc" trains only f_θ by flow matching (HG-DAgger when the batches hold
-demos + intervention segments; the data selection is the dataset's job); value="expectile" swaps DIVL for
-a scalar IQL-expectile value.
+Baselines in the same code path: actor="bc" trains only f_θ by flow matching on the same steps the base flow
+clones (HG-DAgger with base_data="operator": demonstrations and intervention segments); value="expectile" swaps
+DIVL for a scalar IQL-expectile value.
 """
 
 from __future__ import annotations
@@ -156,7 +157,9 @@ class LWDAgent:
 
         if cfg.actor == "bc":
             losses = {
-                "bc_loss": flow_matching_loss(self.fine_flow, batch.actions, batch.features, generator=self.generator)
+                "bc_loss": flow_matching_loss(
+                    self.fine_flow, batch.actions, batch.features, generator=self.generator, mask=self._cloned(batch)
+                )
             }
             logs: dict[str, Tensor] = {}
         else:
@@ -218,16 +221,18 @@ class LWDAgent:
         actor_loss, divergence = adjoint_matching_loss(self.fine_flow, s, trajectory, adjoints, base_velocities)
         logs.update(grad_q_norm=grad_q_norm.mean(), actor_base_divergence=divergence)
 
-        # 6. BC flow matching on the base flow, over the operator's chunks unless base_data="all".
-        operator = batch.is_intervention | batch.is_demo
-        cloned = operator if cfg.base_data == "operator" else torch.ones_like(operator)
-        if bool(cloned.any()):
-            bc_loss = flow_matching_loss(self.base_flow, a[cloned], s[cloned], generator=self.generator)
-        else:
-            bc_loss = torch.zeros((), device=self.device, dtype=self.dtype)
+        # 6. BC flow matching on the base flow, over the steps `_cloned` picks. A batch with nothing to clone gives a
+        # zero loss with zero gradients.
+        bc_loss = flow_matching_loss(self.base_flow, a, s, generator=self.generator, mask=self._cloned(batch))
 
         losses = {"value_loss": value_loss, "critic_loss": critic_loss, "actor_loss": actor_loss, "bc_loss": bc_loss}
         return losses, logs
+
+    def _cloned(self, batch: TransitionBatch) -> Tensor:
+        """The chunk steps [B, H] the cloning losses (base flow, BC actor) learn from, by `AgentConfig.base_data`:
+        the operator's steps (demonstrations, interventions from the takeover to the hand-back) or every executed
+        step. Padding past an episode's end is in neither."""
+        return batch.operator_mask if self.config.base_data == "operator" else batch.action_mask
 
     def _apply(self, losses: dict[str, Tensor]) -> None:
         """Check, backpropagate, check gradients, clip, step every optimizer, then update the EMA copies."""

@@ -28,10 +28,11 @@ class AgentConfig:
     `lam` is λ in π* ∝ π_β·exp(Q/λ): smaller λ pulls the fine-tuned flow harder toward high Q. With the sparse
     0/1 reward Q lies in [0, 1], so λ = 1 tilts by at most a factor e; the default 0.1 is the better of the two
     measured in BENCHMARKS.md.
-    `base_data` picks the actions the base flow π_β clones: "operator" (demonstrations and intervention
-    chunks, the default) or "all" (autonomous chunks too). The critic and value always learn from every
-    transition. Cloning the policy's own autonomous actions, failures included, drags the prior toward
-    them: BENCHMARKS.md, "what the data mix does to LWD".
+    `base_data` picks the actions the base flow π_β (and the BC actor, HG-DAgger) clones: "operator"
+    (demonstrations, and intervention chunks from the takeover to the hand-back; the default) or "all" (every
+    executed step, the policy's own too). The critic and value always learn from every transition. Cloning
+    the policy's own autonomous actions, failures included, drags the prior toward them: BENCHMARKS.md,
+    "what the data mix does to LWD".
     """
 
     feature_dim: int

@@ -68,6 +68,8 @@ class Episode:
     ``key`` identifies the bag's content (its manifest sha256); every array has T rows.
     ``object_poses`` is ``[T, N, 7]``: the task objects' poses from ``/perception/object_poses``
     (N = 0 when the robot had no perception; None when the episode was not decoded from a bag).
+    ``terminal``: the episode ended in a terminal state (``lwd.terminal``), so no value is bootstrapped after
+    its end; False for a time-limit cut, which is bootstrapped (see ``_episode_terminal``).
     """
 
     key: str
@@ -84,6 +86,7 @@ class Episode:
     actions: np.ndarray
     intervention: np.ndarray
     policy_version: np.ndarray
+    terminal: bool
     object_poses: np.ndarray | None = None
 
     @property
@@ -101,6 +104,12 @@ class Episode:
         """True for teleoperated demonstrations (as opposed to deployment rollouts)."""
         return self.episode_kind == "demonstration"
 
+    @property
+    def operator_executed(self) -> np.ndarray:
+        """True on the steps the operator executed [T]: every step of a demonstration, the intervention steps of a
+        deployment episode."""
+        return np.ones(self.steps, dtype=bool) if self.is_demonstration else self.intervention
+
 
 @dataclass
 class ChunkTransitions:
@@ -108,9 +117,14 @@ class ChunkTransitions:
 
     Row j starts at step ``obs_index[j]``; ``actions[j]`` holds the H executed actions from there,
     padded past the episode end by repeating the final action (``action_mask`` False on padding).
+    ``operator_mask`` marks the steps a cloning loss may learn from: the run of operator-executed steps the
+    chunk starts with (``operator_chunk_mask``). ``intervention`` is True on a chunk that starts at such a
+    step, i.e. one the operator drove from its first step; a chunk that starts with the policy is not one,
+    even when the operator takes over within it.
     ``reward``/``discount``/``next_obs_index`` are the n-step return Σ γ^{iH} r_{t+iH}, the factor of the
     bootstrap value (0 after a terminal) and the step whose observation is bootstrapped from.
-    ``done`` marks the chunk that reaches the episode's final step (terminal for both outcomes).
+    ``done`` marks the chunk that reaches the final step of an episode that ended in a terminal state
+    (``Episode.terminal``); the last chunk of a time-limit cut is not done and bootstraps.
     """
 
     horizon: int
@@ -118,6 +132,7 @@ class ChunkTransitions:
     next_obs_index: np.ndarray
     actions: np.ndarray
     action_mask: np.ndarray
+    operator_mask: np.ndarray
     reward: np.ndarray
     discount: np.ndarray
     done: np.ndarray
@@ -133,6 +148,23 @@ class ChunkTransitions:
     def truncated(self) -> np.ndarray:
         """True where the chunk was padded past the episode end [N]."""
         return ~self.action_mask.all(axis=1)
+
+
+def _episode_terminal(custom_data: dict[str, str], outcome: str, bag_dir: Path) -> bool:
+    """Whether an episode bag ended in a terminal state, from its ``lwd.terminal`` fact.
+
+    Bags recorded before that fact existed: a success is terminal and a failure is a time-limit cut. Their
+    failures were the simulator's step limit or an operator stopping the robot, and the terminal flag of
+    their ``RewardLabel`` message was true whatever happened, so it tells nothing.
+    """
+    recorded = custom_data.get("lwd.terminal", "")
+    if recorded in ("true", "false"):
+        return recorded == "true"
+    if recorded:
+        raise EpisodeError(
+            f"{bag_dir}: lwd.terminal must be 'true' or 'false', got {recorded!r}", quarantine.INVALID_FACTS
+        )
+    return outcome == "success"
 
 
 def _stamp_ns(message: object) -> int:
@@ -211,6 +243,7 @@ def decode_episode(bag_dir: str | Path, key: str, cameras: tuple[str, ...] | Non
     kind = custom.get("lwd.episode_kind", "")
     if kind not in EPISODE_KINDS:
         raise EpisodeError(f"{bag_dir}: unknown lwd.episode_kind {kind!r}", quarantine.INVALID_FACTS)
+    terminal = _episode_terminal(custom, outcome, bag_dir)
     bag_cameras = tuple(name for name in custom.get("lwd.cameras", "").split(",") if name)
     cameras = tuple(cameras) if cameras is not None else bag_cameras
     streams = _read_streams(reader, bag_dir, cameras)
@@ -224,6 +257,7 @@ def decode_episode(bag_dir: str | Path, key: str, cameras: tuple[str, ...] | Non
         episode_kind=kind,
         outcome=outcome,
         cameras=cameras,
+        terminal=terminal,
         **steps,
     )
 
@@ -347,14 +381,44 @@ def _align_steps(streams: _Streams, cameras: tuple[str, ...], default_version: s
     }
 
 
+def action_chunks(episode: Episode, starts: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """The executed chunks ``[N, H, D]`` from each start and their ``action_mask [N, H]``.
+
+    A chunk that runs past the episode's end is padded by repeating the final action; ``action_mask`` is False
+    on that padding, which no cloning loss may learn from (the robot never executed it).
+    """
+    index = starts[:, None] + np.arange(horizon, dtype=np.int64)[None, :]
+    return episode.actions[np.minimum(index, episode.steps - 1)], index < episode.steps
+
+
+def operator_chunk_mask(episode: Episode, starts: np.ndarray, horizon: int) -> np.ndarray:
+    """The steps of each chunk from ``starts`` that are the operator's to clone ``[N, H]``.
+
+    That is the run of operator-executed steps the chunk starts with, up to the hand-back (or the episode's end):
+    a chunk that starts with a policy step has none, and the policy's steps after a hand-back are left out too.
+    Cloning a chunk that holds the policy's actions would teach the policy its own mistakes as the operator's.
+    """
+    index = starts[:, None] + np.arange(horizon, dtype=np.int64)[None, :]
+    executed = episode.operator_executed[np.minimum(index, episode.steps - 1)] & (index < episode.steps)
+    return np.logical_and.accumulate(executed, axis=1)
+
+
 def build_transitions(
     episode: Episode, horizon: int, gamma: float, n_step: int = 1, stride: int | None = None
 ) -> ChunkTransitions:
-    """Chunk-level transitions starting every ``stride`` steps (default H), with sparse reward and n-step returns.
+    """Chunk-level transitions starting every ``stride`` steps (default H) and at every takeover, with sparse
+    reward and n-step returns.
 
-    The one-chunk reward is 1 on the chunk that reaches the final step of a successful episode, else 0;
-    that chunk is terminal for both outcomes. Chunks that follow one another (H steps apart) form chains
-    on which ``lwd_learner.returns.n_step_returns`` computes the n-step sum and bootstrap discount γ^{mH}.
+    A chunk starting at a takeover holds the operator's actions from the takeover on, so an intervention chunk
+    (``intervention``; the base flow and HG-DAgger clone its ``operator_mask``) never starts with the policy's
+    steps from before the takeover.
+
+    The one-chunk reward is 1 on the chunk that reaches the final step of a successful episode, else 0.
+    That chunk is terminal only when the episode ended in a terminal state (``Episode.terminal``: a success,
+    or a failure the task cannot go on from). A time-limit cut is not terminal: its last chunks bootstrap
+    from the last recorded observation, the nearest one to the state the cut left the robot in.
+    The chunks H steps apart from a start form its chain, on which ``lwd_learner.returns.n_step_returns``
+    computes the n-step sum and bootstrap discount γ^{mH}.
     """
     stride = horizon if stride is None else stride
     if horizon < 1 or n_step < 1 or stride < 1 or horizon % stride:
@@ -364,33 +428,38 @@ def build_transitions(
     if not 0.0 <= gamma <= 1.0:
         raise ValueError(f"gamma must be in [0, 1], got {gamma}")
     steps = episode.steps
-    starts = np.arange(0, steps, stride, dtype=np.int64)
-    step_index = starts[:, None] + np.arange(horizon, dtype=np.int64)[None, :]
-    action_mask = step_index < steps
-    clipped = np.minimum(step_index, steps - 1)
-    done = starts + horizon >= steps
-    reward = (done & episode.success).astype(np.float32)
+    operator = episode.operator_executed
+    takeovers = np.flatnonzero(operator & ~np.concatenate(([False], operator[:-1])))
+    starts = np.union1d(np.arange(0, steps, stride, dtype=np.int64), takeovers)
+    actions, action_mask = action_chunks(episode, starts, horizon)
+    operator_mask = operator_chunk_mask(episode, starts, horizon)
     reward_sum = np.zeros(starts.shape[0], dtype=np.float32)
     discount = np.zeros(starts.shape[0], dtype=np.float32)
     next_obs_index = np.zeros(starts.shape[0], dtype=np.int64)
-    rows_per_chunk = horizon // stride
-    for phase in range(min(rows_per_chunk, starts.shape[0])):
-        chain = np.arange(phase, starts.shape[0], rows_per_chunk)
+    for phase in np.unique(starts % horizon):
+        chain = np.arange(phase, steps, horizon, dtype=np.int64)
+        last = chain + horizon >= steps
         chain_sum, chain_discount, chain_steps = n_step_returns(
-            torch.from_numpy(reward[chain]), torch.from_numpy(done[chain]), gamma**horizon, n_step
+            torch.from_numpy((last & episode.success).astype(np.float32)),
+            torch.from_numpy(last & episode.terminal),
+            gamma**horizon,
+            n_step,
         )
-        reward_sum[chain] = chain_sum.numpy()
-        discount[chain] = chain_discount.numpy()
-        next_obs_index[chain] = np.minimum(starts[chain] + chain_steps.numpy() * horizon, steps - 1)
+        rows = np.flatnonzero(starts % horizon == phase)
+        links = (starts[rows] - phase) // horizon
+        reward_sum[rows] = chain_sum.numpy()[links]
+        discount[rows] = chain_discount.numpy()[links]
+        next_obs_index[rows] = np.minimum(starts[rows] + chain_steps.numpy()[links] * horizon, steps - 1)
     return ChunkTransitions(
         horizon=horizon,
         obs_index=starts,
         next_obs_index=next_obs_index,
-        actions=episode.actions[clipped],
+        actions=actions,
         action_mask=action_mask,
+        operator_mask=operator_mask,
         reward=reward_sum,
         discount=discount,
-        done=done,
-        intervention=(episode.intervention[clipped] & action_mask).any(axis=1),
+        done=(starts + horizon >= steps) & episode.terminal,
+        intervention=operator_mask[:, 0],
         policy_version=episode.policy_version[starts],
     )

@@ -57,6 +57,7 @@ class EpisodeCache:
     def _write(self, path: Path, episode: Episode) -> None:
         facts = {name: getattr(episode, name) for name in _FACTS}
         facts["cameras"] = list(episode.cameras)
+        facts["terminal"] = episode.terminal
         arrays = {
             "facts": np.asarray(json.dumps(facts)),
             "stamps": episode.stamps,
@@ -91,5 +92,6 @@ class EpisodeCache:
                 intervention=data["intervention"],
                 policy_version=data["policy_version"],
                 object_poses=data["object_poses"],
+                terminal=bool(facts["terminal"]),
                 **{name: str(facts[name]) for name in _FACTS},
             )

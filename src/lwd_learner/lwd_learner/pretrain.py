@@ -3,10 +3,12 @@
 This produces the "pretrained VLA" the fleet starts from (``lwd train bc``). It is
 multi-task and language-conditioned: every sample carries its episode's
 instruction embedding. With ``with_interventions`` the operator-controlled steps of
-deployment episodes are added (the HG-DAgger baseline's data). Episodes come from a
-local folder of bags or from a fleet store; decoded episodes are cached by manifest
-sha256 like the trainer's. A bag that cannot be trained on is set aside with a named
-reason (:mod:`lwd_fleet.quarantine`) and one log line naming it; the rest are used.
+deployment episodes are added (the HG-DAgger baseline's data): a chunk starts at each
+of them and is cloned up to the hand-back. Padding past an episode's end is never
+cloned. Episodes come from a local folder of bags or from a fleet store; decoded
+episodes are cached by manifest sha256 like the trainer's. A bag that cannot be
+trained on is set aside with a named reason (:mod:`lwd_fleet.quarantine`) and one
+log line naming it; the rest are used.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from lwd_policy.flow import flow_matching_loss
 from lwd_policy.normalization import Normalizer
 
 from lwd_fleet import quarantine
-from lwd_learner.dataset import Episode, EpisodeError, verified_manifest
+from lwd_learner.dataset import Episode, EpisodeError, action_chunks, operator_chunk_mask, verified_manifest
 from lwd_learner.episode_cache import EpisodeCache
 from lwd_learner.observations import TextEmbedder, check_episode, episode_state, observation_batch
 
@@ -141,12 +143,6 @@ def _training_steps(episodes: list[Episode], with_interventions: bool) -> list[t
     return selected
 
 
-def action_chunks(episode: Episode, starts: np.ndarray, horizon: int) -> np.ndarray:
-    """Executed actions ``[B, H, D]`` from each start, padded past the end by repeating the final action."""
-    index = np.minimum(starts[:, None] + np.arange(horizon)[None, :], episode.steps - 1)
-    return episode.actions[index]
-
-
 def pretrain_bc(
     episodes: list[Episode],
     policy_config: PolicyConfig,
@@ -175,11 +171,11 @@ def pretrain_bc(
     weights = np.array([len(steps) for _, steps in selected], dtype=np.float64)
     weights /= weights.sum()
     for step in range(1, config.steps + 1):
-        batch, actions, positions = _sample(
+        batch, actions, mask, positions = _sample(
             episodes, selected, weights, rng, policy_config, normalizer, embedder, config.batch_size
         )
         features, auxiliary = model.encode_for_training(batch, positions)
-        loss = flow_matching_loss(model, actions, features)
+        loss = flow_matching_loss(model, actions, features, mask=mask)
         if auxiliary is not None:
             loss = loss + config.auxiliary_weight * auxiliary
         if not bool(torch.isfinite(loss)):
@@ -203,17 +199,20 @@ def _sample(
     normalizer: Normalizer,
     embedder: TextEmbedder,
     batch_size: int,
-) -> tuple[ObservationBatch, torch.Tensor, torch.Tensor]:
-    """A batch of observations, their normalized action chunks, and the objects' recorded positions as labels."""
+) -> tuple[ObservationBatch, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A batch of observations, their normalized action chunks ``[B, H, D]``, the chunks' mask ``[B, H]`` of the
+    steps to clone (the operator's, up to a hand-back or the episode's end: ``operator_chunk_mask``), and the
+    task objects' recorded positions ``[B, N, 3]`` as labels for the model's auxiliary loss (NaN where unknown)."""
     counts = rng.multinomial(batch_size, weights)
-    parts, chunks, positions = [], [], []
+    parts, chunks, masks, positions = [], [], [], []
     for (index, steps), count in zip(selected, counts, strict=True):
         if not count:
             continue
         episode = episodes[index]
         starts = rng.choice(steps, size=count)
         parts.append(observation_batch(episode, starts, policy_config, normalizer, embedder))
-        chunks.append(action_chunks(episode, starts, policy_config.horizon))
+        chunks.append(action_chunks(episode, starts, policy_config.horizon)[0])
+        masks.append(operator_chunk_mask(episode, starts, policy_config.horizon))
         positions.append(object_positions(episode, starts))
     batch = ObservationBatch(
         images={camera: torch.cat([p.images[camera] for p in parts]) for camera in policy_config.cameras},
@@ -225,7 +224,7 @@ def _sample(
     labels = np.concatenate(
         [np.pad(p, ((0, 0), (0, objects - p.shape[1]), (0, 0)), constant_values=np.nan) for p in positions]
     )
-    return batch, torch.from_numpy(actions), torch.from_numpy(labels)
+    return batch, torch.from_numpy(actions), torch.from_numpy(np.concatenate(masks)), torch.from_numpy(labels)
 
 
 def object_positions(episode: Episode, frames: np.ndarray) -> np.ndarray:

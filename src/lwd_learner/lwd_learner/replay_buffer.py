@@ -3,9 +3,10 @@
 Episodes stream in as the trainer ingests them; when the buffer holds more than
 ``capacity`` transitions the oldest episodes are evicted whole. Every transition
 belongs to one category: ``demo`` (from a demonstration episode), ``intervention``
-(a deployment chunk where an operator was in control for at least one step) or
-``autonomous``. A batch draws its category counts from the configured mix
-(renormalized over the categories present), then rows uniformly within each.
+(a deployment chunk the operator drove from its first step: it starts at a takeover
+or inside an intervention) or ``autonomous`` (a chunk the policy started, even when
+the operator takes over within it). A batch draws its category counts from the
+configured mix (renormalized over the categories present), then rows uniformly within each.
 The buffer's position (which episodes, in which order, and the RNG) is a
 JSON-serializable state dict, so a resumed trainer samples exactly as before.
 """
@@ -31,6 +32,7 @@ class BufferSample:
     next_obs_index: np.ndarray
     actions: np.ndarray
     action_mask: np.ndarray
+    operator_mask: np.ndarray
     reward: np.ndarray
     discount: np.ndarray
     done: np.ndarray
@@ -127,6 +129,7 @@ class ReplayBuffer:
             next_obs_index=np.array([t.next_obs_index[r] for t, r in rows]),
             actions=np.stack([t.actions[r] for t, r in rows]),
             action_mask=np.stack([t.action_mask[r] for t, r in rows]),
+            operator_mask=np.stack([t.operator_mask[r] for t, r in rows]),
             reward=np.array([t.reward[r] for t, r in rows], dtype=np.float32),
             discount=np.array([t.discount[r] for t, r in rows], dtype=np.float32),
             done=np.array([t.done[r] for t, r in rows]),

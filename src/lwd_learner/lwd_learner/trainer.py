@@ -399,6 +399,8 @@ class TrainerService:
         return TransitionBatch(
             features=features,
             actions=torch.from_numpy(actions),
+            action_mask=torch.from_numpy(sample.action_mask.astype(bool)),
+            operator_mask=torch.from_numpy(sample.operator_mask.astype(bool)),
             reward=torch.from_numpy(sample.reward),
             next_features=next_features,
             done=torch.from_numpy(sample.done.astype(bool)),

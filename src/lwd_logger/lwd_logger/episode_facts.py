@@ -74,6 +74,8 @@ class EpisodeStats:
     cameras: list[str] = field(default_factory=list)
     outcome: str = "incomplete"
     label_source: str = ""
+    terminal: bool = False
+    """The label's ``terminal`` flag: the episode ended in a terminal state, not at a cut (a time limit, a stop)."""
     lost_samples: dict[str, int] = field(default_factory=dict)
     """Samples the recorder never received, per topic (see :mod:`lwd_logger.sample_loss`)."""
 
@@ -92,16 +94,17 @@ class EpisodeStats:
             version = msg.policy_version if topic == topics.ACTION_CHUNK else msg.version
             self.add_policy_version(version)
         elif topic == topics.REWARD_LABEL:
-            self.set_label(bool(msg.success), msg.source)
+            self.set_label(bool(msg.success), msg.source, bool(msg.terminal))
         elif topic.startswith(topics.CAMERA_PREFIX + "/"):
             camera = topic.split("/")[2]
             if camera not in self.cameras:
                 self.cameras.append(camera)
 
-    def set_label(self, success: bool, source: str) -> None:
-        """Record the operator's (or the sim's) outcome label."""
+    def set_label(self, success: bool, source: str, terminal: bool) -> None:
+        """Record the operator's (or the sim's) outcome label and whether it ended in a terminal state."""
         self.outcome = "success" if success else "failure"
         self.label_source = source
+        self.terminal = terminal
 
 
 TOPICS_TO_DECODE = frozenset(
@@ -137,6 +140,7 @@ def custom_data(info: EpisodeInfo, stats: EpisodeStats, outcome: str | None = No
         "lwd.interventions": str(stats.counts.interventions),
         "lwd.intervention_steps": str(stats.counts.intervention_steps),
         "lwd.label_source": stats.label_source,
+        "lwd.terminal": "true" if stats.terminal else "false",
         "lwd.cameras": ",".join(cameras),
         "lwd.lost_samples": format_losses(stats.lost_samples),
     }

@@ -219,11 +219,12 @@ class EpisodeRecorder:
             raise self._fail(error) from error
         self._last_flush_ns = self.clock_ns()
 
-    def set_label(self, success: bool, source: str) -> None:
-        """Label the open episode's outcome; commits it if its end was already requested."""
+    def set_label(self, success: bool, source: str, terminal: bool) -> None:
+        """Label the open episode's outcome (``terminal``: not a time-limit cut); commits it if its end was already
+        requested."""
         if self.info is None:
             raise RecorderError("a reward label arrived but no episode is open")
-        self.stats.set_label(success, source)
+        self.stats.set_label(success, source, terminal)
         if self._end_requested_ns is not None:
             self.end_episode()
 
@@ -341,7 +342,7 @@ class EpisodeRecorder:
             log.warning("reward label for episode %r ignored: it is not the open episode", label.episode_id)
             return None
         ended = self._end_requested_ns is not None
-        self.set_label(bool(label.success), label.source)
+        self.set_label(bool(label.success), label.source, bool(label.terminal))
         return self.spool.committed_path(label.episode_id) if ended else None
 
     def _fail(self, error: OSError) -> RecordingFailedError:

@@ -49,6 +49,7 @@ def flow_matching_loss(
     noise: torch.Tensor | None = None,
     t: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Behaviour-cloning flow-matching loss: mean ‖v(x_t, t, features) − (action − noise)‖².
 
@@ -56,6 +57,10 @@ def flow_matching_loss(
     action expert itself; ``actions [B, H, D]`` are normalized; ``features [B, F]`` come
     from ``encode`` (pass them un-detached to train the encoder too). ``t`` defaults
     to U(0, 1) per sample and ``noise`` to N(0, I).
+
+    ``mask [B, H]`` (bool) selects the chunk steps that are cloned, e.g. not the padding of a chunk that runs
+    past the episode's end: the mean then runs over the selected steps only. A mask that selects nothing gives
+    a zero loss whose gradients are zero, not missing, so every parameter still gets one (as DDP needs).
     """
     expert = getattr(model_or_expert, "action_expert", model_or_expert)
     if actions.dim() != 3:
@@ -68,4 +73,10 @@ def flow_matching_loss(
         t = torch.rand(actions.shape[0], generator=generator, dtype=actions.dtype, device=actions.device)
     x_t = interpolate(noise, actions, t)
     target = actions - noise
-    return torch.mean((expert(x_t, t, features) - target) ** 2)
+    squared = (expert(x_t, t, features) - target) ** 2
+    if mask is None:
+        return torch.mean(squared)
+    if mask.shape != actions.shape[:2]:
+        raise ValueError(f"mask must be [B, H] = {tuple(actions.shape[:2])}, got {tuple(mask.shape)}")
+    weights = mask.to(squared.dtype).unsqueeze(-1)
+    return (squared * weights).sum() / (weights.sum() * actions.shape[-1]).clamp(min=1.0)

@@ -29,7 +29,7 @@ import os
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -319,8 +319,14 @@ class InferenceRuntime:
             new_chunks=tuple(new_chunks),
         )
 
-    def reset(self) -> None:
-        """Start a new episode: forget queued chunks and the previous command (keeps weights and counters)."""
+    def reset(self, noise_scale: float | None = None) -> None:
+        """Start a new episode: forget queued chunks and the previous command (keeps weights and counters).
+
+        ``noise_scale``, when given, replaces the config's (``RuntimeConfig.noise_scale``) from this episode on: a
+        robot can explore in its fleet episodes and act deterministically when it is evaluated.
+        """
+        if noise_scale is not None:
+            self.config = replace(self.config, noise_scale=noise_scale)
         with self._lock:
             if self._request is not None:
                 self._request = None
