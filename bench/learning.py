@@ -31,7 +31,7 @@ from pathlib import Path
 
 from lwd_experiment.demo_loop import DemoLoop
 from lwd_experiment.learner_arms import LEARNER_ARMS
-from lwd_experiment.presets import PRESETS, DemoPreset, preset
+from lwd_experiment.presets import INPUTS, PRESETS, DemoPreset, preset
 from lwd_experiment.report import RoundResult, paired_table, repeats_table
 from lwd_experiment.seed_splits import EVALUATION_SPLITS
 
@@ -42,6 +42,7 @@ def main() -> int:
     parser.add_argument("--arms", default="lwd,lwd-expectile,hg-dagger,frozen-bc", help="comma-separated arms")
     parser.add_argument("--work-dir", type=Path, required=True, help="new folder for the experiment")
     parser.add_argument("--rounds", type=int, default=None, help="override the preset's rounds")
+    parser.add_argument("--inputs", choices=INPUTS, default=None, help="override what the policy reads")
     parser.add_argument("--repeats", type=int, default=1, help="independent runs, each from its own BC base")
     parser.add_argument("--split", choices=EVALUATION_SPLITS, default="test", help="seeds of the base and final")
     parser.add_argument("--shared", type=Path, help="an earlier run's work folder: reuse its demos and BC bases")
@@ -52,7 +53,8 @@ def main() -> int:
         parser.error(f"unknown arms {unknown}; valid arms are {sorted(LEARNER_ARMS)}")
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
-    chosen = preset(args.preset, **({"rounds": args.rounds} if args.rounds else {}))
+    given = (("rounds", args.rounds), ("inputs", args.inputs))
+    chosen = preset(args.preset, **{key: value for key, value in given if value is not None})
     demonstrations = (args.shared or args.work_dir) / "demonstrations"
     if args.shared is None:
         DemoLoop(chosen, demonstrations).record_demonstrations()
@@ -95,7 +97,8 @@ def summary_lines(chosen: DemoPreset, split: str, finals: dict[str, list[RoundRe
         f"preset {chosen.name}: {chosen.robots} robots, {chosen.rounds} rounds x {chosen.episodes_per_round} fleet "
         f"episodes and {chosen.updates_per_round} updates; {runs} runs, run i with BC and trainer seed i; "
         f"{chosen.final_eval_episodes_per_task} {split} seeds per task (the same in every run), no interventions; "
-        f"held-out instructions on {chosen.held_out_instruction_episodes_per_task} of them",
+        f"held-out instructions on {chosen.held_out_instruction_episodes_per_task} of them; policy inputs: "
+        f"{chosen.inputs}",
         "",
         "Final success, mean over runs with a 95% Student-t interval across runs",
         "",

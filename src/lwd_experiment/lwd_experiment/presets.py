@@ -6,16 +6,19 @@ from dataclasses import dataclass, replace
 
 from lwd_policy.config import VLAConfig
 
+INPUTS = ("pixels", "privileged")
+"""What a demo's policy may read: see ``DemoPreset.inputs``."""
+
 
 @dataclass(frozen=True)
 class DemoPreset:
     """Every knob of one demo run; all arms and rounds of a run share the same seeds and budgets.
 
-    ``object_slots``: how many task-object positions the policy reads from the simulator's perception
-    topic besides the camera: *privileged* inputs, ground truth no real robot has (0 = from pixels).
-    ``perceived_objects``: how many task-object positions the policy's object head learns to predict
-    from pixels, with the positions recorded in the demonstration bags as training labels only
-    (``VLAConfig.perceived_objects``). Reports name the inputs (:attr:`inputs`).
+    ``inputs``: what the policy reads besides the instruction and the joints, named in every report:
+    ``pixels`` (the camera; an object head learns the ``task_objects`` positions from it, with the
+    positions recorded in the demonstration bags as training labels only, ``VLAConfig.perceived_objects``)
+    or ``privileged`` (the camera and the true positions from the simulator's perception topic, ground
+    truth no real robot has, ``VLAConfig.object_slots``).
 
     Seeds come from :mod:`lwd_experiment.seed_splits`: demonstrations and fleet episodes from their
     training splits, the per-round evaluations (``eval_episodes_per_task``) from the validation split, the
@@ -34,8 +37,8 @@ class DemoPreset:
     robots: int = 2
     tasks: tuple[str, ...] = ("transfer_cube", "insertion")
     max_steps: int = 300
-    object_slots: int = 2
-    perceived_objects: int = 0
+    inputs: str = "privileged"
+    task_objects: int = 2
     demos_per_task: int = 150
     bc_steps: int = 6000
     bc_batch_size: int = 32
@@ -48,14 +51,15 @@ class DemoPreset:
     held_out_instruction_episodes_per_task: int = 20
     fleet_noise_scale: float = 0.0
 
-    @property
-    def inputs(self) -> str:
-        """What the policy reads, as every report table must say: ``privileged`` or ``pixels``."""
-        return "privileged" if self.object_slots else "pixels"
+    def __post_init__(self) -> None:
+        if self.inputs not in INPUTS:
+            raise ValueError(f"unknown policy inputs {self.inputs!r}; valid inputs are {list(INPUTS)}")
 
     def vla_config(self) -> VLAConfig:
         """The VLA architecture this preset trains."""
-        return VLAConfig(object_slots=self.object_slots, perceived_objects=self.perceived_objects)
+        if self.inputs == "pixels":
+            return VLAConfig(perceived_objects=self.task_objects)
+        return VLAConfig(object_slots=self.task_objects)
 
 
 PRESETS = {
