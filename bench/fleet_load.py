@@ -4,9 +4,7 @@ Each robot is a thread with its own spool, ``EpisodeRecorder`` (rosbags MCAP wri
 ``BagBridge``; it records synthetic episodes of the demo's topics and sizes (measured and commanded joint
 states, executed command, intervention state, one 96x128 rgb8 ``top`` camera at 50 Hz; no physics), built
 with ``lwd_interfaces.messages``, uploads each one, and then inserts it into one shared SQLite catalog (one
-connection per robot, as concurrent indexers would). A robot retries its first connection: OpenSSH drops
-connections beyond ``MaxStartups`` (10 by default) that are still authenticating, which 16 robots starting
-at once exceed. Meanwhile the trainer (``TrainerService``, the default
+connection per robot, as concurrent indexers would). Meanwhile the trainer (``TrainerService``, the default
 VLA as its frozen encoder) scans the store and ingests. Reported per store and N: episodes/s committed to the
 store, catalog insert latency p50/p99, the trainer's backlog (episodes in the store, not yet ingested) sampled
 over time, and a check that every episode is in the store, the catalog and the trainer's ledger exactly once.
@@ -33,7 +31,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from lwd_fleet.catalog import Catalog
-from lwd_fleet.errors import StoreUnavailableError
 from lwd_fleet.layout import manifest_key
 from lwd_fleet.publisher import PolicyPublisher
 from lwd_fleet.store import FleetStore
@@ -109,7 +106,7 @@ class Fleet:
         store = lwd_typestore()
         spool = Spool(self.work / f"spool-{index}")
         recorder = EpisodeRecorder(spool, lambda: RosbagsWriter(store), store)
-        fleet_store = connect(self.store_url)
+        fleet_store = FleetStore(self.store_url)
         bridge = BagBridge(spool, fleet_store)
         catalog = Catalog(self.work / "fleet-catalog.sqlite")
         rng = np.random.default_rng(index)
@@ -128,18 +125,6 @@ class Fleet:
                     self.insert_s.append(time.perf_counter() - start)
                     self.committed.append((result.key, committed))
         catalog.close()
-
-
-def connect(url: str, attempts: int = 20) -> FleetStore:
-    """A store connection, retried: OpenSSH drops connections beyond ``MaxStartups`` (10) still authenticating."""
-    for attempt in range(attempts):
-        try:
-            return FleetStore(url)
-        except StoreUnavailableError:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.2 * (attempt + 1))
-    raise AssertionError("unreachable: the loop returns or raises")
 
 
 def publish_encoder(store_url: str, work: Path) -> None:

@@ -8,7 +8,12 @@ than sent again. The URL's credentials (password, key file) are never logged:
 use ``display_url``.
 
 SFTP URLs: ``sftp://user@host:port/abs/path?key_filename=/path/to/key``; the
-key file can also come from ``storage_options``.
+key file can also come from ``storage_options``. Opening an sftp store retries a connection that fails on the
+way in (``connect_attempts`` tries, backoff doubling from ``connect_delay_s`` with jitter): OpenSSH drops
+connections beyond ``MaxStartups`` (10 by default) still authenticating, with "Error reading SSH protocol
+banner" on the client, so 16+ robots that start at once would otherwise fail on their first connection.
+A refused login, a wrong host key or a missing key file is not retried. (botocore retries an S3
+endpoint's connections itself, so ``s3://`` is opened once; ``reconnect`` tries once, as its callers retry.)
 
 S3 URLs: ``s3://bucket/prefix``, with ``?endpoint_url=http://host:9000`` for an S3-compatible server
 (or the standard ``AWS_ENDPOINT_URL_S3``). Credentials come from the AWS credential chain
@@ -33,7 +38,9 @@ from __future__ import annotations
 import logging
 import os
 import posixpath
+import random
 import shlex
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -61,6 +68,19 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, paramiko
 """Errors that mean "the store is unreachable right now": worth a reconnect and a retry (botocore's
 connection errors, such as an S3 endpoint that refuses connections, are not OSErrors)."""
 
+PERMANENT_CONNECT_ERRORS: tuple[type[BaseException], ...] = (
+    paramiko.AuthenticationException,
+    paramiko.BadHostKeyException,
+    FileNotFoundError,
+    PermissionError,
+)
+"""Errors of opening a store that trying again cannot fix (a refused login, a wrong host key, a missing key file)."""
+
+CONNECT_ATTEMPTS = 6
+"""Tries to open an sftp store before StoreUnavailableError (waits of about 0.25, 0.5, 1, 2 and 4 s between)."""
+CONNECT_DELAY_S = 0.25
+"""Wait before the second try to open an sftp store; it doubles each try, times a random 0.5-1 so robots spread."""
+
 S3_QUERY_OPTIONS = ("endpoint_url",)
 """Query parameters an ``s3://`` URL may carry (credentials never: they come from the AWS credential chain)."""
 
@@ -73,6 +93,8 @@ SERVER_SUM_TIMEOUT_S = 300.0
 PROOF_SERVER = "server sha256sum"
 PROOF_READ_BACK = "read-back"
 log = logging.getLogger(__name__)
+_jitter = random.Random()
+"""The connect backoff's own generator: drawing from it never shifts a caller's seeded ``random`` sequence."""
 
 
 def _fast(stream: Any, size: int | None = None) -> Any:
@@ -101,12 +123,20 @@ class FleetStore:
     """Files of the fleet store, addressed by keys relative to the URL's root."""
 
     def __init__(
-        self, url: str = "file://./fleet", storage_options: dict[str, Any] | None = None, create: bool = True
+        self,
+        url: str = "file://./fleet",
+        storage_options: dict[str, Any] | None = None,
+        create: bool = True,
+        connect_attempts: int = CONNECT_ATTEMPTS,
+        connect_delay_s: float = CONNECT_DELAY_S,
     ) -> None:
         """Parse the URL and connect; raises StoreUnavailableError when the store cannot be reached.
 
+        An sftp store is tried ``connect_attempts`` times, with backoff from ``connect_delay_s``, before that.
         With ``create=False`` the store's root folder must already exist (StoreError otherwise).
         """
+        if connect_attempts < 1:
+            raise ValueError(f"connect_attempts must be >= 1, got {connect_attempts}")
         self.url = url
         self.create = create
         self.display_url = redact_url(url)
@@ -134,7 +164,7 @@ class FleetStore:
             raise StoreError(f"unsupported store URL scheme {self.protocol!r} in {self.display_url}")
         self.proofs: Counter[str] = Counter()
         self._server_sums = self.protocol in ("sftp", "ssh")
-        self.fs = self._connect()
+        self.fs = self._open(connect_attempts if self._server_sums else 1, connect_delay_s)
 
     def _s3_url_options(self, netloc: str, query: str) -> dict[str, Any]:
         """s3fs options of an ``s3://`` URL's query; StoreError for credentials in the URL or an unknown parameter."""
@@ -152,7 +182,21 @@ class FleetStore:
             )
         return options
 
-    def _connect(self) -> fsspec.AbstractFileSystem:
+    def _open(self, attempts: int, delay_s: float) -> fsspec.AbstractFileSystem:
+        """``_connect``, tried up to ``attempts`` times while it fails transiently; the waits double, jittered."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._connect(attempt, attempts)
+            except StoreUnavailableError as error:
+                if attempt == attempts or isinstance(error.__cause__, PERMANENT_CONNECT_ERRORS):
+                    raise
+                wait = delay_s * 2 ** (attempt - 1) * _jitter.uniform(0.5, 1.0)
+                log.info("store %s: %s; try %d/%d in %.2f s", self.display_url, error, attempt + 1, attempts, wait)
+                time.sleep(wait)
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def _connect(self, attempt: int = 1, attempts: int = 1) -> fsspec.AbstractFileSystem:
+        """The filesystem, reached once; StoreUnavailableError (naming the tries made) when it cannot be reached."""
         try:
             fs = self._filesystem()
             if self.protocol == "s3":
@@ -163,8 +207,9 @@ class FleetStore:
         except ImportError as error:
             raise StoreError(f"store {self.display_url} needs an optional package: {error}") from error
         except TRANSIENT_ERRORS as error:
+            tries = f" (try {attempt} of {attempts})" if attempts > 1 else ""
             raise StoreUnavailableError(
-                f"cannot reach store {self.display_url}: {type(error).__name__}: {error}"
+                f"cannot reach store {self.display_url}{tries}: {type(error).__name__}: {error}"
             ) from error
         except S3_SETUP_ERRORS as error:
             raise StoreError(f"cannot open store {self.display_url}: {type(error).__name__}: {error}") from error
