@@ -14,13 +14,20 @@ rank's "my losses are finite" bit. A NaN on one rank alone then stops every
 rank at the same update, each naming the ranks that diverged, instead of
 leaving the healthy ranks waiting forever in an all-reduce the diverged one
 never joins.
+
+Ingest is split, not repeated: ``owns`` gives each new episode (by a stable hash of its store key) to one
+rank, which prepares it, and the ranks exchange small JSON records (``all_gather_json``, no pickle) to
+agree on what every rank then adds to its replay buffer (see ``TrainerService.ingest_new``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -112,6 +119,38 @@ class DistributedContext:
             dist.broadcast(tensor, src=0)
             out[key] = tensor
         return out
+
+    def owner(self, key: str) -> int:
+        """The rank that ingests the item ``key`` (a store key): its sha256 modulo the world size, the same in
+        every process and every run, unlike Python's ``hash``."""
+        return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % self.world_size
+
+    def owns(self, key: str) -> bool:
+        """True when this rank ingests the item ``key`` (every item on a single process)."""
+        return self.owner(key) == self.rank
+
+    def all_gather_json(self, value: Any) -> list[Any]:
+        """Every rank's JSON-serializable ``value``, in rank order (``[value]`` on a single process).
+
+        Sent as UTF-8 bytes in tensors (lengths first, then the padded bytes): no pickle crosses between ranks.
+        """
+        if not self.enabled:
+            return [value]
+        data = json.dumps(value).encode()
+        length = torch.tensor([len(data)], dtype=torch.int64, device=self.device)
+        lengths = [torch.zeros_like(length) for _ in range(self.world_size)]
+        dist.all_gather(lengths, length)
+        sizes = [int(size.item()) for size in lengths]
+        buffer = torch.zeros(max(sizes), dtype=torch.uint8)
+        buffer[: len(data)] = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+        buffer = buffer.to(self.device)
+        gathered = [torch.empty_like(buffer) for _ in range(self.world_size)]
+        dist.all_gather(gathered, buffer)
+        return [json.loads(bytes(part[:size].cpu().numpy())) for part, size in zip(gathered, sizes, strict=True)]
+
+    def broadcast_json(self, value: Any) -> Any:
+        """Rank 0's JSON-serializable ``value`` on every rank (what the other ranks pass is ignored)."""
+        return self.all_gather_json(value if self.is_main else None)[0]
 
     def barrier(self) -> None:
         """Wait for every replica (no-op on a single process)."""
