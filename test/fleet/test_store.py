@@ -69,4 +69,7 @@ def test_a_local_upload_is_copied_in_the_kernel_and_proven_by_reading_every_byte
     assert store.upload_proven(local, "b/bag.mcap", digest) == (len(data), True)
     assert (tmp_path / "fleet" / "b" / "bag.mcap").read_bytes() == data
     assert store.upload_proven(local, "b/bag.mcap", "0" * 64) == (0, False), "a copy is proven by its digest only"
-    assert store.proofs == {"read-back": 2}
+    with open(tmp_path / "fleet" / "b" / "bag.mcap", "ab") as stream:
+        stream.write(b"tail")  # a longer remote file is no prefix to resume from: copied again, then proven
+    assert store.upload_proven(local, "b/bag.mcap", digest) == (len(data), True)
+    assert store.proofs == {"read-back": 3}

@@ -394,9 +394,10 @@ class FleetStore:
         """``upload_file``, then proof that the store's copy has exactly ``sha256``: (bytes sent, proven).
 
         On a local store the proof is a read-back that runs behind the copy: each block of the copy is read
-        back and hashed while the kernel copies the next one, so the sha256 pass (as slow as the copy itself)
-        runs on the second core instead of after the copy. Every byte of the copy, the resumed prefix
-        included, is read back from it after it was written. Elsewhere the proof is ``holds``.
+        back and hashed while the kernel copies the next one, so the sha256 pass (slower than the kernel copy)
+        runs on a second core instead of after the copy. Every byte of the copy, the resumed prefix included
+        and anything past its expected end, is read back from it after it was written. Elsewhere the proof is
+        ``holds``.
         """
         if not self.is_local:
             sent = self.upload_file(local, key)
@@ -435,8 +436,8 @@ class FleetStore:
         """Copy bytes ``offset:size`` of ``local`` to the same place in ``target`` (which holds the first ``offset``).
 
         With ``digest``, every byte of ``target`` is read back into it: the prefix first, then each block while
-        the next one is copied (in the kernel, on another thread: both release the GIL). A source shorter than
-        ``size`` leaves the copy short, which its digest then shows.
+        the next one is copied (in the kernel, on another thread: both release the GIL), then up to the copy's
+        actual end. A source shorter than ``size``, or bytes past it, make the digest differ.
         """
         Path(target).parent.mkdir(parents=True, exist_ok=True)
         with open(local, "rb", buffering=0) as source, open(target, "r+b" if offset else "w+b", buffering=0) as sink:
@@ -454,7 +455,7 @@ class FleetStore:
                     _hash_range(digest, sink.fileno(), behind, start, buffer)
                     copying.result()
                     behind = start
-                _hash_range(digest, sink.fileno(), behind, size, buffer)
+                _hash_range(digest, sink.fileno(), behind, os.fstat(sink.fileno()).st_size, buffer)
 
     def holds(self, key: str, sha256: str) -> bool:
         """True when the store's copy of ``key`` has exactly this sha256, proven the cheapest way the store offers.
