@@ -81,8 +81,7 @@ def test_two_ranks_split_ingest_and_hold_the_same_buffer(tmp_path, fleet_store):
         commit_episode(fleet_store, f"extra{number}", steps=steps, image_shape=(16, 16))
     keys = sorted(str(p.parent.relative_to(fleet_store)) for p in fleet_store.glob("episodes/*/*/*/manifest.json"))
     steps = {key: json.loads((fleet_store / key / "manifest.json").read_text())["facts"]["lwd.steps"] for key in keys}
-    owners = {key: DistributedContext(world_size=2).owner(key) for key in keys}
-    assert set(owners.values()) == {0, 1}, "the test needs episodes on both ranks"
+    owners = {key: index % 2 for index, key in enumerate(keys)}  # one scan finds them all: dealt out in order
     run_replicas(str(fleet_store), str(tmp_path / "work"), str(tmp_path), timeout=300, replica=INGEST_REPLICA)
     logs = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     assert [log["world"] for log in logs] == [2, 2] and [log["step"] for log in logs] == [2, 2]

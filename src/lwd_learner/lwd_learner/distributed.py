@@ -15,23 +15,24 @@ rank at the same update, each naming the ranks that diverged, instead of
 leaving the healthy ranks waiting forever in an all-reduce the diverged one
 never joins.
 
-Ingest is split, not repeated: ``owns`` gives each new episode (by a stable hash of its store key) to one
-rank, which prepares it, and the ranks exchange small JSON records (``all_gather_json``, no pickle) to
-agree on what every rank then adds to its replay buffer (see ``TrainerService.ingest_new``).
+Ingest is split, not repeated: ``share`` deals the new episodes of a scan (one list every rank holds) out
+to the ranks, each prepares its share, and the ranks exchange small JSON records (``all_gather_json``, no
+pickle) to agree on what every rank then adds to its replay buffer (see ``TrainerService.ingest_new``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import nn
+
+T = TypeVar("T")
 
 
 class DistributedError(RuntimeError):
@@ -120,14 +121,11 @@ class DistributedContext:
             out[key] = tensor
         return out
 
-    def owner(self, key: str) -> int:
-        """The rank that ingests the item ``key`` (a store key): its sha256 modulo the world size, the same in
-        every process and every run, unlike Python's ``hash``."""
-        return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % self.world_size
-
-    def owns(self, key: str) -> bool:
-        """True when this rank ingests the item ``key`` (every item on a single process)."""
-        return self.owner(key) == self.rank
+    def share(self, items: list[T]) -> list[T]:
+        """This rank's share of a list every rank holds in the same order: every ``world_size``-th item from
+        its rank on, so shares differ by one item at most (a hash of each item would leave some ranks with
+        more than others on the few episodes of one scan). The whole list on a single process."""
+        return items[self.rank :: self.world_size]
 
     def all_gather_json(self, value: Any) -> list[Any]:
         """Every rank's JSON-serializable ``value``, in rank order (``[value]`` on a single process).

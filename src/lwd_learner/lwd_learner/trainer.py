@@ -11,9 +11,10 @@ RNG), replay-buffer position, episode ledger and step counter.
 
 Under torchrun (:mod:`lwd_learner.distributed`) every rank holds the same replay buffer and ledger, and
 samples its own batches from it with its own RNG, which is what DDP's gradient average assumes (each
-replica's batch drawn from the same data); ingest is split: each new episode is verified, decoded and encoded
-by the one rank that owns it, so adding ranks adds ingest rate, and every rank then adds it from the shared
-episode and feature caches (the ranks share ``work_dir``), in the same order.
+replica's batch drawn from the same data). Ingest is split: the ranks deal each scan's new episodes out
+between them, each verifies, decodes and encodes its share, so adding ranks adds ingest rate, and every rank
+then adds every episode from the shared episode and feature caches (the ranks share ``work_dir``), in the
+same order.
 
 A bad episode never stops the loop: it is set aside with a named reason
 (:mod:`lwd_fleet.quarantine`) in the ledger and the catalog's quarantine, counted
@@ -277,20 +278,22 @@ class TrainerService:
     def ingest_new(self) -> int:
         """Ingest every committed episode not yet in the ledger; returns how many entered the buffer.
 
-        Rank 0's listing of new episodes is every rank's. Each rank prepares the ones it owns
-        (``DistributedContext.owns``): verified and decoded in the ingest pool, checked and encoded here, into
+        Rank 0's listing of new episodes is every rank's. Each rank prepares its share of them
+        (``DistributedContext.share``): verified and decoded in the ingest pool, checked and encoded here, into
         the shared episode and feature caches. The ranks then exchange the outcomes, and every rank enters each
         one in its ledger and adds each ingested episode to its buffer from the caches, in store-key order, so
-        buffers and ledgers stay the same on every rank whatever the timing. A bad episode is quarantined (by
-        its owner) and the others go on; one the store cannot deliver now, or whose worker died, is tried next
-        scan. Under torchrun every rank must call it at the same point of its loop.
+        buffers and ledgers stay the same on every rank whatever the timing. A bad episode is quarantined (in
+        the catalog by the rank that prepared it) and the others go on; one the store cannot deliver now, or
+        whose worker died, is tried next scan. Under torchrun every rank must call it at the same point of its
+        loop.
         """
         started = time.monotonic()
         listing = [r for r in self.committed_episodes() if r not in self.ledger] if self.context.is_main else None
         found: list[str] = self.context.broadcast_json(listing)
         self.backlog = len(found)
+        mine = self.context.share(found)
         outcomes: dict[str, dict[str, str]] = {}
-        for part in self.context.all_gather_json(self._prepare_own([r for r in found if self.context.owns(r)])):
+        for part in self.context.all_gather_json(self._prepare_own(mine)):
             outcomes.update(part)
         added = frames = 0
         for relative in found:
@@ -298,7 +301,7 @@ class TrainerService:
             if entry is None:
                 continue
             if entry["status"] == "ingested":
-                entry = self._buffer_episode(relative, entry)
+                entry = self._buffer_episode(relative, entry, catalogue=relative in mine)
             self._enter(relative, entry)
             if entry["status"] == "ingested":
                 added += 1
@@ -310,7 +313,7 @@ class TrainerService:
         return added
 
     def _prepare_own(self, relatives: list[str]) -> dict[str, dict[str, str]]:
-        """This rank's part of a scan: the ledger entry of each episode it owns that could be read now, each
+        """This rank's share of a scan: the ledger entry of each of its episodes that could be read now, each
         ingested one verified, decoded and encoded into the caches (not yet in the buffer)."""
         started = time.monotonic()
         entries: dict[str, dict[str, str]] = {}
@@ -377,34 +380,35 @@ class TrainerService:
             return self._set_aside(relative, identity, quarantine.UNREADABLE, detail)
         return {"status": "ingested", "reason": "", "detail": "", "key": prepared.manifest.digest, "local": job.local}
 
-    def _buffer_episode(self, relative: str, entry: dict[str, str]) -> dict[str, str]:
+    def _buffer_episode(self, relative: str, entry: dict[str, str], catalogue: bool) -> dict[str, str]:
         """Add an episode a rank prepared to the buffer, from the caches; returns its final ledger entry.
 
-        The same content already ingested under another store key is set aside as a duplicate. The rank that
-        owns the episode catalogues it.
+        The same content already ingested under another store key is set aside as a duplicate. Every rank
+        decides the same; only the one that prepared the episode (``catalogue``) writes the catalog.
         """
         key = entry["key"]
         if any(e["key"] == key and e["status"] == "ingested" for e in self.ledger.values()):
             detail = f"{relative}: duplicate of an episode already ingested"
-            return self._set_aside(relative, key, quarantine.DUPLICATE, detail)
+            return self._set_aside(relative, key, quarantine.DUPLICATE, detail, catalogue)
         try:
             self._add_episode(key, Path(entry["local"]))
         except EpisodeError as error:
-            return self._set_aside(relative, key, error.reason, str(error))
+            return self._set_aside(relative, key, error.reason, str(error), catalogue)
         except Exception as error:  # as in ingest: one bad episode must never stop the trainer
             LOGGER.exception("episode %s could not be added to the replay buffer", relative)
-            return self._set_aside(relative, key, quarantine.UNREADABLE, f"{relative}: {type(error).__name__}: {error}")
-        if self.context.owns(relative):
+            detail = f"{relative}: {type(error).__name__}: {error}"
+            return self._set_aside(relative, key, quarantine.UNREADABLE, detail, catalogue)
+        if catalogue:
             try:
                 self.catalog.add(read_manifest(entry["local"]), relative)
             except (ManifestError, ValueError) as error:
                 LOGGER.warning("episode %s trained on but not catalogued: %s", relative, error)
         return entry
 
-    def _set_aside(self, relative: str, key: str, reason: str, detail: str) -> dict[str, str]:
-        """Quarantine one episode and log it (in the catalog when this rank owns it); returns its ledger entry."""
+    def _set_aside(self, relative: str, key: str, reason: str, detail: str, catalogue: bool = True) -> dict[str, str]:
+        """Quarantine one episode and log it (in the catalog too when ``catalogue``); returns its ledger entry."""
         LOGGER.warning("quarantined episode %s (%s): %s", relative, reason, detail)
-        if self.context.owns(relative):
+        if catalogue:
             self.catalog.reject(relative, reason, detail, key)
         return {"status": "skipped", "reason": reason, "detail": detail, "key": key}
 
@@ -640,7 +644,8 @@ class TrainerService:
         """Re-add a resume checkpoint's buffered episodes in their order; returns the keys restored.
 
         A resume never stops on an episode: one that can no longer be restored (its bag and cached decode lost or
-        damaged, or refused by a newer check) is quarantined with its reason; one the store cannot deliver now
+        damaged, or refused by a newer check) is quarantined with its reason (every rank restores the same
+        episodes; rank 0 writes the catalog); one the store cannot deliver now
         leaves the ledger, so the next scan ingests it again; a key the ledger does not list is not restored.
         """
         by_key = {entry["key"]: relative for relative, entry in self.ledger.items() if entry["status"] == "ingested"}
@@ -657,11 +662,13 @@ class TrainerService:
                 del self.ledger[relative]
                 continue
             except EpisodeError as error:
-                self.ledger[relative] = self._set_aside(relative, key, error.reason, f"cannot restore: {error}")
+                detail = f"cannot restore: {error}"
+                self.ledger[relative] = self._set_aside(relative, key, error.reason, detail, self.context.is_main)
                 continue
             except Exception as error:  # as in ingest: one bad episode must never stop the trainer
                 detail = f"{relative}: cannot restore: {type(error).__name__}: {error}"
-                self.ledger[relative] = self._set_aside(relative, key, quarantine.UNREADABLE, detail)
+                reason = quarantine.UNREADABLE
+                self.ledger[relative] = self._set_aside(relative, key, reason, detail, self.context.is_main)
                 continue
             restored.append(key)
         return restored
