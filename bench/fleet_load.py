@@ -225,21 +225,22 @@ def ingest_rates(store_url: str, work: Path, workers: list[int]) -> dict[int, fl
     return rates
 
 
-def rank_rates(store_url: str, work: Path, layouts: list[str]) -> dict[str, dict]:
+def rank_rates(store_url: str, work: Path, layouts: list[str]) -> list[tuple[int, int, dict]]:
     """Per layout ``R`` or ``RxT`` (R torchrun ranks of T torch threads; T defaults to the cores split between
-    the ranks): frames/s of an ingest of everything in the store with cold caches (every rank started and its
+    the ranks), in the given order (repeat layouts to interleave them): (R, T, figures), the figures being the
+    frames and seconds of an ingest of everything in the store with cold caches (every rank started and its
     model loaded before timing) and the frames each rank encoded."""
-    results = {}
-    for layout in layouts:
+    results = []
+    for number, layout in enumerate(layouts):
         ranks, _, threads = layout.partition("x")
         threads = threads or str(max(1, (os.cpu_count() or 1) // int(ranks)))
         command = [
             sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
-            "--nproc-per-node", ranks, __file__, "--ingest-rank", store_url, str(work / f"ranks-{ranks}x{threads}"),
+            "--nproc-per-node", ranks, __file__, "--ingest-rank", store_url, str(work / f"ranks-{number}"),
             "--threads", threads,
         ]  # fmt: skip
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-        results[f"{ranks}x{threads}"] = json.loads(output.strip().splitlines()[-1])
+        results.append((int(ranks), int(threads), json.loads(output.strip().splitlines()[-1])))
     return results
 
 
@@ -340,7 +341,7 @@ def main() -> None:
     parser.add_argument("--ingest-robots", type=int, default=16, help="the run whose store the ingest phases use")
     parser.add_argument("--workers", default="0,1,2", help="ingest workers of the workers phase ('' to skip)")
     parser.add_argument(
-        "--ranks", default="1,2", help="torchrun ranks of the ranks phase, R or RxT (T torch threads each; '' to skip)"
+        "--ranks", default="1,2", help="torchrun ranks per ranks-phase run, R or RxT (T torch threads; '' to skip)"
     )
     parser.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp dir)")
     parser.add_argument("--ingest-rank", nargs=2, metavar=("STORE_URL", "WORK"), help=argparse.SUPPRESS)
@@ -375,12 +376,10 @@ def main() -> None:
             for count, rate in rates.items():
                 print(f"ingest workers {count}: {rate:.1f} frames/s ({rate / base:.2f}x)")
         if args.ranks and ingest_store:
-            results = rank_rates(ingest_store, root, args.ranks.split(","))
             base = None
-            for layout, result in results.items():
+            for ranks, threads, result in rank_rates(ingest_store, root, args.ranks.split(",")):
                 rate = result["frames"] / result["seconds"]
                 base = base or rate
-                ranks, threads = layout.split("x")
                 print(
                     f"ingest ranks {ranks} x {threads} torch threads: {rate:.1f} frames/s ({rate / base:.2f}x), "
                     f"{result['frames']} frames, encoded per rank {result['encoded_per_rank']}"
