@@ -229,7 +229,8 @@ def rank_rates(store_url: str, work: Path, layouts: list[str]) -> list[tuple[int
     """Per layout ``R`` or ``RxT`` (R torchrun ranks of T torch threads; T defaults to the cores split between
     the ranks), in the given order (repeat layouts to interleave them): (R, T, figures), the figures being the
     frames and seconds of an ingest of everything in the store with cold caches (every rank started and its
-    model loaded before timing) and the frames each rank encoded."""
+    model loaded before timing), the frames each rank encoded and the CPU seconds each rank used (what the
+    rate would be on cores of its own, where the machine is shared)."""
     results = []
     for number, layout in enumerate(layouts):
         ranks, _, threads = layout.partition("x")
@@ -251,15 +252,18 @@ def ingest_as_rank(store_url: str, work: Path, threads: int) -> None:
     context = DistributedContext.from_environment()
     service = trainer(store_url, work, distributed=context)
     context.barrier()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     service.ingest_new()
+    cpu = time.process_time() - cpu
     context.barrier()
     elapsed = time.perf_counter() - start
     encoded = context.all_gather_json(service.features.frames_encoded)
+    cpu_seconds = context.all_gather_json(cpu)
     frames = sum(int(entry.features.shape[0]) for entry in service.buffered.values())
     service.close()
     if context.is_main:
-        print(json.dumps({"frames": frames, "seconds": elapsed, "encoded_per_rank": encoded}), flush=True)
+        figures = {"frames": frames, "seconds": elapsed, "encoded_per_rank": encoded, "cpu_per_rank": cpu_seconds}
+        print(json.dumps(figures), flush=True)
     context.shutdown()
 
 
@@ -380,9 +384,10 @@ def main() -> None:
             for ranks, threads, result in rank_rates(ingest_store, root, args.ranks.split(",")):
                 rate = result["frames"] / result["seconds"]
                 base = base or rate
+                cpu = ", ".join(f"{seconds:.1f}" for seconds in result["cpu_per_rank"])
                 print(
                     f"ingest ranks {ranks} x {threads} torch threads: {rate:.1f} frames/s ({rate / base:.2f}x), "
-                    f"{result['frames']} frames, encoded per rank {result['encoded_per_rank']}"
+                    f"{result['frames']} frames, encoded per rank {result['encoded_per_rank']}, CPU s per rank {cpu}"
                 )
     finally:
         servers.stop()
