@@ -4,15 +4,16 @@ Each robot is a thread with its own spool, ``EpisodeRecorder`` (rosbags MCAP wri
 ``BagBridge``; it records synthetic episodes of the demo's topics and sizes (measured and commanded joint
 states, executed command, intervention state, one 96x128 rgb8 ``top`` camera at 50 Hz; no physics), built
 with ``lwd_interfaces.messages``, uploads each one, and then inserts it into one shared SQLite catalog (one
-connection per robot, as concurrent indexers would). A robot retries its first connection: OpenSSH drops
-connections beyond ``MaxStartups`` (10 by default) that are still authenticating, which 16 robots starting
-at once exceed. Meanwhile the trainer (``TrainerService``, the default
+connection per robot, as concurrent indexers would). Meanwhile the trainer (``TrainerService``, the default
 VLA as its frozen encoder) scans the store and ingests. Reported per store and N: episodes/s committed to the
 store, catalog insert latency p50/p99, the trainer's backlog (episodes in the store, not yet ingested) sampled
 over time, and a check that every episode is in the store, the catalog and the trainer's ledger exactly once.
-A last phase ingests the first run's store again with 0, 1 and 2 ingest workers (fresh caches) and
-reports frames/s. sftp:// runs on a loopback OpenSSH server started as ``bench/upload.py`` does (skipped
-where /usr/sbin/sshd is missing).
+The last phases ingest one run's store again (the first store kind's run with ``--ingest-robots`` robots) with
+fresh caches: with 0, 1 and 2 ingest workers in one process, then as 1 and 2 ``torchrun`` ranks (gloo, the
+cores split between them unless ``--ranks`` says ``RxT``), each rank preparing its share of the episodes;
+both report frames/s (ratios to the first of each phase). sftp:// runs
+on a loopback OpenSSH server started as ``bench/upload.py`` does (skipped where /usr/sbin/sshd is missing),
+s3:// on moto's S3 API server on loopback (``python -m moto.server``, dummy credentials, one bucket).
 
     .venv/bin/python bench/fleet_load.py --robots 4,16,64 --episodes-per-robot 1 --steps 100
 """
@@ -21,24 +22,29 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
+import re
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
 from lwd_fleet.catalog import Catalog
-from lwd_fleet.errors import StoreUnavailableError
 from lwd_fleet.layout import manifest_key
 from lwd_fleet.publisher import PolicyPublisher
 from lwd_fleet.store import FleetStore
 from lwd_interfaces import lwd_typestore, messages, topics
 from lwd_interfaces.manifest import Manifest
+from lwd_learner.distributed import DistributedContext
 from lwd_learner.trainer import TrainerConfig, TrainerService
 from lwd_logger.bridge import BagBridge
 from lwd_logger.episode_facts import EpisodeInfo
@@ -53,6 +59,7 @@ from upload import SSHD, start_sshd
 
 JOINTS = [f"joint_{index}" for index in range(14)]
 START_NS = 1_790_000_000 * 10**9
+S3_BUCKET = "lwd-bench"
 
 
 class HashEmbedder:
@@ -109,7 +116,7 @@ class Fleet:
         store = lwd_typestore()
         spool = Spool(self.work / f"spool-{index}")
         recorder = EpisodeRecorder(spool, lambda: RosbagsWriter(store), store)
-        fleet_store = connect(self.store_url)
+        fleet_store = FleetStore(self.store_url)
         bridge = BagBridge(spool, fleet_store)
         catalog = Catalog(self.work / "fleet-catalog.sqlite")
         rng = np.random.default_rng(index)
@@ -130,18 +137,6 @@ class Fleet:
         catalog.close()
 
 
-def connect(url: str, attempts: int = 20) -> FleetStore:
-    """A store connection, retried: OpenSSH drops connections beyond ``MaxStartups`` (10) still authenticating."""
-    for attempt in range(attempts):
-        try:
-            return FleetStore(url)
-        except StoreUnavailableError:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.2 * (attempt + 1))
-    raise AssertionError("unreachable: the loop returns or raises")
-
-
 def publish_encoder(store_url: str, work: Path) -> None:
     """The default VLA (untrained weights: ingest cost does not depend on them) as v000000-bench on stable."""
     vla = VLAConfig()
@@ -151,10 +146,12 @@ def publish_encoder(store_url: str, work: Path) -> None:
     PolicyPublisher(FleetStore(store_url)).publish(folder, "v000000-bench", "stable")
 
 
-def trainer(store_url: str, work: Path, workers: int = 0) -> TrainerService:
+def trainer(
+    store_url: str, work: Path, workers: int = 0, distributed: DistributedContext | None = None
+) -> TrainerService:
     """A trainer service on the store, publishing never (ingest is what is measured)."""
     config = TrainerConfig(store_url=store_url, work_dir=work, publish_every=10**9, ingest_workers=workers)
-    return TrainerService(config, lambda checkpoint: HashEmbedder())
+    return TrainerService(config, lambda checkpoint: HashEmbedder(), distributed)
 
 
 def run_load(store_url: str, robots: int, args: argparse.Namespace, work: Path) -> dict:
@@ -228,6 +225,104 @@ def ingest_rates(store_url: str, work: Path, workers: list[int]) -> dict[int, fl
     return rates
 
 
+def rank_rates(store_url: str, work: Path, layouts: list[str]) -> list[tuple[int, int, dict]]:
+    """Per layout ``R`` or ``RxT`` (R torchrun ranks of T torch threads; T defaults to the cores split between
+    the ranks), in the given order (repeat layouts to interleave them): (R, T, figures), the figures being the
+    frames and seconds of an ingest of everything in the store with cold caches (every rank started and its
+    model loaded before timing), the frames each rank encoded and the CPU seconds each rank used (what the
+    rate would be on cores of its own, where the machine is shared)."""
+    results = []
+    for number, layout in enumerate(layouts):
+        ranks, _, threads = layout.partition("x")
+        threads = threads or str(max(1, (os.cpu_count() or 1) // int(ranks)))
+        command = [
+            sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
+            "--nproc-per-node", ranks, __file__, "--ingest-rank", store_url, str(work / f"ranks-{number}"),
+            "--threads", threads,
+        ]  # fmt: skip
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        results.append((int(ranks), int(threads), json.loads(output.strip().splitlines()[-1])))
+    return results
+
+
+def ingest_as_rank(store_url: str, work: Path, threads: int) -> None:
+    """One rank of ``rank_rates`` (under torchrun): time one ``ingest_new`` of the whole store; rank 0 prints
+    the figures as one JSON line."""
+    torch.set_num_threads(threads)
+    context = DistributedContext.from_environment()
+    service = trainer(store_url, work, distributed=context)
+    context.barrier()
+    start, cpu = time.perf_counter(), time.process_time()
+    service.ingest_new()
+    cpu = time.process_time() - cpu
+    context.barrier()
+    elapsed = time.perf_counter() - start
+    encoded = context.all_gather_json(service.features.frames_encoded)
+    cpu_seconds = context.all_gather_json(cpu)
+    frames = sum(int(entry.features.shape[0]) for entry in service.buffered.values())
+    service.close()
+    if context.is_main:
+        figures = {"frames": frames, "seconds": elapsed, "encoded_per_rank": encoded, "cpu_per_rank": cpu_seconds}
+        print(json.dumps(figures), flush=True)
+    context.shutdown()
+
+
+class LoopbackServers:
+    """The sshd (sftp://) and moto S3 server (s3://) the rows need, started on first use, stopped by ``stop``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.sshd: tuple[subprocess.Popen, int, Path] | None = None
+        self.moto: subprocess.Popen | None = None
+        self.s3_endpoint = ""
+
+    def url(self, kind: str, work: Path) -> str | None:
+        """The store URL of one run (its own folder or prefix); None when the server cannot run here."""
+        if kind == "file":
+            return f"file://{work / 'store'}"
+        if kind == "sftp":
+            if not os.path.exists(SSHD):
+                print(f"sftp skipped: {SSHD} missing (apt-get install openssh-server)")
+                return None
+            if self.sshd is None:
+                self.sshd = start_sshd(self.root / "ssh")
+            (work / "store").mkdir()
+            user = os.environ.get("USER", "root")
+            return f"sftp://{user}@127.0.0.1:{self.sshd[1]}{work / 'store'}?key_filename={self.sshd[2]}"
+        if kind == "s3":
+            if self.moto is None:
+                self._start_moto()
+            return f"s3://{S3_BUCKET}/{work.name}?endpoint_url={self.s3_endpoint}"
+        raise ValueError(f"unknown store kind {kind!r} (file, sftp, s3)")
+
+    def _start_moto(self) -> None:
+        """moto's S3 server on a free loopback port, with the bucket; dummy credentials for this process."""
+        log = self.root / "moto.log"
+        with open(log, "w") as sink:
+            command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"]
+            self.moto = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=sink)
+        deadline = time.monotonic() + 30
+        while not (found := re.search(r"Running on http://127\.0\.0\.1:(\d+)", log.read_text())):
+            if time.monotonic() > deadline or self.moto.poll() is not None:
+                raise RuntimeError(f"moto's S3 server did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.05)
+        self.s3_endpoint = f"http://127.0.0.1:{found.group(1)}"
+        os.environ.update(
+            {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
+        )
+        request = urllib.request.Request(f"{self.s3_endpoint}/{S3_BUCKET}", method="PUT")
+        urllib.request.urlopen(request, timeout=10).close()
+
+    def stop(self) -> None:
+        """Stop whatever was started."""
+        if self.sshd is not None:
+            self.sshd[0].kill()
+            self.sshd[0].wait()
+        if self.moto is not None:
+            self.moto.terminate()
+            self.moto.wait()
+
+
 def print_row(store: str, robots: int, row: dict) -> None:
     """One table row and its backlog samples."""
     backlog = ", ".join(f"{t:.0f}s:{n}" for t, n in row["backlog"])
@@ -240,52 +335,62 @@ def print_row(store: str, robots: int, row: dict) -> None:
 
 
 def main() -> None:
-    """Run every store and N, then the ingest-worker phase, and print the tables."""
+    """Run every store and N, then the ingest phases, and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--robots", default="4,16,64", help="comma-separated numbers of robots")
     parser.add_argument("--episodes-per-robot", type=int, default=1)
     parser.add_argument("--steps", type=int, default=100, help="50 Hz control steps per episode")
-    parser.add_argument("--stores", default="file,sftp", help="file and/or sftp (loopback sshd)")
+    parser.add_argument("--stores", default="file,sftp,s3", help="file, sftp (loopback sshd), s3 (loopback moto)")
     parser.add_argument("--sample-every", type=float, default=5.0, help="seconds between backlog samples")
-    parser.add_argument("--workers", default="0,1,2", help="ingest workers of the last phase ('' to skip)")
+    parser.add_argument("--ingest-robots", type=int, default=16, help="the run whose store the ingest phases use")
+    parser.add_argument("--workers", default="0,1,2", help="ingest workers of the workers phase ('' to skip)")
+    parser.add_argument(
+        "--ranks", default="1,2", help="torchrun ranks per ranks-phase run, R or RxT (T torch threads; '' to skip)"
+    )
     parser.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp dir)")
+    parser.add_argument("--ingest-rank", nargs=2, metavar=("STORE_URL", "WORK"), help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.ingest_rank:
+        ingest_as_rank(args.ingest_rank[0], Path(args.ingest_rank[1]), args.threads)
+        return
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     root = Path(tempfile.mkdtemp(dir=args.dir))
-    sshd = None
+    servers = LoopbackServers(root)
     print(
         "| store | robots | episodes | episodes/s committed | insert p50 ms | insert p99 ms | uploads done s "
         "| all ingested s | exactly once | trainer backlog (time: episodes) |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
-    first_store = None
+    ingest_store = None
     try:
-        for store in args.stores.split(","):
+        for kind in args.stores.split(","):
             for robots in (int(n) for n in args.robots.split(",")):
-                work = root / f"{store}-{robots}"
+                work = root / f"{kind}-{robots}"
                 work.mkdir()
-                if store == "sftp":
-                    if not os.path.exists(SSHD):
-                        print(f"sftp skipped: {SSHD} missing (apt-get install openssh-server)")
-                        break
-                    if sshd is None:
-                        sshd = start_sshd(root / "ssh")
-                    url = f"sftp://{os.environ.get('USER', 'root')}@127.0.0.1:{sshd[1]}{work / 'store'}"
-                    url += f"?key_filename={sshd[2]}"
-                    (work / "store").mkdir()
-                else:
-                    url = f"file://{work / 'store'}"
-                print_row(f"{store}://", robots, run_load(url, robots, args, work))
-                first_store = first_store or url
-        if args.workers and first_store:
-            rates = ingest_rates(first_store, root, [int(n) for n in args.workers.split(",")])
+                url = servers.url(kind, work)
+                if url is None:
+                    break
+                print_row(f"{kind}://", robots, run_load(url, robots, args, work))
+                if ingest_store is None or (kind == args.stores.split(",")[0] and robots == args.ingest_robots):
+                    ingest_store = url
+        if args.workers and ingest_store:
+            rates = ingest_rates(ingest_store, root, [int(n) for n in args.workers.split(",")])
             base = rates[min(rates)]
             for count, rate in rates.items():
                 print(f"ingest workers {count}: {rate:.1f} frames/s ({rate / base:.2f}x)")
+        if args.ranks and ingest_store:
+            base = None
+            for ranks, threads, result in rank_rates(ingest_store, root, args.ranks.split(",")):
+                rate = result["frames"] / result["seconds"]
+                base = base or rate
+                cpu = ", ".join(f"{seconds:.1f}" for seconds in result["cpu_per_rank"])
+                print(
+                    f"ingest ranks {ranks} x {threads} torch threads: {rate:.1f} frames/s ({rate / base:.2f}x), "
+                    f"{result['frames']} frames, encoded per rank {result['encoded_per_rank']}, CPU s per rank {cpu}"
+                )
     finally:
-        if sshd is not None:
-            sshd[0].kill()
-            sshd[0].wait()
+        servers.stop()
         shutil.rmtree(root)
 
 

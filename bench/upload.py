@@ -1,14 +1,18 @@
-"""Upload throughput: BagBridge (hashing upload + remote proof + manifest) vs a plain copy over the same transport.
+"""Upload throughput: BagBridge (upload + remote proof + manifest) vs a plain copy over the same transport.
 
 One recorded episode (3 noisy 480x640 cameras at 50 Hz) is uploaded to a file:// store on the same disk and
 to an sftp:// store served by a real OpenSSH server on loopback (started here with generated keys, like the
 tests do; skipped when /usr/sbin/sshd is missing). The plain copy is shutil.copyfile for file:// and
-paramiko's SFTPClient.put for sftp://. Every timed phase starts after an ``os.sync()``, so none pays for writing
-back the dirty pages of the one before it. "upload only" times FleetStore.upload_file over the bag's files,
-without the verification the bridge adds before it may delete the local copy. The last column says how the
-store proved the bridge's copies (``FleetStore.proofs``: the server's sha256sum, or a read-back).
+paramiko's SFTPClient.put for sftp://. "upload only" times FleetStore.upload_file over the bag's files,
+without the proof the bridge adds before it may delete the local copy; "sha256" times one sha256 pass over
+the bag in page cache (``sha256_file``), the least any proof that reads the copy back costs. Each of
+``--repeats`` rounds runs the phases back to back on a fresh copy of the episode (made untimed), each copy
+phase after an ``os.sync()`` so none pays for writing back the dirty pages of the one before it; ratios are
+taken within a round, and the table shows each round's and their median, so a machine shared with other
+jobs skews a round, not a ratio. The last column says how the store proved the bridge's copies
+(``FleetStore.proofs``: the server's sha256sum, or a read-back).
 
-    .venv/bin/python bench/upload.py --seconds 2
+    .venv/bin/python bench/upload.py --seconds 2 --repeats 5
 """
 
 from __future__ import annotations
@@ -18,16 +22,18 @@ import getpass
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import paramiko
 from lwd_fleet.store import FleetStore
 from lwd_interfaces import lwd_typestore, topics
-from lwd_interfaces.manifest import MANIFEST_NAME
+from lwd_interfaces.manifest import MANIFEST_NAME, sha256_file
 from lwd_logger.bridge import BagBridge
 from lwd_logger.episode_facts import EpisodeInfo
 from lwd_logger.recorder import EpisodeRecorder
@@ -87,38 +93,51 @@ def start_sshd(folder: Path) -> tuple[subprocess.Popen, int, Path]:
     raise RuntimeError("sshd did not start")
 
 
-def measure(url: str, root: Path, plain_copy, seconds: float, work: Path) -> tuple[float, float, float, int, str]:
-    """(plain copy s, upload-only s, bridge s, bytes, how the store proved its copies) for one fresh episode."""
-    spool = Spool(work / f"spool-{time.monotonic_ns()}")
-    folder = record_episode(spool, seconds, f"ep{time.monotonic_ns()}")
+def measure(
+    url: str, root: Path, plain_copy: Callable[[Path, str], None], seconds: float, repeats: int, work: Path
+) -> list[tuple[float, float, float, float, int, str]]:
+    """Per round: (plain copy s, upload-only s, sha256 s, bridge s, bytes, how the store proved its copies)."""
+    recorded = Spool(work / "recorded")
+    folder = record_episode(recorded, seconds, "ep1")
     files = sorted(p for p in folder.iterdir() if p.name != MANIFEST_NAME)
     size = sum(p.stat().st_size for p in files)
-    os.sync()  # each timed phase starts without the previous one's dirty pages to write back
-    start = time.perf_counter()
-    for path in files:
-        plain_copy(path, f"plain/{path.name}")
-    plain = time.perf_counter() - start
-    store = FleetStore(url)
-    os.sync()
-    start = time.perf_counter()
-    for path in files:
-        store.upload_file(path, f"upload_only/{folder.name}/{path.name}")
-    upload_only = time.perf_counter() - start
-    os.sync()
-    start = time.perf_counter()
-    BagBridge(spool, store).upload_pending()
-    bridge = time.perf_counter() - start
-    shutil.rmtree(root / "plain")
-    shutil.rmtree(root / "upload_only")
-    shutil.rmtree(root / "episodes")
-    shutil.rmtree(spool.root)
-    return plain, upload_only, bridge, size, ", ".join(f"{how} x{n}" for how, n in sorted(store.proofs.items()))
+    rounds = []
+    for number in range(repeats):
+        spool = Spool(work / f"spool-{number}")
+        shutil.copytree(folder, spool.root / folder.name)
+        os.sync()  # each timed phase starts without the previous one's dirty pages to write back
+        start = time.perf_counter()
+        for path in files:
+            plain_copy(path, f"plain/{path.name}")
+        plain = time.perf_counter() - start
+        store = FleetStore(url)
+        os.sync()
+        start = time.perf_counter()
+        for path in files:
+            store.upload_file(path, f"upload_only/{folder.name}/{path.name}")
+        upload_only = time.perf_counter() - start
+        start = time.perf_counter()
+        for path in files:
+            sha256_file(path)
+        hashing = time.perf_counter() - start
+        os.sync()
+        start = time.perf_counter()
+        BagBridge(spool, store).upload_pending()
+        bridge = time.perf_counter() - start
+        for leftover in ("plain", "upload_only", "episodes"):
+            shutil.rmtree(root / leftover)
+        shutil.rmtree(spool.root)
+        proof = ", ".join(f"{how} x{n}" for how, n in sorted(store.proofs.items()))
+        rounds.append((plain, upload_only, hashing, bridge, size, proof))
+    shutil.rmtree(recorded.root)
+    return rounds
 
 
 def main() -> None:
     """Measure file:// and sftp:// and print the table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=2.0, help="episode length [s of 50 Hz steps]")
+    parser.add_argument("--repeats", type=int, default=5, help="rounds of the three phases per store")
     parser.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp dir)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(dir=args.dir))
@@ -130,7 +149,7 @@ def main() -> None:
         (local_root / key).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, local_root / key)
 
-    rows.append(("file://", *measure(f"file://{local_root}", local_root, local_copy, args.seconds, work)))
+    rows.append(("file://", measure(f"file://{local_root}", local_root, local_copy, args.seconds, args.repeats, work)))
     if os.path.exists(SSHD):
         process, port, key = start_sshd(work / "ssh")
         remote_root = work / "sftp_root"
@@ -146,7 +165,7 @@ def main() -> None:
                 sftp.put(str(path), str(remote_root / remote_key))
 
             url = f"sftp://{getpass.getuser()}@127.0.0.1:{port}{remote_root}?key_filename={key}"
-            rows.append(("sftp:// loopback", *measure(url, remote_root, sftp_copy, args.seconds, work)))
+            rows.append(("sftp:// loopback", measure(url, remote_root, sftp_copy, args.seconds, args.repeats, work)))
             client.close()
         finally:
             process.kill()
@@ -154,14 +173,21 @@ def main() -> None:
     else:
         print(f"sftp row skipped: {SSHD} missing (apt-get install openssh-server)")
     print(
-        f"{'store':<18} {'MB':>6} {'plain MB/s':>10} {'upload MB/s':>11} {'ratio':>6} {'bridge MB/s':>11} {'ratio':>6}"
-        " proof"
+        f"{'store (round)':<22} {'MB':>4} {'plain MB/s':>10} {'upload MB/s':>11} {'ratio':>5} {'sha256 MB/s':>11} "
+        f"{'ratio':>5} {'bridge MB/s':>11} {'ratio':>5} proof"
     )
-    for name, plain, upload_only, bridge, size, proof in rows:
-        mb = size / 1e6
+    for name, rounds in rows:
+        for number, (plain, upload_only, hashing, bridge, size, proof) in enumerate(rounds, 1):
+            mb = size / 1e6
+            print(
+                f"{f'{name} ({number})':<22} {mb:>4.0f} {mb / plain:>10.0f} {mb / upload_only:>11.0f} "
+                f"{plain / upload_only:>5.2f} {mb / hashing:>11.0f} {plain / hashing:>5.2f} {mb / bridge:>11.0f} "
+                f"{plain / bridge:>5.2f} {proof}"
+            )
+        medians = [statistics.median(round_[0] / round_[phase] for round_ in rounds) for phase in (1, 2, 3)]
         print(
-            f"{name:<18} {mb:>6.0f} {mb / plain:>10.0f} {mb / upload_only:>11.0f} {plain / upload_only:>6.2f} "
-            f"{mb / bridge:>11.0f} {plain / bridge:>6.2f} {proof}"
+            f"{f'{name} median':<22} {'':>4} {'':>10} {'':>11} {medians[0]:>5.2f} {'':>11} {medians[1]:>5.2f} "
+            f"{'':>11} {medians[2]:>5.2f}"
         )
     shutil.rmtree(work)
 

@@ -90,9 +90,6 @@ class SshServer:
 SSHD = "/usr/sbin/sshd"
 
 
-SSHD = "/usr/sbin/sshd"
-
-
 class S3Server:
     """moto's S3 API server (``python -m moto.server``) on a loopback port, its log in ``folder``."""
 

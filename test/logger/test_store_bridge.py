@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 
 import pytest
 from lwd_fleet.errors import StoreError, StoreUnavailableError
@@ -14,6 +15,8 @@ from lwd_interfaces.manifest import MANIFEST_NAME, Manifest, verify_folder
 from lwd_logger.bag_reader import BagReader
 from lwd_logger.bridge import BagBridge
 from lwd_logger.episode_facts import EpisodeInfo
+
+from lwd_fleet import store as store_module
 
 
 def expected_key(folder) -> str:
@@ -61,7 +64,7 @@ def test_wrong_remote_content_is_replaced_not_trusted(store_backend, record_epis
 
 
 class CorruptingStore(FleetStore):
-    """A store whose disk flips the first byte of every uploaded file (a faulty remote)."""
+    """A remote store whose disk flips the first byte of every uploaded file (a faulty remote)."""
 
     def upload_file(self, local, key):
         sent = super().upload_file(local, key)
@@ -71,10 +74,29 @@ class CorruptingStore(FleetStore):
         return sent
 
 
-def test_checksum_mismatch_on_store_keeps_local_copy_and_no_manifest(store_backend, record_episode, spool):
+def flipping_copy(copy_range):
+    """A local store's kernel copy that writes the first byte of every file flipped (a faulty local disk).
+
+    A local store proves its copy while it makes it (``upload_proven``), so the flip happens as the block is
+    written, before it is read back.
+    """
+
+    def copy(source, sink, start, end):
+        copy_range(source, sink, start, end)
+        if start == 0:
+            os.pwrite(sink, bytes([os.pread(sink, 1, 0)[0] ^ 0xFF]), 0)
+
+    return copy
+
+
+def test_checksum_mismatch_on_store_keeps_local_copy_and_no_manifest(store_backend, record_episode, spool, monkeypatch):
     folder = record_episode(n=3)
     key = expected_key(folder)
-    store = CorruptingStore(store_backend.url)
+    if store_backend.kind == "file":
+        monkeypatch.setattr(store_module, "_copy_range", flipping_copy(store_module._copy_range))
+        store = FleetStore(store_backend.url)
+    else:
+        store = CorruptingStore(store_backend.url)
     with pytest.raises(StoreError, match="differs after upload"):
         BagBridge(spool, store).upload_pending()
     verify_folder(folder, kind="episode")

@@ -8,7 +8,12 @@ than sent again. The URL's credentials (password, key file) are never logged:
 use ``display_url``.
 
 SFTP URLs: ``sftp://user@host:port/abs/path?key_filename=/path/to/key``; the
-key file can also come from ``storage_options``.
+key file can also come from ``storage_options``. Opening an sftp store retries a connection that fails on the
+way in (``connect_attempts`` tries, backoff doubling from ``connect_delay_s`` with jitter): OpenSSH drops
+connections beyond ``MaxStartups`` (10 by default) still authenticating, with "Error reading SSH protocol
+banner" on the client, so 16+ robots that start at once would otherwise fail on their first connection.
+A refused login, a wrong host key or a missing key file is not retried. (botocore retries an S3
+endpoint's connections itself, so ``s3://`` is opened once; ``reconnect`` tries once, as its callers retry.)
 
 S3 URLs: ``s3://bucket/prefix``, with ``?endpoint_url=http://host:9000`` for an S3-compatible server
 (or the standard ``AWS_ENDPOINT_URL_S3``). Credentials come from the AWS credential chain
@@ -25,17 +30,24 @@ A writer opens a store with ``create=True`` (a ``file://`` root is made on the s
 the server's own ``sha256sum`` over an ssh exec channel, where the account may run it (no bytes cross the
 link; OpenSSH's sftp-server has no checksum extension such as ``check-file``), else (file://, memory://,
 s3://, sftp accounts limited to sftp) a read-back. Either way the copy counts as proven only when the digest
-read is exactly the one expected; ``proofs`` counts which means proved how many files.
+read is exactly the one expected; ``proofs`` counts which means proved how many files. ``upload_proven`` uploads
+and proves in one call: a ``file://`` store copies in the kernel and reads each block back to hash it while the
+next block is copied, so the proof costs little more time than the copy on two cores.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import logging
 import os
 import posixpath
+import random
 import shlex
+import time
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -61,6 +73,19 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, paramiko
 """Errors that mean "the store is unreachable right now": worth a reconnect and a retry (botocore's
 connection errors, such as an S3 endpoint that refuses connections, are not OSErrors)."""
 
+PERMANENT_CONNECT_ERRORS: tuple[type[BaseException], ...] = (
+    paramiko.AuthenticationException,
+    paramiko.BadHostKeyException,
+    FileNotFoundError,
+    PermissionError,
+)
+"""Errors of opening a store that trying again cannot fix (a refused login, a wrong host key, a missing key file)."""
+
+CONNECT_ATTEMPTS = 6
+"""Tries to open an sftp store before StoreUnavailableError (waits of about 0.25, 0.5, 1, 2 and 4 s between)."""
+CONNECT_DELAY_S = 0.25
+"""Wait before the second try to open an sftp store; it doubles each try, times a random 0.5-1 so robots spread."""
+
 S3_QUERY_OPTIONS = ("endpoint_url",)
 """Query parameters an ``s3://`` URL may carry (credentials never: they come from the AWS credential chain)."""
 
@@ -68,11 +93,17 @@ SCHEMES = ("file", "sftp", "ssh", "s3", "memory")
 """URL schemes a store can be opened with (a URL without ``://`` is a local path)."""
 
 _BLOCK = 1 << 20
+_COPY_BLOCK = 8 << 20
+"""Bytes a local store copies per kernel call, and reads back behind the copy per step of its proof."""
+_NO_COPY_RANGE = (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP)
+"""errnos of a ``copy_file_range`` that the kernel does not do between two files (``sendfile`` does)."""
 SERVER_SUM_TIMEOUT_S = 300.0
 """Longest wait for the server's ``sha256sum`` of one file before falling back to a read-back."""
 PROOF_SERVER = "server sha256sum"
 PROOF_READ_BACK = "read-back"
 log = logging.getLogger(__name__)
+_jitter = random.Random()
+"""The connect backoff's own generator: drawing from it never shifts a caller's seeded ``random`` sequence."""
 
 
 def _fast(stream: Any, size: int | None = None) -> Any:
@@ -83,6 +114,36 @@ def _fast(stream: Any, size: int | None = None) -> Any:
         else:
             stream.prefetch(size)
     return stream
+
+
+def _copy_range(source: int, sink: int, start: int, end: int) -> None:
+    """Copy bytes ``start:end`` of one open file to the same offsets of another, in the kernel.
+
+    ``copy_file_range`` (which may also share blocks or copy on the server, e.g. NFS); ``sendfile`` where the
+    kernel refuses it between these two files (another filesystem on older kernels). Stops early at the
+    source's end.
+    """
+    while start < end:
+        try:
+            copied = os.copy_file_range(source, sink, end - start, start, start)
+        except OSError as error:
+            if error.errno not in _NO_COPY_RANGE:
+                raise
+            os.lseek(sink, start, os.SEEK_SET)
+            copied = os.sendfile(sink, source, start, end - start)
+        if copied == 0:
+            return
+        start += copied
+
+
+def _hash_range(digest: Any, descriptor: int, start: int, end: int, buffer: memoryview) -> None:
+    """Read bytes ``start:end`` of an open file into ``digest`` through ``buffer``; stops early at the file's end."""
+    while start < end:
+        read = os.preadv(descriptor, [buffer[: min(len(buffer), end - start)]], start)
+        if read == 0:
+            return
+        digest.update(buffer[:read])
+        start += read
 
 
 def redact_url(url: str) -> str:
@@ -101,12 +162,20 @@ class FleetStore:
     """Files of the fleet store, addressed by keys relative to the URL's root."""
 
     def __init__(
-        self, url: str = "file://./fleet", storage_options: dict[str, Any] | None = None, create: bool = True
+        self,
+        url: str = "file://./fleet",
+        storage_options: dict[str, Any] | None = None,
+        create: bool = True,
+        connect_attempts: int = CONNECT_ATTEMPTS,
+        connect_delay_s: float = CONNECT_DELAY_S,
     ) -> None:
         """Parse the URL and connect; raises StoreUnavailableError when the store cannot be reached.
 
+        An sftp store is tried ``connect_attempts`` times, with backoff from ``connect_delay_s``, before that.
         With ``create=False`` the store's root folder must already exist (StoreError otherwise).
         """
+        if connect_attempts < 1:
+            raise ValueError(f"connect_attempts must be >= 1, got {connect_attempts}")
         self.url = url
         self.create = create
         self.display_url = redact_url(url)
@@ -134,7 +203,7 @@ class FleetStore:
             raise StoreError(f"unsupported store URL scheme {self.protocol!r} in {self.display_url}")
         self.proofs: Counter[str] = Counter()
         self._server_sums = self.protocol in ("sftp", "ssh")
-        self.fs = self._connect()
+        self.fs = self._open(connect_attempts if self._server_sums else 1, connect_delay_s)
 
     def _s3_url_options(self, netloc: str, query: str) -> dict[str, Any]:
         """s3fs options of an ``s3://`` URL's query; StoreError for credentials in the URL or an unknown parameter."""
@@ -152,7 +221,21 @@ class FleetStore:
             )
         return options
 
-    def _connect(self) -> fsspec.AbstractFileSystem:
+    def _open(self, attempts: int, delay_s: float) -> fsspec.AbstractFileSystem:
+        """``_connect``, tried up to ``attempts`` times while it fails transiently; the waits double, jittered."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._connect(attempt, attempts)
+            except StoreUnavailableError as error:
+                if attempt == attempts or isinstance(error.__cause__, PERMANENT_CONNECT_ERRORS):
+                    raise
+                wait = delay_s * 2 ** (attempt - 1) * _jitter.uniform(0.5, 1.0)
+                log.info("store %s: %s; try %d/%d in %.2f s", self.display_url, error, attempt + 1, attempts, wait)
+                time.sleep(wait)
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def _connect(self, attempt: int = 1, attempts: int = 1) -> fsspec.AbstractFileSystem:
+        """The filesystem, reached once; StoreUnavailableError (naming the tries made) when it cannot be reached."""
         try:
             fs = self._filesystem()
             if self.protocol == "s3":
@@ -163,8 +246,9 @@ class FleetStore:
         except ImportError as error:
             raise StoreError(f"store {self.display_url} needs an optional package: {error}") from error
         except TRANSIENT_ERRORS as error:
+            tries = f" (try {attempt} of {attempts})" if attempts > 1 else ""
             raise StoreUnavailableError(
-                f"cannot reach store {self.display_url}: {type(error).__name__}: {error}"
+                f"cannot reach store {self.display_url}{tries}: {type(error).__name__}: {error}"
             ) from error
         except S3_SETUP_ERRORS as error:
             raise StoreError(f"cannot open store {self.display_url}: {type(error).__name__}: {error}") from error
@@ -299,11 +383,34 @@ class FleetStore:
     def upload_file(self, local: str | Path, key: str) -> int:
         """Upload a local file, resuming when the remote file is a matching prefix; returns bytes sent.
 
-        On S3 an object appears only when its upload is closed: a process killed mid-upload leaves none, so that
-        file starts again from byte 0. s3fs appends to a prefix by rewriting the object (the prefix copied on the
-        server from 5 MiB on).
+        A local store copies in the kernel (``copy_file_range``), as ``shutil.copyfile`` does, instead of
+        through Python. On S3 an object appears only when its upload is closed: a process killed mid-upload
+        leaves none, so that file starts again from byte 0. s3fs appends to a prefix by rewriting the object
+        (the prefix copied on the server from 5 MiB on).
         """
-        local = Path(local)
+        return self._upload(Path(local), key, None)
+
+    def upload_proven(self, local: str | Path, key: str, sha256: str) -> tuple[int, bool]:
+        """``upload_file``, then proof that the store's copy has exactly ``sha256``: (bytes sent, proven).
+
+        On a local store the proof is a read-back that runs behind the copy: each block of the copy is read
+        back and hashed while the kernel copies the next one, so the sha256 pass (slower than the kernel copy)
+        runs on a second core instead of after the copy. Every byte of the copy, the resumed prefix included
+        and anything past its expected end, is read back from it after it was written. Elsewhere the proof is
+        ``holds``.
+        """
+        if not self.is_local:
+            sent = self.upload_file(local, key)
+            return sent, self.holds(key, sha256)
+        digest = hashlib.sha256()
+        sent = self._upload(Path(local), key, digest)
+        if digest.hexdigest() != sha256:
+            return sent, False
+        self.proofs[PROOF_READ_BACK] += 1
+        return sent, True
+
+    def _upload(self, local: Path, key: str, digest: Any | None) -> int:
+        """``upload_file``; on a local store ``digest`` (a hashlib object, or None) takes every byte read back."""
         local_size = local.stat().st_size
         remote_size = self.size(key)
         offset = 0
@@ -312,17 +419,43 @@ class FleetStore:
                 local_prefix = sha256_stream(stream, remote_size)[0]
             if self.sha256(key, limit=remote_size) == local_prefix:
                 offset = remote_size
-        if offset == local_size:
-            return 0
         target = self.path(key)
-        self._makedirs(posixpath.dirname(target))
-        with open(local, "rb") as source, _fast(self.fs.open(target, "ab" if offset else "wb")) as sink:
-            source.seek(offset)
-            while block := source.read(_BLOCK):
-                sink.write(block)
-        if offset:
+        if self.is_local:
+            self._copy_local(local, target, offset, local_size, digest)
+        elif offset < local_size:
+            self._makedirs(posixpath.dirname(target))
+            with open(local, "rb") as source, _fast(self.fs.open(target, "ab" if offset else "wb")) as sink:
+                source.seek(offset)
+                while block := source.read(_BLOCK):
+                    sink.write(block)
+        if 0 < offset < local_size:
             log.info("resumed %s at byte %d of %d", key, offset, local_size)
         return local_size - offset
+
+    def _copy_local(self, local: Path, target: str, offset: int, size: int, digest: Any | None) -> None:
+        """Copy bytes ``offset:size`` of ``local`` to the same place in ``target`` (which holds the first ``offset``).
+
+        With ``digest``, every byte of ``target`` is read back into it: the prefix first, then each block while
+        the next one is copied (in the kernel, on another thread: both release the GIL), then up to the copy's
+        actual end. A source shorter than ``size``, or bytes past it, make the digest differ.
+        """
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        with open(local, "rb", buffering=0) as source, open(target, "r+b" if offset else "w+b", buffering=0) as sink:
+            if digest is None:
+                for start in range(offset, size, _COPY_BLOCK):
+                    _copy_range(source.fileno(), sink.fileno(), start, min(start + _COPY_BLOCK, size))
+                return
+            buffer = memoryview(bytearray(_COPY_BLOCK))
+            _hash_range(digest, sink.fileno(), 0, offset, buffer)
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-copy") as copier:
+                behind = offset
+                for start in range(offset, size, _COPY_BLOCK):
+                    end = min(start + _COPY_BLOCK, size)
+                    copying = copier.submit(_copy_range, source.fileno(), sink.fileno(), start, end)
+                    _hash_range(digest, sink.fileno(), behind, start, buffer)
+                    copying.result()
+                    behind = start
+                _hash_range(digest, sink.fileno(), behind, os.fstat(sink.fileno()).st_size, buffer)
 
     def holds(self, key: str, sha256: str) -> bool:
         """True when the store's copy of ``key`` has exactly this sha256, proven the cheapest way the store offers.

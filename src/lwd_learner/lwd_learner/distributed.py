@@ -14,17 +14,25 @@ rank's "my losses are finite" bit. A NaN on one rank alone then stops every
 rank at the same update, each naming the ranks that diverged, instead of
 leaving the healthy ranks waiting forever in an all-reduce the diverged one
 never joins.
+
+Ingest is split, not repeated: ``share`` deals the new episodes of a scan (one list every rank holds) out
+to the ranks, each prepares its share, and the ranks exchange small JSON records (``all_gather_json``, no
+pickle) to agree on what every rank then adds to its replay buffer (see ``TrainerService.ingest_new``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import nn
+
+T = TypeVar("T")
 
 
 class DistributedError(RuntimeError):
@@ -112,6 +120,35 @@ class DistributedContext:
             dist.broadcast(tensor, src=0)
             out[key] = tensor
         return out
+
+    def share(self, items: list[T]) -> list[T]:
+        """This rank's share of a list every rank holds in the same order: every ``world_size``-th item from
+        its rank on, so shares differ by one item at most (a hash of each item would leave some ranks with
+        more than others on the few episodes of one scan). The whole list on a single process."""
+        return items[self.rank :: self.world_size]
+
+    def all_gather_json(self, value: Any) -> list[Any]:
+        """Every rank's JSON-serializable ``value``, in rank order (``[value]`` on a single process).
+
+        Sent as UTF-8 bytes in tensors (lengths first, then the padded bytes): no pickle crosses between ranks.
+        """
+        if not self.enabled:
+            return [value]
+        data = json.dumps(value).encode()
+        length = torch.tensor([len(data)], dtype=torch.int64, device=self.device)
+        lengths = [torch.zeros_like(length) for _ in range(self.world_size)]
+        dist.all_gather(lengths, length)
+        sizes = [int(size.item()) for size in lengths]
+        buffer = torch.zeros(max(sizes), dtype=torch.uint8)
+        buffer[: len(data)] = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+        buffer = buffer.to(self.device)
+        gathered = [torch.empty_like(buffer) for _ in range(self.world_size)]
+        dist.all_gather(gathered, buffer)
+        return [json.loads(bytes(part[:size].cpu().numpy())) for part, size in zip(gathered, sizes, strict=True)]
+
+    def broadcast_json(self, value: Any) -> Any:
+        """Rank 0's JSON-serializable ``value`` on every rank (what the other ranks pass is ignored)."""
+        return self.all_gather_json(value if self.is_main else None)[0]
 
     def barrier(self) -> None:
         """Wait for every replica (no-op on a single process)."""

@@ -9,6 +9,13 @@ loss stops training with TrainerError before anything is published. After a kill
 the service resumes from its last resume checkpoint: agent (modules, optimizers,
 RNG), replay-buffer position, episode ledger and step counter.
 
+Under torchrun (:mod:`lwd_learner.distributed`) every rank holds the same replay buffer and ledger, and
+samples its own batches from it with its own RNG, which is what DDP's gradient average assumes (each
+replica's batch drawn from the same data). Ingest is split: the ranks deal each scan's new episodes out
+between them, each verifies, decodes and encodes its share, so adding ranks adds ingest rate, and every rank
+then adds every episode from the shared episode and feature caches (the ranks share ``work_dir``), in the
+same order.
+
 A bad episode never stops the loop: it is set aside with a named reason
 (:mod:`lwd_fleet.quarantine`) in the ledger and the catalog's quarantine, counted
 in the status JSON, logged in one line, and the rest are ingested. The catalog
@@ -43,7 +50,7 @@ from lwd_fleet.layout import CATALOG_NAME, EPISODE_MANIFESTS, manifest_folder, m
 from lwd_fleet.publisher import PolicyPublisher
 from lwd_fleet.signing import ReleaseKey
 from lwd_fleet.store import TRANSIENT_ERRORS, FleetStore
-from lwd_interfaces.manifest import MANIFEST_NAME, ManifestError
+from lwd_interfaces.manifest import MANIFEST_NAME, ManifestError, read_manifest
 from lwd_policy.checkpoint import CheckpointError, PolicyCheckpoint, load_checkpoint, save_checkpoint
 
 from lwd_fleet import quarantine
@@ -189,13 +196,14 @@ class TrainerService:
         if resume is not None:
             self._resume(resume)
         self.agent.load_state_dict(self.context.broadcast_state(self.agent.state_dict()))
+        self._ready = self._all_agree(len(self.buffer) > 0)
         self.telemetry.update_status(
             state="ready", step=self.step, published_version=self.published_version, **self._ledger_counts()
         )
 
     def _open_fleet(self) -> None:
         """The store (a reader: a mistyped URL is an error, not a new store), the signing publisher, the catalog
-        (main rank) and, with a canary channel, the canary monitor."""
+        (every rank records the episodes it ingests) and, with a canary channel, the canary monitor (main rank)."""
         config = self.config
         self.store = FleetStore(config.store_url, create=False)
         try:
@@ -203,10 +211,10 @@ class TrainerService:
         except ReleaseKeyError as error:
             raise TrainerError(f"cannot sign policies: {error}") from error
         self.publisher = PolicyPublisher(self.store, release_key)
-        self.catalog = Catalog(config.catalog) if self.context.is_main else None
+        self.catalog = Catalog(config.catalog)
         self.canary = (
             CanaryMonitor(self.publisher, self.catalog, config.channel, config.canary_channel, config.canary_rule())
-            if config.canary_channel and self.catalog is not None
+            if config.canary_channel and self.context.is_main
             else None
         )
 
@@ -270,37 +278,62 @@ class TrainerService:
     def ingest_new(self) -> int:
         """Ingest every committed episode not yet in the ledger; returns how many entered the buffer.
 
-        Verify and decode run in the ingest pool; the episodes are encoded and added in store-key order as
-        their results come back, so the buffer does not depend on worker timing. A bad episode is quarantined
-        and the others go on; one the store cannot deliver now, or whose worker died, is tried next scan.
+        Rank 0's listing of new episodes is every rank's. Each rank prepares its share of them
+        (``DistributedContext.share``): verified and decoded in the ingest pool, checked and encoded here, into
+        the shared episode and feature caches. The ranks then exchange the outcomes, and every rank enters each
+        one in its ledger and adds each ingested episode to its buffer from the caches, in store-key order, so
+        buffers and ledgers stay the same on every rank whatever the timing. A bad episode is quarantined (in
+        the catalog by the rank that prepared it) and the others go on; one the store cannot deliver now, or
+        whose worker died, is tried next scan. Under torchrun every rank must call it at the same point of its
+        loop.
         """
-        found = [relative for relative in self.committed_episodes() if relative not in self.ledger]
-        self.backlog = len(found)
-        added = set_aside = frames = 0
         started = time.monotonic()
-        jobs = []
+        listing = [r for r in self.committed_episodes() if r not in self.ledger] if self.context.is_main else None
+        found: list[str] = self.context.broadcast_json(listing)
+        self.backlog = len(found)
+        mine = self.context.share(found)
+        outcomes: dict[str, dict[str, str]] = {}
+        for part in self.context.all_gather_json(self._prepare_own(mine)):
+            outcomes.update(part)
+        added = frames = 0
         for relative in found:
+            entry = outcomes.get(relative)
+            if entry is None:
+                continue
+            if entry["status"] == "ingested":
+                entry = self._buffer_episode(relative, entry, catalogue=relative in mine)
+            self._enter(relative, entry)
+            if entry["status"] == "ingested":
+                added += 1
+                frames += int(self.buffered[entry["key"]].features.shape[0])
+        if added:
+            self.ingest_rate = frames / max(time.monotonic() - started, 1e-9)
+        if found:
+            self._report_ingest()
+        return added
+
+    def _prepare_own(self, relatives: list[str]) -> dict[str, dict[str, str]]:
+        """This rank's share of a scan: the ledger entry of each of its episodes that could be read now, each
+        ingested one verified, decoded and encoded into the caches (not yet in the buffer)."""
+        started = time.monotonic()
+        entries: dict[str, dict[str, str]] = {}
+        jobs = []
+        for relative in relatives:
             admitted = self._admit(relative)
             if isinstance(admitted, IngestJob):
                 jobs.append(admitted)
             elif admitted is not None:
-                self._enter(relative, admitted)
-                set_aside += 1
+                entries[relative] = admitted
+        frames = 0
         for job, prepared in self.ingest_pool.prepared(jobs):
             if prepared is None:
                 continue
-            entry = self._finish(job, prepared)
-            self._enter(job.relative, entry)
-            if entry["status"] == "ingested":
-                added += 1
+            entries[job.relative] = self._finish(job, prepared)
+            if entries[job.relative]["status"] == "ingested":
                 frames += prepared.episode.steps
                 self.ingest_rate = frames / max(time.monotonic() - started, 1e-9)
                 self._report_ingest()
-            else:
-                set_aside += 1
-        if added or set_aside or found:
-            self._report_ingest()
-        return added
+        return entries
 
     def _enter(self, relative: str, entry: dict[str, str]) -> None:
         """Record one episode's ledger entry; it leaves the backlog."""
@@ -317,7 +350,7 @@ class TrainerService:
         or None when the store could not be read (try again at the next scan)."""
         try:
             identity = quarantine.manifest_identity(self.store.read_bytes(manifest_key(relative)))
-            known = self.catalog.rejection(relative, identity) if self.catalog is not None else None
+            known = self.catalog.rejection(relative, identity)
             if known is not None:
                 LOGGER.info("episode %s stays quarantined (%s)", relative, known["reason"])
                 return {"status": "skipped", "reason": known["reason"], "detail": known["detail"], "key": identity}
@@ -332,32 +365,50 @@ class TrainerService:
         return IngestJob(relative, str(local), str(self.episodes.cache_dir), cameras)
 
     def _finish(self, job: IngestJob, prepared: Prepared) -> dict[str, str]:
-        """The ledger entry of one prepared episode: checked, encoded and added to the buffer, or set aside."""
+        """The ledger entry of one episode this rank prepared: checked and its frames encoded, or set aside."""
         relative, identity = job.relative, self._identities.pop(job.relative)
         if prepared.manifest is None or prepared.episode is None:
             return self._set_aside(relative, identity, prepared.reason, prepared.detail)
-        manifest = prepared.manifest
         try:
-            if any(e["key"] == manifest.digest and e["status"] == "ingested" for e in self.ledger.values()):
-                raise EpisodeError(f"{relative}: duplicate of an episode already ingested", quarantine.DUPLICATE)
-            self._add_decoded(manifest.digest, prepared.episode, job.local)
+            check_episode(prepared.episode, job.local, self.pretrained.config)
+            self.features.features(prepared.episode)
         except EpisodeError as error:
             return self._set_aside(relative, identity, error.reason, str(error))
         except Exception as error:  # one bad episode must never stop the trainer, whatever it breaks
             LOGGER.exception("episode %s could not be ingested", relative)
             detail = f"{relative}: {type(error).__name__}: {error}"
             return self._set_aside(relative, identity, quarantine.UNREADABLE, detail)
-        if self.catalog is not None:
+        return {"status": "ingested", "reason": "", "detail": "", "key": prepared.manifest.digest, "local": job.local}
+
+    def _buffer_episode(self, relative: str, entry: dict[str, str], catalogue: bool) -> dict[str, str]:
+        """Add an episode a rank prepared to the buffer, from the caches; returns its final ledger entry.
+
+        The same content already ingested under another store key is set aside as a duplicate. Every rank
+        decides the same; only the one that prepared the episode (``catalogue``) writes the catalog.
+        """
+        key = entry["key"]
+        if any(e["key"] == key and e["status"] == "ingested" for e in self.ledger.values()):
+            detail = f"{relative}: duplicate of an episode already ingested"
+            return self._set_aside(relative, key, quarantine.DUPLICATE, detail, catalogue)
+        try:
+            self._add_episode(key, Path(entry["local"]))
+        except EpisodeError as error:
+            return self._set_aside(relative, key, error.reason, str(error), catalogue)
+        except Exception as error:  # as in ingest: one bad episode must never stop the trainer
+            LOGGER.exception("episode %s could not be added to the replay buffer", relative)
+            detail = f"{relative}: {type(error).__name__}: {error}"
+            return self._set_aside(relative, key, quarantine.UNREADABLE, detail, catalogue)
+        if catalogue:
             try:
-                self.catalog.add(manifest, relative)
+                self.catalog.add(read_manifest(entry["local"]), relative)
             except (ManifestError, ValueError) as error:
                 LOGGER.warning("episode %s trained on but not catalogued: %s", relative, error)
-        return {"status": "ingested", "reason": "", "detail": "", "key": manifest.digest, "local": job.local}
+        return entry
 
-    def _set_aside(self, relative: str, key: str, reason: str, detail: str) -> dict[str, str]:
-        """Quarantine one episode in the catalog and log it; returns its ledger entry."""
+    def _set_aside(self, relative: str, key: str, reason: str, detail: str, catalogue: bool = True) -> dict[str, str]:
+        """Quarantine one episode and log it (in the catalog too when ``catalogue``); returns its ledger entry."""
         LOGGER.warning("quarantined episode %s (%s): %s", relative, reason, detail)
-        if self.catalog is not None:
+        if catalogue:
             self.catalog.reject(relative, reason, detail, key)
         return {"status": "skipped", "reason": reason, "detail": detail, "key": key}
 
@@ -466,12 +517,12 @@ class TrainerService:
     def tick(self) -> str | None:
         """One unit of work; returns the version published in it, if any.
 
-        With an empty buffer it only rescans the store (at most every ``poll_interval`` seconds). Otherwise it
-        runs one update, rescans every ``scan_every`` updates, and every ``publish_every`` updates saves the
-        resume checkpoint, then publishes. ``idle`` tells whether the publish period just closed brought no
-        new episode.
+        Until every rank's buffer holds something it only rescans the store (at most every ``poll_interval``
+        seconds). Otherwise it runs one update, rescans every ``scan_every`` updates, and every
+        ``publish_every`` updates saves the resume checkpoint, then publishes. ``idle`` tells whether the
+        publish period just closed brought no new episode.
         """
-        if len(self.buffer) == 0:
+        if not self._ready:
             if time.monotonic() - self._last_scan >= self.config.poll_interval:
                 self._scan()
             return None
@@ -488,8 +539,10 @@ class TrainerService:
         return version
 
     def _scan(self) -> None:
+        """Ingest what is new, settle whether every rank can train (an update is a collective), run the canary."""
         self._last_scan = time.monotonic()
         self._new_in_period += self.ingest_new()
+        self._ready = self._all_agree(len(self.buffer) > 0)
         self.check_canary()
 
     def check_canary(self) -> None:
@@ -532,7 +585,7 @@ class TrainerService:
     def _loop(self, max_updates: int | None, until_idle: bool, progress: Callable[[], None] | None) -> None:
         self._scan()
         while max_updates is None or self.step < max_updates:
-            if len(self.buffer) == 0:
+            if not self._ready:
                 if self._all_agree(until_idle):
                     break
                 time.sleep(self.config.poll_interval)
@@ -545,9 +598,10 @@ class TrainerService:
                 break
 
     def _all_agree(self, flag: bool) -> bool:
+        """True when ``flag`` is true on every rank (a collective: every rank calls it at the same point)."""
         if not self.context.enabled:
             return flag
-        value = torch.tensor([0 if flag else 1], dtype=torch.int64)
+        value = torch.tensor([0 if flag else 1], dtype=torch.int64, device=self.context.device)
         torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.SUM)
         return int(value.item()) == 0
 
@@ -555,8 +609,7 @@ class TrainerService:
         """Stop the ingest workers, flush telemetry, release the event file and close the catalog."""
         self.ingest_pool.close()
         self.telemetry.close()
-        if self.catalog is not None:
-            self.catalog.close()
+        self.catalog.close()
 
     # Resume ---------------------------------------------------------------------------------------------
 
@@ -572,7 +625,11 @@ class TrainerService:
         self.ledger = {relative: dict(entry) for relative, entry in state["ledger"].items()}
         self.published_version = state.get("published_version", "")
         restored = self._restore_buffer(state["buffer"]["episode_keys"])
-        self.buffer.load_state_dict({**state["buffer"], "episode_keys": restored})
+        buffer_state = {**state["buffer"], "episode_keys": restored}
+        if self.context.rank:  # the checkpoint holds rank 0's sampling RNG: another rank must not replay its batches
+            rng = np.random.default_rng([self.config.seed, self.context.rank, self.step])
+            buffer_state["rng"] = rng.bit_generator.state
+        self.buffer.load_state_dict(buffer_state)
         if self.step and self.step % self.config.publish_every == 0 and self.published_version != f"v{self.step:06d}":
             self.publish()
         LOGGER.info("resumed at update %d with %d buffered episodes", self.step, len(self.buffered))
@@ -589,7 +646,8 @@ class TrainerService:
         """Re-add a resume checkpoint's buffered episodes in their order; returns the keys restored.
 
         A resume never stops on an episode: one that can no longer be restored (its bag and cached decode lost or
-        damaged, or refused by a newer check) is quarantined with its reason; one the store cannot deliver now
+        damaged, or refused by a newer check) is quarantined with its reason (every rank restores the same
+        episodes; rank 0 writes the catalog); one the store cannot deliver now
         leaves the ledger, so the next scan ingests it again; a key the ledger does not list is not restored.
         """
         by_key = {entry["key"]: relative for relative, entry in self.ledger.items() if entry["status"] == "ingested"}
@@ -606,11 +664,13 @@ class TrainerService:
                 del self.ledger[relative]
                 continue
             except EpisodeError as error:
-                self.ledger[relative] = self._set_aside(relative, key, error.reason, f"cannot restore: {error}")
+                detail = f"cannot restore: {error}"
+                self.ledger[relative] = self._set_aside(relative, key, error.reason, detail, self.context.is_main)
                 continue
             except Exception as error:  # as in ingest: one bad episode must never stop the trainer
                 detail = f"{relative}: cannot restore: {type(error).__name__}: {error}"
-                self.ledger[relative] = self._set_aside(relative, key, quarantine.UNREADABLE, detail)
+                reason = quarantine.UNREADABLE
+                self.ledger[relative] = self._set_aside(relative, key, reason, detail, self.context.is_main)
                 continue
             restored.append(key)
         return restored

@@ -4,12 +4,13 @@ For each committed episode: check that every file its manifest lists is there wi
 values were computed by the recorder as it wrote the bag, so nothing is hashed here), upload every file to
 its episode folder in the store (:func:`lwd_fleet.layout.episode_folder`; skipping remote files the store
 proves already match, resuming partial ones), have the store prove each copy has the manifest's sha256
-(``FleetStore.holds``: the sftp server's own sha256sum where it can run one, else a read-back), write the
-manifest last, read it back, and only then delete the local copy. On the good path each byte is read once
-locally (to send it) and hashed once, where the store keeps it. The local file is hashed only when a proof
-fails, to tell a damaged remote copy (StoreError; tried again) from local bytes that changed after the
-recorder hashed them. Store errors are retried with exponential backoff and a reconnect; after the last
-attempt the episode stays in the spool and ``StoreUnavailableError`` is raised.
+(``FleetStore.upload_proven``: the sftp server's own sha256sum where it can run one, else a read-back, which a
+local store runs behind its copy), write the manifest last, read it back, and only then delete the local
+copy. On the good path each byte is read once locally (to send it) and hashed once, where the store keeps it.
+The local file is hashed only when a proof fails, to tell a damaged remote copy (StoreError; tried again)
+from local bytes that changed after the recorder hashed them. Store errors are retried with exponential
+backoff and a reconnect; after the last attempt the episode stays in the spool and ``StoreUnavailableError``
+is raised.
 
 A committed episode whose local bytes fail their manifest (or whose facts cannot
 place it in the store) can never be uploaded; the files this attempt sent are removed
@@ -192,8 +193,8 @@ class BagBridge:
         Only when the proof fails is the local file hashed, to tell a store that damaged the copy (StoreError, the
         episode is tried again) from local bytes that changed after the recorder hashed them (quarantined).
         """
-        sent = self.store.upload_file(folder / entry.path, remote)
-        if self.store.holds(remote, entry.sha256):
+        sent, proven = self.store.upload_proven(folder / entry.path, remote, entry.sha256)
+        if proven:
             return sent
         self.store.remove(remote)
         if sha256_file(folder / entry.path) != entry.sha256:

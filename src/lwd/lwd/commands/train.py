@@ -3,7 +3,8 @@
 - ``lwd train bc --episodes DIR_OR_STORE --out CHECKPOINT_DIR``: the pretrained VLA.
 - ``lwd train publish --store URL --checkpoint DIR [--signing-key KEY]``: put a (signed) policy folder on a
   store channel.
-- ``lwd train serve --store URL --work-dir DIR``: ingest, train, publish, resume (runs under torchrun too);
+- ``lwd train serve --store URL --work-dir DIR``: ingest, train, publish, resume (runs under torchrun too: the
+  ranks share ``--work-dir``, each ingests its share of the new episodes, all train on all of them);
   ``--canary`` publishes to the canary channel first and rolls it back when it is worse (:mod:`lwd_fleet.canary`).
 - ``lwd train status --work-dir DIR``: the figures the service last reported.
 """
