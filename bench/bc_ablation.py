@@ -28,19 +28,22 @@ from lwd_learner.pretrain import PretrainConfig, pretrain_bc
 from lwd_policy.config import VLAConfig
 from lwd_policy.contract import ObservationBatch, PolicyModel
 from lwd_policy.language import InstructionEncoder
+from lwd_policy.model import POSITION_UNIT_M
 from lwd_policy.normalization import Normalizer
 from lwd_policy.proprio import policy_state
 from lwd_sim.aloha import AlohaSimDriver
 from lwd_sim.operator import ScriptedOperator
 
 TASK = "transfer_cube"
-ARMS = {
-    "pixels": {},
-    "pixels+object-head": {"perceived_objects": 1},
-    "privileged": {"object_slots": 1},
+ARMS: dict[str, tuple[dict[str, int], dict[str, float]]] = {
+    "pixels": ({}, {}),
+    "pixels+object-head": ({"perceived_objects": 1}, {}),
+    "pixels+object-head-weak": ({"perceived_objects": 1}, {"auxiliary_weight": 0.01}),
+    "privileged": ({"object_slots": 1}, {}),
 }
-"""Each arm's ``VLAConfig`` fields: from pixels alone; from pixels with the object head (the cube's recorded
-positions as training labels only); privileged (the cube's true position from the simulator as an input)."""
+"""Each arm's ``VLAConfig`` and ``PretrainConfig`` fields: from pixels alone; from pixels with the object head
+(the cube's recorded positions as training labels only), its loss in cm² or, ``-weak``, at 1/100 of that
+(what a loss in (0.1 m)² gave); privileged (the cube's true position from the simulator as an input)."""
 
 
 def demonstrations(driver: AlohaSimDriver, seeds: range, max_steps: int) -> list[Episode]:
@@ -94,11 +97,12 @@ def evaluate(
     seeds: range,
     noise_scale: float,
     max_steps: int,
-) -> list[int]:
-    """Best stage reached per evaluation seed, executing each chunk open-loop from ``noise_scale`` × N(0, I)."""
+) -> tuple[list[int], list[float]]:
+    """Best stage reached per evaluation seed, executing each chunk open-loop from ``noise_scale`` × N(0, I);
+    with an object head, also its localization error (mm) at every chunk start."""
     config = model.config
     generator = torch.Generator().manual_seed(0)
-    stages = []
+    stages, errors = [], []
     for seed in seeds:
         observation = driver.reset(seed)
         best = 0
@@ -112,13 +116,16 @@ def evaluate(
             with torch.inference_mode():
                 noise = noise_scale * torch.randn(1, config.horizon, config.action_dim, generator=generator)
                 chunk = normalizer.unnormalize_action(model.sample(model.encode(batch), noise=noise))[0].double()
+                if getattr(model, "objects", None) is not None:
+                    predicted = model.objects(model.vision.keypoints(batch.images))[0, 0].numpy() * POSITION_UNIT_M
+                    errors.append(1000 * float(np.linalg.norm(predicted - observation.object_poses[0, :3])))
             for action in chunk.numpy():
                 observation = driver.step(action)
                 best = max(best, driver.stage_reward)
                 if driver.success or driver.steps >= max_steps:
                     break
         stages.append(best)
-    return stages
+    return stages, errors
 
 
 def main() -> None:
@@ -136,22 +143,24 @@ def main() -> None:
     started = time.monotonic()
     demos = demonstrations(driver, split_seeds("demonstration", args.demos), args.max_steps)
     print(f"{len(demos)}/{args.demos} demonstrations succeeded ({time.monotonic() - started:.0f} s)", flush=True)
-    print("| arm | noise scale | validation success (95% CI) | best stage per episode | BC time |")
-    print("|---|---|---|---|---|")
+    print("| arm | noise scale | validation success (95% CI) | best stage per episode | object head error, median mm |"
+          " BC time |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
     for arm in args.arms.split(","):
         if arm not in ARMS:
             parser.error(f"unknown arm {arm!r}; arms are {', '.join(ARMS)}")
-        config = VLAConfig(**ARMS[arm])
+        model_fields, pretrain_fields = ARMS[arm]
+        config = VLAConfig(**model_fields)
         started = time.monotonic()
-        model, normalizer = pretrain_bc(
-            demos, config, encoder, PretrainConfig(steps=args.steps, batch_size=args.batch_size)
-        )
+        settings = PretrainConfig(steps=args.steps, batch_size=args.batch_size, **pretrain_fields)
+        model, normalizer = pretrain_bc(demos, config, encoder, settings)
         trained = time.monotonic() - started
         seeds = split_seeds("validation", args.episodes)
         for noise_scale in (float(value) for value in args.noise_scales.split(",")):
-            stages = evaluate(model.eval(), normalizer, encoder, driver, seeds, noise_scale, args.max_steps)
+            stages, errors = evaluate(model.eval(), normalizer, encoder, driver, seeds, noise_scale, args.max_steps)
             rate = wilson_rate(sum(stage == driver.max_stage for stage in stages), len(stages))
-            print(f"| {arm} | {noise_scale:g} | {rate} | {stages} | {trained:.0f} s |", flush=True)
+            error = f"{np.median(errors):.1f}" if errors else "-"
+            print(f"| {arm} | {noise_scale:g} | {rate} | {stages} | {error} | {trained:.0f} s |", flush=True)
     driver.close()
 
 

@@ -70,7 +70,12 @@ class VisionEncoder(nn.Module):
 
 
 POSITION_UNIT_M = 0.1
-"""The object head predicts positions in tenths of a metre, so its targets are of order one."""
+"""The object head predicts positions in tenths of a metre, so the features it adds are of order one."""
+
+LOSS_UNIT_M = 0.01
+"""The object head's loss is its squared error in square centimetres: a grasp needs the object to about a
+centimetre, and an error of one costs about what the flow loss of a trained policy does. (In tenths of a
+metre, the head stalled at 14–16 mm in the default demo's BC; BENCHMARKS.md, "Learning from pixels".)"""
 
 
 class ObjectHead(nn.Module):
@@ -215,9 +220,8 @@ class FlowMatchingVLA(PolicyModel):
             predicted = self.objects(keypoints)
             parts.append(predicted.detach().flatten(1))
             if object_positions is not None:
-                auxiliary = _masked_mse(
-                    predicted, _first_objects(object_positions, self.objects.objects) / POSITION_UNIT_M
-                )
+                target = _first_objects(object_positions, self.objects.objects) / POSITION_UNIT_M
+                auxiliary = _masked_mse(predicted, target) * (POSITION_UNIT_M / LOSS_UNIT_M) ** 2
         return self.fusion(torch.cat(parts, dim=-1)), auxiliary
 
 
