@@ -66,19 +66,20 @@ def test_lean_adjoint_equals_autograd_through_the_discretized_base_dynamics():
     assert ((adjoints[0] - adjoint_final).norm() / adjoint_final.norm()).item() > 0.05
 
 
+def _random_rollout(flow: TinyFlow, batch: int, steps: int) -> tuple[torch.Tensor, object]:
+    """Random features and a memoryless rollout of ``flow`` from random noise, in float64."""
+    features = torch.randn(batch, 2, dtype=torch.float64)
+    noise = torch.randn(batch, 2, 2, dtype=torch.float64)
+    return features, memoryless_rollout(flow, features, noise, torch.randn(steps - 1, batch, 2, 2, dtype=torch.float64))
+
+
 def test_adjoint_matching_loss_reduces_to_sigma_weighted_adjoint_norm_and_trains_only_the_fine_flow():
     torch.manual_seed(1)
     steps, batch = 4, 3
     base = TinyFlow(2, 2, 2).double()
     fine = TinyFlow(2, 2, 2).double()
     fine.load_state_dict(base.state_dict())
-    features = torch.randn(batch, 2, dtype=torch.float64)
-    trajectory = memoryless_rollout(
-        fine,
-        features,
-        torch.randn(batch, 2, 2, dtype=torch.float64),
-        torch.randn(steps - 1, batch, 2, 2, dtype=torch.float64),
-    )
+    features, trajectory = _random_rollout(fine, batch, steps)
     _, base_velocities = lean_adjoint(base, features, trajectory, torch.ones(batch, 2, 2, dtype=torch.float64))
     for i in range(steps):
         t = torch.full((batch,), float(trajectory.times[i]), dtype=torch.float64)
@@ -99,13 +100,7 @@ def test_adjoint_matching_loss_evaluates_every_step_of_a_fine_flow_that_differs_
     steps, batch = 5, 3
     base = TinyFlow(2, 2, 2).double()
     fine = TinyFlow(2, 2, 2).double()
-    features = torch.randn(batch, 2, dtype=torch.float64)
-    trajectory = memoryless_rollout(
-        fine,
-        features,
-        torch.randn(batch, 2, 2, dtype=torch.float64),
-        torch.randn(steps - 1, batch, 2, 2, dtype=torch.float64),
-    )
+    features, trajectory = _random_rollout(fine, batch, steps)
     adjoints, base_velocities = lean_adjoint(base, features, trajectory, torch.randn(batch, 2, 2, dtype=torch.float64))
     loss, divergence = adjoint_matching_loss(fine, features, trajectory, adjoints, base_velocities)
     expected_loss = torch.zeros(batch, dtype=torch.float64)
