@@ -193,7 +193,7 @@ def test_the_object_head_learns_where_an_object_is_from_pixels(small_config: VLA
         optimizer.step()
     with torch.no_grad():
         after = float(model.encode_for_training(test_batch, test_positions)[1])
-    label_variance = float((test_positions / 0.01).var(dim=0).sum() / 3)  # the loss is in square centimetres
+    label_variance = float((test_positions / 0.1).var(dim=0).sum() / 3)
     assert after < 0.1 * label_variance < before, (before, after, label_variance)
 
 

@@ -72,11 +72,6 @@ class VisionEncoder(nn.Module):
 POSITION_UNIT_M = 0.1
 """The object head predicts positions in tenths of a metre, so the features it adds are of order one."""
 
-LOSS_UNIT_M = 0.01
-"""The object head's loss is its squared error in square centimetres: a grasp needs the object to about a
-centimetre, and an error of one costs about what the flow loss of a trained policy does. (In tenths of a
-metre, the head stalled at 14–16 mm in the default demo's BC; BENCHMARKS.md, "Learning from pixels".)"""
-
 
 class ObjectHead(nn.Module):
     """Task objects' positions ``[B, N, 3]`` (in ``POSITION_UNIT_M``) from the vision keypoints of every camera."""
@@ -203,7 +198,8 @@ class FlowMatchingVLA(PolicyModel):
     def encode_for_training(
         self, batch: ObservationBatch, object_positions: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Features, and with ``perceived_objects`` and labels, the object head's mean squared error.
+        """Features, and with ``perceived_objects`` and labels, the object head's mean squared error (in
+        ``POSITION_UNIT_M``; ``PretrainConfig.auxiliary_weight`` scales it against the flow loss).
 
         The head's predictions enter the fusion detached: the auxiliary loss alone teaches the head, while
         the action loss still shapes the vision trunk through the keypoints' projection.
@@ -221,7 +217,7 @@ class FlowMatchingVLA(PolicyModel):
             parts.append(predicted.detach().flatten(1))
             if object_positions is not None:
                 target = _first_objects(object_positions, self.objects.objects) / POSITION_UNIT_M
-                auxiliary = _masked_mse(predicted, target) * (POSITION_UNIT_M / LOSS_UNIT_M) ** 2
+                auxiliary = _masked_mse(predicted, target)
         return self.fusion(torch.cat(parts, dim=-1)), auxiliary
 
 
