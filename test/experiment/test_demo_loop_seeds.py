@@ -26,7 +26,7 @@ class RecordingFleet:
         return done, []
 
     def close(self) -> None:
-        pass
+        """Nothing to release: no robot processes were started."""
 
 
 @pytest.fixture
