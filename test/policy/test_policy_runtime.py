@@ -76,6 +76,14 @@ def test_reset_sets_the_sampling_noise_of_the_episodes_that_follow(
     assert all(np.array_equal(a.command, b.command) for a, b in zip(evaluated, deterministic, strict=True))
     runtime.reset()
     assert runtime.config.noise_scale == 0.0, "a reset without a noise scale keeps the current one"
+    runtime.reset(noise_scale=1.0, seed=5)
+    seeded = _run(runtime, 12, start=24)
+    elsewhere = _runtime(folder, encoder, seed=11)
+    _run(elsewhere, 12)
+    elsewhere.reset(noise_scale=1.0, seed=5)
+    assert all(
+        np.array_equal(a.command, b.command) for a, b in zip(seeded, _run(elsewhere, 12, start=24), strict=True)
+    ), "an episode's noise depends on its seed, not on what the runtime sampled before"
     with pytest.raises(RuntimeConfigError, match="noise_scale"):
         runtime.reset(noise_scale=1.5)
 

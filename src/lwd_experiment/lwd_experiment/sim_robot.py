@@ -224,7 +224,7 @@ class SimRobot:
         Demonstration and deployment episodes are recorded and uploaded (when ``settings.record``);
         evaluation episodes run the policy alone and are not recorded, and only they may take their
         instruction from the ``held_out`` set. The policy samples with ``settings.fleet_noise_scale`` in
-        deployment episodes and deterministically in evaluation episodes.
+        deployment episodes, its noise seeded by ``seed``, and deterministically in evaluation episodes.
         """
         check_episode_kind(mode, instructions)
         started = time.monotonic()
@@ -235,7 +235,7 @@ class SimRobot:
         operator = self._operator(seed, human_like=self.settings.human_like_operator and mode == "deployment")
         operator.reset(driver)
         if self.runtime is not None:
-            self.runtime.reset(noise_scale=self.settings.fleet_noise_scale if mode == "deployment" else 0.0)
+            self.runtime.reset(self.settings.fleet_noise_scale if mode == "deployment" else 0.0, seed)
         summary = EpisodeSummary(self.settings.robot_id, task, seed, version, False, 0, mode=mode)
         summary.started_unix = time.time()
         kind = "demonstration" if mode == "demonstration" else "deployment"

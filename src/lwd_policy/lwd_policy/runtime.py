@@ -319,14 +319,18 @@ class InferenceRuntime:
             new_chunks=tuple(new_chunks),
         )
 
-    def reset(self, noise_scale: float | None = None) -> None:
+    def reset(self, noise_scale: float | None = None, seed: int | None = None) -> None:
         """Start a new episode: forget queued chunks and the previous command (keeps weights and counters).
 
         ``noise_scale``, when given, replaces the config's (``RuntimeConfig.noise_scale``) from this episode on: a
-        robot can explore in its fleet episodes and act deterministically when it is evaluated.
+        robot can explore in its fleet episodes and act deterministically when it is evaluated. ``seed``, when
+        given, restarts the sampling noise from it, so an episode's exploration depends on its own seed, not on
+        which robot ran it or what that robot ran before.
         """
         if noise_scale is not None:
             self.config = replace(self.config, noise_scale=noise_scale)
+        if seed is not None:
+            self._generator.manual_seed(seed)
         with self._lock:
             if self._request is not None:
                 self._request = None
