@@ -1,4 +1,4 @@
-"""Pick-and-place plans of the right arm: stack a cube, put a cube in the bin, tidy three cubes into the bin.
+"""Pick-and-place plans of the right arm: stack a cube, put a cube in the bin.
 
 Every object to move is one :class:`Placement`: the right arm approaches it, descends, closes,
 raises it, carries it above its destination, lowers it there, opens and retreats upward; the
@@ -30,8 +30,7 @@ from lwd_sim.motion import (
     hold,
     pick_rotation,
 )
-from lwd_sim.scenes import BIN_GEOMS, CUBE_HALF, cube_body
-from lwd_sim.tasks import TIDY_COLOURS
+from lwd_sim.scenes import BIN_GEOMS, CUBE_HALF
 
 CARRY_HEIGHT = 0.14
 """Height [m] of a held object while it travels, above every cube and the bin walls."""
@@ -42,8 +41,6 @@ RETREAT = np.array([0.03, 0.0, 0.08])
 BIN_DROP_HEIGHT = 0.075
 """Object centre above the bin's base [m] at release: its bottom clears the walls, so the open
 fingers do too, and it falls about 4 cm onto the floor."""
-TIDY_SLOTS = (-0.06, 0.0, 0.06)
-"""y offsets [m] of the tidied cubes in the bin, one slot each, so no cube lands on another."""
 
 
 @dataclass(frozen=True)
@@ -169,12 +166,3 @@ def cube_in_bin_plan() -> Plan:
     return pick_and_place_plan(
         "cube_in_bin", (Placement("red_cube", _in_bin(0.0), _resting_on("red_cube", BIN_GEOMS)),)
     )
-
-
-def tidy_cubes_plan() -> Plan:
-    """Right arm drops the red, green and blue cubes into the bin one by one, each into its own slot."""
-    placements = tuple(
-        Placement(cube_body(colour), _in_bin(slot), _resting_on(cube_body(colour), BIN_GEOMS))
-        for colour, slot in zip(TIDY_COLOURS, TIDY_SLOTS, strict=True)
-    )
-    return pick_and_place_plan("tidy_cubes", placements)

@@ -3,7 +3,8 @@
 A plan is a list of phases (approach, descend, close, raise, meet, hand over / insert...). Each
 phase turns a ``Scene`` snapshot (tool poses, object poses, contacts) into one ``ArmGoal`` per
 arm: a tool-point position, a gripper orientation and a gripper opening (the building blocks are
-in :mod:`lwd_sim.motion`; the pick-and-place plans in :mod:`lwd_sim.placing`). Targets are recomputed
+in :mod:`lwd_sim.motion`, the pick-and-place plans in :mod:`lwd_sim.placing`, the long
+``tidy_cubes`` plan in :mod:`lwd_sim.tidying`). Targets are recomputed
 every step from live object poses, and while an arm holds an object the goal is expressed for the
 *object* and converted to a tool goal through the measured tool-object offset, so grasp offsets
 do not matter. ``Plan.infer`` picks the phase to start from in any state (a reset, or wherever a
@@ -34,9 +35,10 @@ from lwd_sim.motion import (
     hold,
     pick_rotation,
 )
-from lwd_sim.placing import cube_in_bin_plan, stack_cube_plan, tidy_cubes_plan
+from lwd_sim.placing import cube_in_bin_plan, stack_cube_plan
 from lwd_sim.scenes import cube_body
 from lwd_sim.tasks import SOCKET_WALLS
+from lwd_sim.tidying import tidy_cubes_plan
 
 LEFT_SIDE_X = -0.05
 """A cube left of this x [m] (pushed there by a policy) is out of the right arm's reach: the left

@@ -24,8 +24,8 @@ BASE_SCENE = ASSETS_DIR / "bimanual_viperx_transfer_cube.xml"
 """gym-aloha's scene whose robot, table and box the generated scenes reuse."""
 CUBE_HALF = 0.02
 """Half edge of every cube [m] (gym-aloha's box)."""
-COLOURS = {"red": "1 0 0 1", "green": "0 0.8 0 1", "blue": "0 0 1 1", "yellow": "1 0.85 0 1"}
-BIN_FLOOR_HALF = (0.07, 0.11, 0.003)
+COLOURS = {"red": "1 0 0 1", "green": "0 0.8 0 1", "blue": "0 0 1 1", "yellow": "1 0.85 0 1", "purple": "0.6 0 0.8 1"}
+BIN_FLOOR_HALF = (0.08, 0.11, 0.003)
 """Half sizes [m] of the bin's floor; the walls stand on its rim."""
 BIN_WALL_HALF_HEIGHT = 0.02
 BIN_WALL_HALF_THICKNESS = 0.004

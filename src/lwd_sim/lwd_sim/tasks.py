@@ -31,12 +31,13 @@ from lwd_sim.scenes import BIN_GEOMS, Area, bin_pose, cube_body, cube_pose, scen
 LEFT_FINGER = "vx300s_left/10_left_gripper_finger"
 RIGHT_FINGER = "vx300s_right/10_right_gripper_finger"
 RIGHT_GRIPPER_FINGERS = (RIGHT_FINGER, "vx300s_right/10_left_gripper_finger")
-ALL_FINGERS = (LEFT_FINGER, "vx300s_left/10_right_gripper_finger", *RIGHT_GRIPPER_FINGERS)
+LEFT_GRIPPER_FINGERS = (LEFT_FINGER, "vx300s_left/10_right_gripper_finger")
+ALL_FINGERS = (*LEFT_GRIPPER_FINGERS, *RIGHT_GRIPPER_FINGERS)
 SOCKET_WALLS = ("socket-1", "socket-2", "socket-3", "socket-4")
 PICK_COLOURS = ("red", "blue")
 """The cubes of ``pick_colour``; the instruction names one of them per episode."""
-TIDY_COLOURS = ("red", "green", "blue")
-"""The cubes ``tidy_cubes`` puts into the bin, in the operator's order."""
+TIDY_COLOURS = ("red", "green", "blue", "yellow", "purple")
+"""The cubes ``tidy_cubes`` hands over and bins, in the operator's order."""
 
 ContactSet = frozenset[tuple[str, str]]
 
@@ -121,15 +122,24 @@ def in_bin(contacts: ContactSet, geom: str) -> bool:
 
 
 def tidy_stage(contacts: ContactSet) -> int:
-    """Two sub-goals per cube: +2 for each cube resting in the bin, +1 while the right gripper lifts one still out.
+    """Three sub-goals per cube: +3 for each cube resting in the bin; for the furthest cube still out,
+    +1 while the right gripper holds it in the air, +2 while the left gripper does.
 
-    Counting placed cubes (not the order) keeps the reward monotone over a successful episode: 0, 1,
-    2, 3, ... 6 with three cubes.
+    Counting binned cubes (not their order) keeps the reward monotone over a successful episode:
+    0, 1, 2, 3, ... 15 with five cubes.
     """
-    cubes = [cube_body(colour) for colour in TIDY_COLOURS]
-    placed = [cube for cube in cubes if in_bin(contacts, cube)]
-    carrying = any(place_stage(contacts, cube, BIN_GEOMS) >= 2 for cube in cubes if cube not in placed)
-    return 2 * len(placed) + int(carrying)
+    placed, progress = 0, 0
+    for cube in (cube_body(colour) for colour in TIDY_COLOURS):
+        if in_bin(contacts, cube):
+            placed += 1
+            continue
+        if _touch(contacts, cube, "table"):
+            continue
+        if any(_touch(contacts, cube, finger) for finger in LEFT_GRIPPER_FINGERS):
+            progress = max(progress, 2)
+        elif any(_touch(contacts, cube, finger) for finger in RIGHT_GRIPPER_FINGERS):
+            progress = max(progress, 1)
+    return 3 * placed + progress
 
 
 def _untargeted(stage: Callable[[ContactSet], int]) -> Callable[[ContactSet, str], int]:
@@ -169,9 +179,9 @@ def _bin_poses(seed: int) -> dict[str, np.ndarray]:
 
 def _tidy_poses(seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    points = spaced_points(rng, [Area(x=(0.1, 0.22), y=(0.36, 0.64))] * len(TIDY_COLOURS), spacing=0.08)
+    points = spaced_points(rng, [Area(x=(0.03, 0.22), y=(0.35, 0.65))] * len(TIDY_COLOURS), spacing=0.075)
     poses = {cube_body(colour): cube_pose(xy) for colour, xy in zip(TIDY_COLOURS, points, strict=True)}
-    poses["bin"] = bin_pose(Area(x=(-0.06, -0.02), y=(0.47, 0.53)).sample(rng))
+    poses["bin"] = bin_pose(Area(x=(-0.13, -0.09), y=(0.46, 0.54)).sample(rng))
     return poses
 
 
@@ -314,18 +324,18 @@ TASKS: dict[str, TaskSpec] = {
         objects=(*(cube_body(colour) for colour in TIDY_COLOURS), "bin"),
         sample_poses=_tidy_poses,
         stage=_untargeted(tidy_stage),
-        max_stage=2 * len(TIDY_COLOURS),
+        max_stage=3 * len(TIDY_COLOURS),
         instructions=(
-            "put the red, green and blue cubes into the bin one by one",
-            "tidy up: place all three cubes in the tray",
-            "move every cube on the table into the brown bin",
-            "pick up the cubes one at a time and drop each in the bin",
+            "hand the red, green, blue, yellow and purple cubes to the left arm one by one and put each into the bin",
+            "tidy up: pass all five cubes to the left hand and place them in the tray",
+            "move every cube on the table into the brown bin on the left",
+            "one cube at a time, give it to the left arm and drop it in the bin",
         ),
         held_out_instructions=(
-            "clear the table by putting each of the three blocks in the box",
-            "one after another, place the red, the green and the blue cube inside the bin",
+            "clear the right side of the table by putting each of the five blocks in the box on the left",
+            "one after another, pass the red, green, blue, yellow and purple cube across and place it inside the bin",
         ),
-        horizon=1800,
+        horizon=2000,
     ),
 }
 """The supported tasks, by name."""
