@@ -30,7 +30,7 @@ from lwd_sim.motion import (
     hold,
     pick_rotation,
 )
-from lwd_sim.scenes import BIN_GEOMS, CUBE_HALF
+from lwd_sim.scenes import BIN_FLOOR_HALF, BIN_GEOMS, CUBE_HALF
 
 CARRY_HEIGHT = 0.14
 """Height [m] of a held object while it travels, above every cube and the bin walls."""
@@ -38,9 +38,12 @@ HOVER = 0.05
 """A held object stops this far [m] above its destination before it is lowered onto it."""
 RETREAT = np.array([0.03, 0.0, 0.08])
 """Tool motion [m] after letting go: up and back toward the right arm's base."""
-BIN_DROP_HEIGHT = 0.075
-"""Object centre above the bin's base [m] at release: its bottom clears the walls, so the open
-fingers do too, and it falls about 4 cm onto the floor."""
+PRESS = 0.003
+"""A placed object is lowered to this far [m] below resting on its support: the support stops it, and
+the lower phase (6 mm tolerance) ends with it touching the support while still held (the stage
+reward's "on the receptacle" sub-goal); then it is let go."""
+BIN_PLACE_HEIGHT = 2 * BIN_FLOOR_HALF[2] + CUBE_HALF - PRESS
+"""Cube centre above the bin's base [m] at the end of the lowering: on the floor."""
 
 
 @dataclass(frozen=True)
@@ -147,22 +150,22 @@ def _resting_on(body: str, receptacle: tuple[str, ...]) -> Callable[[Scene], boo
 
 def _in_bin(offset_y: float) -> Callable[[Scene], np.ndarray]:
     def destination(scene: Scene) -> np.ndarray:
-        return scene.position("bin") + np.array([0.0, offset_y, BIN_DROP_HEIGHT])
+        return scene.position("bin") + np.array([0.0, offset_y, BIN_PLACE_HEIGHT])
 
     return destination
 
 
 def stack_cube_plan() -> Plan:
-    """Right arm puts the red cube on the blue cube, lowered to 4 mm above contact and let go."""
+    """Right arm puts the red cube on the blue cube, lowered onto it and let go."""
 
     def on_blue(scene: Scene) -> np.ndarray:
-        return scene.position("blue_cube") + np.array([0.0, 0.0, 2 * CUBE_HALF + 0.004])
+        return scene.position("blue_cube") + np.array([0.0, 0.0, 2 * CUBE_HALF - PRESS])
 
     return pick_and_place_plan("stack_cube", (Placement("red_cube", on_blue, _resting_on("red_cube", ("blue_cube",))),))
 
 
 def cube_in_bin_plan() -> Plan:
-    """Right arm drops the red cube into the middle of the bin."""
+    """Right arm lowers the red cube onto the middle of the bin's floor and lets go."""
     return pick_and_place_plan(
         "cube_in_bin", (Placement("red_cube", _in_bin(0.0), _resting_on("red_cube", BIN_GEOMS)),)
     )
