@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lwd_sim.kinematics import rotation
-from lwd_sim.tasks import LEFT_FINGER, RIGHT_FINGER, ContactSet
+from lwd_sim.tasks import LEFT_GRIPPER_FINGERS, RIGHT_GRIPPER_FINGERS, ContactSet
 
 OPEN = 1.0
 CLOSED = 0.0
@@ -24,8 +24,8 @@ PICK_PITCH = np.deg2rad(60.0)
 """Downward pitch of the gripper when picking from the table (as in ACT's scripted policies)."""
 BASE_ROTATION = {"left": np.eye(3), "right": rotation("z", np.pi)}
 """Gripper orientation with the fingers level and pointing at the other arm."""
-LEFT_FINGERS = (LEFT_FINGER, "vx300s_left/10_right_gripper_finger")
-RIGHT_FINGERS = (RIGHT_FINGER, "vx300s_right/10_left_gripper_finger")
+LEFT_FINGERS = LEFT_GRIPPER_FINGERS
+RIGHT_FINGERS = RIGHT_GRIPPER_FINGERS
 
 
 @dataclass(frozen=True)
