@@ -7,8 +7,9 @@ contact softness) in other colours, and a bin is an open tray of five boxes on a
 Include and mesh paths are made absolute, so the text loads with ``mujoco.MjModel.from_xml_string``
 from anywhere and nothing is written to site-packages.
 
-The layout functions draw each object's initial pose ``(x, y, z, qw, qx, qy, qz)`` from the episode
-seed, with a minimum spacing so that a gripper closing on one cube does not touch another.
+The layout helpers (:class:`Area`, :func:`spaced_points`, :func:`cube_pose`, :func:`bin_pose`) let each
+task in :mod:`lwd_sim.tasks` draw its objects' initial poses ``(x, y, z, qw, qx, qy, qz)`` from the
+episode seed, with a minimum spacing so that a gripper closing on one cube does not touch another.
 """
 
 from __future__ import annotations
