@@ -1,8 +1,9 @@
-"""The simulated ALOHA dual-arm robot: gym-aloha's MJCF scenes driven directly with ``mujoco``.
+"""The simulated ALOHA dual-arm robot: gym-aloha's robot and scenes (and ours) driven directly with ``mujoco``.
 
 Conventions are gym-aloha's: 14-D joint-position commands (grippers normalized 0 closed .. 1
 open), 50 Hz control (10 physics steps of 2 ms), START_ARM_POSE at reset, object poses sampled
-from the episode seed with gym-aloha's ranges, and its 0..4 stage reward (4 = success).
+from the episode seed (gym-aloha's ranges for its two tasks), and a stage reward that reaches
+``max_stage`` on success (gym-aloha's 0..4 for its tasks; see :mod:`lwd_sim.tasks`).
 
 Beyond the RobotDriver interface it exposes the ground truth a simulator has and a real robot
 does not (``stage_reward``, ``success``, ``object_poses()``, ``contacts()``, ``model``/``data``);
@@ -40,7 +41,7 @@ def command_to_ctrl(command: np.ndarray) -> np.ndarray:
 
 
 class AlohaSimDriver(RobotDriver):
-    """MuJoCo ALOHA bimanual robot for the ``transfer_cube`` and ``insertion`` tasks."""
+    """MuJoCo ALOHA bimanual robot for the tasks of :data:`lwd_sim.tasks.TASKS`."""
 
     def __init__(
         self,
@@ -52,7 +53,7 @@ class AlohaSimDriver(RobotDriver):
         if task not in TASKS:
             raise ConfigError(f"unknown task {task!r}; valid tasks are {sorted(TASKS)}")
         self.spec: TaskSpec = TASKS[task]
-        self.model = mujoco.MjModel.from_xml_path(str(self.spec.scene))
+        self.model = self.spec.model()
         self.data = mujoco.MjData(self.model)
         self.substeps = round(DT / self.model.opt.timestep)
         self._rig = CameraRig(self.model, list(cameras), height, width)
@@ -64,6 +65,7 @@ class AlohaSimDriver(RobotDriver):
         }
         self.seed: int | None = None
         self.instruction = ""
+        self.target = ""
         self.steps = 0
         self.last_command = np.zeros(ALOHA_SIM.dof)
 
@@ -87,13 +89,17 @@ class AlohaSimDriver(RobotDriver):
         """The stage reward that means success."""
         return self.spec.max_stage
 
-    def reset(self, seed: int | None = None, instructions: str = "trained") -> Observation:
-        """Arms to START_ARM_POSE, objects to poses drawn from ``seed``; picks a paraphrase from ``seed``.
+    def reset(self, seed: int | None = None, instructions: str = "trained", target: str | None = None) -> Observation:
+        """Arms to START_ARM_POSE, objects to poses drawn from ``seed``; picks target and paraphrase from ``seed``.
 
         ``instructions`` names the set the paraphrase comes from (:data:`lwd_sim.tasks.INSTRUCTION_SETS`);
-        the scene depends on the seed only, so both sets give the same episode start.
+        the scene and the target depend on the seed only, so both sets give the same episode start.
+        A task with targets draws the one its instruction names from the seed before the paraphrase;
+        ``target`` overrides that draw (same scene, another named object).
         """
         paraphrases = self.spec.instruction_set(instructions)
+        if target is not None:
+            self.spec.check_target(target)
         if seed is None:
             seed = int(np.random.default_rng().integers(2**31))
         self.seed = int(seed)
@@ -105,7 +111,9 @@ class AlohaSimDriver(RobotDriver):
             self.data.qpos[address : address + 7] = pose
         mujoco.mj_forward(self.model, self.data)
         rng = np.random.default_rng(self.seed)
-        self.instruction = paraphrases[int(rng.integers(len(paraphrases)))]
+        drawn = self.spec.targets[int(rng.integers(len(self.spec.targets)))] if self.spec.targets else ""
+        self.target = drawn if target is None else target
+        self.instruction = paraphrases[int(rng.integers(len(paraphrases)))].format(target=self.target)
         self.steps = 0
         self.last_command = self.measured_qpos()
         return self.observe()
@@ -160,10 +168,14 @@ class AlohaSimDriver(RobotDriver):
             (names[contact.geom1], names[contact.geom2]) for contact in self.data.contact[: self.data.ncon]
         )
 
+    def stage_of(self, contacts: ContactSet) -> int:
+        """The task's stage reward for ``contacts`` and this episode's target."""
+        return self.spec.stage(contacts, self.target)
+
     @property
     def stage_reward(self) -> int:
-        """gym-aloha's stage reward for the current state (0..max_stage)."""
-        return self.spec.stage(self.contacts())
+        """The task's stage reward for the current state (0..max_stage)."""
+        return self.stage_of(self.contacts())
 
     @property
     def success(self) -> bool:

@@ -36,7 +36,8 @@ from lwd_interfaces.robot import Observation
 
 from lwd_sim.aloha import AlohaSimDriver
 from lwd_sim.kinematics import ArmKinematics, orientation_error
-from lwd_sim.planner import OPEN, ArmGoal, Goals, Plan, Scene, plan_for
+from lwd_sim.motion import OPEN, ArmGoal, Goals, Plan, Scene
+from lwd_sim.planner import plan_for
 
 ARM_COMMAND = {"left": slice(0, 6), "right": slice(7, 13)}
 GRIPPER_COMMAND = {"left": 6, "right": 13}
@@ -122,8 +123,13 @@ class ScriptedOperator:
         """Start a new episode on ``driver`` (call after ``driver.reset``)."""
         if seed is not None:
             self._rng = np.random.default_rng(seed)
-        if self._plan is None or self._plan.task != driver.task or self._arms["left"].model is not driver.model:
-            self._plan = plan_for(driver.task)
+        plan = self._plan
+        if (
+            plan is None
+            or (plan.task, plan.target) != (driver.task, driver.target)
+            or self._arms["left"].model is not driver.model
+        ):
+            self._plan = plan_for(driver.task, driver.target)
             self._arms = {side: ArmKinematics(driver.model, side) for side in ("left", "right")}
         self.in_control = False
         self.takeovers = []
@@ -323,7 +329,7 @@ class ScriptedOperator:
             },
             objects=driver.object_poses(),
             contacts=contacts,
-            stage=driver.spec.stage(contacts),
+            stage=driver.stage_of(contacts),
         )
 
     def _enter(self, index: int, scene: Scene) -> None:

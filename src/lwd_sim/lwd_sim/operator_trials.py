@@ -39,10 +39,14 @@ class EpisodeOutcome:
 
 
 def demonstration_episodes(
-    task: str, seeds: list[int], imperfection: Imperfection | None = None, max_steps: int = 400
+    task: str, seeds: list[int], imperfection: Imperfection | None = None, max_steps: int | None = None
 ) -> list[EpisodeOutcome]:
-    """Run one scripted demonstration per seed (no cameras) and report each outcome."""
+    """Run one scripted demonstration per seed (no cameras) and report each outcome.
+
+    ``max_steps`` defaults to the task's ``horizon`` (400 steps for the short tasks).
+    """
     driver = AlohaSimDriver(task, cameras=[])
+    max_steps = driver.spec.horizon if max_steps is None else max_steps
     outcomes = []
     for seed in seeds:
         operator = ScriptedOperator(OperatorConfig(imperfection=imperfection or Imperfection()), seed=seed)
@@ -111,7 +115,7 @@ def takeover_episode(
 
 
 def demonstration_worker(
-    spec: WorkerSpec, task: str, episodes: int, imperfect: bool = False, max_steps: int = 400
+    spec: WorkerSpec, task: str, episodes: int, imperfect: bool = False, max_steps: int | None = None
 ) -> list[EpisodeOutcome]:
     """Fleet worker: ``episodes`` scripted demonstrations on this robot's own seed stream."""
     imperfection = Imperfection.human() if imperfect else Imperfection()
