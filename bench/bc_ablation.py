@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -39,11 +40,14 @@ ARMS: dict[str, tuple[dict[str, int], dict[str, float]]] = {
     "pixels": ({}, {}),
     "pixels+object-head": ({"perceived_objects": 1}, {}),
     "pixels+object-head-x100": ({"perceived_objects": 1}, {"auxiliary_weight": 100.0}),
+    "pixels+perception-first": ({"perceived_objects": 1}, {"perception_steps": -1}),
     "privileged": ({"object_slots": 1}, {}),
 }
 """Each arm's ``VLAConfig`` and ``PretrainConfig`` fields: from pixels alone; from pixels with the object head
 (the cube's recorded positions as training labels only), its loss weighted 1 or, ``-x100``, 100 (its error in
-cm² rather than (0.1 m)²); privileged (the cube's true position from the simulator as an input)."""
+cm² rather than (0.1 m)²), or, ``perception-first``, trained alone for ``--perception-steps`` and then frozen
+(``PretrainConfig.perception_steps``; -1 here stands for that option); privileged (the cube's true position from
+the simulator as an input)."""
 
 
 def demonstrations(driver: AlohaSimDriver, seeds: range, max_steps: int) -> list[Episode]:
@@ -128,6 +132,12 @@ def evaluate(
     return stages, errors
 
 
+def progress_printer(arm: str, started: float) -> Callable[[int, float], None]:
+    """A ``pretrain_bc`` progress callback printing the arm's step, loss and seconds since ``started``."""
+    return lambda step, loss: print(f"  {arm}: step {step}, loss {loss:.4f}, {time.monotonic() - started:.0f} s",
+                                    flush=True)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--demos", type=int, default=60, help="scripted demonstrations")
@@ -135,6 +145,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--episodes", type=int, default=20, help="validation seeds to evaluate on")
     parser.add_argument("--max-steps", type=int, default=300)
+    parser.add_argument("--perception-steps", type=int, default=2000, help="of the perception-first arm")
     parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {','.join(ARMS)}")
     parser.add_argument("--noise-scales", default="0,1", help="comma-separated flow noise scales to evaluate")
     args = parser.parse_args()
@@ -150,10 +161,12 @@ def main() -> None:
         if arm not in ARMS:
             parser.error(f"unknown arm {arm!r}; arms are {', '.join(ARMS)}")
         model_fields, pretrain_fields = ARMS[arm]
+        if pretrain_fields.get("perception_steps") == -1:
+            pretrain_fields = {**pretrain_fields, "perception_steps": args.perception_steps}
         config = VLAConfig(**model_fields)
         started = time.monotonic()
-        settings = PretrainConfig(steps=args.steps, batch_size=args.batch_size, **pretrain_fields)
-        model, normalizer = pretrain_bc(demos, config, encoder, settings)
+        settings = PretrainConfig(steps=args.steps, batch_size=args.batch_size, log_every=500, **pretrain_fields)
+        model, normalizer = pretrain_bc(demos, config, encoder, settings, progress=progress_printer(arm, started))
         trained = time.monotonic() - started
         seeds = split_seeds("validation", args.episodes)
         for noise_scale in (float(value) for value in args.noise_scales.split(",")):

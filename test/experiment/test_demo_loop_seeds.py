@@ -97,3 +97,15 @@ def test_pretraining_is_seeded_by_the_training_seed(loop_factory):
     bc, publish = commands
     assert bc[:2] == ["train", "bc"] and bc[bc.index("--seed") + 1] == "3"
     assert publish[:2] == ["train", "publish"]
+
+
+@pytest.mark.parametrize(("inputs", "passed"), [("pixels", "7"), ("privileged", "0")])
+def test_perception_steps_reach_bc_only_from_pixels(loop_factory, tmp_path, inputs, passed):
+    """A privileged policy has no object head to train first, so its BC gets no perception steps."""
+    _, _, commands = loop_factory
+    chosen = preset("quick", inputs=inputs, perception_steps=7)
+    loop = DemoLoop(chosen, tmp_path / "run", progress=Progress(emit=lambda line: None))
+    loop.work_dir.mkdir()
+    loop.pretrain()
+    bc = commands[0]
+    assert bc[bc.index("--perception-steps") + 1] == passed

@@ -218,14 +218,17 @@ class DemoLoop:
     def pretrain(self) -> None:
         """Stage 2 on a store of demonstrations: BC-pretrain the base VLA (seeded by ``training_seed``), publish it."""
         preset = self.preset
-        self.progress.stage(f"2. BC pretraining of the base VLA: {preset.bc_steps} steps, seed {self.training_seed}")
+        perception = preset.perception_steps if preset.inputs == "pixels" else 0
+        steps = f"{perception} perception steps, then {preset.bc_steps}" if perception else str(preset.bc_steps)
+        self.progress.stage(f"2. BC pretraining of the base VLA: {steps} steps, seed {self.training_seed}")
         checkpoint = self.work_dir / "pretrained"
         vla_config = self.work_dir / "vla_config.json"
         vla_config.write_text(preset.vla_config().to_json())
         self.run_lwd(
             "pretrain",
             ["train", "bc", "--episodes", self.store_url, "--out", str(checkpoint), "--version", "v000000-bc",
-             "--vla-config", str(vla_config), "--steps", str(preset.bc_steps), "--batch-size",
+             "--vla-config", str(vla_config), "--steps", str(preset.bc_steps), "--perception-steps",
+             str(perception), "--batch-size",
              str(preset.bc_batch_size), "--seed", str(self.training_seed), "--cache-dir",
              str(self.work_dir / "trainer" / "episode_cache")],
         )  # fmt: skip

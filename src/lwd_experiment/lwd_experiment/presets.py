@@ -31,6 +31,9 @@ class DemoPreset:
     seeds (issue 19). Exploring costs fleet successes and may or may not pay back in learning: the built-in
     VLA sampling with full noise succeeded in 0/20 episodes where it succeeded in 14/20 deterministically
     (BENCHMARKS.md, "Sampling noise"); no value in between has been measured.
+    ``perception_steps``: from pixels (ignored with privileged inputs), BC first trains the object head and the
+    vision trunk alone for that many steps and then freezes them (``PretrainConfig.perception_steps``); 0 trains
+    them jointly with the policy.
     """
 
     name: str
@@ -50,6 +53,7 @@ class DemoPreset:
     final_eval_episodes_per_task: int = 100
     held_out_instruction_episodes_per_task: int = 20
     fleet_noise_scale: float = 0.0
+    perception_steps: int = 0
 
     def __post_init__(self) -> None:
         if self.inputs not in INPUTS:

@@ -59,6 +59,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bc.add_argument("--version", type=policy_version, default="v000000-bc", help="version string of the checkpoint")
     add_path(bc, "--vla-config", must_be="file", help="JSON file of VLAConfig fields (default: the built-in config)")
     bc.add_argument("--steps", type=positive_int, default=2000, help="gradient steps")
+    bc.add_argument(
+        "--perception-steps",
+        type=non_negative_int,
+        default=0,
+        help="first train perception alone (the object head's loss) for this many steps, then freeze it",
+    )
     bc.add_argument("--batch-size", type=positive_int, default=32)
     bc.add_argument("--lr", type=positive_float, default=3e-4)
     bc.add_argument("--seed", type=non_negative_int, default=0)
@@ -176,9 +182,10 @@ def run_bc(args: argparse.Namespace) -> int:
         if rejected:
             held = ", ".join(f"{reason} {count}" for reason, count in reason_counts(rejected).items())
             print(f"{len(rejected)} set aside: {held} (each is named in the log)", flush=True)
-        meter = ProgressMeter("bc", args.steps, "steps")
+        meter = ProgressMeter("bc", args.perception_steps + args.steps, "steps")
         config = PretrainConfig(
             steps=args.steps,
+            perception_steps=args.perception_steps,
             batch_size=args.batch_size,
             lr=args.lr,
             seed=args.seed,
@@ -190,7 +197,9 @@ def run_bc(args: argparse.Namespace) -> int:
             vla,
             _instruction_encoder(args.language_model or vla.language_model),
             config,
-            progress=lambda step, loss: meter.update(step, f"bc_loss {loss:.4f}"),
+            progress=lambda step, loss: meter.update(
+                step, f"{'perception' if step <= args.perception_steps else 'bc'}_loss {loss:.4f}"
+            ),
         )
     except PretrainError as error:
         print(f"lwd train bc: {error}", file=sys.stderr)
