@@ -1,10 +1,11 @@
-"""Sizes of the demo: ``quick`` for CI, ``default`` for a laptop, ``full`` for the benchmark."""
+"""Sizes of the demo: ``quick`` for CI, ``default`` for a laptop, ``full`` for the benchmark, ``suite``: all tasks."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
 from lwd_policy.config import VLAConfig
+from lwd_sim.tasks import SHORT_HORIZON, TASKS
 
 INPUTS = ("pixels", "privileged")
 """What a demo's policy may read: see ``DemoPreset.inputs``."""
@@ -31,6 +32,10 @@ class DemoPreset:
     seeds (issue 19). Exploring costs fleet successes and may or may not pay back in learning: the built-in
     VLA sampling with full noise succeeded in 0/20 episodes where it succeeded in 14/20 deterministically
     (BENCHMARKS.md, "Sampling noise"); no value in between has been measured.
+
+    ``max_steps`` is the step budget of an episode of a short task; a longer task gets proportionally more
+    (:meth:`max_steps_for`). ``task_objects`` must cover the task with the most objects; a task with fewer
+    leaves the remaining slots zero (privileged) or unlabelled (pixels).
     """
 
     name: str
@@ -54,6 +59,19 @@ class DemoPreset:
     def __post_init__(self) -> None:
         if self.inputs not in INPUTS:
             raise ValueError(f"unknown policy inputs {self.inputs!r}; valid inputs are {list(INPUTS)}")
+        unknown = [task for task in self.tasks if task not in TASKS]
+        if unknown:
+            raise ValueError(f"unknown tasks {unknown}; valid tasks are {sorted(TASKS)}")
+        most = max((len(TASKS[task].objects) for task in self.tasks), default=0)
+        if self.task_objects < most:
+            raise ValueError(f"task_objects {self.task_objects} < the {most} objects of the preset's largest task")
+
+    def max_steps_for(self, task: str) -> int:
+        """The control steps an episode of ``task`` may run: ``max_steps`` scaled by the task's demonstration
+        horizon over a short task's (``TaskSpec.horizon`` / ``SHORT_HORIZON``), so the long ``tidy_cubes``
+        (horizon 2000, about 1,100 operator steps) gets five times ``max_steps`` instead of being cut a quarter
+        of the way through, and a short task keeps ``max_steps``."""
+        return self.max_steps * TASKS[task].horizon // SHORT_HORIZON
 
     def vla_config(self) -> VLAConfig:
         """The VLA architecture this preset trains."""
@@ -61,6 +79,21 @@ class DemoPreset:
             return VLAConfig(perceived_objects=self.task_objects)
         return VLAConfig(object_slots=self.task_objects)
 
+
+SUITE = DemoPreset(
+    name="suite",
+    tasks=tuple(TASKS),
+    task_objects=max(len(spec.objects) for spec in TASKS.values()),
+    demos_per_task=100,
+    bc_steps=12000,
+    rounds=4,
+    episodes_per_round=24,
+    updates_per_round=500,
+    eval_episodes_per_task=10,
+    final_eval_episodes_per_task=50,
+    held_out_instruction_episodes_per_task=10,
+)
+"""SIZING"""
 
 PRESETS = {
     "quick": DemoPreset(
@@ -91,6 +124,7 @@ PRESETS = {
         final_eval_episodes_per_task=100,
         held_out_instruction_episodes_per_task=100,
     ),
+    "suite": SUITE,
 }
 
 
