@@ -93,7 +93,23 @@ SUITE = DemoPreset(
     final_eval_episodes_per_task=50,
     held_out_instruction_episodes_per_task=10,
 )
-"""SIZING"""
+"""Every task of :data:`lwd_sim.tasks.TASKS` (issue 20: the semantic ``pick_colour``, the long ``tidy_cubes``), sized
+for ``bench/learning.py --preset suite`` (four arms, one run) in one evening on 2 cores.
+
+Episodes of the short tasks run up to 300 steps as in ``default``, ``tidy_cubes`` up to 1,500
+(:meth:`DemoPreset.max_steps_for`); six object slots fit ``tidy_cubes`` (five cubes and the bin). The sizes
+trade the number of seeds for the tasks: 100 demonstrations per task (600 in all, two thirds of ``default``'s
+per task), 12,000 BC steps as in ``full`` for six tasks, 4 rounds of 24 fleet episodes (4 per task) and 500
+updates, and 50 final seeds per task (300 episodes pooled; ±14 points per task at 50%), 10 per task between
+rounds and with held-out instructions. An evaluation seed costs up to 3,000 control steps (five 300-step
+tasks and one of 1,500) against 600 in ``default``, so evaluations dominate.
+
+Estimate, not a measurement (from ``default``'s rates on the idle VM: 225 recorded operator steps/s and 300
+policy steps/s over 2 robots, 10 BC steps/s, 6.4 trainer updates/s): demonstrations 13 min, BC 22 min, per
+training arm 34 min (base 8, rounds 24, held-out 2), frozen BC 10 min: about 2 h 30 min for the four arms
+on an idle VM, an evening on a shared one. The scaled-down run of ``test/system/test_demo_suite.py`` ran end
+to end.
+"""
 
 PRESETS = {
     "quick": DemoPreset(
