@@ -236,6 +236,25 @@ def repeats_table(finals: dict[str, Sequence[RoundResult]], tasks: tuple[str, ..
     return lines
 
 
+def per_task_repeats_table(finals: dict[str, Sequence[RoundResult]], tasks: tuple[str, ...]) -> list[str]:
+    """Markdown rows, one per arm and task: the mean over runs of the success rate, of the success rate with
+    held-out instructions ("-" where a run was not evaluated so) and of the best stage reached as a fraction of
+    the task's stages ("-" where not recorded), each with its 95% Student-t interval across runs."""
+    header = ["arm", "task", "success", "held-out instructions", "mean best stage / max stage"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, runs in finals.items():
+        for task in tasks:
+            held_out = [run.held_out_rate_for(task) for run in runs]
+            stages = [run.stage_progress_for(task) for run in runs]
+            cells = [
+                str(mean_rate([run.eval_rate_for(task).value for run in runs])),
+                str(mean_rate([rate.value for rate in held_out])) if all(r.trials for r in held_out) else "-",
+                str(mean_rate(stages)) if None not in stages else "-",
+            ]
+            lines.append("| " + " | ".join([name, task, *cells]) + " |")
+    return lines
+
+
 def _paired_outcomes(first: RoundResult, second: RoundResult, task: str) -> list[tuple[bool, bool]]:
     """Both results' outcomes on each evaluation seed of ``task`` that both completed."""
     return _pairs(first.eval_outcomes.get(task, {}), second.eval_outcomes.get(task, {}))
