@@ -32,7 +32,7 @@ from pathlib import Path
 from lwd_experiment.demo_loop import DemoLoop
 from lwd_experiment.learner_arms import LEARNER_ARMS
 from lwd_experiment.presets import INPUTS, PRESETS, DemoPreset, preset
-from lwd_experiment.report import RoundResult, paired_table, repeats_table
+from lwd_experiment.report import RoundResult, paired_table, per_task_repeats_table, repeats_table
 from lwd_experiment.seed_splits import EVALUATION_SPLITS
 
 
@@ -103,6 +103,11 @@ def summary_lines(chosen: DemoPreset, split: str, finals: dict[str, list[RoundRe
         "Final success, mean over runs with a 95% Student-t interval across runs",
         "",
         *repeats_table(finals, chosen.tasks),
+        "",
+        "Per task, mean over runs with a 95% Student-t interval across runs: success, success with held-out "
+        "instructions, and the best stage reached as a fraction of the task's stages (partial progress)",
+        "",
+        *per_task_repeats_table(finals, chosen.tasks),
     ]
     if len(finals) > 1:
         lines += [

@@ -1,7 +1,14 @@
 """Success intervals, seed-paired comparisons and means over repeated runs of the demo's evaluation."""
 
 import pytest
-from lwd_experiment.report import RoundResult, instruction_comparison, paired_table, repeats_table
+from lwd_experiment.report import (
+    RoundResult,
+    instruction_comparison,
+    paired_table,
+    per_task_repeats_table,
+    repeats_table,
+    write_report,
+)
 from lwd_experiment.stats import mean_rate, paired_comparison, student_t_quantile
 from lwd_interfaces.success_rate import wilson_rate
 
@@ -100,3 +107,51 @@ def test_instruction_comparison_pairs_trained_and_held_out_outcomes_seed_by_seed
     comparison = instruction_comparison(result)
     assert (comparison.only_first, comparison.only_second, comparison.both, comparison.neither) == (1, 1, 1, 1)
     assert result.held_out_instruction_rate.trials == 4 and result.held_out_instruction_rate.successes == 2
+
+
+def suite_result(round_index: int) -> RoundResult:
+    """A round of three tasks, one of them long (15 stages), with stages, fleet and held-out outcomes."""
+    result = result_with({"a": {1: True, 2: False}, "b": {1: False, 2: False}, "long": {1: False, 2: False}})
+    result.round_index = round_index
+    result.eval_stages = {"a": {1: 4, 2: 2}, "b": {1: 0, 2: 1}, "long": {1: 6, 2: 3}}
+    result.max_stages = {"a": 4, "b": 4, "long": 15}
+    result.fleet_outcomes = {"a": {7: True}, "b": {8: False, 9: True}, "long": {10: False}}
+    result.held_out_instruction_outcomes = {"a": {1: False}, "b": {1: True}, "long": {1: False}}
+    return result
+
+
+def test_stage_progress_is_the_mean_best_stage_over_the_tasks_own_stages():
+    result = suite_result(1)
+    assert result.stage_progress_for("long") == pytest.approx(4.5 / 15)
+    assert result.stage_cell("long") == "4.5/15 (30%)" and result.stage_cell("a") == "3.0/4 (75%)"
+    assert result.stage_progress_for("missing") is None and result.stage_cell("missing") == "-"
+    assert str(result.fleet_rate_for("b")).endswith("(1/2)") and str(result.held_out_rate_for("b")).endswith("(1/1)")
+
+
+def test_the_report_gives_every_task_its_success_stages_held_out_and_fleet_rows_and_plots(tmp_path):
+    rounds = [suite_result(0), suite_result(1)]
+    rounds[0].fleet_outcomes = {}
+    rounds[0].held_out_instruction_outcomes = {}
+    text = write_report(tmp_path, "suite", rounds, []).read_text()
+    assert "| round | task | success, no operator | mean best stage | held-out instructions | fleet success |" in text
+    rows = {tuple(cell.strip() for cell in line.split("|")[1:3]): line for line in text.splitlines()}
+    assert {("0", task) for task in ("a", "b", "long")} | {("1", task) for task in ("a", "b", "long")} <= set(rows)
+    long_final = rows[("1", "long")].split(" | ")
+    assert long_final[2].endswith("(0/2)") and long_final[3] == "4.5/15 (30%)"
+    assert long_final[4].endswith("(0/1)") and long_final[5].endswith("(0/1) |")
+    assert rows[("0", "b")].endswith("| - | - |"), "round 0 ran no fleet and no held-out evaluation"
+    for name in ("success.png", "stages.png", "interventions.png"):
+        assert (tmp_path / name).stat().st_size > 0 and f"({name})" in text
+
+
+def test_per_task_repeats_table_gives_each_arm_and_task_its_mean_success_held_out_and_stages():
+    runs = [suite_result(1), suite_result(1)]
+    runs[1].eval_stages = {"a": {1: 4, 2: 4}, "b": {1: 0, 2: 0}, "long": {1: 15, 2: 0}}
+    frozen = [suite_result(1)]
+    frozen[0].held_out_instruction_outcomes = {}
+    frozen[0].eval_stages = {}
+    header, _rule, *rows = per_task_repeats_table({"lwd": runs, "bc": frozen}, ("a", "long"))
+    assert header == "| arm | task | success | held-out instructions | mean best stage / max stage |"
+    assert rows[1] == f"| lwd | long | {mean_rate([0.0, 0.0])} | {mean_rate([0.0, 0.0])} | {mean_rate([0.3, 0.5])} |"
+    assert rows[2] == "| bc | a | 50% (1 run) | - | - |", "not evaluated with held-out instructions or stages: -"
+    assert len(rows) == 4

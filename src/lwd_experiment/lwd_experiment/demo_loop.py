@@ -26,11 +26,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import imageio.v2 as imageio
 import numpy as np
 from lwd_interfaces.progress import PREFIX as PROGRESS_PREFIX
 from lwd_sim.process_fleet import JobFailure, ProcessFleet
+from lwd_sim.tasks import TASKS
 
 from lwd_experiment.learner_arms import LEARNER_ARMS, LearnerArm
 from lwd_experiment.presets import DemoPreset
@@ -42,6 +44,8 @@ KEY_NAME = "release"
 """The demo's release key pair: ``<work_dir>/keys/release.key`` and ``release.pub``."""
 
 CHANNEL = "stable"
+
+T = TypeVar("T")
 
 
 class DemoError(RuntimeError):
@@ -168,8 +172,8 @@ class DemoLoop:
         return private
 
     def robot_settings(self) -> list[RobotSettings]:
-        """The settings of the preset's robots: the demo's store and release key, the preset's tasks, step limit
-        and fleet sampling noise."""
+        """The settings of the preset's robots: the demo's store and release key, the preset's tasks, their step
+        budgets and the fleet sampling noise."""
         preset = self.preset
         return [
             RobotSettings(
@@ -180,6 +184,7 @@ class DemoLoop:
                 trusted_keys=(str(self.keys / f"{KEY_NAME}.pub"),),
                 tasks=preset.tasks,
                 max_steps=preset.max_steps,
+                task_max_steps=tuple((task, preset.max_steps_for(task)) for task in preset.tasks),
                 fleet_noise_scale=preset.fleet_noise_scale,
             )
             for index in range(preset.robots)
@@ -258,6 +263,7 @@ class DemoLoop:
         seeds = split_seeds(split, preset.final_eval_episodes_per_task if final else preset.eval_episodes_per_task)
         trained_until = max(summary.ended_unix for summary in deployed) if deployed else None
         result = self._evaluate(fleet, round_index, split, seeds, "after.gif" if final else "", trained_until)
+        result.fleet_outcomes = self._outcomes(deployed)
         result.fleet_successes = sum(s.success for s in deployed)
         result.fleet_episodes = len(deployed)
         result.fleet_interventions = sum(s.interventions for s in deployed)
@@ -287,6 +293,8 @@ class DemoLoop:
             for summary in sorted(done, key=lambda s: s.started_unix):
                 result.turnaround_s.setdefault(summary.robot_id, summary.started_unix - trained_until)
         result.eval_outcomes = self._outcomes(done)
+        result.eval_stages = self._per_task(done, lambda summary: summary.best_stage)
+        result.max_stages = {task: TASKS[task].max_stage for task in self.preset.tasks}
         turnaround = f"; turnaround {max(result.turnaround_s.values()):.0f} s" if result.turnaround_s else ""
         self.progress.stage(
             f"round {round_index} policy {result.policy_version}: {split} success {result.eval_rate}{turnaround}"
@@ -308,8 +316,12 @@ class DemoLoop:
 
     def _outcomes(self, done: list[EpisodeSummary]) -> dict[str, dict[int, bool]]:
         """Each task's success per seed, seeds in order."""
+        return self._per_task(done, lambda summary: bool(summary.success))
+
+    def _per_task(self, done: list[EpisodeSummary], value: Callable[[EpisodeSummary], T]) -> dict[str, dict[int, T]]:
+        """Each task's ``value`` of its episodes per seed, seeds in order."""
         return {
-            task: {s.seed: bool(s.success) for s in sorted(done, key=lambda s: s.seed) if s.task == task}
+            task: {s.seed: value(s) for s in sorted(done, key=lambda s: s.seed) if s.task == task}
             for task in self.preset.tasks
         }
 
@@ -378,6 +390,9 @@ class DemoLoop:
             "split": self.split,
             "final_held_out_instructions": str(last.held_out_instruction_rate),
             "final_held_out_instructions_rate": last.held_out_instruction_rate.value,
+            "base_per_task": {task: str(first.eval_rate_for(task)) for task in preset.tasks},
+            "final_per_task": {task: str(last.eval_rate_for(task)) for task in preset.tasks},
+            "final_stage_progress_per_task": {task: last.stage_progress_for(task) for task in preset.tasks},
         }
         (self.work_dir / "report" / "facts.json").write_text(json.dumps(facts, indent=2) + "\n")
         return summary

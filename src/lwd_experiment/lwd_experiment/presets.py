@@ -1,10 +1,11 @@
-"""Sizes of the demo: ``quick`` for CI, ``default`` for a laptop, ``full`` for the benchmark."""
+"""Sizes of the demo: ``quick`` for CI, ``default`` for a laptop, ``full`` for the benchmark, ``suite``: all tasks."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
 from lwd_policy.config import VLAConfig
+from lwd_sim.tasks import SHORT_HORIZON, TASKS
 
 INPUTS = ("pixels", "privileged")
 """What a demo's policy may read: see ``DemoPreset.inputs``."""
@@ -34,6 +35,10 @@ class DemoPreset:
     ``perception_steps``: from pixels (ignored with privileged inputs), BC first trains the object head and the
     vision trunk alone for that many steps and then freezes them (``PretrainConfig.perception_steps``); 0 trains
     them jointly with the policy.
+
+    ``max_steps`` is the step budget of an episode of a short task; a longer task gets proportionally more
+    (:meth:`max_steps_for`). ``task_objects`` must cover the task with the most objects; a task with fewer
+    leaves the remaining slots zero (privileged) or unlabelled (pixels).
     """
 
     name: str
@@ -58,6 +63,19 @@ class DemoPreset:
     def __post_init__(self) -> None:
         if self.inputs not in INPUTS:
             raise ValueError(f"unknown policy inputs {self.inputs!r}; valid inputs are {list(INPUTS)}")
+        unknown = [task for task in self.tasks if task not in TASKS]
+        if unknown:
+            raise ValueError(f"unknown tasks {unknown}; valid tasks are {sorted(TASKS)}")
+        most = max((len(TASKS[task].objects) for task in self.tasks), default=0)
+        if self.task_objects < most:
+            raise ValueError(f"task_objects {self.task_objects} < the {most} objects of the preset's largest task")
+
+    def max_steps_for(self, task: str) -> int:
+        """The control steps an episode of ``task`` may run: ``max_steps`` scaled by the task's demonstration
+        horizon over a short task's (``TaskSpec.horizon`` / ``SHORT_HORIZON``), so the long ``tidy_cubes``
+        (horizon 2000, about 1,100 operator steps) gets five times ``max_steps`` instead of being cut a quarter
+        of the way through, and a short task keeps ``max_steps``."""
+        return self.max_steps * TASKS[task].horizon // SHORT_HORIZON
 
     def vla_config(self) -> VLAConfig:
         """The VLA architecture this preset trains."""
@@ -65,6 +83,37 @@ class DemoPreset:
             return VLAConfig(perceived_objects=self.task_objects)
         return VLAConfig(object_slots=self.task_objects)
 
+
+SUITE = DemoPreset(
+    name="suite",
+    tasks=tuple(TASKS),
+    task_objects=max(len(spec.objects) for spec in TASKS.values()),
+    demos_per_task=100,
+    bc_steps=12000,
+    rounds=4,
+    episodes_per_round=24,
+    updates_per_round=500,
+    eval_episodes_per_task=10,
+    final_eval_episodes_per_task=50,
+    held_out_instruction_episodes_per_task=10,
+)
+"""Every task of :data:`lwd_sim.tasks.TASKS` (issue 20: the semantic ``pick_colour``, the long ``tidy_cubes``), sized
+for ``bench/learning.py --preset suite`` (four arms, one run) in one evening on 2 cores.
+
+Episodes of the short tasks run up to 300 steps as in ``default``, ``tidy_cubes`` up to 1,500
+(:meth:`DemoPreset.max_steps_for`); six object slots fit ``tidy_cubes`` (five cubes and the bin). The sizes
+trade the number of seeds for the tasks: 100 demonstrations per task (600 in all, two thirds of ``default``'s
+per task), 12,000 BC steps as in ``full`` for six tasks, 4 rounds of 24 fleet episodes (4 per task) and 500
+updates, and 50 final seeds per task (300 episodes pooled; ±14 points per task at 50%), 10 per task between
+rounds and with held-out instructions. An evaluation seed costs up to 3,000 control steps (five 300-step
+tasks and one of 1,500) against 600 in ``default``, so evaluations dominate.
+
+Estimate, not a measurement (from ``default``'s rates on the idle VM: 225 recorded operator steps/s and 300
+policy steps/s over 2 robots, 10 BC steps/s, 6.4 trainer updates/s): demonstrations 13 min, BC 22 min, per
+training arm 34 min (base 8, rounds 24, held-out 2), frozen BC 10 min: about 2 h 30 min for the four arms
+on an idle VM, an evening on a shared one. The scaled-down run of ``test/system/test_demo_suite.py`` ran end
+to end.
+"""
 
 PRESETS = {
     "quick": DemoPreset(
@@ -95,6 +144,7 @@ PRESETS = {
         final_eval_episodes_per_task=100,
         held_out_instruction_episodes_per_task=100,
     ),
+    "suite": SUITE,
 }
 
 

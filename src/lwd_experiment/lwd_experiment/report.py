@@ -4,7 +4,7 @@ tables that compare learner arms, seed by seed and across repeated runs."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -24,7 +24,9 @@ class RoundResult:
     ``eval_outcomes`` maps each task to the success of each evaluation seed (of the seed split
     ``eval_split``, trained instructions), so that two policies evaluated on the same seeds can be compared
     seed by seed. ``held_out_instruction_outcomes`` is the same for instructions no episode was recorded with,
-    on seeds of the same split; only the final policy of a run is evaluated that way.
+    on seeds of the same split; only the final policy of a run is evaluated that way. ``eval_stages`` holds each
+    evaluation seed's best stage reward, of the task's ``max_stages``, so partial progress on a long task shows
+    where success does not; ``fleet_outcomes`` is each task's fleet success per seed (operator allowed).
     """
 
     round_index: int
@@ -42,6 +44,9 @@ class RoundResult:
     turnaround_s: dict[str, float] = field(default_factory=dict)
     """Per robot: seconds from the end of the newest episode this version trained on to the start of the robot's
     first episode on it (robots hot-swap between episodes, so that is always their next episode)."""
+    eval_stages: dict[str, dict[int, int]] = field(default_factory=dict)
+    max_stages: dict[str, int] = field(default_factory=dict)
+    fleet_outcomes: dict[str, dict[int, bool]] = field(default_factory=dict)
 
     @property
     def fleet_rate(self) -> Rate:
@@ -57,6 +62,31 @@ class RoundResult:
         """Evaluation success on one task."""
         outcomes = self.eval_outcomes.get(task, {})
         return wilson_rate(sum(outcomes.values()), len(outcomes))
+
+    def held_out_rate_for(self, task: str) -> Rate:
+        """Success with held-out instructions on one task (0 trials when not evaluated)."""
+        outcomes = self.held_out_instruction_outcomes.get(task, {})
+        return wilson_rate(sum(outcomes.values()), len(outcomes))
+
+    def fleet_rate_for(self, task: str) -> Rate:
+        """Success of the deployed fleet on one task (operator interventions allowed)."""
+        outcomes = self.fleet_outcomes.get(task, {})
+        return wilson_rate(sum(outcomes.values()), len(outcomes))
+
+    def stage_progress_for(self, task: str) -> float | None:
+        """Mean over the evaluation seeds of the best stage reached, as a fraction of the task's max stage
+        (None when the task's stages were not recorded)."""
+        stages = self.eval_stages.get(task, {})
+        if not stages or not self.max_stages.get(task):
+            return None
+        return sum(stages.values()) / len(stages) / self.max_stages[task]
+
+    def stage_cell(self, task: str) -> str:
+        """The task's stage progress for a table: "mean best stage/max stage (fraction)", "-" when unknown."""
+        progress = self.stage_progress_for(task)
+        if progress is None:
+            return "-"
+        return f"{progress * self.max_stages[task]:.1f}/{self.max_stages[task]} ({progress:.0%})"
 
     @property
     def held_out_instruction_rate(self) -> Rate:
@@ -85,12 +115,17 @@ def instruction_comparison(result: RoundResult) -> PairedComparison:
 
 
 def write_report(folder: Path, title: str, rounds: list[RoundResult], notes: list[str]) -> Path:
-    """Write summary.md, results.json and the PNG plots into ``folder``; return the summary path."""
+    """Write summary.md, results.json and the PNG plots into ``folder``; return the summary path.
+
+    The rounds table gives pooled and per-task success; the per-task table gives, for every round and task,
+    success with no operator, the mean best stage, success with held-out instructions and the fleet's success.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "results.json").write_text(json.dumps([asdict(r) for r in rounds], indent=2) + "\n")
-    _plot_success(folder / "success.png", rounds)
-    _plot_interventions(folder / "interventions.png", rounds)
     tasks = sorted({task for r in rounds for task in r.eval_outcomes})
+    _plot_success(folder / "success.png", rounds, tasks)
+    _plot_stages(folder / "stages.png", rounds, tasks)
+    _plot_interventions(folder / "interventions.png", rounds)
     lines = [f"# {title}", "", *notes, ""]
     header = [
         "round",
@@ -122,12 +157,40 @@ def write_report(folder: Path, title: str, rounds: list[RoundResult], notes: lis
             turnaround,
         ]
         lines.append("| " + " | ".join(row) + " |")
-    lines += ["", "![success per round](success.png)", "", "![interventions per round](interventions.png)"]
+    lines += [
+        "",
+        "Per task: success with no operator, mean best stage reached (of the task's stages), success with "
+        "held-out instructions, fleet success with the operator",
+        "",
+        *per_task_round_table(rounds, tasks),
+    ]
+    lines += [
+        "",
+        "![success per round](success.png)",
+        "",
+        "![stage progress per round](stages.png)",
+        "",
+        "![interventions per round](interventions.png)",
+    ]
     if (folder / "before.gif").exists() and (folder / "after.gif").exists():
         lines += ["", "Before training: ![before](before.gif) After training: ![after](after.gif)"]
     summary = folder / "summary.md"
     summary.write_text("\n".join(lines) + "\n")
     return summary
+
+
+def per_task_round_table(rounds: list[RoundResult], tasks: list[str]) -> list[str]:
+    """Markdown rows, one per round and task: evaluation success, mean best stage, held-out instruction success
+    and fleet success on that task ("-" for what the round did not measure)."""
+    header = ["round", "task", "success, no operator", "mean best stage", "held-out instructions", "fleet success"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rounds:
+        for task in tasks:
+            held_out = str(r.held_out_rate_for(task)) if task in r.held_out_instruction_outcomes else "-"
+            fleet = str(r.fleet_rate_for(task)) if r.fleet_outcomes.get(task) else "-"
+            row = [str(r.round_index), task, str(r.eval_rate_for(task)), r.stage_cell(task), held_out, fleet]
+            lines.append("| " + " | ".join(row) + " |")
+    return lines
 
 
 def paired_table(finals: dict[str, Sequence[RoundResult]], tasks: tuple[str, ...]) -> list[str]:
@@ -173,6 +236,25 @@ def repeats_table(finals: dict[str, Sequence[RoundResult]], tasks: tuple[str, ..
     return lines
 
 
+def per_task_repeats_table(finals: dict[str, Sequence[RoundResult]], tasks: tuple[str, ...]) -> list[str]:
+    """Markdown rows, one per arm and task: the mean over runs of the success rate, of the success rate with
+    held-out instructions ("-" where a run was not evaluated so) and of the best stage reached as a fraction of
+    the task's stages ("-" where not recorded), each with its 95% Student-t interval across runs."""
+    header = ["arm", "task", "success", "held-out instructions", "mean best stage / max stage"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, runs in finals.items():
+        for task in tasks:
+            held_out = [run.held_out_rate_for(task) for run in runs]
+            stages = [run.stage_progress_for(task) for run in runs]
+            cells = [
+                str(mean_rate([run.eval_rate_for(task).value for run in runs])),
+                str(mean_rate([rate.value for rate in held_out])) if all(r.trials for r in held_out) else "-",
+                str(mean_rate(stages)) if None not in stages else "-",
+            ]
+            lines.append("| " + " | ".join([name, task, *cells]) + " |")
+    return lines
+
+
 def _paired_outcomes(first: RoundResult, second: RoundResult, task: str) -> list[tuple[bool, bool]]:
     """Both results' outcomes on each evaluation seed of ``task`` that both completed."""
     return _pairs(first.eval_outcomes.get(task, {}), second.eval_outcomes.get(task, {}))
@@ -183,8 +265,9 @@ def _pairs(a: dict[int, bool], b: dict[int, bool]) -> list[tuple[bool, bool]]:
     return [(a[seed], b[seed]) for seed in sorted(a.keys() & b.keys())]
 
 
-def _plot_success(path: Path, rounds: list[RoundResult]) -> None:
-    figure, axis = plt.subplots(figsize=(6, 3.5))
+def _plot_success(path: Path, rounds: list[RoundResult], tasks: list[str]) -> None:
+    """Left: pooled success per round with 95% intervals and the fleet's; right: each task's success per round."""
+    figure, (axis, per_task) = plt.subplots(1, 2, figsize=(11, 3.8))
     for split, marker in (("validation", "o"), ("test", "D")):
         evaluated = [r for r in rounds if r.eval_split == split]
         if not evaluated:
@@ -207,10 +290,41 @@ def _plot_success(path: Path, rounds: list[RoundResult]) -> None:
     axis.set_ylabel("success rate")
     axis.set_ylim(0, 1.05)
     axis.grid(alpha=0.3)
-    axis.legend(loc="lower right")
+    axis.legend(loc="lower right", fontsize="small")
+    _plot_per_task(per_task, rounds, tasks, lambda r, task: r.eval_rate_for(task).value, "success rate, no operator")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def _plot_stages(path: Path, rounds: list[RoundResult], tasks: list[str]) -> None:
+    """Each task's mean best stage per round, as a fraction of its stages: partial progress success hides."""
+    figure, axis = plt.subplots(figsize=(6, 3.8))
+    _plot_per_task(axis, rounds, tasks, RoundResult.stage_progress_for, "mean best stage / max stage")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _plot_per_task(
+    axis: plt.Axes,
+    rounds: list[RoundResult],
+    tasks: list[str],
+    value: Callable[[RoundResult, str], float | None],
+    label: str,
+) -> None:
+    """One line per task of ``value(round, task)`` over the rounds that evaluated the task."""
+    for task in tasks:
+        points = [(r.round_index, value(r, task)) for r in rounds if r.eval_outcomes.get(task)]
+        points = [(index, y) for index, y in points if y is not None]
+        if points:
+            axis.plot(*zip(*points, strict=True), marker="o", label=task)
+    axis.set_xlabel("round (policy version deployed)")
+    axis.set_ylabel(label)
+    axis.set_ylim(0, 1.05)
+    axis.grid(alpha=0.3)
+    if tasks:
+        axis.legend(loc="upper left", fontsize="small")
 
 
 def _plot_interventions(path: Path, rounds: list[RoundResult]) -> None:

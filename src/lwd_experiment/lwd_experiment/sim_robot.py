@@ -94,6 +94,9 @@ class RobotSettings:
     image_height: int = 96
     image_width: int = 128
     max_steps: int = 300
+    task_max_steps: tuple[tuple[str, int], ...] = ()
+    """(task, steps) pairs: the step budget of that task's episodes, in place of ``max_steps``
+    (``DemoPreset.max_steps_for`` gives a long task a longer one)."""
     record: bool = True
     human_like_operator: bool = True
     """Live takeovers get reaction delay, noise and mistakes; demonstrations stay clean (curated)."""
@@ -112,6 +115,10 @@ class RobotSettings:
     def __post_init__(self) -> None:
         if not 0.0 <= self.fleet_noise_scale <= 1.0:
             raise ValueError(f"fleet_noise_scale must be in [0, 1], got {self.fleet_noise_scale}")
+
+    def max_steps_for(self, task: str) -> int:
+        """The step budget of an episode of ``task``: its ``task_max_steps`` entry, else ``max_steps``."""
+        return dict(self.task_max_steps).get(task, self.max_steps)
 
 
 @dataclass(frozen=True)
@@ -275,8 +282,8 @@ class SimRobot:
         record: bool,
         capture: bool,
     ) -> int:
-        """Control steps until success or ``max_steps``; returns the last step's stamp."""
-        for step in range(self.settings.max_steps):
+        """Control steps until success or the task's step budget; returns the last step's stamp."""
+        for step in range(self.settings.max_steps_for(summary.task)):
             if capture:
                 summary.frames.append(observation.images[self.settings.cameras[0]])
             policy_command = None

@@ -1,6 +1,8 @@
 """Episode loops that measure the simulator and the scripted operator (used by bench/sim.py).
 
 - ``demonstration_episodes``: whole scripted episodes, success per seed.
+- ``fixed_target_episodes``: the same with an operator that ignores the instruction and always moves one
+  named object, judged on the object the episode's instruction names: the fixed-instruction ablation.
 - ``takeover_episode``: a poor policy drives first (a random joint-space walk, or a very noisy,
   mistake-prone operator), then the scripted operator takes over from whatever state that left
   and must finish the task.
@@ -52,6 +54,37 @@ def demonstration_episodes(
         operator = ScriptedOperator(OperatorConfig(imperfection=imperfection or Imperfection()), seed=seed)
         demo = operator.demonstrate(driver, seed, max_steps=max_steps)
         outcomes.append(EpisodeOutcome(seed, demo.success, demo.steps, operator_steps=demo.steps))
+    driver.close()
+    return outcomes
+
+
+def fixed_target_episodes(
+    task: str, seeds: list[int], target: str, max_steps: int | None = None
+) -> list[EpisodeOutcome]:
+    """Scripted episodes of a task with targets by an operator that ignores the instruction (no cameras).
+
+    The operator plans for ``target`` on every seed (``AlohaSimDriver.reset(target=...)``: the same scene),
+    while success follows the target the seed draws, which the episode's instruction names. An
+    instruction-blind controller thus solves only the seeds that happen to name ``target``: chance, on
+    ``pick_colour``. ``max_steps`` defaults to the task's ``horizon``.
+    """
+    driver = AlohaSimDriver(task, cameras=[])
+    driver.spec.check_target(target)
+    max_steps = driver.spec.horizon if max_steps is None else max_steps
+    outcomes = []
+    for seed in seeds:
+        driver.reset(seed)
+        named = driver.target
+        driver.reset(seed, target=target)
+        operator = ScriptedOperator(seed=seed)
+        operator.reset(driver)
+        operator.take_over(driver, "fixed_instruction")
+        success, steps = False, 0
+        while not success and steps < max_steps:
+            driver.step(operator.command(driver))
+            steps += 1
+            success = driver.spec.stage(driver.contacts(), named) >= driver.max_stage
+        outcomes.append(EpisodeOutcome(seed, success, steps, operator_steps=steps))
     driver.close()
     return outcomes
 

@@ -41,6 +41,9 @@ TIDY_COLOURS = ("red", "green", "blue", "yellow", "purple")
 
 ContactSet = frozenset[tuple[str, str]]
 
+SHORT_HORIZON = 400
+"""The step budget of a short task's scripted demonstration (``TaskSpec.horizon`` unless a task sets its own)."""
+
 INSTRUCTION_SETS = ("trained", "held_out")
 """trained: the paraphrases episodes are recorded with; held_out: paraphrases only evaluations use."""
 
@@ -203,7 +206,7 @@ class TaskSpec:
     """Paraphrases never used by a demonstration or fleet episode, for evaluation only."""
     targets: tuple[str, ...] = ()
     """What an instruction can name (one drawn per episode from the seed); empty: the task names none."""
-    horizon: int = 400
+    horizon: int = SHORT_HORIZON
     """Control steps a scripted demonstration may take (the longest one measured, with margin)."""
 
     def instruction_set(self, name: str) -> tuple[str, ...]:
