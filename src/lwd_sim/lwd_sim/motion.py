@@ -3,7 +3,9 @@
 A plan is a list of phases (approach, descend, close, raise, ...). Each phase turns a ``Scene``
 snapshot (tool poses, object poses, contacts) into one ``ArmGoal`` per arm: a tool-point
 position, a gripper orientation and a gripper opening. The helpers below express the common
-goals: a top-down-ish grasp, staying put, and carrying a held object by its measured position.
+goals: a top-down-ish grasp, staying put, and carrying a held object by its measured position;
+``RightPick`` combines them into the right arm's pick of an object from the table, which the
+pick-and-place and hand-over plans all start with.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ GRASP_FLOOR = 0.022
 """Lowest tool-point height [m] for a grasp: the fingertips reach about 2 cm below it."""
 PICK_PITCH = np.deg2rad(60.0)
 """Downward pitch of the gripper when picking from the table (as in ACT's scripted policies)."""
+CARRY_HEIGHT = 0.14
+"""Height [m] a picked object is raised to before it travels, above every cube and the bin walls."""
 BASE_ROTATION = {"left": np.eye(3), "right": rotation("z", np.pi)}
 """Gripper orientation with the fingers level and pointing at the other arm."""
 LEFT_FINGERS = LEFT_GRIPPER_FINGERS
@@ -76,6 +80,8 @@ class ArmGoal:
 Goals = dict[str, ArmGoal]
 GoalFn = Callable[[Scene, Scene], Goals]
 """(scene now, scene at phase entry) -> goal per arm."""
+ArmGoalFn = Callable[[Scene, Scene], ArmGoal]
+"""(scene now, scene at phase entry) -> goal of one arm."""
 
 
 @dataclass(frozen=True)
@@ -143,3 +149,44 @@ def carry(scene: Scene, side: str, anchor: Scene, obj: str, target: np.ndarray) 
     """Move a held object to ``target`` by moving the tool by the object's position error."""
     position, _ = scene.tools[side]
     return ArmGoal(position + (target - scene.position(obj)), anchor.commanded[side][1], CLOSED)
+
+
+def grippers(right: float, left: float) -> GoalFn:
+    """Both arms stay where they were at phase entry and set their grippers (a grip, a release, a swap)."""
+
+    def goals(scene: Scene, anchor: Scene) -> Goals:
+        return {"right": hold(scene, "right", anchor, right), "left": hold(scene, "left", anchor, left)}
+
+    return goals
+
+
+@dataclass(frozen=True)
+class RightPick:
+    """The right arm's pick of ``body`` from the table: grasp above it, close, raise it to CARRY_HEIGHT.
+
+    ``left`` is the left arm's goal meanwhile (waiting at the meeting point, or staying put), so
+    every plan that picks with the right arm shares one script and differs only in its left arm.
+    """
+
+    body: str
+    left: ArmGoalFn
+
+    def grasp(self, height: float) -> GoalFn:
+        """Open gripper ``height`` above the object, turned to its yaw (a cube's 90 deg symmetry)."""
+
+        def goals(scene: Scene, anchor: Scene) -> Goals:
+            orientation = pick_rotation("right", scene.yaw(self.body, np.pi / 2))
+            right = ArmGoal(above(scene.position(self.body), height), orientation, OPEN)
+            return {"right": right, "left": self.left(scene, anchor)}
+
+        return goals
+
+    def close(self, scene: Scene, anchor: Scene) -> Goals:
+        """The right gripper closes where it stands."""
+        return {"right": hold(scene, "right", anchor, CLOSED), "left": self.left(scene, anchor)}
+
+    def raise_(self, scene: Scene, anchor: Scene) -> Goals:
+        """The held object goes straight up from where it was at phase entry to CARRY_HEIGHT."""
+        start = anchor.position(self.body)
+        target = np.array([start[0], start[1], CARRY_HEIGHT])
+        return {"right": carry(scene, "right", anchor, self.body, target), "left": self.left(scene, anchor)}

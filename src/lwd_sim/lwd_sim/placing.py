@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from lwd_sim.motion import (
-    CLOSED,
     OPEN,
     RIGHT_FINGERS,
     ArmGoal,
@@ -24,16 +23,14 @@ from lwd_sim.motion import (
     Goals,
     Phase,
     Plan,
+    RightPick,
     Scene,
-    above,
     carry,
+    grippers,
     hold,
-    pick_rotation,
 )
 from lwd_sim.scenes import BIN_FLOOR_HALF, BIN_GEOMS, CUBE_HALF
 
-CARRY_HEIGHT = 0.14
-"""Height [m] of a held object while it travels, above every cube and the bin walls."""
 HOVER = 0.05
 """A held object stops this far [m] above its destination before it is lowered onto it."""
 RETREAT = np.array([0.03, 0.0, 0.08])
@@ -73,23 +70,7 @@ def _phases(placement: Placement, final: bool) -> list[Phase]:
     def park(scene: Scene, anchor: Scene) -> ArmGoal:
         return hold(scene, "left", anchor, OPEN)
 
-    def grasp(height: float) -> GoalFn:
-        def goals(scene: Scene, anchor: Scene) -> Goals:
-            rotation = pick_rotation("right", scene.yaw(body, np.pi / 2))
-            return {"right": ArmGoal(above(scene.position(body), height), rotation, OPEN), "left": park(scene, anchor)}
-
-        return goals
-
-    def gripper(opening: float) -> GoalFn:
-        def goals(scene: Scene, anchor: Scene) -> Goals:
-            return {"right": hold(scene, "right", anchor, opening), "left": park(scene, anchor)}
-
-        return goals
-
-    def raise_(scene: Scene, anchor: Scene) -> Goals:
-        start = anchor.position(body)
-        target = np.array([start[0], start[1], CARRY_HEIGHT])
-        return {"right": carry(scene, "right", anchor, body, target), "left": park(scene, anchor)}
+    pick = RightPick(body, park)
 
     def to(height: float) -> GoalFn:
         def goals(scene: Scene, anchor: Scene) -> Goals:
@@ -106,13 +87,13 @@ def _phases(placement: Placement, final: bool) -> list[Phase]:
         return _holds(scene, body)
 
     return [
-        Phase(f"approach_{body}", f"grasp_{body}", grasp(0.07), tolerance=0.015),
-        Phase(f"descend_{body}", f"grasp_{body}", grasp(0.002), tolerance=0.008, max_linear=0.006),
-        Phase(f"close_{body}", f"grasp_{body}", gripper(CLOSED), dwell=12, tolerance=0.02),
-        Phase(f"raise_{body}", f"grasp_{body}", raise_, requires=holds, tolerance=0.015),
+        Phase(f"approach_{body}", f"grasp_{body}", pick.grasp(0.07), tolerance=0.015),
+        Phase(f"descend_{body}", f"grasp_{body}", pick.grasp(0.002), tolerance=0.008, max_linear=0.006),
+        Phase(f"close_{body}", f"grasp_{body}", pick.close, dwell=12, tolerance=0.02),
+        Phase(f"raise_{body}", f"grasp_{body}", pick.raise_, requires=holds, tolerance=0.015),
         Phase(f"transport_{body}", f"place_{body}", to(HOVER), requires=holds, tolerance=0.01),
         Phase(f"lower_{body}", f"place_{body}", to(0.0), requires=holds, tolerance=0.006, max_linear=0.004),
-        Phase(f"release_{body}", f"place_{body}", gripper(OPEN), dwell=10, tolerance=0.02),
+        Phase(f"release_{body}", f"place_{body}", grippers(OPEN, OPEN), dwell=10, tolerance=0.02),
         Phase(f"retreat_{body}", f"place_{body}", retreat, tolerance=0.02, final=final),
     ]
 

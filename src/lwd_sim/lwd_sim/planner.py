@@ -3,12 +3,12 @@
 A plan is a list of phases (approach, descend, close, raise, meet, hand over / insert...). Each
 phase turns a ``Scene`` snapshot (tool poses, object poses, contacts) into one ``ArmGoal`` per
 arm: a tool-point position, a gripper orientation and a gripper opening (the building blocks are
-in :mod:`lwd_sim.motion`, the pick-and-place plans in :mod:`lwd_sim.placing`, the long
-``tidy_cubes`` plan in :mod:`lwd_sim.tidying`). Targets are recomputed
-every step from live object poses, and while an arm holds an object the goal is expressed for the
-*object* and converted to a tool goal through the measured tool-object offset, so grasp offsets
-do not matter. ``Plan.infer`` picks the phase to start from in any state (a reset, or wherever a
-policy left the robot), which is what makes live takeovers possible.
+in :mod:`lwd_sim.motion`, the cube hand-over in :mod:`lwd_sim.handover`, the pick-and-place
+plans in :mod:`lwd_sim.placing`, the long ``tidy_cubes`` plan in :mod:`lwd_sim.tidying`). Targets
+are recomputed every step from live object poses, and while an arm holds an object the goal is
+expressed for the *object* and converted to a tool goal through the measured tool-object offset,
+so grasp offsets do not matter. ``Plan.infer`` picks the phase to start from in any state (a
+reset, or wherever a policy left the robot), which is what makes live takeovers possible.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from lwd_sim.kinematics import rotation
+from lwd_sim.handover import LEFT_MEET, LEFT_WAIT, MEET, Handover
 from lwd_sim.motion import (
     CLOSED,
     LEFT_FINGERS,
@@ -32,6 +32,7 @@ from lwd_sim.motion import (
     above,
     align,
     carry,
+    grippers,
     hold,
     pick_rotation,
 )
@@ -48,9 +49,8 @@ arm picks it up itself, which meets the task's success condition (left gripper h
 def _cube_plan(task: str = "transfer_cube", body: str = "box", geom: str = "red_box", target: str = "") -> Plan:
     """Right arm picks the cube ``body`` (collision geom ``geom``) and hands it to the left arm."""
     # One motion script, read top to bottom as the operator performs it; splitting it would scatter the waypoints.
-    meet = np.array([0.0, 0.5, 0.22])
-    left_meet = rotation("x", np.pi / 2)
-    left_wait = ArmGoal(meet + np.array([-0.16, 0.0, 0.0]), left_meet, OPEN)
+    handover = Handover(body, MEET, LEFT_MEET, LEFT_WAIT)
+    pick = handover.pick
 
     def right_holds(scene: Scene) -> bool:
         return scene.touching(geom, RIGHT_FINGERS)
@@ -60,39 +60,6 @@ def _cube_plan(task: str = "transfer_cube", body: str = "box", geom: str = "red_
 
     def lifted(scene: Scene) -> bool:
         return not scene.touching(geom, ("table",))
-
-    def approach(scene: Scene, anchor: Scene) -> Goals:
-        cube = scene.position(body)
-        grasp = pick_rotation("right", scene.yaw(body, np.pi / 2))
-        return {"right": ArmGoal(above(cube, 0.07), grasp, OPEN), "left": left_wait}
-
-    def descend(scene: Scene, anchor: Scene) -> Goals:
-        cube = scene.position(body)
-        grasp = pick_rotation("right", scene.yaw(body, np.pi / 2))
-        return {"right": ArmGoal(above(cube, 0.002), grasp, OPEN), "left": left_wait}
-
-    def close(scene: Scene, anchor: Scene) -> Goals:
-        return {"right": hold(scene, "right", anchor, CLOSED), "left": left_wait}
-
-    def raise_(scene: Scene, anchor: Scene) -> Goals:
-        start = anchor.position(body)
-        return {"right": carry(scene, "right", anchor, body, np.array([start[0], start[1], 0.14])), "left": left_wait}
-
-    def to_meet(scene: Scene, anchor: Scene) -> Goals:
-        return {"right": carry(scene, "right", anchor, body, meet), "left": left_wait}
-
-    def reach(scene: Scene, anchor: Scene) -> Goals:
-        cube = scene.position(body)
-        return {
-            "right": carry(scene, "right", anchor, body, meet),
-            "left": ArmGoal(cube + np.array([-0.012, 0.0, 0.0]), left_meet, OPEN),
-        }
-
-    def both_closed(scene: Scene, anchor: Scene) -> Goals:
-        return {"right": hold(scene, "right", anchor, CLOSED), "left": hold(scene, "left", anchor, CLOSED)}
-
-    def right_open(scene: Scene, anchor: Scene) -> Goals:
-        return {"right": hold(scene, "right", anchor, OPEN), "left": hold(scene, "left", anchor, CLOSED)}
 
     def retreat(scene: Scene, anchor: Scene) -> Goals:
         right_position, right_rotation = anchor.commanded["right"]
@@ -110,25 +77,22 @@ def _cube_plan(task: str = "transfer_cube", body: str = "box", geom: str = "red_
 
         return goals
 
-    def left_close(scene: Scene, anchor: Scene) -> Goals:
-        return {"right": hold(scene, "right", anchor, OPEN), "left": hold(scene, "left", anchor, CLOSED)}
-
     def left_raise(scene: Scene, anchor: Scene) -> Goals:
-        return {"right": hold(scene, "right", anchor, OPEN), "left": carry(scene, "left", anchor, body, meet)}
+        return {"right": hold(scene, "right", anchor, OPEN), "left": carry(scene, "left", anchor, body, handover.meet)}
 
     phases = (
-        Phase("approach", "grasp", approach, tolerance=0.015),
-        Phase("descend", "grasp", descend, tolerance=0.008, max_linear=0.006),
-        Phase("close", "grasp", close, dwell=12, tolerance=0.02),
-        Phase("raise", "grasp", raise_, requires=right_holds, tolerance=0.015),
-        Phase("to_meet", "grasp", to_meet, requires=right_holds, tolerance=0.01),
-        Phase("reach", "handover", reach, requires=right_holds, tolerance=0.008, max_linear=0.006),
-        Phase("left_close", "handover", both_closed, requires=right_holds, dwell=12, tolerance=0.02),
-        Phase("right_open", "handover", right_open, requires=left_holds, dwell=12, tolerance=0.02),
+        Phase("approach", "grasp", pick.grasp(0.07), tolerance=0.015),
+        Phase("descend", "grasp", pick.grasp(0.002), tolerance=0.008, max_linear=0.006),
+        Phase("close", "grasp", pick.close, dwell=12, tolerance=0.02),
+        Phase("raise", "grasp", pick.raise_, requires=right_holds, tolerance=0.015),
+        Phase("to_meet", "grasp", handover.to_meet, requires=right_holds, tolerance=0.01),
+        Phase("reach", "handover", handover.reach, requires=right_holds, tolerance=0.008, max_linear=0.006),
+        Phase("left_close", "handover", grippers(CLOSED, CLOSED), requires=right_holds, dwell=12, tolerance=0.02),
+        Phase("right_open", "handover", grippers(OPEN, CLOSED), requires=left_holds, dwell=12, tolerance=0.02),
         Phase("retreat", "handover", retreat, requires=left_holds, tolerance=0.02, final=True),
         Phase("left_approach", "grasp", left_grasp(0.07, OPEN), tolerance=0.015),
         Phase("left_descend", "grasp", left_grasp(0.002, OPEN), tolerance=0.008, max_linear=0.006),
-        Phase("left_grip", "grasp", left_close, dwell=12, tolerance=0.02),
+        Phase("left_grip", "grasp", grippers(OPEN, CLOSED), dwell=12, tolerance=0.02),
         Phase("left_raise", "grasp", left_raise, requires=left_holds, tolerance=0.015, final=True),
     )
 
@@ -167,9 +131,6 @@ def _insertion_plan() -> Plan:
             "left": ArmGoal(above(socket, height), pick_rotation("left", scene.yaw("socket", np.pi)), OPEN),
         }
 
-    def close(scene: Scene, anchor: Scene) -> Goals:
-        return {"right": hold(scene, "right", anchor, CLOSED), "left": hold(scene, "left", anchor, CLOSED)}
-
     def raise_(scene: Scene, anchor: Scene) -> Goals:
         peg, socket = anchor.position("peg"), anchor.position("socket")
         return {
@@ -198,7 +159,7 @@ def _insertion_plan() -> Plan:
     phases = (
         Phase("approach", "grasp", lambda scene, anchor: grasps(scene, 0.07), tolerance=0.015),
         Phase("descend", "grasp", lambda scene, anchor: grasps(scene, 0.002), tolerance=0.008, max_linear=0.006),
-        Phase("close", "grasp", close, dwell=15, tolerance=0.02),
+        Phase("close", "grasp", grippers(CLOSED, CLOSED), dwell=15, tolerance=0.02),
         Phase("raise", "grasp", raise_, requires=both_hold, tolerance=0.015),
         Phase("to_meet", "insert", to_meet, requires=both_hold, tolerance=0.01),
         Phase("align", "insert", line_up(0.15), requires=both_hold, tolerance=0.005, max_linear=0.005),

@@ -13,31 +13,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from lwd_sim.kinematics import rotation
+from lwd_sim.handover import LEFT_MEET, LEFT_WAIT, MEET, Handover
 from lwd_sim.motion import (
     CLOSED,
     LEFT_FINGERS,
     OPEN,
     RIGHT_FINGERS,
     ArmGoal,
-    GoalFn,
     Goals,
     Phase,
     Plan,
     Scene,
-    above,
     carry,
+    grippers,
     hold,
-    pick_rotation,
 )
 from lwd_sim.scenes import BIN_FLOOR_HALF, cube_body
 from lwd_sim.tasks import TIDY_COLOURS
 
-MEET = np.array([0.0, 0.5, 0.22])
-"""Where the right arm presents a cube to the left arm [m] (transfer_cube's meeting point)."""
-LEFT_MEET = rotation("x", np.pi / 2)
-"""Left gripper orientation at the meeting point: fingers level, closing vertically on the cube."""
-LEFT_WAIT = ArmGoal(MEET + np.array([-0.16, 0.0, 0.0]), LEFT_MEET, OPEN)
 LEFT_LEVEL = np.eye(3)
 """Left gripper orientation over the bin: the hand-over grip rolled 90 deg about the gripper's own
 axis, so the fingers are level and the cube falls straight down between them when they open (in
@@ -69,42 +62,14 @@ def _cube_phases(colour: str, final: bool) -> list[Phase]:
     # One motion script per cube, read top to bottom as the operator performs it.
     body = cube_body(colour)
     slot = np.array([*SLOTS[colour], DROP_HEIGHT])
+    handover = Handover(body, MEET, LEFT_MEET, LEFT_WAIT)
+    pick = handover.pick
 
     def right_holds(scene: Scene) -> bool:
         return scene.touching(body, RIGHT_FINGERS)
 
     def left_holds(scene: Scene) -> bool:
         return scene.touching(body, LEFT_FINGERS)
-
-    def grasp(height: float) -> GoalFn:
-        def goals(scene: Scene, anchor: Scene) -> Goals:
-            orientation = pick_rotation("right", scene.yaw(body, np.pi / 2))
-            return {"right": ArmGoal(above(scene.position(body), height), orientation, OPEN), "left": LEFT_WAIT}
-
-        return goals
-
-    def close(scene: Scene, anchor: Scene) -> Goals:
-        return {"right": hold(scene, "right", anchor, CLOSED), "left": LEFT_WAIT}
-
-    def raise_(scene: Scene, anchor: Scene) -> Goals:
-        start = anchor.position(body)
-        return {"right": carry(scene, "right", anchor, body, np.array([start[0], start[1], 0.14])), "left": LEFT_WAIT}
-
-    def to_meet(scene: Scene, anchor: Scene) -> Goals:
-        return {"right": carry(scene, "right", anchor, body, MEET), "left": LEFT_WAIT}
-
-    def reach(scene: Scene, anchor: Scene) -> Goals:
-        cube = scene.position(body)
-        return {
-            "right": carry(scene, "right", anchor, body, MEET),
-            "left": ArmGoal(cube + np.array([-0.012, 0.0, 0.0]), LEFT_MEET, OPEN),
-        }
-
-    def grippers(right: float, left: float) -> GoalFn:
-        def goals(scene: Scene, anchor: Scene) -> Goals:
-            return {"right": hold(scene, "right", anchor, right), "left": hold(scene, "left", anchor, left)}
-
-        return goals
 
     def right_away(scene: Scene, anchor: Scene) -> Goals:
         position, orientation = anchor.commanded["right"]
@@ -122,12 +87,19 @@ def _cube_phases(colour: str, final: bool) -> list[Phase]:
         return {"right": hold(scene, "right", anchor, OPEN), "left": LEFT_WAIT}
 
     return [
-        Phase(f"approach_{colour}", f"grasp_{colour}", grasp(0.07), tolerance=0.015),
-        Phase(f"descend_{colour}", f"grasp_{colour}", grasp(0.002), tolerance=0.008, max_linear=0.006),
-        Phase(f"close_{colour}", f"grasp_{colour}", close, dwell=12, tolerance=0.02),
-        Phase(f"raise_{colour}", f"grasp_{colour}", raise_, requires=right_holds, tolerance=0.015),
-        Phase(f"to_meet_{colour}", f"grasp_{colour}", to_meet, requires=right_holds, tolerance=0.01),
-        Phase(f"reach_{colour}", f"handover_{colour}", reach, requires=right_holds, tolerance=0.008, max_linear=0.006),
+        Phase(f"approach_{colour}", f"grasp_{colour}", pick.grasp(0.07), tolerance=0.015),
+        Phase(f"descend_{colour}", f"grasp_{colour}", pick.grasp(0.002), tolerance=0.008, max_linear=0.006),
+        Phase(f"close_{colour}", f"grasp_{colour}", pick.close, dwell=12, tolerance=0.02),
+        Phase(f"raise_{colour}", f"grasp_{colour}", pick.raise_, requires=right_holds, tolerance=0.015),
+        Phase(f"to_meet_{colour}", f"grasp_{colour}", handover.to_meet, requires=right_holds, tolerance=0.01),
+        Phase(
+            f"reach_{colour}",
+            f"handover_{colour}",
+            handover.reach,
+            requires=right_holds,
+            tolerance=0.008,
+            max_linear=0.006,
+        ),
         Phase(f"left_close_{colour}", f"handover_{colour}", grippers(CLOSED, CLOSED), requires=right_holds, dwell=12),
         Phase(f"right_open_{colour}", f"handover_{colour}", grippers(OPEN, CLOSED), requires=left_holds, dwell=12),
         Phase(f"right_away_{colour}", f"handover_{colour}", right_away, requires=left_holds, tolerance=0.02),
