@@ -1,0 +1,145 @@
+"""How well the VLA's vision trunk can localize the task objects, per image lever, with perception trained alone.
+
+Each arm trains a fresh ``VisionEncoder`` and ``ObjectHead`` on the object-position loss alone (what
+``PretrainConfig.perception_steps`` does before BC) on every frame of scripted demonstrations of both tasks
+(demonstration seeds), rendered once at 192x256, and reports the head's error on frames of scripted episodes
+on validation seeds (``lwd_experiment.seed_splits``: a study that chooses a setting never sees the test seeds).
+Arms (the issue-19 levers that change what the trunk sees, not what BC does with it):
+
+- ``base``: the full frame resized to the policy's 96x128, as the demo's policy sees it;
+- ``crop``: the table's part of the frame (``WORKSPACE``, normalized top/left/bottom/right) resized to 96x128,
+  so the objects cover about 1.5 times more pixels;
+- ``temperature``: ``base`` with a learnable spatial-softmax temperature per keypoint, starting at
+  ``--temperature`` (the softmax sharpens without waiting for the 1x1 conv's weights to grow).
+
+    .venv/bin/python bench/perception_probe.py --demos 60 --steps 1500 --lr 1e-3
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from lwd_experiment.seed_splits import split_seeds
+from lwd_policy.config import VLAConfig
+from lwd_policy.model import POSITION_UNIT_M, ObjectHead, VisionEncoder
+from lwd_sim.aloha import AlohaSimDriver
+from lwd_sim.operator import ScriptedOperator
+
+TASKS = ("transfer_cube", "insertion")
+RENDER = (192, 256)
+POLICY = (96, 128)
+WORKSPACE = (0.2, 0.14, 0.8, 0.86)
+ARMS = ("base", "crop", "temperature")
+
+
+def frames(task: str, seeds: range, every: int, max_steps: int = 300) -> tuple[np.ndarray, np.ndarray]:
+    """Top-camera frames ``[N, H, W, 3]`` and object positions ``[N, 2, 3]`` (NaN past the task's objects) along
+    scripted episodes, one sample every ``every`` steps."""
+    driver = AlohaSimDriver(task, ("top",), *RENDER)
+    images, positions = [], []
+    for seed in seeds:
+        observation = driver.reset(seed)
+        operator = ScriptedOperator(seed=seed)
+        operator.reset(driver)
+        operator.take_over(driver, "demonstration")
+        for step in range(max_steps):
+            if step % every == 0:
+                known = np.full((2, 3), np.nan, np.float32)
+                known[: len(observation.object_poses)] = observation.object_poses[:, :3]
+                images.append(observation.images["top"])
+                positions.append(known)
+            observation = driver.step(operator.command(driver))
+            if driver.success:
+                break
+    driver.close()
+    return np.stack(images), np.stack(positions)
+
+
+def policy_images(images: np.ndarray, crop: tuple[float, float, float, float] | None) -> torch.Tensor:
+    """uint8 ``[N, 3, 96, 128]``: the frames, cropped to ``crop`` when given, resized as the policy resizes."""
+    pixels = torch.from_numpy(images).permute(0, 3, 1, 2).float()
+    if crop is not None:
+        top, left, bottom, right = crop
+        height, width = pixels.shape[2:]
+        pixels = pixels[:, :, round(top * height) : round(bottom * height), round(left * width) : round(right * width)]
+    resized = F.interpolate(pixels, size=POLICY, mode="bilinear", align_corners=False, antialias=True)
+    return resized.round().clamp(0, 255).to(torch.uint8)
+
+
+class TemperedTrunk(torch.nn.Module):
+    """A vision trunk whose keypoint maps are scaled by a learnable per-keypoint temperature before the softmax."""
+
+    def __init__(self, trunk: torch.nn.Module, keypoints: int, initial: float) -> None:
+        super().__init__()
+        self.trunk = trunk
+        self.log_scale = torch.nn.Parameter(torch.full((keypoints, 1, 1), math.log(initial)))
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.trunk(pixels) * self.log_scale.exp()
+
+
+def train_arm(arm: str, images: torch.Tensor, labels: torch.Tensor, args: argparse.Namespace) -> torch.nn.Module:
+    """A vision encoder and object head trained on the position loss alone; returns them as one module."""
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    config = VLAConfig(image_height=POLICY[0], image_width=POLICY[1], perceived_objects=2)
+    vision, head = VisionEncoder(config), ObjectHead(config)
+    if arm == "temperature":
+        vision.trunk = TemperedTrunk(vision.trunk, config.vision_keypoints, args.temperature)
+    model = torch.nn.ModuleDict({"vision": vision, "head": head})
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
+    targets = labels / POSITION_UNIT_M
+    for _ in range(args.steps):
+        batch = torch.from_numpy(rng.integers(len(images), size=args.batch_size))
+        predicted = head(vision.keypoints({"top": images[batch]}))
+        known = torch.isfinite(targets[batch])
+        loss = ((predicted - torch.nan_to_num(targets[batch])) ** 2)[known].mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--demos", type=int, default=60, help="scripted demonstrations per task")
+    parser.add_argument("--steps", type=int, default=1500, help="gradient steps per arm")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--temperature", type=float, default=10.0, help="initial temperature of that arm")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {','.join(ARMS)}")
+    args = parser.parse_args()
+    started = time.monotonic()
+    train = [frames(task, split_seeds("demonstration", args.demos), every=1) for task in TASKS]
+    validation = {task: frames(task, split_seeds("validation", 10), every=15) for task in TASKS}
+    images = np.concatenate([part[0] for part in train])
+    labels = torch.from_numpy(np.concatenate([part[1] for part in train]))
+    print(f"{len(images)} training frames, {time.monotonic() - started:.0f} s", flush=True)
+    print("| arm | ms/step | cube median mm | cube p90 mm | peg+socket median mm | peg+socket p90 mm |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for arm in args.arms.split(","):
+        if arm not in ARMS:
+            parser.error(f"unknown arm {arm!r}; arms are {', '.join(ARMS)}")
+        crop = WORKSPACE if arm == "crop" else None
+        started = time.monotonic()
+        model = train_arm(arm, policy_images(images, crop), labels, args)
+        per_step = 1000 * (time.monotonic() - started) / args.steps
+        cells = []
+        with torch.inference_mode():
+            for task, (task_images, truth) in validation.items():
+                keypoints = model["vision"].keypoints({"top": policy_images(task_images, crop)})
+                predicted = model["head"](keypoints).numpy() * POSITION_UNIT_M
+                objects = 1 if task == "transfer_cube" else 2
+                errors = 1000 * np.linalg.norm(predicted[:, :objects] - truth[:, :objects], axis=-1)
+                cells += [f"{np.median(errors):.1f}", f"{np.percentile(errors, 90):.1f}"]
+        print(f"| {arm} | {per_step:.0f} | {' | '.join(cells)} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
