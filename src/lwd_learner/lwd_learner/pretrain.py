@@ -197,8 +197,8 @@ def pretrain_bc(
         _, auxiliary = model.encode_for_training(batch, positions)
         if auxiliary is None:
             raise PretrainError(
-                f"perception_steps={config.perception_steps} needs a model with an auxiliary loss and episodes with "
-                "recorded object positions (the built-in VLA: perceived_objects > 0)"
+                f"perception_steps={config.perception_steps} needs a model with an auxiliary loss "
+                "(the built-in VLA: perceived_objects > 0)"
             )
         descend(auxiliary, step, total)
     if config.perception_steps:
