@@ -2,8 +2,10 @@
 
 Each arm trains a fresh ``VisionEncoder`` and ``ObjectHead`` on the object-position loss alone (what
 ``PretrainConfig.perception_steps`` does before BC) on every frame of scripted demonstrations of both tasks
-(demonstration seeds), rendered once at 192x256, and reports the head's error on frames of scripted episodes
-on validation seeds (``lwd_experiment.seed_splits``: a study that chooses a setting never sees the test seeds).
+(demonstration seeds), rendered once at 192x256, and reports the head's error on validation seeds
+(``lwd_experiment.seed_splits``: a study that chooses a setting never sees the test seeds), along episodes
+driven by the scripted operator and along random arm walks: a head that reads the arm, which in a demonstration
+moves to the object, instead of the object itself is accurate on the first and not on the second.
 Arms (the issue-19 levers that change what the trunk sees, not what BC does with it):
 
 - ``base``: the full frame resized to the policy's 96x128, as the demo's policy sees it;
@@ -29,31 +31,42 @@ from lwd_policy.config import VLAConfig
 from lwd_policy.model import POSITION_UNIT_M, ObjectHead, VisionEncoder
 from lwd_sim.aloha import AlohaSimDriver
 from lwd_sim.operator import ScriptedOperator
+from lwd_sim.operator_trials import RandomWalkPolicy
 
 TASKS = ("transfer_cube", "insertion")
 RENDER = (192, 256)
 POLICY = (96, 128)
 WORKSPACE = (0.2, 0.14, 0.8, 0.86)
 ARMS = ("base", "crop", "temperature")
+VALIDATION_ARMS = ("operator", "random_walk")
+"""Who moves the arms in the validation episodes: the scripted operator, as in the training demonstrations, or a
+random joint walk, whose arm positions say nothing about where the objects are."""
 
 
-def frames(task: str, seeds: range, every: int, max_steps: int = 300) -> tuple[np.ndarray, np.ndarray]:
+def frames(
+    task: str, seeds: range, every: int, arms: str = "operator", max_steps: int = 300
+) -> tuple[np.ndarray, np.ndarray]:
     """Top-camera frames ``[N, H, W, 3]`` and object positions ``[N, 2, 3]`` (NaN past the task's objects) along
-    scripted episodes, one sample every ``every`` steps."""
+    episodes whose arms the scripted operator drives (``arms="operator"``, as in demonstrations) or a random
+    joint walk (``"random_walk"``: arms that go where the objects are not), one sample every ``every`` steps."""
     driver = AlohaSimDriver(task, ("top",), *RENDER)
     images, positions = [], []
     for seed in seeds:
         observation = driver.reset(seed)
-        operator = ScriptedOperator(seed=seed)
-        operator.reset(driver)
-        operator.take_over(driver, "demonstration")
+        if arms == "random_walk":
+            command = RandomWalkPolicy(np.random.default_rng(seed))
+        else:
+            operator = ScriptedOperator(seed=seed)
+            operator.reset(driver)
+            operator.take_over(driver, "demonstration")
+            command = operator.command
         for step in range(max_steps):
             if step % every == 0:
                 known = np.full((2, 3), np.nan, np.float32)
                 known[: len(observation.object_poses)] = observation.object_poses[:, :3]
                 images.append(observation.images["top"])
                 positions.append(known)
-            observation = driver.step(operator.command(driver))
+            observation = driver.step(command(driver))
             if driver.success:
                 break
     driver.close()
@@ -117,12 +130,17 @@ def main() -> None:
     args = parser.parse_args()
     started = time.monotonic()
     train = [frames(task, split_seeds("demonstration", args.demos), every=1) for task in TASKS]
-    validation = {task: frames(task, split_seeds("validation", 10), every=15) for task in TASKS}
+    validation = {
+        (task, arms): frames(task, split_seeds("validation", 10), every=15, arms=arms)
+        for arms in VALIDATION_ARMS
+        for task in TASKS
+    }
     images = np.concatenate([part[0] for part in train])
     labels = torch.from_numpy(np.concatenate([part[1] for part in train]))
     print(f"{len(images)} training frames, {time.monotonic() - started:.0f} s", flush=True)
-    print("| arm | ms/step | cube median mm | cube p90 mm | peg+socket median mm | peg+socket p90 mm |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| arm | ms/step | validation arms | cube median mm | cube p90 mm | peg+socket median mm "
+          "| peg+socket p90 mm |")  # fmt: skip
+    print("|---|---:|---|---:|---:|---:|---:|")
     for arm in args.arms.split(","):
         if arm not in ARMS:
             parser.error(f"unknown arm {arm!r}; arms are {', '.join(ARMS)}")
@@ -130,15 +148,17 @@ def main() -> None:
         started = time.monotonic()
         model = train_arm(arm, policy_images(images, crop), labels, args)
         per_step = 1000 * (time.monotonic() - started) / args.steps
-        cells = []
-        with torch.inference_mode():
-            for task, (task_images, truth) in validation.items():
-                keypoints = model["vision"].keypoints({"top": policy_images(task_images, crop)})
-                predicted = model["head"](keypoints).numpy() * POSITION_UNIT_M
-                objects = 1 if task == "transfer_cube" else 2
-                errors = 1000 * np.linalg.norm(predicted[:, :objects] - truth[:, :objects], axis=-1)
-                cells += [f"{np.median(errors):.1f}", f"{np.percentile(errors, 90):.1f}"]
-        print(f"| {arm} | {per_step:.0f} | {' | '.join(cells)} |", flush=True)
+        for arms in VALIDATION_ARMS:
+            cells = []
+            with torch.inference_mode():
+                for task in TASKS:
+                    task_images, truth = validation[task, arms]
+                    keypoints = model["vision"].keypoints({"top": policy_images(task_images, crop)})
+                    predicted = model["head"](keypoints).numpy() * POSITION_UNIT_M
+                    objects = 1 if task == "transfer_cube" else 2
+                    errors = 1000 * np.linalg.norm(predicted[:, :objects] - truth[:, :objects], axis=-1)
+                    cells += [f"{np.median(errors):.1f}", f"{np.percentile(errors, 90):.1f}"]
+            print(f"| {arm} | {per_step:.0f} | {arms} | {' | '.join(cells)} |", flush=True)
 
 
 if __name__ == "__main__":
