@@ -25,7 +25,8 @@ import torch
 from lwd_experiment.seed_splits import split_seeds
 from lwd_interfaces.success_rate import wilson_rate
 from lwd_learner.dataset import Episode
-from lwd_learner.pretrain import PretrainConfig, pretrain_bc
+from lwd_learner.pretrain import pretrain_bc
+from lwd_learner.pretrain_config import PretrainConfig
 from lwd_policy.config import VLAConfig
 from lwd_policy.contract import ObservationBatch, PolicyModel
 from lwd_policy.language import InstructionEncoder

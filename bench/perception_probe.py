@@ -26,48 +26,59 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from lwd_experiment.control_step import demonstration_commands
 from lwd_experiment.seed_splits import split_seeds
 from lwd_policy.config import VLAConfig
 from lwd_policy.model import POSITION_UNIT_M, ObjectHead, VisionEncoder
 from lwd_sim.aloha import AlohaSimDriver
 from lwd_sim.operator import ScriptedOperator
 from lwd_sim.operator_trials import RandomWalkPolicy
+from lwd_sim.replay import ReplayOperator
 
 TASKS = ("transfer_cube", "insertion")
 RENDER = (192, 256)
 POLICY = (96, 128)
 WORKSPACE = (0.2, 0.14, 0.8, 0.86)
 ARMS = ("base", "crop", "temperature")
-VALIDATION_ARMS = ("operator", "random_walk")
+VALIDATION_ARMS = ("operator", "random_walk", "replay")
 """Who moves the arms in the validation episodes: the scripted operator, as in the training demonstrations, or a
-random joint walk, whose arm positions say nothing about where the objects are."""
+random joint walk, whose arm positions say nothing about where the objects are, or a replay (below)."""
+TRAINING_ARMS = ("operator", "replay")
+"""Who moves the arms in the training frames: the scripted operator (demonstrations), or a demonstration's commands
+replayed open loop on another scene (``replay``: the arm moves exactly as in demonstrations, toward where another
+scene's objects were, so its position says nothing about this scene's objects)."""
 
 
 def frames(
     task: str, seeds: range, every: int, arms: str = "operator", max_steps: int = 300
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-camera frames ``[N, H, W, 3]`` and object positions ``[N, 2, 3]`` (NaN past the task's objects) along
-    episodes whose arms the scripted operator drives (``arms="operator"``, as in demonstrations) or a random
-    joint walk (``"random_walk"``: arms that go where the objects are not), one sample every ``every`` steps."""
+    episodes whose arms the scripted operator drives (``arms="operator"``, as in demonstrations), a random
+    joint walk (``"random_walk"``: arms that go where the objects are not), or the operator's commands for the
+    previous seed's scene (``"replay"``), one sample every ``every`` steps."""
     driver = AlohaSimDriver(task, ("top",), *RENDER)
     images, positions = [], []
-    for seed in seeds:
+    for index, seed in enumerate(seeds):
+        steps = max_steps
+        if arms == "replay":
+            replay = ReplayOperator(demonstration_commands(task, seeds[index - 1], max_steps))
+            command, steps = replay.command, len(replay.commands)
         observation = driver.reset(seed)
         if arms == "random_walk":
             command = RandomWalkPolicy(np.random.default_rng(seed))
-        else:
+        elif arms == "operator":
             operator = ScriptedOperator(seed=seed)
             operator.reset(driver)
             operator.take_over(driver, "demonstration")
             command = operator.command
-        for step in range(max_steps):
+        for step in range(steps):
             if step % every == 0:
                 known = np.full((2, 3), np.nan, np.float32)
                 known[: len(observation.object_poses)] = observation.object_poses[:, :3]
                 images.append(observation.images["top"])
                 positions.append(known)
             observation = driver.step(command(driver))
-            if driver.success:
+            if driver.success and arms != "replay":
                 break
     driver.close()
     return np.stack(images), np.stack(positions)
@@ -127,9 +138,22 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=10.0, help="initial temperature of that arm")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {','.join(ARMS)}")
+    parser.add_argument(
+        "--train-arms",
+        default="operator",
+        help=f"comma-separated subset of {','.join(TRAINING_ARMS)}: who moves the arms in the training frames, "
+        "each on its own --demos demonstration seeds",
+    )
     args = parser.parse_args()
+    training_arms = args.train_arms.split(",")
+    if not set(training_arms) <= set(TRAINING_ARMS):
+        parser.error(f"--train-arms takes a subset of {', '.join(TRAINING_ARMS)}")
     started = time.monotonic()
-    train = [frames(task, split_seeds("demonstration", args.demos), every=1) for task in TASKS]
+    train = [
+        frames(task, split_seeds("demonstration", args.demos, offset=index * args.demos), every=1, arms=arms)
+        for index, arms in enumerate(training_arms)
+        for task in TASKS
+    ]
     validation = {
         (task, arms): frames(task, split_seeds("validation", 10), every=15, arms=arms)
         for arms in VALIDATION_ARMS
@@ -137,7 +161,7 @@ def main() -> None:
     }
     images = np.concatenate([part[0] for part in train])
     labels = torch.from_numpy(np.concatenate([part[1] for part in train]))
-    print(f"{len(images)} training frames, {time.monotonic() - started:.0f} s", flush=True)
+    print(f"{len(images)} training frames ({args.train_arms}), {time.monotonic() - started:.0f} s", flush=True)
     print("| arm | ms/step | validation arms | cube median mm | cube p90 mm | peg+socket median mm "
           "| peg+socket p90 mm |")  # fmt: skip
     print("|---|---:|---|---:|---:|---:|---:|")

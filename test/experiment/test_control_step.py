@@ -1,7 +1,8 @@
 """lwd_experiment.control_step: the scripted operator supervises through the intervention session, as a human would.
 
 The one control step every simulated loop runs: takeover triggers, arbitration of policy and operator
-commands, hand-back after each sub-goal, and statistics that count what happened.
+commands, hand-back after each sub-goal, and statistics that count what happened. A demonstration's executed
+commands, replayed on another scene, move the arms alike and fail.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from lwd_experiment.control_step import (
     OPERATOR_SOURCE,
     assisted_episode,
     control_step,
+    demonstration_commands,
     operator_parameters,
 )
 from lwd_intervention.labels import EpisodeEventKind
 from lwd_intervention.modes import Mode
 from lwd_sim.aloha import AlohaSimDriver
 from lwd_sim.operator import Imperfection, OperatorConfig, ScriptedOperator, TakeoverTriggers
+from lwd_sim.replay import ReplayOperator
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +89,42 @@ def test_reaction_delay_postpones_the_takeover(cube):
     config = OperatorConfig(imperfection=Imperfection(reaction_delay_steps=10))
     outcome = assisted_episode(cube, ScriptedOperator(config, seed=0), hold_still, 2, 230)
     assert outcome.takeovers[0].step == 210
+
+
+REPLAY_TASK = "transfer_cube"
+SOURCE, TARGET = 900_000, 900_001
+
+
+def replay(commands: np.ndarray, seed: int) -> tuple[AlohaSimDriver, list[np.ndarray]]:
+    """Replay ``commands`` on ``seed``'s scene; the driver after it and the measured arm poses at every step."""
+    driver = AlohaSimDriver(REPLAY_TASK, cameras=())
+    driver.reset(seed)
+    operator = ReplayOperator(commands)
+    arms = []
+    for _ in commands:
+        driver.step(operator.command(driver))
+        arms.append(driver.measured_qpos())
+    return driver, arms
+
+
+def test_the_source_demonstration_succeeds_and_its_replay_elsewhere_moves_the_arms_alike_and_fails():
+    commands = demonstration_commands(REPLAY_TASK, SOURCE, max_steps=400)
+    assert commands.shape[1] == 14 and 50 < len(commands) < 400, "the operator solved its own scene"
+    at_home, home_arms = replay(commands, SOURCE)
+    assert at_home.success, "replayed on its own scene, the demonstration succeeds again"
+    elsewhere, arms = replay(commands, TARGET)
+    assert not elsewhere.success and elsewhere.stage_reward < elsewhere.max_stage
+    # The arms follow the same commands; only the grippers' contact with the cube (or its absence) differs.
+    joints = [index for index in range(14) if index not in (6, 13)]
+    gap = np.abs(np.array(arms)[:, joints] - np.array(home_arms)[:, joints])
+    assert np.median(gap) < 0.02
+
+
+def test_a_replay_has_no_commands_past_its_end():
+    operator = ReplayOperator(np.zeros((2, 14)))
+    operator.command(None)
+    operator.command(None)
+    with pytest.raises(IndexError):
+        operator.command(None)
+    with pytest.raises(ValueError, match="needs commands"):
+        ReplayOperator(np.zeros((0, 14)))

@@ -109,3 +109,28 @@ def test_perception_steps_reach_bc_only_from_pixels(loop_factory, tmp_path, inpu
     loop.pretrain()
     bc = commands[0]
     assert bc[bc.index("--perception-steps") + 1] == passed
+
+
+@pytest.mark.parametrize(("inputs", "frames"), [("pixels", "recorded"), ("privileged", "cloned")])
+def test_replays_are_recorded_on_new_demonstration_scenes_and_teach_perception_only_from_pixels(
+    loop_factory, tmp_path, inputs, frames
+):
+    """From pixels, each replay sends a recorded demonstration's seed to a scene no demonstration used, and BC's
+    object head learns from every recorded frame; a privileged policy has no head, so it gets neither."""
+    _, fleet, commands = loop_factory
+    chosen = preset("quick", inputs=inputs, replays_per_task=3)
+    loop = DemoLoop(chosen, tmp_path / "run", progress=Progress(emit=lambda line: None))
+    loop.record_demonstrations()
+    demonstrations, *replays = fleet.batches
+    assert {job.mode for job in demonstrations} == {"demonstration"}
+    if inputs == "pixels":
+        (replays,) = replays
+        assert {job.mode for job in replays} == {"replay"}
+        assert [job.replay_of for job in replays] == seeds_of(demonstrations)[:3]
+        assert seeds_of(replays) == list(split_seeds("demonstration", 3, offset=chosen.demos_per_task))
+    else:
+        assert replays == []
+    loop.work_dir.mkdir(exist_ok=True)  # the demonstrations' folder
+    loop.pretrain()
+    bc = commands[0]
+    assert bc[bc.index("--perception-frames") + 1] == frames

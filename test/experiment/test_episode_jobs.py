@@ -21,3 +21,12 @@ def test_held_out_instructions_are_refused_for_recorded_episodes():
 def test_unknown_modes_and_instruction_sets_are_refused(mode, instructions, message):
     with pytest.raises(ValueError, match=message):
         check_episode_kind(mode, instructions)
+
+
+def test_a_replay_names_the_demonstration_it_replays_and_no_other_mode_does():
+    assert EpisodeJob("insertion", 7, "replay", replay_of=3).replay_of == 3
+    with pytest.raises(ValueError, match="replay_of names the replayed demonstration's seed"):
+        EpisodeJob("insertion", 7, "replay")
+    for mode in ("demonstration", "deployment", "evaluation"):
+        with pytest.raises(ValueError, match="for replays only"):
+            EpisodeJob("insertion", 7, mode, replay_of=3)

@@ -194,7 +194,8 @@ def build_fleet_store(root: Path, bc_steps: int = 3, policy_config: PolicyConfig
     from lwd_fleet.publisher import PolicyPublisher
     from lwd_fleet.store import FleetStore
     from lwd_learner.episode_cache import EpisodeCache
-    from lwd_learner.pretrain import PretrainConfig, find_episode_folders, load_episodes, pretrain_bc, write_pretrained
+    from lwd_learner.pretrain import find_episode_folders, load_episodes, pretrain_bc, write_pretrained
+    from lwd_learner.pretrain_config import PretrainConfig
     from lwd_policy.config import VLAConfig
 
     store = root / "store"

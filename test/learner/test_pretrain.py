@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 from lwd_learner.dataset import decode_episode
-from lwd_learner.pretrain import PretrainConfig, pretrain_bc
+from lwd_learner.pretrain import pretrain_bc
+from lwd_learner.pretrain_config import PretrainConfig
 from lwd_policy.config import VLAConfig
 
 from lwd_learner import pretrain
@@ -91,3 +92,47 @@ def test_perception_steps_need_a_model_with_an_auxiliary_loss(tmp_path):
             HashEmbedder(),
             PretrainConfig(steps=1, batch_size=4, perception_steps=2),
         )
+
+
+@pytest.fixture
+def labelled_episodes(monkeypatch) -> list[int]:
+    """The length of the episode behind every group of perception labels pretraining draws, in order."""
+    lengths: list[int] = []
+    positions = pretrain.object_positions
+
+    def recording(episode, frames):
+        lengths.append(episode.steps)
+        return positions(episode, frames)
+
+    monkeypatch.setattr(pretrain, "object_positions", recording)
+    return lengths
+
+
+@pytest.mark.parametrize("perception_steps", [0, 3])
+def test_recorded_frames_teach_perception_and_are_never_cloned(tmp_path, cloned_masks, labelled_episodes,
+                                                               perception_steps):  # fmt: skip
+    """A successful 4-step demonstration and a failed 40-step one (a replay): with ``perception_frames="recorded"``
+    the failed one's frames reach the object head's loss, with nothing to clone; flow steps after perception-first
+    draw only cloned frames."""
+    demo = write_episode_bag(tmp_path / "demo", steps=4, kind="demonstration", image_shape=(16, 16), objects=1)
+    replay = write_episode_bag(tmp_path / "replay", steps=40, outcome="failure", kind="demonstration",
+                               image_shape=(16, 16), objects=1, episode_id="ep1")  # fmt: skip
+    episodes = [decode_episode(demo, KEY), decode_episode(replay, KEY)]
+    config = VLAConfig.from_dict({**TINY_VLA, "perceived_objects": 1})
+    for frames in ("cloned", "recorded"):
+        cloned_masks.clear()
+        labelled_episodes.clear()
+        settings = PretrainConfig(steps=4, batch_size=16, perception_frames=frames, perception_steps=perception_steps)
+        pretrain_bc(episodes, config, HashEmbedder(), settings)
+        nothing_cloned = [not row.any() for mask in cloned_masks for row in mask]
+        assert len(cloned_masks) == 4
+        if frames == "cloned":
+            assert set(labelled_episodes) == {4} and not any(nothing_cloned)
+        else:
+            assert 40 in labelled_episodes, "the failed episode's frames are perception labels"
+            assert any(nothing_cloned) == (perception_steps == 0), "and never cloned"
+
+
+def test_unknown_perception_frames_are_refused():
+    with pytest.raises(ValueError, match="perception_frames must be one of"):
+        PretrainConfig(perception_frames="all")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import torch
 from lwd_learner.episode_cache import EpisodeCache
-from lwd_learner.pretrain import PretrainConfig, find_episode_folders, load_episodes, pretrain_bc
+from lwd_learner.pretrain import find_episode_folders, load_episodes, pretrain_bc
+from lwd_learner.pretrain_config import PretrainConfig
 from lwd_policy.config import VLAConfig
 
 from .conftest import TINY_VLA, HashEmbedder, commit_episode

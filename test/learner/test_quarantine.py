@@ -13,7 +13,8 @@ from lwd_fleet.catalog import Catalog
 from lwd_interfaces.manifest import build_manifest, read_manifest, write_manifest
 from lwd_learner.dataset import EpisodeError, decode_episode
 from lwd_learner.episode_cache import EpisodeCache
-from lwd_learner.pretrain import PretrainConfig, find_episode_folders, load_episodes, pretrain_bc
+from lwd_learner.pretrain import find_episode_folders, load_episodes, pretrain_bc
+from lwd_learner.pretrain_config import PretrainConfig
 from lwd_learner.telemetry import format_status
 from lwd_learner.trainer import TrainerConfig, TrainerService
 from lwd_policy.config import VLAConfig

@@ -44,7 +44,7 @@ def test_paired_comparison_of_agreeing_policies_finds_no_difference():
 
 
 def result_with(outcomes: dict[str, dict[int, bool]]) -> RoundResult:
-    return RoundResult(1, "v1", 0, 0, 0, 0, 0, eval_outcomes=outcomes)
+    return RoundResult(1, "v1", 0, 0, 0, eval_outcomes=outcomes)
 
 
 def test_rates_come_from_the_per_seed_outcomes():

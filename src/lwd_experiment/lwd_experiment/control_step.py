@@ -22,6 +22,7 @@ from lwd_intervention.session import InterventionSession
 from lwd_sim.aloha import AlohaSimDriver
 from lwd_sim.operator import ScriptedOperator
 from lwd_sim.operator_trials import EpisodeOutcome
+from lwd_sim.replay import ReplayOperator
 
 CONTROL_PERIOD_NS = 20_000_000
 
@@ -41,7 +42,7 @@ def operator_parameters(max_step_delta: float) -> InterventionParameters:
 
 def control_step(
     driver: AlohaSimDriver,
-    operator: ScriptedOperator,
+    operator: ScriptedOperator | ReplayOperator,
     session: InterventionSession,
     observation: Observation,
     policy_command: np.ndarray | None,
@@ -53,8 +54,8 @@ def control_step(
 
     ``supervise``: the operator watches the policy, takes over on its triggers and hands back after
     each sub-goal (deployment); without it the operator keeps whatever control it has (it drives a
-    demonstration from the start and never touches an evaluation). ``before_motion`` sees the decision
-    before the robot moves (the recorder).
+    demonstration from the start and never touches an evaluation; a ``ReplayOperator`` only drives).
+    ``before_motion`` sees the decision before the robot moves (the recorder).
     """
     if supervise and not operator.in_control and operator.decide(driver, policy_command):
         session.handle(OperatorEvent.TAKEOVER, OPERATOR_SOURCE, stamp_ns)
@@ -91,3 +92,27 @@ def assisted_episode(
         steps += 1
     operator_steps = session.stats.intervention_steps
     return EpisodeOutcome(seed, driver.success, steps, list(operator.takeovers), operator_steps)
+
+
+def demonstration_commands(task: str, seed: int, max_steps: int, max_step_delta: float = 0.1) -> np.ndarray:
+    """The commands ``[T, 14]`` a simulated robot executes when the scripted operator demonstrates ``task`` on
+    ``seed``'s scene, through the intervention session's limits, until success or ``max_steps`` (physics only:
+    nothing is rendered or recorded). A ``ReplayOperator`` sends them on another scene."""
+    driver = AlohaSimDriver(task, cameras=())
+    try:
+        observation = driver.reset(seed)
+        operator = ScriptedOperator(seed=seed)
+        operator.reset(driver)
+        session = operator_parameters(max_step_delta).session()
+        stamp = observation.stamp_ns
+        session.start_episode(stamp)
+        operator.take_over(driver, "demonstration")
+        session.handle(OperatorEvent.TAKEOVER, OPERATOR_SOURCE, stamp)
+        commands = []
+        while len(commands) < max_steps and not driver.success:
+            stamp += CONTROL_PERIOD_NS
+            observation, output = control_step(driver, operator, session, observation, None, stamp, supervise=False)
+            commands.append(output.command)
+    finally:
+        driver.close()
+    return np.asarray(commands, dtype=np.float64).reshape(-1, driver.description.dof)

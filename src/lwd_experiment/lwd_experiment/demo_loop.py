@@ -219,11 +219,24 @@ class DemoLoop:
         done = self._run_jobs(fleet, jobs)
         if not any(summary.success for summary in done):
             raise DemoError("no demonstration succeeded; nothing to pretrain on")
+        replays = preset.replays_per_task if preset.inputs == "pixels" else 0
+        if replays:
+            self.progress.stage(f"1b. replays for perception labels: {replays} per task, each on a new scene")
+            scenes = split_seeds("demonstration", replays, offset=preset.demos_per_task)
+            self._run_jobs(
+                fleet,
+                [
+                    EpisodeJob(task, seed, "replay", replay_of=seeds[index % len(seeds)])
+                    for index, seed in enumerate(scenes)
+                    for task in preset.tasks
+                ],
+            )
 
     def pretrain(self) -> None:
         """Stage 2 on a store of demonstrations: BC-pretrain the base VLA (seeded by ``training_seed``), publish it."""
         preset = self.preset
-        perception = preset.perception_steps if preset.inputs == "pixels" else 0
+        pixels = preset.inputs == "pixels"
+        perception = preset.perception_steps if pixels else 0
         steps = f"{perception} perception steps, then {preset.bc_steps}" if perception else str(preset.bc_steps)
         self.progress.stage(f"2. BC pretraining of the base VLA: {steps} steps, seed {self.training_seed}")
         checkpoint = self.work_dir / "pretrained"
@@ -233,7 +246,7 @@ class DemoLoop:
             "pretrain",
             ["train", "bc", "--episodes", self.store_url, "--out", str(checkpoint), "--version", "v000000-bc",
              "--vla-config", str(vla_config), "--steps", str(preset.bc_steps), "--perception-steps",
-             str(perception), "--batch-size",
+             str(perception), "--perception-frames", "recorded" if pixels else "cloned", "--batch-size",
              str(preset.bc_batch_size), "--seed", str(self.training_seed), "--cache-dir",
              str(self.work_dir / "trainer" / "episode_cache")],
         )  # fmt: skip
@@ -264,8 +277,6 @@ class DemoLoop:
         trained_until = max(summary.ended_unix for summary in deployed) if deployed else None
         result = self._evaluate(fleet, round_index, split, seeds, "after.gif" if final else "", trained_until)
         result.fleet_outcomes = self._outcomes(deployed)
-        result.fleet_successes = sum(s.success for s in deployed)
-        result.fleet_episodes = len(deployed)
         result.fleet_interventions = sum(s.interventions for s in deployed)
         result.fleet_intervention_steps = sum(s.intervention_steps for s in deployed)
         result.fleet_steps = sum(s.steps for s in deployed)
@@ -288,7 +299,7 @@ class DemoLoop:
         self.progress.stage(f"evaluation after round {round_index}: {len(seeds)} {split} seeds per task, no operator")
         done = self._run_jobs(fleet, self._evaluation_jobs(seeds, "trained", capture=bool(video)))
         versions = sorted({summary.policy_version for summary in done})
-        result = RoundResult(round_index, ",".join(versions), 0, 0, 0, 0, 0, eval_split=split)
+        result = RoundResult(round_index, ",".join(versions), 0, 0, 0, eval_split=split)
         if trained_until is not None:
             for summary in sorted(done, key=lambda s: s.started_unix):
                 result.turnaround_s.setdefault(summary.robot_id, summary.started_unix - trained_until)

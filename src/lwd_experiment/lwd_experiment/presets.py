@@ -35,6 +35,10 @@ class DemoPreset:
     ``perception_steps``: from pixels (ignored with privileged inputs), BC first trains the object head and the
     vision trunk alone for that many steps and then freezes them (``PretrainConfig.perception_steps``); 0 trains
     them jointly with the policy.
+    ``replays_per_task``: from pixels (ignored with privileged inputs), that many replays per task are recorded after
+    the demonstrations (``lwd_sim.replay``: a demonstration's commands sent on another seed's scene, so the arms
+    say nothing about where the objects are), and the object head learns from every recorded frame
+    (``PretrainConfig.perception_frames = "recorded"``); replays fail and are never cloned.
 
     ``max_steps`` is the step budget of an episode of a short task; a longer task gets proportionally more
     (:meth:`max_steps_for`). ``task_objects`` must cover the task with the most objects; a task with fewer
@@ -59,6 +63,7 @@ class DemoPreset:
     held_out_instruction_episodes_per_task: int = 20
     fleet_noise_scale: float = 0.0
     perception_steps: int = 0
+    replays_per_task: int = 0
 
     def __post_init__(self) -> None:
         if self.inputs not in INPUTS:

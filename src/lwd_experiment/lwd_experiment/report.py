@@ -31,8 +31,6 @@ class RoundResult:
 
     round_index: int
     policy_version: str
-    fleet_successes: int
-    fleet_episodes: int
     fleet_interventions: int
     fleet_intervention_steps: int
     fleet_steps: int
@@ -49,9 +47,23 @@ class RoundResult:
     fleet_outcomes: dict[str, dict[int, bool]] = field(default_factory=dict)
 
     @property
+    def fleet_successes(self) -> int:
+        """Fleet episodes that succeeded (operator interventions allowed), all tasks."""
+        return sum(sum(outcomes.values()) for outcomes in self.fleet_outcomes.values())
+
+    @property
+    def fleet_episodes(self) -> int:
+        """Fleet episodes run, all tasks."""
+        return sum(len(outcomes) for outcomes in self.fleet_outcomes.values())
+
+    @property
     def fleet_rate(self) -> Rate:
         """Success of the deployed fleet (operator interventions allowed)."""
         return wilson_rate(self.fleet_successes, self.fleet_episodes)
+
+    def as_json(self) -> dict:
+        """The round as results.json stores it: every field, plus the fleet's pooled counts."""
+        return {**asdict(self), "fleet_successes": self.fleet_successes, "fleet_episodes": self.fleet_episodes}
 
     @property
     def eval_rate(self) -> Rate:
@@ -121,7 +133,7 @@ def write_report(folder: Path, title: str, rounds: list[RoundResult], notes: lis
     success with no operator, the mean best stage, success with held-out instructions and the fleet's success.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "results.json").write_text(json.dumps([asdict(r) for r in rounds], indent=2) + "\n")
+    (folder / "results.json").write_text(json.dumps([r.as_json() for r in rounds], indent=2) + "\n")
     tasks = sorted({task for r in rounds for task in r.eval_outcomes})
     _plot_success(folder / "success.png", rounds, tasks)
     _plot_stages(folder / "stages.png", rounds, tasks)

@@ -45,21 +45,35 @@ from lwd_policy.safety import robot_limits
 from lwd_sim.aloha import AlohaSimDriver
 from lwd_sim.operator import Imperfection, OperatorConfig, ScriptedOperator, TakeoverTriggers
 from lwd_sim.process_fleet import ProcessFleet
+from lwd_sim.replay import ReplayOperator
 from lwd_sim.tasks import INSTRUCTION_SETS
 
-from lwd_experiment.control_step import CONTROL_PERIOD_NS, OPERATOR_SOURCE, control_step, operator_parameters
+from lwd_experiment.control_step import (
+    CONTROL_PERIOD_NS,
+    OPERATOR_SOURCE,
+    control_step,
+    demonstration_commands,
+    operator_parameters,
+)
 
 LOG = logging.getLogger(__name__)
-MODES = ("demonstration", "deployment", "evaluation")
-"""demonstration: the operator drives the whole episode; deployment: the policy drives and the operator
-takes over on its triggers; evaluation: the policy alone, not recorded."""
+MODES = ("demonstration", "replay", "deployment", "evaluation")
+"""demonstration: the operator drives the whole episode; replay: the operator replays the demonstration of
+another seed's scene open loop (``lwd_sim.replay``), recorded as a demonstration that almost always fails, for its
+perception labels; deployment: the policy drives and the operator takes over on its triggers; evaluation: the
+policy alone, not recorded."""
+OPERATOR_DRIVEN = ("demonstration", "replay")
+"""The modes in which the operator drives from the first step and no policy runs."""
 
 
-def check_episode_kind(mode: str, instructions: str) -> None:
-    """Refuse a mode outside MODES or an instruction set outside INSTRUCTION_SETS, and held-out instructions in
-    any mode but evaluation: a recorded episode never carries one, so the policy never trains on them."""
+def check_episode_kind(mode: str, instructions: str, replay_of: int | None = None) -> None:
+    """Refuse a mode outside MODES or an instruction set outside INSTRUCTION_SETS, held-out instructions in any
+    mode but evaluation (a recorded episode never carries one, so the policy never trains on them), and a replay
+    without the seed whose demonstration it replays, or that seed in any other mode."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if (mode == "replay") != (replay_of is not None):
+        raise ValueError(f"replay_of names the replayed demonstration's seed, for replays only (mode {mode!r})")
     if instructions not in INSTRUCTION_SETS:
         raise ValueError(f"instructions must be one of {INSTRUCTION_SETS}, got {instructions!r}")
     if instructions != "trained" and mode != "evaluation":
@@ -123,17 +137,19 @@ class RobotSettings:
 
 @dataclass(frozen=True)
 class EpisodeJob:
-    """One episode for a robot of the fleet to run: task, seed, mode (see MODES), whether to keep its frames, and
-    the instruction set its paraphrase comes from (``lwd_sim.tasks.INSTRUCTION_SETS``)."""
+    """One episode for a robot of the fleet to run: task, seed, mode (see MODES), whether to keep its frames, the
+    instruction set its paraphrase comes from (``lwd_sim.tasks.INSTRUCTION_SETS``) and, for a replay, the seed
+    whose demonstration it replays."""
 
     task: str
     seed: int
     mode: str = "deployment"
     capture: bool = False
     instructions: str = "trained"
+    replay_of: int | None = None
 
     def __post_init__(self) -> None:
-        check_episode_kind(self.mode, self.instructions)
+        check_episode_kind(self.mode, self.instructions, self.replay_of)
 
 
 @dataclass
@@ -221,38 +237,51 @@ class SimRobot:
 
     def run(self, job: EpisodeJob) -> EpisodeSummary:
         """Run one job sent by the fleet (see :class:`lwd_sim.process_fleet.ProcessFleet`)."""
-        return self.run_episode(job.task, job.seed, job.mode, job.capture, job.instructions)
+        return self.run_episode(job.task, job.seed, job.mode, job.capture, job.instructions, job.replay_of)
 
     def run_episode(
-        self, task: str, seed: int, mode: str = "deployment", capture: bool = False, instructions: str = "trained"
+        self,
+        task: str,
+        seed: int,
+        mode: str = "deployment",
+        capture: bool = False,
+        instructions: str = "trained",
+        replay_of: int | None = None,
     ) -> EpisodeSummary:
         """Run one episode of ``task`` from ``seed`` in ``mode`` (see MODES); ``capture`` keeps the camera frames.
 
-        Demonstration and deployment episodes are recorded and uploaded (when ``settings.record``);
+        Demonstration, replay and deployment episodes are recorded and uploaded (when ``settings.record``);
         evaluation episodes run the policy alone and are not recorded, and only they may take their
         instruction from the ``held_out`` set. The policy samples with ``settings.fleet_noise_scale`` in
         deployment episodes, its noise seeded by ``seed``, and deterministically in evaluation episodes.
+        A replay sends the scripted demonstration of ``replay_of``'s scene and lasts as long as it.
         """
-        check_episode_kind(mode, instructions)
+        check_episode_kind(mode, instructions, replay_of)
         started = time.monotonic()
         record = self.settings.record and mode != "evaluation"
-        version = "" if mode == "demonstration" else self.refresh_policy()
+        version = "" if mode in OPERATOR_DRIVEN else self.refresh_policy()
+        budget = self.settings.max_steps_for(task)
         driver = self.drivers[task]
         observation = driver.reset(seed, instructions)
-        operator = self._operator(seed, human_like=self.settings.human_like_operator and mode == "deployment")
-        operator.reset(driver)
+        if replay_of is None:
+            operator = self._operator(seed, human_like=self.settings.human_like_operator and mode == "deployment")
+            operator.reset(driver)
+        else:
+            operator = ReplayOperator(demonstration_commands(task, replay_of, budget, self.settings.max_step_delta))
+            budget = len(operator.commands)
         if self.runtime is not None:
             self.runtime.reset(self.settings.fleet_noise_scale if mode == "deployment" else 0.0, seed)
         summary = EpisodeSummary(self.settings.robot_id, task, seed, version, False, 0, mode=mode)
         summary.started_unix = time.time()
-        kind = "demonstration" if mode == "demonstration" else "deployment"
+        kind = "demonstration" if mode in OPERATOR_DRIVEN else "deployment"
         stamp = self._open_session(driver, summary, record, kind)
         if mode == "demonstration":
             operator.take_over(driver, "demonstration")
+        if mode in OPERATOR_DRIVEN:
             self.session.handle(OperatorEvent.TAKEOVER, OPERATOR_SOURCE, stamp)
         elif record:
             self._record(topics.POLICY_VERSION, self._version_message(stamp), stamp)
-        stamp = self._drive(driver, operator, observation, summary, stamp, record, capture)
+        stamp = self._drive(driver, operator, observation, summary, stamp, record, capture, budget)
         self._close_session(summary, operator, stamp, record, kind)
         summary.wall_s = time.monotonic() - started
         summary.ended_unix = time.time()
@@ -275,19 +304,20 @@ class SimRobot:
     def _drive(
         self,
         driver: AlohaSimDriver,
-        operator: ScriptedOperator,
+        operator: ScriptedOperator | ReplayOperator,
         observation: Observation,
         summary: EpisodeSummary,
         stamp: int,
         record: bool,
         capture: bool,
+        budget: int,
     ) -> int:
-        """Control steps until success or the task's step budget; returns the last step's stamp."""
-        for step in range(self.settings.max_steps_for(summary.task)):
+        """Control steps until success or ``budget`` steps; returns the last step's stamp."""
+        for step in range(budget):
             if capture:
                 summary.frames.append(observation.images[self.settings.cameras[0]])
             policy_command = None
-            if summary.mode != "demonstration":
+            if summary.mode not in OPERATOR_DRIVEN:
                 policy_command = self._policy_command(driver, observation, stamp, record)
             recorder = (
                 functools.partial(self._record_step, driver, observation, policy_command, stamp) if record else None
@@ -318,7 +348,7 @@ class SimRobot:
         return command.command
 
     def _close_session(
-        self, summary: EpisodeSummary, operator: ScriptedOperator, stamp: int, record: bool, kind: str
+        self, summary: EpisodeSummary, operator: ScriptedOperator | ReplayOperator, stamp: int, record: bool, kind: str
     ) -> None:
         """Label the episode from the simulator's ground truth, close it, and upload it when recorded."""
         stats = self.session.stats

@@ -33,6 +33,7 @@ from lwd_fleet import quarantine
 from lwd_learner.dataset import Episode, EpisodeError, action_chunks, operator_chunk_mask, verified_manifest
 from lwd_learner.episode_cache import EpisodeCache
 from lwd_learner.observations import TextEmbedder, check_episode, episode_state, observation_batch
+from lwd_learner.pretrain_config import PretrainConfig
 
 LOGGER = logging.getLogger(__name__)
 
@@ -41,27 +42,14 @@ class PretrainError(RuntimeError):
     """BC pretraining cannot run: no usable demonstrations, or the loss diverged."""
 
 
-@dataclass
-class PretrainConfig:
-    """BC pretraining settings. ``auxiliary_weight`` scales the model's auxiliary loss, if it has one
-    (``PolicyModel.encode_for_training``; the built-in VLA's object head), against the flow-matching loss.
+@dataclass(frozen=True)
+class Frames:
+    """Frames of one episode that a BC batch draws from: its index, the frame indices, and whether they are cloned
+    (else they only teach perception)."""
 
-    ``perception_steps`` > 0 trains perception first: that many steps on the auxiliary loss alone (the built-in
-    VLA: vision trunk and object head learn where the objects are), after which the parameters it trained are
-    frozen and the ``steps`` of flow matching train the rest on what perception sees. Frozen, the vision trunk
-    runs forward only, so a flow-matching step costs about a third of a joint one.
-    """
-
-    steps: int = 2000
-    batch_size: int = 32
-    lr: float = 3e-4
-    weight_decay: float = 1e-4
-    grad_clip: float = 1.0
-    seed: int = 0
-    with_interventions: bool = False
-    log_every: int = 50
-    auxiliary_weight: float = 1.0
-    perception_steps: int = 0
+    episode: int
+    steps: np.ndarray
+    cloned: bool = True
 
 
 @dataclass(frozen=True)
@@ -139,14 +127,27 @@ def _content_key(folder: Path) -> str:
     return build_manifest(folder, "episode").digest
 
 
-def _training_steps(episodes: list[Episode], with_interventions: bool) -> list[tuple[int, np.ndarray]]:
+def _training_steps(episodes: list[Episode], with_interventions: bool) -> list[Frames]:
     """Steps to clone: every step of a successful demonstration, plus intervention steps when asked."""
     selected = []
     for index, episode in enumerate(episodes):
         if episode.is_demonstration and episode.success:
-            selected.append((index, np.arange(episode.steps)))
+            selected.append(Frames(index, np.arange(episode.steps)))
         elif with_interventions and episode.intervention.any():
-            selected.append((index, np.flatnonzero(episode.intervention)))
+            selected.append(Frames(index, np.flatnonzero(episode.intervention)))
+    return selected
+
+
+def _perception_only_steps(episodes: list[Episode], cloned: list[Frames]) -> list[Frames]:
+    """Every recorded frame with object positions that is not cloned, for the auxiliary loss alone."""
+    taken = {part.episode: part.steps for part in cloned}
+    selected = []
+    for index, episode in enumerate(episodes):
+        if episode.object_poses is None:
+            continue
+        steps = np.setdiff1d(np.arange(episode.steps), taken.get(index, ()))
+        if len(steps):
+            selected.append(Frames(index, steps, cloned=False))
     return selected
 
 
@@ -167,7 +168,7 @@ def pretrain_bc(
             f"none of the {len(episodes)} episodes holds demonstration"
             f"{' or intervention' if config.with_interventions else ''} steps to clone"
         )
-    used = [episodes[index] for index, _ in selected]
+    used = [episodes[part.episode] for part in selected]
     states = [episode_state(e, np.arange(e.steps), policy_config) for e in used]
     normalizer = Normalizer.from_data(np.concatenate(states), np.concatenate([e.actions for e in used]))
     torch.manual_seed(config.seed)
@@ -175,11 +176,12 @@ def pretrain_bc(
     model = build_policy(policy_config)
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    weights = np.array([len(steps) for _, steps in selected], dtype=np.float64)
-    weights /= weights.sum()
+    labelled = selected
+    if config.perception_frames == "recorded":
+        labelled = selected + _perception_only_steps(episodes, selected)
 
-    def sample() -> tuple[ObservationBatch, torch.Tensor, torch.Tensor, torch.Tensor]:
-        return _sample(episodes, selected, weights, rng, policy_config, normalizer, embedder, config.batch_size)
+    def sample(parts: list[Frames]) -> tuple[ObservationBatch, torch.Tensor, torch.Tensor, torch.Tensor]:
+        return _sample(episodes, parts, rng, policy_config, normalizer, embedder, config.batch_size)
 
     def descend(loss: torch.Tensor, step: int, total: int) -> None:
         if not bool(torch.isfinite(loss)):
@@ -193,7 +195,7 @@ def pretrain_bc(
 
     total = config.perception_steps + config.steps
     for step in range(1, config.perception_steps + 1):
-        batch, _, _, positions = sample()
+        batch, _, _, positions = sample(labelled)
         _, auxiliary = model.encode_for_training(batch, positions)
         if auxiliary is None:
             raise PretrainError(
@@ -204,7 +206,7 @@ def pretrain_bc(
     if config.perception_steps:
         _freeze_what_trained(model)
     for step in range(config.perception_steps + 1, total + 1):
-        batch, actions, mask, positions = sample()
+        batch, actions, mask, positions = sample(selected if config.perception_steps else labelled)
         features, auxiliary = model.encode_for_training(batch, positions)
         loss = flow_matching_loss(model, actions, features, mask=mask)
         if auxiliary is not None and auxiliary.requires_grad:
@@ -226,27 +228,29 @@ def _freeze_what_trained(model: PolicyModel) -> None:
 
 def _sample(
     episodes: list[Episode],
-    selected: list[tuple[int, np.ndarray]],
-    weights: np.ndarray,
+    selected: list[Frames],
     rng: np.random.Generator,
     policy_config: PolicyConfig,
     normalizer: Normalizer,
     embedder: TextEmbedder,
     batch_size: int,
 ) -> tuple[ObservationBatch, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A batch of observations, their normalized action chunks ``[B, H, D]``, the chunks' mask ``[B, H]`` of the
-    steps to clone (the operator's, up to a hand-back or the episode's end: ``operator_chunk_mask``), and the
-    task objects' recorded positions ``[B, N, 3]`` as labels for the model's auxiliary loss (NaN where unknown)."""
-    counts = rng.multinomial(batch_size, weights)
+    """A batch of frames drawn uniformly from ``selected``: observations, their normalized action chunks
+    ``[B, H, D]``, the chunks' mask ``[B, H]`` of the steps to clone (the operator's, up to a hand-back or the
+    episode's end: ``operator_chunk_mask``; none for frames that are not cloned), and the task objects' recorded
+    positions ``[B, N, 3]`` as labels for the model's auxiliary loss (NaN where unknown)."""
+    weights = np.array([len(part.steps) for part in selected], dtype=np.float64)
+    counts = rng.multinomial(batch_size, weights / weights.sum())
     parts, chunks, masks, positions = [], [], [], []
-    for (index, steps), count in zip(selected, counts, strict=True):
+    for part, count in zip(selected, counts, strict=True):
         if not count:
             continue
-        episode = episodes[index]
-        starts = rng.choice(steps, size=count)
+        episode = episodes[part.episode]
+        starts = rng.choice(part.steps, size=count)
         parts.append(observation_batch(episode, starts, policy_config, normalizer, embedder))
         chunks.append(action_chunks(episode, starts, policy_config.horizon)[0])
-        masks.append(operator_chunk_mask(episode, starts, policy_config.horizon))
+        mask = operator_chunk_mask(episode, starts, policy_config.horizon)
+        masks.append(mask if part.cloned else np.zeros_like(mask))
         positions.append(object_positions(episode, starts))
     batch = ObservationBatch(
         images={camera: torch.cat([p.images[camera] for p in parts]) for camera in policy_config.cameras},

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from lwd_fleet.canary import CANARY_CHANNEL, CanaryRule
 from lwd_fleet.layout import CATALOG_NAME
 from lwd_interfaces.progress import ProgressMeter
+from lwd_learner.pretrain_config import PERCEPTION_FRAMES, PretrainConfig
 
 from lwd.arguments import (
     CommandError,
@@ -64,6 +65,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=non_negative_int,
         default=0,
         help="first train perception alone (the object head's loss) for this many steps, then freeze it",
+    )
+    bc.add_argument(
+        "--perception-frames",
+        choices=PERCEPTION_FRAMES,
+        default="cloned",
+        help="frames the object head learns from: those cloned, or every frame recorded with object positions "
+        "(e.g. replays, which fail and are never cloned)",
     )
     bc.add_argument("--batch-size", type=positive_int, default=32)
     bc.add_argument("--lr", type=positive_float, default=3e-4)
@@ -161,7 +169,6 @@ def run_bc(args: argparse.Namespace) -> int:
     from lwd_fleet.store import FleetStore
     from lwd_learner.episode_cache import EpisodeCache
     from lwd_learner.pretrain import (
-        PretrainConfig,
         PretrainError,
         find_episode_folders,
         load_episodes,
@@ -186,6 +193,7 @@ def run_bc(args: argparse.Namespace) -> int:
         config = PretrainConfig(
             steps=args.steps,
             perception_steps=args.perception_steps,
+            perception_frames=args.perception_frames,
             batch_size=args.batch_size,
             lr=args.lr,
             seed=args.seed,
