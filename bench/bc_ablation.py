@@ -35,6 +35,7 @@ from lwd_policy.normalization import Normalizer
 from lwd_policy.proprio import policy_state
 from lwd_sim.aloha import AlohaSimDriver
 from lwd_sim.operator import ScriptedOperator
+from lwd_sim.replay import ReplayOperator
 
 TASK = "transfer_cube"
 ARMS: dict[str, tuple[dict[str, int], dict[str, float]]] = {
@@ -42,25 +43,41 @@ ARMS: dict[str, tuple[dict[str, int], dict[str, float]]] = {
     "pixels+object-head": ({"perceived_objects": 1}, {}),
     "pixels+object-head-x100": ({"perceived_objects": 1}, {"auxiliary_weight": 100.0}),
     "pixels+perception-first": ({"perceived_objects": 1}, {"perception_steps": -1}),
+    "pixels+replays": ({"perceived_objects": 1}, {"perception_frames": "recorded"}),
+    "pixels+perception-first+replays": (
+        {"perceived_objects": 1},
+        {"perception_steps": -1, "perception_frames": "recorded"},
+    ),
     "privileged": ({"object_slots": 1}, {}),
 }
 """Each arm's ``VLAConfig`` and ``PretrainConfig`` fields: from pixels alone; from pixels with the object head
 (the cube's recorded positions as training labels only), its loss weighted 1 or, ``-x100``, 100 (its error in
 cm² rather than (0.1 m)²), or, ``perception-first``, trained alone for ``--perception-steps`` and then frozen
-(``PretrainConfig.perception_steps``; -1 here stands for that option); privileged (the cube's true position from
-the simulator as an input)."""
+(``PretrainConfig.perception_steps``; -1 here stands for that option); ``+replays``, the head also learns from
+``--replays`` replays of the demonstrations on new scenes (``PretrainConfig.perception_frames = "recorded"``),
+whose arms say nothing about where the cube is; privileged (the cube's true position from the simulator as an
+input). Every arm gets the replays; only the ``+replays`` arms learn from them."""
 
 
-def demonstrations(driver: AlohaSimDriver, seeds: range, max_steps: int) -> list[Episode]:
-    """Successful scripted episodes as ``Episode`` objects, with the perceived object poses of every step."""
+def scripted_episodes(
+    driver: AlohaSimDriver, seeds: range, max_steps: int, sources: list[Episode] | None = None
+) -> list[Episode]:
+    """Successful scripted demonstrations on ``seeds`` as ``Episode`` objects, with the perceived object poses of
+    every step; with ``sources``, replays instead (``lwd_sim.replay``): the i-th seed's scene gets the actions of
+    source ``i % len(sources)``, and every replay is kept, as the failed demonstration it almost always is."""
     episodes = []
-    for seed in seeds:
-        operator = ScriptedOperator(seed=seed)
+    for index, seed in enumerate(seeds):
         observation = driver.reset(seed)
-        operator.reset(driver)
-        operator.take_over(driver, "demonstration")
+        if sources is None:
+            operator = ScriptedOperator(seed=seed)
+            operator.reset(driver)
+            operator.take_over(driver, "demonstration")
+            steps = max_steps
+        else:
+            operator = ReplayOperator(sources[index % len(sources)].actions)
+            steps = len(operator.commands)
         images, proprio, poses, actions = [], [], [], []
-        for _ in range(max_steps):
+        for _ in range(steps):
             command = operator.command(driver)
             images.append(observation.images["top"])
             proprio.append(observation.qpos)
@@ -69,25 +86,24 @@ def demonstrations(driver: AlohaSimDriver, seeds: range, max_steps: int) -> list
             observation = driver.step(command)
             if driver.success:
                 break
-        if not driver.success:
+        if not driver.success and sources is None:
             continue
-        steps = len(actions)
         episode = Episode(
-            key=f"demo-{seed}",
-            episode_id=f"demo-{seed}",
+            key=f"{'replay' if sources else 'demo'}-{seed}",
+            episode_id=f"{'replay' if sources else 'demo'}-{seed}",
             robot_id="bench",
             task=TASK,
             instruction=driver.instruction,
             episode_kind="demonstration",
-            outcome="success",
+            outcome="success" if driver.success else "failure",
             cameras=("top",),
-            stamps=np.arange(steps),
+            stamps=np.arange(len(actions)),
             images={"top": np.stack(images)},
             proprio=np.stack(proprio),
             actions=np.stack(actions),
-            intervention=np.zeros(steps, dtype=bool),
-            policy_version=np.array([""] * steps),
-            terminal=True,
+            intervention=np.zeros(len(actions), dtype=bool),
+            policy_version=np.array([""] * len(actions)),
+            terminal=driver.success,
             object_poses=np.stack(poses),
         )
         episodes.append(episode)
@@ -146,15 +162,19 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--episodes", type=int, default=20, help="validation seeds to evaluate on")
     parser.add_argument("--max-steps", type=int, default=300)
-    parser.add_argument("--perception-steps", type=int, default=2000, help="of the perception-first arm")
+    parser.add_argument("--perception-steps", type=int, default=2000, help="of the perception-first arms")
+    parser.add_argument("--replays", type=int, default=0, help="replays on new scenes, for the +replays arms")
     parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {','.join(ARMS)}")
     parser.add_argument("--noise-scales", default="0,1", help="comma-separated flow noise scales to evaluate")
     args = parser.parse_args()
     encoder = InstructionEncoder()
     driver = AlohaSimDriver(TASK, ("top",), 96, 128)
     started = time.monotonic()
-    demos = demonstrations(driver, split_seeds("demonstration", args.demos), args.max_steps)
+    demos = scripted_episodes(driver, split_seeds("demonstration", args.demos), args.max_steps)
     print(f"{len(demos)}/{args.demos} demonstrations succeeded ({time.monotonic() - started:.0f} s)", flush=True)
+    replay_seeds = split_seeds("demonstration", args.replays, offset=args.demos)
+    replays = scripted_episodes(driver, replay_seeds, args.max_steps, sources=demos) if args.replays else []
+    print(f"{len(replays)} replays, {sum(e.success for e in replays)} succeeded by chance", flush=True)
     print("| arm | noise scale | validation success (95% CI) | best stage per episode | object head error, median mm |"
           " BC time |")  # fmt: skip
     print("|---|---|---|---|---|---|")
@@ -167,7 +187,9 @@ def main() -> None:
         config = VLAConfig(**model_fields)
         started = time.monotonic()
         settings = PretrainConfig(steps=args.steps, batch_size=args.batch_size, log_every=500, **pretrain_fields)
-        model, normalizer = pretrain_bc(demos, config, encoder, settings, progress=progress_printer(arm, started))
+        model, normalizer = pretrain_bc(
+            demos + replays, config, encoder, settings, progress=progress_printer(arm, started)
+        )
         trained = time.monotonic() - started
         seeds = split_seeds("validation", args.episodes)
         for noise_scale in (float(value) for value in args.noise_scales.split(",")):
