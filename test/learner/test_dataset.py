@@ -92,6 +92,16 @@ def test_every_step_of_a_demonstration_is_the_operators(tmp_path, episode_bag_wr
     np.testing.assert_array_equal(chunks.operator_mask, chunks.action_mask)
 
 
+def test_a_failed_demonstration_is_never_cloned_but_still_gives_transitions(tmp_path, episode_bag_writer):
+    """A replay on another scene (``lwd_sim.replay``) is a failed demonstration: no cloning loss learns from it,
+    while its chunks still bootstrap values like any other episode's."""
+    bag = episode_bag_writer(tmp_path / "bag", steps=6, kind="demonstration", outcome="failure")
+    chunks = build_transitions(decode_episode(bag, KEY), horizon=4, gamma=0.9)
+    assert chunks.obs_index.tolist() == [0, 4]
+    assert not chunks.operator_mask.any() and not chunks.intervention.any()
+    np.testing.assert_allclose(chunks.reward, [0, 0])
+
+
 def test_n_step_returns_stop_at_the_terminal_chunk(tmp_path, episode_bag_writer):
     episode = decode_episode(episode_bag_writer(tmp_path / "bag", steps=10), KEY)
     chunks = build_transitions(episode, horizon=4, gamma=0.9, n_step=2, stride=2)

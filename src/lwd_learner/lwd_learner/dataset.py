@@ -110,6 +110,15 @@ class Episode:
         deployment episode."""
         return np.ones(self.steps, dtype=bool) if self.is_demonstration else self.intervention
 
+    @property
+    def operator_to_clone(self) -> np.ndarray:
+        """True on the operator's steps a cloning loss may learn from [T]: those it executed, except in a failed
+        demonstration (a replay on another scene, ``lwd_sim.replay``, or a demonstration that went wrong), which
+        shows no way to succeed."""
+        if self.is_demonstration and not self.success:
+            return np.zeros(self.steps, dtype=bool)
+        return self.operator_executed
+
 
 @dataclass
 class ChunkTransitions:
@@ -394,12 +403,13 @@ def action_chunks(episode: Episode, starts: np.ndarray, horizon: int) -> tuple[n
 def operator_chunk_mask(episode: Episode, starts: np.ndarray, horizon: int) -> np.ndarray:
     """The steps of each chunk from ``starts`` that are the operator's to clone ``[N, H]``.
 
-    That is the run of operator-executed steps the chunk starts with, up to the hand-back (or the episode's end):
+    That is the run of the operator's steps to clone (``Episode.operator_to_clone``) the chunk starts with, up to
+    the hand-back (or the episode's end):
     a chunk that starts with a policy step has none, and the policy's steps after a hand-back are left out too.
     Cloning a chunk that holds the policy's actions would teach the policy its own mistakes as the operator's.
     """
     index = starts[:, None] + np.arange(horizon, dtype=np.int64)[None, :]
-    executed = episode.operator_executed[np.minimum(index, episode.steps - 1)] & (index < episode.steps)
+    executed = episode.operator_to_clone[np.minimum(index, episode.steps - 1)] & (index < episode.steps)
     return np.logical_and.accumulate(executed, axis=1)
 
 
