@@ -1,15 +1,13 @@
 """Offline BC pretraining: flow matching on demonstrations, full model (encoders included).
 
-This produces the "pretrained VLA" the fleet starts from (``lwd train bc``). It is
-multi-task and language-conditioned: every sample carries its episode's
-instruction embedding. With ``with_interventions`` the operator-controlled steps of
-deployment episodes are added (the HG-DAgger baseline's data): a chunk starts at each
-of them and is cloned up to the hand-back. Padding past an episode's end is never
-cloned. The model's auxiliary loss (the object head) learns from the cloned frames or,
-``perception_frames="recorded"``, from every frame recorded with object positions. Episodes come from a local folder of bags or from a fleet store; decoded
-episodes are cached by manifest sha256 like the trainer's. A bag that cannot be
-trained on is set aside with a named reason (:mod:`lwd_fleet.quarantine`) and one
-log line naming it; the rest are used.
+This produces the "pretrained VLA" the fleet starts from (``lwd train bc``). It is multi-task and
+language-conditioned: every sample carries its episode's instruction embedding. With ``with_interventions`` the
+operator-controlled steps of deployment episodes are added (the HG-DAgger baseline's data): a chunk starts at each
+of them and is cloned up to the hand-back. Padding past an episode's end is never cloned. The model's auxiliary
+loss (the object head) learns from the cloned frames or, ``perception_frames="recorded"``, from every frame
+recorded with object positions. Episodes come from a local folder of bags or from a fleet store; decoded episodes
+are cached by manifest sha256 like the trainer's. A bag that cannot be trained on is set aside with a named reason
+(:mod:`lwd_fleet.quarantine`) and one log line naming it; the rest are used.
 """
 
 from __future__ import annotations
