@@ -4,15 +4,19 @@ Each arm trains a fresh ``VisionEncoder`` and ``ObjectHead`` on the object-posit
 ``PretrainConfig.perception_steps`` does before BC) on every frame of scripted demonstrations of both tasks
 (demonstration seeds), rendered once at 192x256, and reports the head's error on validation seeds
 (``lwd_experiment.seed_splits``: a study that chooses a setting never sees the test seeds), along episodes
-driven by the scripted operator and along random arm walks: a head that reads the arm, which in a demonstration
-moves to the object, instead of the object itself is accurate on the first and not on the second.
+driven by the scripted operator, along random arm walks and along replays (a demonstration's commands on another
+scene, ``lwd_sim.replay``): a head that reads the arm, which in a demonstration moves to the object, instead of
+the object itself is accurate on the first and not on the others. ``--train-arms operator,replay`` adds as many
+replays as demonstrations to the training frames.
 Arms (the issue-19 levers that change what the trunk sees, not what BC does with it):
 
 - ``base``: the full frame resized to the policy's 96x128, as the demo's policy sees it;
 - ``crop``: the table's part of the frame (``WORKSPACE``, normalized top/left/bottom/right) resized to 96x128,
   so the objects cover about 1.5 times more pixels;
 - ``temperature``: ``base`` with a learnable spatial-softmax temperature per keypoint, starting at
-  ``--temperature`` (the softmax sharpens without waiting for the 1x1 conv's weights to grow).
+  ``--temperature`` (the softmax sharpens without waiting for the 1x1 conv's weights to grow);
+- ``object-maps``: the head reads a heatmap of each object's own (a 1x1 conv on the trunk's last hidden features,
+  spatial softmax with a learnable temperature starting at ``--temperature``) instead of the policy's keypoints.
 
     .venv/bin/python bench/perception_probe.py --demos 60 --steps 1500 --lr 1e-3
 """
@@ -20,6 +24,7 @@ Arms (the issue-19 levers that change what the trunk sees, not what BC does with
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import time
 
@@ -29,7 +34,7 @@ import torch.nn.functional as F
 from lwd_experiment.control_step import demonstration_commands
 from lwd_experiment.seed_splits import split_seeds
 from lwd_policy.config import VLAConfig
-from lwd_policy.model import POSITION_UNIT_M, ObjectHead, VisionEncoder
+from lwd_policy.model import POSITION_UNIT_M, ObjectHead, VisionEncoder, spatial_softmax
 from lwd_sim.aloha import AlohaSimDriver
 from lwd_sim.operator import ScriptedOperator
 from lwd_sim.operator_trials import RandomWalkPolicy
@@ -39,7 +44,7 @@ TASKS = ("transfer_cube", "insertion")
 RENDER = (192, 256)
 POLICY = (96, 128)
 WORKSPACE = (0.2, 0.14, 0.8, 0.86)
-ARMS = ("base", "crop", "temperature")
+ARMS = ("base", "crop", "temperature", "object-maps")
 VALIDATION_ARMS = ("operator", "random_walk", "replay")
 """Who moves the arms in the validation episodes: the scripted operator, as in the training demonstrations, or a
 random joint walk, whose arm positions say nothing about where the objects are, or a replay (below)."""
@@ -84,15 +89,22 @@ def frames(
     return np.stack(images), np.stack(positions)
 
 
-def policy_images(images: np.ndarray, crop: tuple[float, float, float, float] | None) -> torch.Tensor:
-    """uint8 ``[N, 3, 96, 128]``: the frames, cropped to ``crop`` when given, resized as the policy resizes."""
-    pixels = torch.from_numpy(images).permute(0, 3, 1, 2).float()
-    if crop is not None:
-        top, left, bottom, right = crop
-        height, width = pixels.shape[2:]
-        pixels = pixels[:, :, round(top * height) : round(bottom * height), round(left * width) : round(right * width)]
-    resized = F.interpolate(pixels, size=POLICY, mode="bilinear", align_corners=False, antialias=True)
-    return resized.round().clamp(0, 255).to(torch.uint8)
+def policy_images(
+    images: np.ndarray, crop: tuple[float, float, float, float] | None, chunk: int = 1000
+) -> torch.Tensor:
+    """uint8 ``[N, 3, 96, 128]``: the frames, cropped to ``crop`` when given, resized as the policy resizes
+    (``chunk`` frames at a time, so tens of thousands of full-size frames never sit in memory as floats)."""
+    parts = []
+    for first in range(0, len(images), chunk):
+        pixels = torch.from_numpy(images[first : first + chunk]).permute(0, 3, 1, 2).float()
+        if crop is not None:
+            top, left, bottom, right = crop
+            height, width = pixels.shape[2:]
+            rows = slice(round(top * height), round(bottom * height))
+            pixels = pixels[:, :, rows, round(left * width) : round(right * width)]
+        resized = F.interpolate(pixels, size=POLICY, mode="bilinear", align_corners=False, antialias=True)
+        parts.append(resized.round().clamp(0, 255).to(torch.uint8))
+    return torch.cat(parts)
 
 
 class TemperedTrunk(torch.nn.Module):
@@ -107,6 +119,22 @@ class TemperedTrunk(torch.nn.Module):
         return self.trunk(pixels) * self.log_scale.exp()
 
 
+class ObjectMaps(torch.nn.Module):
+    """One heatmap per object from the trunk's last hidden features, read out by a spatial softmax with a learnable
+    temperature: each object gets a map of its own instead of sharing the policy's keypoints with the arms."""
+
+    def __init__(self, vision: VisionEncoder, config: VLAConfig, initial: float) -> None:
+        super().__init__()
+        self.features = vision.trunk[:-1]
+        self.maps = torch.nn.Conv2d(config.vision_channels[-1], config.perceived_objects, 1)
+        self.log_scale = torch.nn.Parameter(torch.full((config.perceived_objects, 1, 1), math.log(initial)))
+
+    def keypoints(self, images: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``{"top": uint8 [B, 3, h, w]}`` → each object's expected image position ``[B, 2 × objects]``."""
+        pixels = images["top"].float() / 127.5 - 1.0
+        return spatial_softmax(self.maps(self.features(pixels)) * self.log_scale.exp())
+
+
 def train_arm(arm: str, images: torch.Tensor, labels: torch.Tensor, args: argparse.Namespace) -> torch.nn.Module:
     """A vision encoder and object head trained on the position loss alone; returns them as one module."""
     torch.manual_seed(args.seed)
@@ -115,6 +143,9 @@ def train_arm(arm: str, images: torch.Tensor, labels: torch.Tensor, args: argpar
     vision, head = VisionEncoder(config), ObjectHead(config)
     if arm == "temperature":
         vision.trunk = TemperedTrunk(vision.trunk, config.vision_keypoints, args.temperature)
+    if arm == "object-maps":
+        vision = ObjectMaps(vision, config, args.temperature)
+        head = ObjectHead(dataclasses.replace(config, vision_keypoints=config.perceived_objects))
     model = torch.nn.ModuleDict({"vision": vision, "head": head})
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
     targets = labels / POSITION_UNIT_M
