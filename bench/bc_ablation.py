@@ -164,6 +164,7 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=300)
     parser.add_argument("--perception-steps", type=int, default=2000, help="of the perception-first arms")
     parser.add_argument("--replays", type=int, default=0, help="replays on new scenes, for the +replays arms")
+    parser.add_argument("--seed", type=int, default=0, help="BC training seed (the demonstrations stay the same)")
     parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {','.join(ARMS)}")
     parser.add_argument("--noise-scales", default="0,1", help="comma-separated flow noise scales to evaluate")
     args = parser.parse_args()
@@ -186,7 +187,9 @@ def main() -> None:
             pretrain_fields = {**pretrain_fields, "perception_steps": args.perception_steps}
         config = VLAConfig(**model_fields)
         started = time.monotonic()
-        settings = PretrainConfig(steps=args.steps, batch_size=args.batch_size, log_every=500, **pretrain_fields)
+        settings = PretrainConfig(
+            steps=args.steps, batch_size=args.batch_size, seed=args.seed, log_every=500, **pretrain_fields
+        )
         model, normalizer = pretrain_bc(
             demos + replays, config, encoder, settings, progress=progress_printer(arm, started)
         )
