@@ -52,10 +52,18 @@ def node(domain_id: int) -> Iterator[Any]:
     rclpy.try_shutdown(context=context)
 
 
-def player(bag: Path, *args: str) -> subprocess.Popen[str]:
-    """``lwd bag play BAG ARGS`` with this process's environment (the ROS wheels need its library path)."""
+def player(bag: Path, *args: str, sigint: signal.Handlers = signal.SIG_DFL) -> subprocess.Popen[str]:
+    """``lwd bag play BAG ARGS`` with this process's environment (the ROS wheels need its library path), started
+    with SIGINT set to ``sigint`` (a job a non-interactive shell puts in the background starts with it ignored)."""
     command = [str(LWD), "bag", "play", str(bag), *args]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
+    return subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, sigint),
+    )
 
 
 def dds_padded(cdr: bytes) -> bytes:
@@ -116,15 +124,21 @@ def test_play_publishes_every_message_in_order_with_its_bytes_at_the_rate(tmp_pa
     assert clock_times == sorted(clock_times)
 
 
-def test_ctrl_c_ends_a_looping_player_with_exit_code_0(tmp_path, domain_id):
+@pytest.mark.parametrize("inherited", [signal.SIG_DFL, signal.SIG_IGN])
+def test_ctrl_c_ends_a_looping_player_with_exit_code_0(tmp_path, domain_id, inherited):
+    """Even when the player starts with SIGINT ignored, as a background job of a script does: a SIGINT sent to it
+    still stops it."""
     bag = write_episode_bag(tmp_path / "episode", steps=20)
-    process = player(bag, "--loop")
+    process = player(bag, "--loop", sigint=inherited)
     assert process.stdout is not None
-    for line in process.stdout:
-        if line.startswith("published"):
-            break
-    process.send_signal(signal.SIGINT)
-    output = process.communicate(timeout=30)[0]
+    try:
+        for line in process.stdout:
+            if line.startswith("published"):
+                break
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=30)[0]
+    finally:
+        process.kill()
     assert process.returncode == 0, output
     assert "interrupted after" in output and "Traceback" not in output, output
 

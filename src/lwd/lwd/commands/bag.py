@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -169,6 +170,7 @@ def run_play(args: argparse.Namespace) -> int:
             next_report = time.monotonic() + PROGRESS_PERIOD_S
             print(f"published {count} messages, bag time {(message.log_time_ns - start_ns) / 1e9:.2f} s", flush=True)
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored (a script's `&`)
     print(f"playing {args.bag} on {len(playback.topics)} topics at rate {args.rate:g}; Ctrl-C stops", flush=True)
     summary = play(playback, clock=args.clock, delay_s=args.delay, on_published=progress)
     ending = "interrupted after" if summary.interrupted else "done:"
