@@ -179,8 +179,13 @@ def pretrain_bc(
     if config.perception_frames == "recorded":
         labelled = selected + _perception_only_steps(episodes, selected)
 
-    def sample(parts: list[Frames]) -> tuple[ObservationBatch, torch.Tensor, torch.Tensor, torch.Tensor]:
-        return _sample(episodes, parts, rng, policy_config, normalizer, embedder, config.batch_size)
+    cloned_draw = (selected, _shares(selected))
+    labelled_draw = (labelled, _shares(labelled))
+
+    def sample(
+        draw: tuple[list[Frames], np.ndarray],
+    ) -> tuple[ObservationBatch, torch.Tensor, torch.Tensor, torch.Tensor]:
+        return _sample(episodes, *draw, rng, policy_config, normalizer, embedder, config.batch_size)
 
     def descend(loss: torch.Tensor, step: int, total: int) -> None:
         if not bool(torch.isfinite(loss)):
@@ -194,7 +199,7 @@ def pretrain_bc(
 
     total = config.perception_steps + config.steps
     for step in range(1, config.perception_steps + 1):
-        batch, _, _, positions = sample(labelled)
+        batch, _, _, positions = sample(labelled_draw)
         _, auxiliary = model.encode_for_training(batch, positions)
         if auxiliary is None:
             raise PretrainError(
@@ -205,7 +210,7 @@ def pretrain_bc(
     if config.perception_steps:
         _freeze_what_trained(model)
     for step in range(config.perception_steps + 1, total + 1):
-        batch, actions, mask, positions = sample(selected if config.perception_steps else labelled)
+        batch, actions, mask, positions = sample(cloned_draw if config.perception_steps else labelled_draw)
         features, auxiliary = model.encode_for_training(batch, positions)
         loss = flow_matching_loss(model, actions, features, mask=mask)
         if auxiliary is not None and auxiliary.requires_grad:
@@ -225,21 +230,27 @@ def _freeze_what_trained(model: PolicyModel) -> None:
             parameter.grad = None
 
 
+def _shares(selected: list[Frames]) -> np.ndarray:
+    """Each part's share of a batch: its number of frames over all of theirs, so every frame is equally likely."""
+    weights = np.array([len(part.steps) for part in selected], dtype=np.float64)
+    return weights / weights.sum()
+
+
 def _sample(
     episodes: list[Episode],
     selected: list[Frames],
+    shares: np.ndarray,
     rng: np.random.Generator,
     policy_config: PolicyConfig,
     normalizer: Normalizer,
     embedder: TextEmbedder,
     batch_size: int,
 ) -> tuple[ObservationBatch, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A batch of frames drawn uniformly from ``selected``: observations, their normalized action chunks
-    ``[B, H, D]``, the chunks' mask ``[B, H]`` of the steps to clone (the operator's, up to a hand-back or the
-    episode's end: ``operator_chunk_mask``; none for frames that are not cloned), and the task objects' recorded
-    positions ``[B, N, 3]`` as labels for the model's auxiliary loss (NaN where unknown)."""
-    weights = np.array([len(part.steps) for part in selected], dtype=np.float64)
-    counts = rng.multinomial(batch_size, weights / weights.sum())
+    """A batch of frames drawn uniformly from ``selected`` (``shares``: ``_shares(selected)``): observations, their
+    normalized action chunks ``[B, H, D]``, the chunks' mask ``[B, H]`` of the steps to clone (the operator's, up
+    to a hand-back or the episode's end: ``operator_chunk_mask``; none for frames that are not cloned), and the task
+    objects' recorded positions ``[B, N, 3]`` as labels for the model's auxiliary loss (NaN where unknown)."""
+    counts = rng.multinomial(batch_size, shares)
     parts, chunks, masks, positions = [], [], [], []
     for part, count in zip(selected, counts, strict=True):
         if not count:
