@@ -163,6 +163,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=20, help="validation seeds to evaluate on")
     parser.add_argument("--max-steps", type=int, default=300)
     parser.add_argument("--perception-steps", type=int, default=2000, help="of the perception-first arms")
+    parser.add_argument("--perception-lr", type=float, default=3e-4, help="of the perception-first arms")
     parser.add_argument("--replays", type=int, default=0, help="replays on new scenes, for the +replays arms")
     parser.add_argument("--seed", type=int, default=0, help="BC training seed (the demonstrations stay the same)")
     parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {','.join(ARMS)}")
@@ -184,7 +185,11 @@ def main() -> None:
             parser.error(f"unknown arm {arm!r}; arms are {', '.join(ARMS)}")
         model_fields, pretrain_fields = ARMS[arm]
         if pretrain_fields.get("perception_steps") == -1:
-            pretrain_fields = {**pretrain_fields, "perception_steps": args.perception_steps}
+            pretrain_fields = {
+                **pretrain_fields,
+                "perception_steps": args.perception_steps,
+                "perception_lr": args.perception_lr,
+            }
         config = VLAConfig(**model_fields)
         started = time.monotonic()
         settings = PretrainConfig(

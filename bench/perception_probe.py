@@ -15,6 +15,9 @@ Arms (the issue-19 levers that change what the trunk sees, not what BC does with
   so the objects cover about 1.5 times more pixels;
 - ``temperature``: ``base`` with a learnable spatial-softmax temperature per keypoint, starting at
   ``--temperature`` (the softmax sharpens without waiting for the 1x1 conv's weights to grow);
+- ``shift``: ``base`` with random-shift augmentation of the training frames (each frame padded by ``--shift``
+  pixels, replicating its border, and cropped back at a random offset); the labels stay, so the augmentation
+  teaches the head that a shifted image shows the same positions, which is what it must not learn;
 - ``object-maps``: the head reads a heatmap of each object's own (a 1x1 conv on the trunk's last hidden features,
   spatial softmax with a learnable temperature starting at ``--temperature``) instead of the policy's keypoints.
 
@@ -44,7 +47,7 @@ TASKS = ("transfer_cube", "insertion")
 RENDER = (192, 256)
 POLICY = (96, 128)
 WORKSPACE = (0.2, 0.14, 0.8, 0.86)
-ARMS = ("base", "crop", "temperature", "object-maps")
+ARMS = ("base", "crop", "temperature", "shift", "object-maps")
 VALIDATION_ARMS = ("operator", "random_walk", "replay")
 """Who moves the arms in the validation episodes: the scripted operator, as in the training demonstrations, or a
 random joint walk, whose arm positions say nothing about where the objects are, or a replay (below)."""
@@ -135,6 +138,15 @@ class ObjectMaps(torch.nn.Module):
         return spatial_softmax(self.maps(self.features(pixels)) * self.log_scale.exp())
 
 
+def random_shift(images: torch.Tensor, pixels: int, rng: np.random.Generator) -> torch.Tensor:
+    """uint8 ``[B, 3, h, w]`` frames, each moved by up to ``pixels`` in both directions (border replicated)."""
+    height, width = images.shape[2:]
+    padded = F.pad(images.float(), (pixels,) * 4, mode="replicate")
+    rows, columns = rng.integers(2 * pixels + 1, size=(2, len(images)))
+    shifted = [frame[:, r : r + height, c : c + width] for frame, r, c in zip(padded, rows, columns, strict=True)]
+    return torch.stack(shifted).to(torch.uint8)
+
+
 def train_arm(arm: str, images: torch.Tensor, labels: torch.Tensor, args: argparse.Namespace) -> torch.nn.Module:
     """A vision encoder and object head trained on the position loss alone; returns them as one module."""
     torch.manual_seed(args.seed)
@@ -151,7 +163,8 @@ def train_arm(arm: str, images: torch.Tensor, labels: torch.Tensor, args: argpar
     targets = labels / POSITION_UNIT_M
     for _ in range(args.steps):
         batch = torch.from_numpy(rng.integers(len(images), size=args.batch_size))
-        predicted = head(vision.keypoints({"top": images[batch]}))
+        pixels = random_shift(images[batch], args.shift, rng) if arm == "shift" else images[batch]
+        predicted = head(vision.keypoints({"top": pixels}))
         known = torch.isfinite(targets[batch])
         loss = ((predicted - torch.nan_to_num(targets[batch])) ** 2)[known].mean()
         optimizer.zero_grad()
@@ -167,6 +180,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--temperature", type=float, default=10.0, help="initial temperature of that arm")
+    parser.add_argument("--shift", type=int, default=4, help="largest random shift of that arm, in pixels")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {','.join(ARMS)}")
     parser.add_argument(

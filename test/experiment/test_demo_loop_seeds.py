@@ -103,12 +103,13 @@ def test_pretraining_is_seeded_by_the_training_seed(loop_factory):
 def test_perception_steps_reach_bc_only_from_pixels(loop_factory, tmp_path, inputs, passed):
     """A privileged policy has no object head to train first, so its BC gets no perception steps."""
     _, _, commands = loop_factory
-    chosen = preset("quick", inputs=inputs, perception_steps=7)
+    chosen = preset("quick", inputs=inputs, perception_steps=7, perception_lr=0.002)
     loop = DemoLoop(chosen, tmp_path / "run", progress=Progress(emit=lambda line: None))
     loop.work_dir.mkdir()
     loop.pretrain()
     bc = commands[0]
     assert bc[bc.index("--perception-steps") + 1] == passed
+    assert bc[bc.index("--perception-lr") + 1] == "0.002"
 
 
 @pytest.mark.parametrize(("inputs", "frames"), [("pixels", "recorded"), ("privileged", "cloned")])

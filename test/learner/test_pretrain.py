@@ -83,6 +83,31 @@ def test_perception_steps_train_perception_alone_then_freeze_it(tmp_path, monkey
     assert all(parameter.requires_grad for parameter in model.parameters()), "the returned model trains again"
 
 
+def test_perception_steps_descend_at_their_own_learning_rate(tmp_path, monkeypatch):
+    """Adam's first step moves a weight by about its learning rate: the perception steps' by ``perception_lr``,
+    the flow steps' by ``lr``."""
+    bag = write_episode_bag(tmp_path / "demo", steps=8, kind="demonstration", image_shape=(16, 16), objects=1)
+    config = VLAConfig.from_dict({**TINY_VLA, "perceived_objects": 1})
+    built: list[torch.nn.Module] = []
+    build = pretrain.build_policy
+    monkeypatch.setattr(pretrain, "build_policy", lambda policy_config: built.append(build(policy_config)) or built[0])
+    snapshots: list[dict[str, torch.Tensor]] = []
+
+    def snapshot(step: int, loss: float) -> None:
+        snapshots.append({name: value.clone() for name, value in built[0].state_dict().items()})
+
+    settings = PretrainConfig(steps=1, batch_size=8, perception_steps=1, lr=1e-4, perception_lr=1e-2, log_every=1)
+    pretrain_bc([decode_episode(bag, KEY)], config, HashEmbedder(), settings, progress=snapshot)
+
+    def largest_move(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor], part: str) -> float:
+        return max(float((after[name] - before[name]).abs().max()) for name in before if name.startswith(part))
+
+    torch.manual_seed(settings.seed)
+    start = build(config).state_dict()
+    assert largest_move(start, snapshots[0], "vision.trunk") == pytest.approx(1e-2, rel=0.05)
+    assert largest_move(snapshots[0], snapshots[1], "action_expert") == pytest.approx(1e-4, rel=0.05)
+
+
 def test_perception_steps_need_a_model_with_an_auxiliary_loss(tmp_path):
     bag = write_episode_bag(tmp_path / "demo", steps=4, kind="demonstration", image_shape=(16, 16))
     with pytest.raises(pretrain.PretrainError, match="perception_steps=2 needs"):

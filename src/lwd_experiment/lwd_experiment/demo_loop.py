@@ -245,10 +245,10 @@ class DemoLoop:
         self.run_lwd(
             "pretrain",
             ["train", "bc", "--episodes", self.store_url, "--out", str(checkpoint), "--version", "v000000-bc",
-             "--vla-config", str(vla_config), "--steps", str(preset.bc_steps), "--perception-steps",
-             str(perception), "--perception-frames", "recorded" if pixels else "cloned", "--batch-size",
-             str(preset.bc_batch_size), "--seed", str(self.training_seed), "--cache-dir",
-             str(self.work_dir / "trainer" / "episode_cache")],
+             "--vla-config", str(vla_config), "--steps", str(preset.bc_steps),
+             "--perception-steps", str(perception), "--perception-lr", str(preset.perception_lr),
+             "--perception-frames", "recorded" if pixels else "cloned", "--batch-size", str(preset.bc_batch_size),
+             "--seed", str(self.training_seed), "--cache-dir", str(self.work_dir / "trainer" / "episode_cache")],
         )  # fmt: skip
         self.progress.stage("3. deploying v000000-bc to the fleet (channel stable)")
         self.run_lwd("publish", ["train", "publish", "--store", self.store_url, "--checkpoint", str(checkpoint),

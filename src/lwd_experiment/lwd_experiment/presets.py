@@ -33,8 +33,8 @@ class DemoPreset:
     VLA sampling with full noise succeeded in 0/20 episodes where it succeeded in 14/20 deterministically
     (BENCHMARKS.md, "Sampling noise"); no value in between has been measured.
     ``perception_steps``: from pixels (ignored with privileged inputs), BC first trains the object head and the
-    vision trunk alone for that many steps and then freezes them (``PretrainConfig.perception_steps``); 0 trains
-    them jointly with the policy.
+    vision trunk alone for that many steps, at ``perception_lr``, and then freezes them
+    (``PretrainConfig.perception_steps``); 0 trains them jointly with the policy.
     ``replays_per_task``: from pixels (ignored with privileged inputs), that many replays per task are recorded after
     the demonstrations (``lwd_sim.replay``: a demonstration's commands sent on another seed's scene, so the arms
     say nothing about where the objects are), and the object head learns from every recorded frame
@@ -63,6 +63,7 @@ class DemoPreset:
     held_out_instruction_episodes_per_task: int = 20
     fleet_noise_scale: float = 0.0
     perception_steps: int = 0
+    perception_lr: float = 3e-4
     replays_per_task: int = 0
 
     def __post_init__(self) -> None:

@@ -175,6 +175,9 @@ def pretrain_bc(
     model = build_policy(policy_config)
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    perception_optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.perception_lr, weight_decay=config.weight_decay
+    )
     labelled = selected
     if config.perception_frames == "recorded":
         labelled = selected + _perception_only_steps(episodes, selected)
@@ -187,7 +190,7 @@ def pretrain_bc(
     ) -> tuple[ObservationBatch, torch.Tensor, torch.Tensor, torch.Tensor]:
         return _sample(episodes, *draw, rng, policy_config, normalizer, embedder, config.batch_size)
 
-    def descend(loss: torch.Tensor, step: int, total: int) -> None:
+    def descend(loss: torch.Tensor, step: int, total: int, optimizer: torch.optim.Optimizer) -> None:
         if not bool(torch.isfinite(loss)):
             raise PretrainError(f"BC loss became {float(loss)} at step {step}; no checkpoint written")
         optimizer.zero_grad(set_to_none=True)
@@ -206,7 +209,7 @@ def pretrain_bc(
                 f"perception_steps={config.perception_steps} needs a model with an auxiliary loss "
                 "(the built-in VLA: perceived_objects > 0)"
             )
-        descend(auxiliary, step, total)
+        descend(auxiliary, step, total, perception_optimizer)
     if config.perception_steps:
         _freeze_what_trained(model)
     for step in range(config.perception_steps + 1, total + 1):
@@ -215,7 +218,7 @@ def pretrain_bc(
         loss = flow_matching_loss(model, actions, features, mask=mask)
         if auxiliary is not None and auxiliary.requires_grad:
             loss = loss + config.auxiliary_weight * auxiliary
-        descend(loss, step, total)
+        descend(loss, step, total, optimizer)
     for parameter in model.parameters():
         parameter.requires_grad_(True)
     model.eval()

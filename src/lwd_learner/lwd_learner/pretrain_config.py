@@ -16,7 +16,9 @@ class PretrainConfig:
     ``perception_steps`` > 0 trains perception first: that many steps on the auxiliary loss alone (the built-in
     VLA: vision trunk and object head learn where the objects are), after which the parameters it trained are
     frozen and the ``steps`` of flow matching train the rest on what perception sees. Frozen, the vision trunk
-    runs forward only, so a flow-matching step costs about a third of a joint one.
+    runs forward only, so a flow-matching step costs about a third of a joint one. The perception steps have an
+    optimizer of their own, at ``perception_lr``: regressing positions through the spatial softmax learns slowly
+    at the flow's ``lr``.
 
     ``perception_frames`` says which frames the auxiliary loss learns from: ``"cloned"``, the frames BC clones;
     ``"recorded"``, every frame recorded with object positions, cloned or not (failed demonstrations such as
@@ -34,6 +36,7 @@ class PretrainConfig:
     log_every: int = 50
     auxiliary_weight: float = 1.0
     perception_steps: int = 0
+    perception_lr: float = 3e-4
     perception_frames: str = "cloned"
 
     def __post_init__(self) -> None:

@@ -66,6 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=0,
         help="first train perception alone (the object head's loss) for this many steps, then freeze it",
     )
+    bc.add_argument("--perception-lr", type=positive_float, default=3e-4, help="learning rate of the perception steps")
     bc.add_argument(
         "--perception-frames",
         choices=PERCEPTION_FRAMES,
@@ -193,6 +194,7 @@ def run_bc(args: argparse.Namespace) -> int:
         config = PretrainConfig(
             steps=args.steps,
             perception_steps=args.perception_steps,
+            perception_lr=args.perception_lr,
             perception_frames=args.perception_frames,
             batch_size=args.batch_size,
             lr=args.lr,
