@@ -39,6 +39,9 @@ class DemoPreset:
     the demonstrations (``lwd_sim.replay``: a demonstration's commands sent on another seed's scene, so the arms
     say nothing about where the objects are), and the object head learns from every recorded frame
     (``PretrainConfig.perception_frames = "recorded"``); replays fail and are never cloned.
+    The pixel settings (as many replays as demonstrations, 3,000 perception steps at 3e-3) were chosen on validation
+    seeds with ``bench/perception_probe.py`` and ``bench/bc_ablation.py`` (BENCHMARKS.md, "Learning from pixels");
+    the loop at the demo's size has not run with them yet.
 
     ``max_steps`` is the step budget of an episode of a short task; a longer task gets proportionally more
     (:meth:`max_steps_for`). ``task_objects`` must cover the task with the most objects; a task with fewer
@@ -62,9 +65,9 @@ class DemoPreset:
     final_eval_episodes_per_task: int = 100
     held_out_instruction_episodes_per_task: int = 20
     fleet_noise_scale: float = 0.0
-    perception_steps: int = 0
-    perception_lr: float = 3e-4
-    replays_per_task: int = 0
+    perception_steps: int = 3000
+    perception_lr: float = 3e-3
+    replays_per_task: int = 150
 
     def __post_init__(self) -> None:
         if self.inputs not in INPUTS:
@@ -95,6 +98,7 @@ SUITE = DemoPreset(
     tasks=tuple(TASKS),
     task_objects=max(len(spec.objects) for spec in TASKS.values()),
     demos_per_task=100,
+    replays_per_task=100,
     bc_steps=12000,
     rounds=4,
     episodes_per_round=24,
@@ -127,6 +131,8 @@ PRESETS = {
         tasks=("transfer_cube",),
         max_steps=200,
         demos_per_task=6,
+        replays_per_task=0,
+        perception_steps=0,
         bc_steps=60,
         bc_batch_size=16,
         rounds=1,
@@ -142,6 +148,7 @@ PRESETS = {
         name="full",
         robots=2,
         demos_per_task=300,
+        replays_per_task=300,
         bc_steps=12000,
         rounds=8,
         episodes_per_round=32,
