@@ -52,26 +52,34 @@ def test_intervention_chunks_are_cloned_up_to_the_hand_back(tmp_path, cloned_mas
     assert rows == {(True, True, False, False), (True, False, False, False)}
 
 
-def test_perception_steps_train_perception_alone_then_freeze_it(tmp_path, monkeypatch):
-    """Perception steps move only the vision trunk and the object head; the flow steps after them move only the rest."""
+def pretrain_with_snapshots(tmp_path, monkeypatch, settings: PretrainConfig):
+    """Pretrain a tiny VLA with an object head on one demonstration; returns the model and its weights when built
+    and after every step."""
     bag = write_episode_bag(tmp_path / "demo", steps=8, kind="demonstration", image_shape=(16, 16), objects=1)
     config = VLAConfig.from_dict({**TINY_VLA, "perceived_objects": 1})
     built: list[torch.nn.Module] = []
-    build = pretrain.build_policy
-    monkeypatch.setattr(pretrain, "build_policy", lambda policy_config: built.append(build(policy_config)) or built[0])
     snapshots: list[dict[str, torch.Tensor]] = []
 
-    def snapshot(step: int, loss: float) -> None:
+    def snapshot(step: int | None = None, loss: float | None = None) -> None:
         snapshots.append({name: value.clone() for name, value in built[0].state_dict().items()})
 
-    model, _ = pretrain_bc(
-        [decode_episode(bag, KEY)],
-        config,
-        HashEmbedder(),
-        PretrainConfig(steps=3, batch_size=8, perception_steps=3, log_every=1),
-        progress=snapshot,
-    )
-    first, after_perception, final = snapshots[0], snapshots[2], model.state_dict()
+    original = pretrain.build_policy
+
+    def build(policy_config: VLAConfig) -> torch.nn.Module:
+        built.append(original(policy_config))
+        snapshot()
+        return built[0]
+
+    monkeypatch.setattr(pretrain, "build_policy", build)
+    model, _ = pretrain_bc([decode_episode(bag, KEY)], config, HashEmbedder(), settings, progress=snapshot)
+    return model, snapshots
+
+
+def test_perception_steps_train_perception_alone_then_freeze_it(tmp_path, monkeypatch):
+    """Perception steps move only the vision trunk and the object head; the flow steps after them move only the rest."""
+    settings = PretrainConfig(steps=3, batch_size=8, perception_steps=3, log_every=1)
+    model, snapshots = pretrain_with_snapshots(tmp_path, monkeypatch, settings)
+    first, after_perception, final = snapshots[1], snapshots[3], model.state_dict()
 
     def moved(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) -> set[str]:
         return {name.split(".")[0] for name in before if not torch.equal(before[name], after[name])}
@@ -86,26 +94,14 @@ def test_perception_steps_train_perception_alone_then_freeze_it(tmp_path, monkey
 def test_perception_steps_descend_at_their_own_learning_rate(tmp_path, monkeypatch):
     """Adam's first step moves a weight by about its learning rate: the perception steps' by ``perception_lr``,
     the flow steps' by ``lr``."""
-    bag = write_episode_bag(tmp_path / "demo", steps=8, kind="demonstration", image_shape=(16, 16), objects=1)
-    config = VLAConfig.from_dict({**TINY_VLA, "perceived_objects": 1})
-    built: list[torch.nn.Module] = []
-    build = pretrain.build_policy
-    monkeypatch.setattr(pretrain, "build_policy", lambda policy_config: built.append(build(policy_config)) or built[0])
-    snapshots: list[dict[str, torch.Tensor]] = []
-
-    def snapshot(step: int, loss: float) -> None:
-        snapshots.append({name: value.clone() for name, value in built[0].state_dict().items()})
-
     settings = PretrainConfig(steps=1, batch_size=8, perception_steps=1, lr=1e-4, perception_lr=1e-2, log_every=1)
-    pretrain_bc([decode_episode(bag, KEY)], config, HashEmbedder(), settings, progress=snapshot)
+    _, (start, after_perception, final) = pretrain_with_snapshots(tmp_path, monkeypatch, settings)
 
     def largest_move(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor], part: str) -> float:
         return max(float((after[name] - before[name]).abs().max()) for name in before if name.startswith(part))
 
-    torch.manual_seed(settings.seed)
-    start = build(config).state_dict()
-    assert largest_move(start, snapshots[0], "vision.trunk") == pytest.approx(1e-2, rel=0.05)
-    assert largest_move(snapshots[0], snapshots[1], "action_expert") == pytest.approx(1e-4, rel=0.05)
+    assert largest_move(start, after_perception, "vision.trunk") == pytest.approx(1e-2, rel=0.05)
+    assert largest_move(after_perception, final, "action_expert") == pytest.approx(1e-4, rel=0.05)
 
 
 def test_perception_steps_need_a_model_with_an_auxiliary_loss(tmp_path):
