@@ -16,8 +16,8 @@ Arms (the issue-19 levers that change what the trunk sees, not what BC does with
 - ``temperature``: ``base`` with a learnable spatial-softmax temperature per keypoint, starting at
   ``--temperature`` (the softmax sharpens without waiting for the 1x1 conv's weights to grow);
 - ``shift``: ``base`` with random-shift augmentation of the training frames (each frame padded by ``--shift``
-  pixels, replicating its border, and cropped back at a random offset); the labels stay, so the augmentation
-  teaches the head that a shifted image shows the same positions, which is what it must not learn;
+  pixels, replicating its border, and cropped back at a random offset); the labels stay, so the head is taught
+  that a shifted image shows the same positions, the reason it may hurt a head of absolute positions;
 - ``object-maps``: the head reads a heatmap of each object's own (a 1x1 conv on the trunk's last hidden features,
   spatial softmax with a learnable temperature starting at ``--temperature``) instead of the policy's keypoints.
 
