@@ -3,6 +3,7 @@ after a hand-back stay out of the loss."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from lwd_learner.dataset import decode_episode
@@ -102,6 +103,41 @@ def test_perception_steps_descend_at_their_own_learning_rate(tmp_path, monkeypat
 
     assert largest_move(start, after_perception, "vision.trunk") == pytest.approx(1e-2, rel=0.05)
     assert largest_move(after_perception, final, "action_expert") == pytest.approx(1e-4, rel=0.05)
+
+
+def test_frozen_perception_runs_once_per_frame_and_trains_the_same(tmp_path, monkeypatch):
+    """After perception-first, each frame's keypoints are computed once, not on every flow step, and the flow
+    trains to the same weights as when the frozen trunk runs on every batch."""
+    settings = PretrainConfig(steps=3, batch_size=8, perception_steps=2, log_every=1)
+    trunk_batches: list[int] = []
+    original = pretrain.build_policy
+
+    def build(policy_config: VLAConfig) -> torch.nn.Module:
+        model = original(policy_config)
+        model.vision.trunk.register_forward_hook(lambda module, inputs, output: trunk_batches.append(len(output)))
+        return model
+
+    monkeypatch.setattr(pretrain, "build_policy", build)
+    cached, _ = pretrain_with_snapshots(tmp_path / "cached", monkeypatch, settings)
+    assert trunk_batches == [8, 8, 8], "two perception steps, then the 8 frames once"
+    trunk_batches.clear()
+    monkeypatch.setattr(pretrain, "_perceive_frozen", lambda *args: None)
+    recomputed, _ = pretrain_with_snapshots(tmp_path / "recomputed", monkeypatch, settings)
+    assert trunk_batches == [8] * 5, "without the cache the trunk runs on every step"
+    for name, value in cached.state_dict().items():
+        torch.testing.assert_close(value, recomputed.state_dict()[name], msg=name)
+
+
+def test_perception_that_still_trains_is_not_computed_in_advance(tmp_path):
+    bag = write_episode_bag(tmp_path / "demo", steps=4, kind="demonstration", image_shape=(16, 16), objects=1)
+    config = VLAConfig.from_dict({**TINY_VLA, "perceived_objects": 1})
+    model = pretrain.build_policy(config)
+    frames = [pretrain.Frames(0, np.arange(4))]
+    assert pretrain._perceive_frozen(model, [decode_episode(bag, KEY)], frames, config, 2) is None
+    for parameter in model.vision.parameters():
+        parameter.requires_grad_(False)
+    perceived = pretrain._perceive_frozen(model, [decode_episode(bag, KEY)], frames, config, 3)
+    assert perceived is not None and perceived[0].shape[0] == 4
 
 
 def test_perception_steps_need_a_model_with_an_auxiliary_loss(tmp_path):

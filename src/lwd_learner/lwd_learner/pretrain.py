@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -31,7 +32,13 @@ from lwd_policy.normalization import Normalizer
 from lwd_fleet import quarantine
 from lwd_learner.dataset import Episode, EpisodeError, action_chunks, operator_chunk_mask, verified_manifest
 from lwd_learner.episode_cache import EpisodeCache
-from lwd_learner.observations import TextEmbedder, check_episode, episode_state, observation_batch
+from lwd_learner.observations import (
+    TextEmbedder,
+    check_episode,
+    episode_state,
+    frame_images,
+    observation_batch,
+)
 from lwd_learner.pretrain_config import PretrainConfig
 
 LOGGER = logging.getLogger(__name__)
@@ -49,6 +56,19 @@ class Frames:
     episode: int
     steps: np.ndarray
     cloned: bool = True
+
+
+class Batch(NamedTuple):
+    """One BC batch: observations; their normalized action chunks ``[B, H, D]``; the chunks' mask ``[B, H]`` of
+    the steps to clone (the operator's, up to a hand-back or the episode's end: ``operator_chunk_mask``; none for
+    frames that are not cloned); the task objects' recorded positions ``[B, N, 3]``, labels for the model's
+    auxiliary loss (NaN where unknown); and the frames' ``perceive`` output when it was computed in advance."""
+
+    observations: ObservationBatch
+    actions: torch.Tensor
+    mask: torch.Tensor
+    positions: torch.Tensor
+    perception: torch.Tensor | None
 
 
 @dataclass(frozen=True)
@@ -185,10 +205,8 @@ def pretrain_bc(
     cloned_draw = (selected, _shares(selected))
     labelled_draw = (labelled, _shares(labelled))
 
-    def sample(
-        draw: tuple[list[Frames], np.ndarray],
-    ) -> tuple[ObservationBatch, torch.Tensor, torch.Tensor, torch.Tensor]:
-        return _sample(episodes, *draw, rng, policy_config, normalizer, embedder, config.batch_size)
+    def sample(draw: tuple[list[Frames], np.ndarray], perception: dict[int, torch.Tensor] | None = None) -> Batch:
+        return _sample(episodes, *draw, rng, policy_config, normalizer, embedder, config.batch_size, perception)
 
     def descend(loss: torch.Tensor, step: int, total: int, optimizer: torch.optim.Optimizer) -> None:
         if not bool(torch.isfinite(loss)):
@@ -202,20 +220,22 @@ def pretrain_bc(
 
     total = config.perception_steps + config.steps
     for step in range(1, config.perception_steps + 1):
-        batch, _, _, positions = sample(labelled_draw)
-        _, auxiliary = model.encode_for_training(batch, positions)
+        batch = sample(labelled_draw)
+        _, auxiliary = model.encode_for_training(batch.observations, batch.positions)
         if auxiliary is None:
             raise PretrainError(
                 f"perception_steps={config.perception_steps} needs a model with an auxiliary loss "
                 "(the built-in VLA: perceived_objects > 0)"
             )
         descend(auxiliary, step, total, perception_optimizer)
+    perception = None
     if config.perception_steps:
         _freeze_what_trained(model)
+        perception = _perceive_frozen(model, episodes, selected, policy_config, config.batch_size)
     for step in range(config.perception_steps + 1, total + 1):
-        batch, actions, mask, positions = sample(cloned_draw if config.perception_steps else labelled_draw)
-        features, auxiliary = model.encode_for_training(batch, positions)
-        loss = flow_matching_loss(model, actions, features, mask=mask)
+        batch = sample(cloned_draw if config.perception_steps else labelled_draw, perception)
+        features, auxiliary = model.encode_for_training(batch.observations, batch.positions, batch.perception)
+        loss = flow_matching_loss(model, batch.actions, features, mask=batch.mask)
         if auxiliary is not None and auxiliary.requires_grad:
             loss = loss + config.auxiliary_weight * auxiliary
         descend(loss, step, total, optimizer)
@@ -233,6 +253,25 @@ def _freeze_what_trained(model: PolicyModel) -> None:
             parameter.grad = None
 
 
+def _perceive_frozen(
+    model: PolicyModel, episodes: list[Episode], selected: list[Frames], config: PolicyConfig, batch_size: int
+) -> dict[int, torch.Tensor] | None:
+    """``model.perceive`` of every frame of the episodes in ``selected`` ``{episode index: [T, P]}``, computed once
+    for the flow steps, or None when the model does not separate perception or when it depends on a weight that
+    still trains (then it must run on every step)."""
+    perceived: dict[int, torch.Tensor] = {}
+    for index in sorted({part.episode for part in selected}):
+        frames = np.arange(episodes[index].steps)
+        rows = []
+        for start in range(0, len(frames), batch_size):
+            output = model.perceive(frame_images(episodes[index], frames[start : start + batch_size], config))
+            if output is None or output.requires_grad:
+                return None
+            rows.append(output)
+        perceived[index] = torch.cat(rows)
+    return perceived
+
+
 def _shares(selected: list[Frames]) -> np.ndarray:
     """Each part's share of a batch: its number of frames over all of theirs, so every frame is equally likely."""
     weights = np.array([len(part.steps) for part in selected], dtype=np.float64)
@@ -248,13 +287,12 @@ def _sample(
     normalizer: Normalizer,
     embedder: TextEmbedder,
     batch_size: int,
-) -> tuple[ObservationBatch, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A batch of frames drawn uniformly from ``selected`` (``shares``: ``_shares(selected)``): observations, their
-    normalized action chunks ``[B, H, D]``, the chunks' mask ``[B, H]`` of the steps to clone (the operator's, up
-    to a hand-back or the episode's end: ``operator_chunk_mask``; none for frames that are not cloned), and the task
-    objects' recorded positions ``[B, N, 3]`` as labels for the model's auxiliary loss (NaN where unknown)."""
+    perception: dict[int, torch.Tensor] | None = None,
+) -> Batch:
+    """A batch of frames drawn uniformly from ``selected`` (``shares``: ``_shares(selected)``), with the frames'
+    computed perception when ``perception`` (``_perceive_frozen``) holds it."""
     counts = rng.multinomial(batch_size, shares)
-    parts, chunks, masks, positions = [], [], [], []
+    parts, chunks, masks, positions, perceived = [], [], [], [], []
     for part, count in zip(selected, counts, strict=True):
         if not count:
             continue
@@ -265,6 +303,8 @@ def _sample(
         mask = operator_chunk_mask(episode, starts, policy_config.horizon)
         masks.append(mask if part.cloned else np.zeros_like(mask))
         positions.append(object_positions(episode, starts))
+        if perception is not None:
+            perceived.append(perception[part.episode][starts])
     batch = ObservationBatch(
         images={camera: torch.cat([p.images[camera] for p in parts]) for camera in policy_config.cameras},
         instruction_embedding=torch.cat([p.instruction_embedding for p in parts]),
@@ -275,7 +315,13 @@ def _sample(
     labels = np.concatenate(
         [np.pad(p, ((0, 0), (0, objects - p.shape[1]), (0, 0)), constant_values=np.nan) for p in positions]
     )
-    return batch, torch.from_numpy(actions), torch.from_numpy(np.concatenate(masks)), torch.from_numpy(labels)
+    return Batch(
+        observations=batch,
+        actions=torch.from_numpy(actions),
+        mask=torch.from_numpy(np.concatenate(masks)),
+        positions=torch.from_numpy(labels),
+        perception=torch.cat(perceived) if perceived else None,
+    )
 
 
 def object_positions(episode: Episode, frames: np.ndarray) -> np.ndarray:

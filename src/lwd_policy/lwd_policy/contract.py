@@ -303,14 +303,24 @@ class PolicyModel(nn.Module, abc.ABC):
         """Observation → features ``[B, F]``."""
 
     def encode_for_training(
-        self, batch: ObservationBatch, object_positions: torch.Tensor | None = None
+        self,
+        batch: ObservationBatch,
+        object_positions: torch.Tensor | None = None,
+        perception: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``encode`` for BC pretraining, with the model's auxiliary loss, if it has one (else None).
 
         ``object_positions`` ``[B, N, 3]`` (metres, NaN where unknown) are the task objects' recorded
-        positions: labels a model may learn to perceive, never inputs.
+        positions: labels a model may learn to perceive, never inputs. ``perception``: ``perceive(batch.images)``
+        computed earlier, which a model that has ``perceive`` uses instead of running it again.
         """
         return self.encode(batch), None
+
+    def perceive(self, images: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """What the model computes from the images alone, ``[B, P]``, or None (the default) for a model that does
+        not separate it. With those weights frozen it is a fixed function of a frame, so BC pretraining computes it
+        once per frame instead of on every step (``PretrainConfig.perception_steps``)."""
+        return None
 
     def sample(
         self,

@@ -195,8 +195,15 @@ class FlowMatchingVLA(PolicyModel):
         """Observation → features ``[B, F]``."""
         return self.encode_for_training(batch)[0]
 
+    def perceive(self, images: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The vision keypoints of every camera ``[B, cameras × 2K]``, what the fusion and the object head read."""
+        return self.vision.keypoints(images)
+
     def encode_for_training(
-        self, batch: ObservationBatch, object_positions: torch.Tensor | None = None
+        self,
+        batch: ObservationBatch,
+        object_positions: torch.Tensor | None = None,
+        perception: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Features, and with ``perceived_objects`` and labels, the object head's mean squared error (in
         ``POSITION_UNIT_M``; ``PretrainConfig.auxiliary_weight`` scales it against the flow loss).
@@ -205,7 +212,7 @@ class FlowMatchingVLA(PolicyModel):
         the action loss still shapes the vision trunk through the keypoints' projection.
         """
         batch.validate(self.config)
-        keypoints = self.vision.keypoints(batch.images)
+        keypoints = self.perceive(batch.images) if perception is None else perception
         parts = [
             self.vision.project(keypoints),
             self.language(batch.instruction_embedding.float()),
