@@ -16,7 +16,8 @@ class PretrainConfig:
     ``perception_steps`` > 0 trains perception first: that many steps on the auxiliary loss alone (the built-in
     VLA: vision trunk and object head learn where the objects are), after which the parameters it trained are
     frozen and the ``steps`` of flow matching train the rest on what perception sees. Frozen, the vision trunk
-    runs forward only, so a flow-matching step costs about a third of a joint one. The perception steps have an
+    runs once per cloned frame before the flow steps (``PolicyModel.perceive``), not on every step, so a flow step
+    trains only the fusion and the action expert (bench/bc_step.py). The perception steps have an
     optimizer of their own, at ``perception_lr``: regressing positions through the spatial softmax learns slowly
     at the flow's ``lr``.
 
