@@ -155,6 +155,15 @@ def test_the_publisher_refuses_a_manifest_that_does_not_name_the_version(store, 
         PolicyPublisher(store, ReleaseKey.from_file(keys["old"][0])).publish(folder, "v000001", "stable")
 
 
+def test_the_publisher_refuses_a_version_robots_would_refuse_and_uploads_nothing(store, tmp_path, keys):
+    """A checkpoint may carry any file-safe version (``lwd train bc --version v-bc20k``), but a channel naming it
+    would leave every robot without a policy: the publisher says so before anything is sent."""
+    folder = local_policy(tmp_path, "v-bc20k")
+    with pytest.raises(PublishError, match=r"refusing to publish version 'v-bc20k'.*like v000000-bc"):
+        PolicyPublisher(store, ReleaseKey.from_file(keys["old"][0])).publish(folder, "v-bc20k", "stable")
+    assert not store.exists(channel_file("stable")) and not store.glob("policies/*")
+
+
 def test_key_rotation_trust_both_publish_with_new_then_drop_old(store, tmp_path, keys):
     (old_private, old_public, _), (new_private, new_public, _) = keys["old"], keys["new"]
     publish(store, tmp_path, "v000001", old_private)

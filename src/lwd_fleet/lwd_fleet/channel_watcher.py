@@ -22,7 +22,6 @@ version it reported last (``current`` is unchanged).
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,12 +30,11 @@ from pathlib import Path
 from lwd_interfaces.manifest import MANIFEST_NAME, Manifest, ManifestError, verify_folder
 
 from lwd_fleet.errors import PolicyVerificationError, SignatureError, StoreError, StoreUnavailableError
-from lwd_fleet.layout import channel_file, manifest_key, policy_folder, policy_uri, signature_key
+from lwd_fleet.layout import POLICY_VERSION, channel_file, manifest_key, policy_folder, policy_uri, signature_key
 from lwd_fleet.policy_cache import cached_version, staged_version
 from lwd_fleet.signing import ReleaseTrust, verify_release
 from lwd_fleet.store import TRANSIENT_ERRORS, FleetStore
 
-VERSION_PATTERN = re.compile(r"^v\d{6}(-[A-Za-z0-9._-]+)?$")
 log = logging.getLogger(__name__)
 
 
@@ -86,7 +84,7 @@ class ChannelWatcher:
             raise StoreError(f"{where}: {channel_file(self.channel)} is a folder, not a channel file") from error
         except UnicodeDecodeError as error:
             raise StoreError(f"{where}: the channel file is not UTF-8 text ({error.reason})") from error
-        if not VERSION_PATTERN.match(version):
+        if not POLICY_VERSION.match(version):
             raise StoreError(f"channel {self.channel!r} names a malformed version {version!r}")
         return version
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import posixpath
+import re
 
 from lwd_interfaces.manifest import MANIFEST_NAME
 
@@ -59,6 +60,11 @@ def episode_day(start_ns: int) -> str:
 def episode_folder(robot_id: str, day: str, episode_id: str) -> str:
     """Key of one episode's folder."""
     return posixpath.join(day_episodes(robot_id, day), episode_id)
+
+
+POLICY_VERSION = re.compile(r"^v\d{6}(-[A-Za-z0-9._-]+)?$")
+"""What a published policy version is named: ``v`` and six digits (the trainer's update count), then an optional
+suffix (``v000000-bc``). Robots refuse a channel naming anything else, so the publisher refuses it first."""
 
 
 def policy_folder(version: str) -> str:

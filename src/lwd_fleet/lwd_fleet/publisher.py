@@ -22,7 +22,7 @@ from pathlib import Path
 from lwd_interfaces.manifest import Manifest, ManifestError, verify_folder
 
 from lwd_fleet.errors import PublishError
-from lwd_fleet.layout import channel_file, manifest_key, policy_folder, signature_key
+from lwd_fleet.layout import POLICY_VERSION, channel_file, manifest_key, policy_folder, signature_key
 from lwd_fleet.signing import ReleaseKey, sign_manifest
 from lwd_fleet.store import FleetStore
 
@@ -67,6 +67,11 @@ class PolicyPublisher:
         content under an existing version raises PublishError. The local folder is verified against its
         manifest, which must name ``version`` (robots check that it does), before anything is sent.
         """
+        if not POLICY_VERSION.match(version):
+            raise PublishError(
+                f"refusing to publish version {version!r}: robots accept only 'v' and six digits with an optional "
+                "suffix, like v000000-bc"
+            )
         try:
             manifest = verify_folder(folder, kind="policy")
         except ManifestError as error:
