@@ -99,17 +99,19 @@ def test_pretraining_is_seeded_by_the_training_seed(loop_factory):
     assert publish[:2] == ["train", "publish"]
 
 
-@pytest.mark.parametrize(("inputs", "passed"), [("pixels", "7"), ("privileged", "0")])
-def test_perception_steps_reach_bc_only_from_pixels(loop_factory, tmp_path, inputs, passed):
-    """A privileged policy has no object head to train first, so its BC gets no perception steps."""
+@pytest.mark.parametrize(("inputs", "passed", "flow_steps"), [("pixels", "7", "90"), ("privileged", "0", "60")])
+def test_perception_steps_reach_bc_only_from_pixels(loop_factory, tmp_path, inputs, passed, flow_steps):
+    """A privileged policy has no object head to train first, so its BC gets no perception steps, and the flow
+    steps of ``bc_steps``; from pixels the flow steps after perception first are ``pixel_bc_steps``."""
     _, _, commands = loop_factory
-    chosen = preset("quick", inputs=inputs, perception_steps=7, perception_lr=0.002)
+    chosen = preset("quick", inputs=inputs, perception_steps=7, perception_lr=0.002, bc_steps=60, pixel_bc_steps=90)
     loop = DemoLoop(chosen, tmp_path / "run", progress=Progress(emit=lambda line: None))
     loop.work_dir.mkdir()
     loop.pretrain()
     bc = commands[0]
     assert bc[bc.index("--perception-steps") + 1] == passed
     assert bc[bc.index("--perception-lr") + 1] == "0.002"
+    assert bc[bc.index("--steps") + 1] == flow_steps
 
 
 @pytest.mark.parametrize(("inputs", "frames"), [("pixels", "recorded"), ("privileged", "cloned")])

@@ -237,7 +237,8 @@ class DemoLoop:
         preset = self.preset
         pixels = preset.inputs == "pixels"
         perception = preset.perception_steps if pixels else 0
-        steps = f"{perception} perception steps, then {preset.bc_steps}" if perception else str(preset.bc_steps)
+        flow_steps = preset.bc_flow_steps()
+        steps = f"{perception} perception steps, then {flow_steps}" if perception else str(flow_steps)
         self.progress.stage(f"2. BC pretraining of the base VLA: {steps} steps, seed {self.training_seed}")
         checkpoint = self.work_dir / "pretrained"
         vla_config = self.work_dir / "vla_config.json"
@@ -245,7 +246,7 @@ class DemoLoop:
         self.run_lwd(
             "pretrain",
             ["train", "bc", "--episodes", self.store_url, "--out", str(checkpoint), "--version", "v000000-bc",
-             "--vla-config", str(vla_config), "--steps", str(preset.bc_steps),
+             "--vla-config", str(vla_config), "--steps", str(flow_steps),
              "--perception-steps", str(perception), "--perception-lr", str(preset.perception_lr),
              "--perception-frames", "recorded" if pixels else "cloned", "--batch-size", str(preset.bc_batch_size),
              "--seed", str(self.training_seed), "--cache-dir", str(self.work_dir / "trainer" / "episode_cache")],

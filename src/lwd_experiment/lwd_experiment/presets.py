@@ -39,9 +39,12 @@ class DemoPreset:
     the demonstrations (``lwd_sim.replay``: a demonstration's commands sent on another seed's scene, so the arms
     say nothing about where the objects are), and the object head learns from every recorded frame
     (``PretrainConfig.perception_frames = "recorded"``); replays fail and are never cloned.
-    The pixel settings (as many replays as demonstrations, 3,000 perception steps at 3e-3) were chosen on validation
-    seeds with ``bench/perception_probe.py`` and ``bench/bc_ablation.py`` (BENCHMARKS.md, "Learning from pixels");
-    the loop at the demo's size has not run with them yet.
+    ``pixel_bc_steps``: from pixels with perception first, BC's flow steps after it (in place of ``bc_steps``,
+    :meth:`bc_flow_steps`). With the trunk frozen each frame's keypoints are computed once, so a flow step trains only
+    the fusion and the action expert and many more of them fit the budget.
+    The pixel settings (as many replays as demonstrations, 3,000 perception steps at 3e-3, 20,000 flow steps) were
+    chosen on validation seeds with ``bench/perception_probe.py``, ``bench/bc_ablation.py`` and
+    ``bench/policy_eval.py`` (BENCHMARKS.md, "Learning from pixels").
 
     ``max_steps`` is the step budget of an episode of a short task; a longer task gets proportionally more
     (:meth:`max_steps_for`). ``task_objects`` must cover the task with the most objects; a task with fewer
@@ -68,6 +71,7 @@ class DemoPreset:
     perception_steps: int = 3000
     perception_lr: float = 3e-3
     replays_per_task: int = 150
+    pixel_bc_steps: int = 20000
 
     def __post_init__(self) -> None:
         if self.inputs not in INPUTS:
@@ -85,6 +89,10 @@ class DemoPreset:
         (horizon 2000, about 1,100 operator steps) gets five times ``max_steps`` instead of being cut a quarter
         of the way through, and a short task keeps ``max_steps``."""
         return self.max_steps * TASKS[task].horizon // SHORT_HORIZON
+
+    def bc_flow_steps(self) -> int:
+        """BC's flow-matching steps: ``pixel_bc_steps`` after perception first from pixels, else ``bc_steps``."""
+        return self.pixel_bc_steps if self.inputs == "pixels" and self.perception_steps else self.bc_steps
 
     def vla_config(self) -> VLAConfig:
         """The VLA architecture this preset trains."""
