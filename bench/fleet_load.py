@@ -220,7 +220,7 @@ def ingest_rates(store_url: str, work: Path, workers: list[int]) -> dict[int, fl
         start = time.perf_counter()
         service.ingest_new()
         elapsed = time.perf_counter() - start
-        rates[count] = sum(service.buffered[key].features.shape[0] for key in service.buffered) / elapsed
+        rates[count] = sum(service.buffered[key].features.steps for key in service.buffered) / elapsed
         service.close()
     return rates
 

@@ -41,6 +41,9 @@ def main(store: Path, work: Path, out: Path) -> None:
         "keys": service.buffer.episode_keys(),
         "ledger": service.ledger,
         "frames_encoded": service.features.frames_encoded,
+        "frames_read": {
+            relative: len(service.buffered[entry["key"]].features.frames) for relative, entry in service.ledger.items()
+        },
         "feature_disk_hits": service.features.disk_hits,
         "step": step,
     }

@@ -90,7 +90,9 @@ def test_two_ranks_split_ingest_and_hold_the_same_buffer(tmp_path, fleet_store):
     assert logs[0]["ledger"] == logs[1]["ledger"] and sorted(logs[0]["ledger"]) == keys
     for rank, log in enumerate(logs):  # each rank encoded exactly the episodes it owns, read the others' features
         owned = [key for key in keys if owners[key] == rank]
-        assert log["frames_encoded"] == sum(int(steps[key]) for key in owned)
+        assert log["frames_read"] == logs[0]["frames_read"]
+        assert all(0 < log["frames_read"][key] < int(steps[key]) for key in keys), "only the frames transitions read"
+        assert log["frames_encoded"] == sum(log["frames_read"][key] for key in owned)
         assert log["feature_disk_hits"] == len(keys) - len(owned)
     catalog = Catalog(tmp_path / "work" / "catalog.sqlite")
     assert sorted(row["store_path"] for row in catalog.episodes()) == keys

@@ -153,6 +153,10 @@ class ChunkTransitions:
         """Number of transitions N."""
         return int(self.obs_index.shape[0])
 
+    def observed_frames(self) -> np.ndarray:
+        """The frames whose observation a transition reads (its start or its bootstrap frame), sorted."""
+        return np.union1d(self.obs_index, self.next_obs_index)
+
     @property
     def truncated(self) -> np.ndarray:
         """True where the chunk was padded past the episode end [N]."""

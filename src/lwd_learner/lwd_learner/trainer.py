@@ -56,10 +56,10 @@ from lwd_policy.checkpoint import CheckpointError, PolicyCheckpoint, load_checkp
 from lwd_fleet import quarantine
 from lwd_learner.agent import LWDAgent, TrainingDivergedError
 from lwd_learner.agent_config import AgentConfig, AgentConfigError
-from lwd_learner.dataset import Episode, EpisodeError, build_transitions
+from lwd_learner.dataset import ChunkTransitions, Episode, EpisodeError, build_transitions
 from lwd_learner.distributed import DistributedContext
 from lwd_learner.episode_cache import EpisodeCache
-from lwd_learner.feature_cache import FeatureCache
+from lwd_learner.feature_cache import EncodedFrames, FeatureCache
 from lwd_learner.ingest import IngestJob, IngestPool, Prepared
 from lwd_learner.observations import TextEmbedder, check_episode
 from lwd_learner.replay_buffer import CATEGORIES, ReplayBuffer
@@ -136,7 +136,7 @@ class TrainerConfig:
 
 @dataclass
 class _BufferedEpisode:
-    features: torch.Tensor
+    features: EncodedFrames
     demonstration: bool
 
 
@@ -305,7 +305,7 @@ class TrainerService:
             self._enter(relative, entry)
             if entry["status"] == "ingested":
                 added += 1
-                frames += int(self.buffered[entry["key"]].features.shape[0])
+                frames += self.buffered[entry["key"]].features.steps
         if added:
             self.ingest_rate = frames / max(time.monotonic() - started, 1e-9)
         if found:
@@ -371,7 +371,7 @@ class TrainerService:
             return self._set_aside(relative, identity, prepared.reason, prepared.detail)
         try:
             check_episode(prepared.episode, job.local, self.pretrained.config)
-            self.features.features(prepared.episode)
+            self.features.features(prepared.episode, self._transitions(prepared.episode).observed_frames())
         except EpisodeError as error:
             return self._set_aside(relative, identity, error.reason, str(error))
         except Exception as error:  # one bad episode must never stop the trainer, whatever it breaks
@@ -419,15 +419,16 @@ class TrainerService:
     def _add_decoded(self, key: str, episode: Episode, source: str) -> None:
         """Check a decoded episode, build its transitions and features, and add it to the replay buffer."""
         check_episode(episode, source, self.pretrained.config)
-        stride = self.config.stride or self.agent_config.horizon
-        transitions = build_transitions(
-            episode, self.agent_config.horizon, self.agent_config.gamma, self.config.n_step, stride
-        )
-        features = self.features.features(episode)
+        transitions = self._transitions(episode)
+        features = self.features.features(episode, transitions.observed_frames())
         self.buffered[key] = _BufferedEpisode(features, episode.is_demonstration)
         for evicted in self.buffer.add(key, transitions, episode.is_demonstration):
             self.buffered.pop(evicted, None)
             self.features.forget(evicted)
+
+    def _transitions(self, episode: Episode) -> ChunkTransitions:
+        config = self.agent_config
+        return build_transitions(episode, config.horizon, config.gamma, self.config.n_step, self.config.stride or None)
 
     # Training side --------------------------------------------------------------------------------------
 
@@ -436,13 +437,13 @@ class TrainerService:
         sample = self.buffer.sample(self.config.batch_size)
         features = torch.stack(
             [
-                self.buffered[key].features[index]
+                self.buffered[key].features.row(index)
                 for key, index in zip(sample.episode_keys, sample.obs_index, strict=True)
             ]
         )
         next_features = torch.stack(
             [
-                self.buffered[key].features[index]
+                self.buffered[key].features.row(index)
                 for key, index in zip(sample.episode_keys, sample.next_obs_index, strict=True)
             ]
         )
