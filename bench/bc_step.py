@@ -16,21 +16,20 @@ import argparse
 import tempfile
 import time
 
+from lwd_learner.bc_frames import FrameTable
 from lwd_learner.episode_cache import EpisodeCache
 from lwd_learner.pretrain import find_episode_folders, load_episodes, pretrain_bc
 from lwd_learner.pretrain_config import PretrainConfig
 from lwd_policy.config import VLAConfig
 from lwd_policy.language import InstructionEncoder
 
-from lwd_learner import pretrain
-
 
 def timed_run(episodes, config: VLAConfig, settings: PretrainConfig, cached: bool) -> tuple[dict, float, float]:
     """Train once; returns the weights, the seconds of the perception steps and of the flow steps (cache included)."""
     marks: dict[int, float] = {}
-    original = pretrain._perceive_frozen
+    original = FrameTable.perceive
     if not cached:
-        pretrain._perceive_frozen = lambda *args: None
+        FrameTable.perceive = lambda *args: None
     try:
         start = time.perf_counter()
         model, _ = pretrain_bc(
@@ -42,7 +41,7 @@ def timed_run(episodes, config: VLAConfig, settings: PretrainConfig, cached: boo
         )
         end = time.perf_counter()
     finally:
-        pretrain._perceive_frozen = original
+        FrameTable.perceive = original
     perception_end = marks[settings.perception_steps]
     return model.state_dict(), perception_end - start, end - perception_end
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from lwd_learner.bc_frames import Frames, FrameTable
 from lwd_learner.dataset import decode_episode
+from lwd_learner.observations import episode_state
 from lwd_learner.pretrain import pretrain_bc
 from lwd_learner.pretrain_config import PretrainConfig
 from lwd_policy.config import VLAConfig
+from lwd_policy.normalization import Normalizer
 
 from lwd_learner import pretrain
 
@@ -121,7 +124,7 @@ def test_frozen_perception_runs_once_per_frame_and_trains_the_same(tmp_path, mon
     cached, _ = pretrain_with_snapshots(tmp_path / "cached", monkeypatch, settings)
     assert trunk_batches == [8, 8, 8], "two perception steps, then the 8 frames once"
     trunk_batches.clear()
-    monkeypatch.setattr(pretrain, "_perceive_frozen", lambda *args: None)
+    monkeypatch.setattr(FrameTable, "perceive", lambda *args: None)
     recomputed, _ = pretrain_with_snapshots(tmp_path / "recomputed", monkeypatch, settings)
     assert trunk_batches == [8] * 5, "without the cache the trunk runs on every step"
     for name, value in cached.state_dict().items():
@@ -132,12 +135,14 @@ def test_perception_that_still_trains_is_not_computed_in_advance(tmp_path):
     bag = write_episode_bag(tmp_path / "demo", steps=4, kind="demonstration", image_shape=(16, 16), objects=1)
     config = VLAConfig.from_dict({**TINY_VLA, "perceived_objects": 1})
     model = pretrain.build_policy(config)
-    frames = [pretrain.Frames(0, np.arange(4))]
-    assert pretrain._perceive_frozen(model, [decode_episode(bag, KEY)], frames, config, 2) is None
+    episode = decode_episode(bag, KEY)
+    normalizer = Normalizer.from_data(episode_state(episode, np.arange(4), config), episode.actions)
+    table = FrameTable([episode], [Frames(0, np.arange(4))], config, normalizer, HashEmbedder())
+    assert table.perceive(model, 2) is None
     for parameter in model.vision.parameters():
         parameter.requires_grad_(False)
-    perceived = pretrain._perceive_frozen(model, [decode_episode(bag, KEY)], frames, config, 3)
-    assert perceived is not None and perceived[0].shape[0] == 4
+    perceived = table.perceive(model, 3)
+    assert perceived is not None and perceived.shape[0] == 4
 
 
 def test_perception_steps_need_a_model_with_an_auxiliary_loss(tmp_path):
@@ -153,15 +158,15 @@ def test_perception_steps_need_a_model_with_an_auxiliary_loss(tmp_path):
 
 @pytest.fixture
 def labelled_episodes(monkeypatch) -> list[int]:
-    """The length of the episode behind every group of perception labels pretraining draws, in order."""
+    """The length of the episode behind every frame of every batch pretraining draws, in order."""
     lengths: list[int] = []
-    positions = pretrain.object_positions
+    batch = FrameTable.batch
 
-    def recording(episode, frames):
-        lengths.append(episode.steps)
-        return positions(episode, frames)
+    def recording(table, rows, perception=None):
+        lengths.extend(table.episodes[episode].steps for episode in table.episode[rows])
+        return batch(table, rows, perception)
 
-    monkeypatch.setattr(pretrain, "object_positions", recording)
+    monkeypatch.setattr(FrameTable, "batch", recording)
     return lengths
 
 

@@ -17,7 +17,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -25,20 +24,15 @@ from lwd_fleet.layout import EPISODE_MANIFESTS
 from lwd_fleet.store import FleetStore
 from lwd_interfaces.manifest import MANIFEST_NAME, ManifestError, build_manifest
 from lwd_policy.checkpoint import save_checkpoint
-from lwd_policy.contract import ObservationBatch, PolicyConfig, PolicyModel, build_policy
+from lwd_policy.contract import PolicyConfig, PolicyModel, build_policy
 from lwd_policy.flow import flow_matching_loss
 from lwd_policy.normalization import Normalizer
 
 from lwd_fleet import quarantine
-from lwd_learner.dataset import Episode, EpisodeError, action_chunks, operator_chunk_mask, verified_manifest
+from lwd_learner.bc_frames import Frames, FrameTable
+from lwd_learner.dataset import Episode, EpisodeError, verified_manifest
 from lwd_learner.episode_cache import EpisodeCache
-from lwd_learner.observations import (
-    TextEmbedder,
-    check_episode,
-    episode_state,
-    frame_images,
-    observation_batch,
-)
+from lwd_learner.observations import TextEmbedder, check_episode, episode_state
 from lwd_learner.pretrain_config import PretrainConfig
 
 LOGGER = logging.getLogger(__name__)
@@ -46,29 +40,6 @@ LOGGER = logging.getLogger(__name__)
 
 class PretrainError(RuntimeError):
     """BC pretraining cannot run: no usable demonstrations, or the loss diverged."""
-
-
-@dataclass(frozen=True)
-class Frames:
-    """Frames of one episode that a BC batch draws from: its index, the frame indices, and whether they are cloned
-    (else they only teach perception)."""
-
-    episode: int
-    steps: np.ndarray
-    cloned: bool = True
-
-
-class Batch(NamedTuple):
-    """One BC batch: observations; their normalized action chunks ``[B, H, D]``; the chunks' mask ``[B, H]`` of
-    the steps to clone (the operator's, up to a hand-back or the episode's end: ``operator_chunk_mask``; none for
-    frames that are not cloned); the task objects' recorded positions ``[B, N, 3]``, labels for the model's
-    auxiliary loss (NaN where unknown); and the frames' ``perceive`` output when it was computed in advance."""
-
-    observations: ObservationBatch
-    actions: torch.Tensor
-    mask: torch.Tensor
-    positions: torch.Tensor
-    perception: torch.Tensor | None
 
 
 @dataclass(frozen=True)
@@ -198,15 +169,11 @@ def pretrain_bc(
     perception_optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.perception_lr, weight_decay=config.weight_decay
     )
-    labelled = selected
+    cloned = FrameTable(episodes, selected, policy_config, normalizer, embedder)
+    labelled = cloned
     if config.perception_frames == "recorded":
-        labelled = selected + _perception_only_steps(episodes, selected)
-
-    cloned_draw = (selected, _shares(selected))
-    labelled_draw = (labelled, _shares(labelled))
-
-    def sample(draw: tuple[list[Frames], np.ndarray], perception: dict[int, torch.Tensor] | None = None) -> Batch:
-        return _sample(episodes, *draw, rng, policy_config, normalizer, embedder, config.batch_size, perception)
+        parts = selected + _perception_only_steps(episodes, selected)
+        labelled = FrameTable(episodes, parts, policy_config, normalizer, embedder)
 
     def descend(loss: torch.Tensor, step: int, total: int, optimizer: torch.optim.Optimizer) -> None:
         if not bool(torch.isfinite(loss)):
@@ -220,7 +187,7 @@ def pretrain_bc(
 
     total = config.perception_steps + config.steps
     for step in range(1, config.perception_steps + 1):
-        batch = sample(labelled_draw)
+        batch = labelled.batch(labelled.draw(rng, config.batch_size))
         _, auxiliary = model.encode_for_training(batch.observations, batch.positions)
         if auxiliary is None:
             raise PretrainError(
@@ -228,12 +195,13 @@ def pretrain_bc(
                 "(the built-in VLA: perceived_objects > 0)"
             )
         descend(auxiliary, step, total, perception_optimizer)
-    perception = None
+    flow_frames, perception = labelled, None
     if config.perception_steps:
         _freeze_what_trained(model)
-        perception = _perceive_frozen(model, episodes, selected, policy_config, config.batch_size)
+        flow_frames = cloned
+        perception = cloned.perceive(model, config.batch_size)
     for step in range(config.perception_steps + 1, total + 1):
-        batch = sample(cloned_draw if config.perception_steps else labelled_draw, perception)
+        batch = flow_frames.batch(flow_frames.draw(rng, config.batch_size), perception)
         features, auxiliary = model.encode_for_training(batch.observations, batch.positions, batch.perception)
         loss = flow_matching_loss(model, batch.actions, features, mask=batch.mask)
         if auxiliary is not None and auxiliary.requires_grad:
@@ -251,84 +219,6 @@ def _freeze_what_trained(model: PolicyModel) -> None:
         if parameter.grad is not None:
             parameter.requires_grad_(False)
             parameter.grad = None
-
-
-def _perceive_frozen(
-    model: PolicyModel, episodes: list[Episode], selected: list[Frames], config: PolicyConfig, batch_size: int
-) -> dict[int, torch.Tensor] | None:
-    """``model.perceive`` of every frame of the episodes in ``selected`` ``{episode index: [T, P]}``, computed once
-    for the flow steps, or None when the model does not separate perception or when it depends on a weight that
-    still trains (then it must run on every step)."""
-    perceived: dict[int, torch.Tensor] = {}
-    for index in sorted({part.episode for part in selected}):
-        frames = np.arange(episodes[index].steps)
-        rows = []
-        for start in range(0, len(frames), batch_size):
-            output = model.perceive(frame_images(episodes[index], frames[start : start + batch_size], config))
-            if output is None or output.requires_grad:
-                return None
-            rows.append(output)
-        perceived[index] = torch.cat(rows)
-    return perceived
-
-
-def _shares(selected: list[Frames]) -> np.ndarray:
-    """Each part's share of a batch: its number of frames over all of theirs, so every frame is equally likely."""
-    weights = np.array([len(part.steps) for part in selected], dtype=np.float64)
-    return weights / weights.sum()
-
-
-def _sample(
-    episodes: list[Episode],
-    selected: list[Frames],
-    shares: np.ndarray,
-    rng: np.random.Generator,
-    policy_config: PolicyConfig,
-    normalizer: Normalizer,
-    embedder: TextEmbedder,
-    batch_size: int,
-    perception: dict[int, torch.Tensor] | None = None,
-) -> Batch:
-    """A batch of frames drawn uniformly from ``selected`` (``shares``: ``_shares(selected)``), with the frames'
-    computed perception when ``perception`` (``_perceive_frozen``) holds it."""
-    counts = rng.multinomial(batch_size, shares)
-    parts, chunks, masks, positions, perceived = [], [], [], [], []
-    for part, count in zip(selected, counts, strict=True):
-        if not count:
-            continue
-        episode = episodes[part.episode]
-        starts = rng.choice(part.steps, size=count)
-        parts.append(observation_batch(episode, starts, policy_config, normalizer, embedder))
-        chunks.append(action_chunks(episode, starts, policy_config.horizon)[0])
-        mask = operator_chunk_mask(episode, starts, policy_config.horizon)
-        masks.append(mask if part.cloned else np.zeros_like(mask))
-        positions.append(object_positions(episode, starts))
-        if perception is not None:
-            perceived.append(perception[part.episode][starts])
-    batch = ObservationBatch(
-        images={camera: torch.cat([p.images[camera] for p in parts]) for camera in policy_config.cameras},
-        instruction_embedding=torch.cat([p.instruction_embedding for p in parts]),
-        proprio=torch.cat([p.proprio for p in parts]),
-    )
-    actions = np.asarray(normalizer.normalize_action(np.concatenate(chunks)), dtype=np.float32)
-    objects = max(p.shape[1] for p in positions)
-    labels = np.concatenate(
-        [np.pad(p, ((0, 0), (0, objects - p.shape[1]), (0, 0)), constant_values=np.nan) for p in positions]
-    )
-    return Batch(
-        observations=batch,
-        actions=torch.from_numpy(actions),
-        mask=torch.from_numpy(np.concatenate(masks)),
-        positions=torch.from_numpy(labels),
-        perception=torch.cat(perceived) if perceived else None,
-    )
-
-
-def object_positions(episode: Episode, frames: np.ndarray) -> np.ndarray:
-    """The task objects' recorded positions ``[B, N, 3]`` at ``frames`` (N = 0 for a bag without perception)."""
-    if episode.object_poses is None:
-        return np.zeros((len(frames), 0, 3), dtype=np.float32)
-    return np.asarray(episode.object_poses[frames, :, :3], dtype=np.float32)
 
 
 def write_pretrained(

@@ -242,8 +242,9 @@ class ObservationBatch:
             proprio=self.proprio.to(device),
         )
 
-    def validate(self, config: PolicyConfig) -> None:
-        """Raise ObservationError naming the first tensor whose shape or dtype is wrong."""
+    def validate(self, config: PolicyConfig, images: bool = True) -> None:
+        """Raise ObservationError naming the first tensor whose shape or dtype is wrong; ``images=False`` for a
+        batch whose images a model does not read (their ``perceive`` output was computed in advance)."""
         batch = self.batch_size
         expected_proprio = (batch, config.state_dim)
         if tuple(self.proprio.shape) != expected_proprio:
@@ -253,6 +254,8 @@ class ObservationBatch:
             raise ObservationError(
                 f"instruction_embedding must be {expected_language}, got {tuple(self.instruction_embedding.shape)}"
             )
+        if not images:
+            return
         missing = [camera for camera in config.cameras if camera not in self.images]
         if missing:
             raise ObservationError(f"missing camera images {missing}")
@@ -312,7 +315,8 @@ class PolicyModel(nn.Module, abc.ABC):
 
         ``object_positions`` ``[B, N, 3]`` (metres, NaN where unknown) are the task objects' recorded
         positions: labels a model may learn to perceive, never inputs. ``perception``: ``perceive(batch.images)``
-        computed earlier, which a model that has ``perceive`` uses instead of running it again.
+        computed earlier, which a model that has ``perceive`` uses instead of running it again; then ``batch`` may
+        come without images.
         """
         return self.encode(batch), None
 

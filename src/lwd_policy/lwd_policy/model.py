@@ -211,7 +211,7 @@ class FlowMatchingVLA(PolicyModel):
         The head's predictions enter the fusion detached: the auxiliary loss alone teaches the head, while
         the action loss still shapes the vision trunk through the keypoints' projection.
         """
-        batch.validate(self.config)
+        batch.validate(self.config, images=perception is None)
         keypoints = self.perceive(batch.images) if perception is None else perception
         parts = [
             self.vision.project(keypoints),
