@@ -21,8 +21,10 @@ def _duration(seconds: float) -> str:
 class ProgressMeter:
     """Throttled progress lines for ``total`` units of work of one kind (``unit``), e.g. BC steps.
 
-    ``start`` is the units already done when the meter is made (a resumed trainer), so the rate counts
-    only this run's work.
+    The rate, and the time left from it, count from the first ``update``: the start-up before the first unit
+    (the trainer's first ingest, minutes long) would otherwise read as slow work and put hours on the first
+    lines' estimate. A resumed run's rate counts only its own work. ``done in`` counts from when the meter was
+    made, so it includes the start-up.
     """
 
     def __init__(
@@ -30,7 +32,6 @@ class ProgressMeter:
         what: str,
         total: int | None,
         unit: str,
-        start: int = 0,
         every_s: float = 5.0,
         emit: Callable[[str], None] = lambda line: print(line, flush=True),
         clock: Callable[[], float] = time.monotonic,
@@ -42,7 +43,7 @@ class ProgressMeter:
         self.emit = emit
         self.clock = clock
         self._start = clock()
-        self._first = start
+        self._first_update: tuple[float, int] | None = None
         self._last_line = float("-inf")
 
     def update(self, done: int, detail: str = "") -> None:
@@ -52,13 +53,17 @@ class ProgressMeter:
         if now - self._last_line < self.every_s and not finished:
             return
         self._last_line = now
-        elapsed = now - self._start
-        rate = (done - self._first) / elapsed if elapsed > 0 else 0.0
+        if self._first_update is None:
+            self._first_update = (now, done)
+        first_time, first_done = self._first_update
+        measured = now - first_time
+        rate = (done - first_done) / measured if measured > 0 else None
         parts = [f"{PREFIX} {self.what} {done}/{self.total if self.total is not None else '?'} {self.unit}"]
-        parts.append(f"{rate:.2f} {self.unit}/s")
+        if rate is not None:
+            parts.append(f"{rate:.2f} {self.unit}/s")
         if finished:
-            parts.append(f"done in {_duration(elapsed)}")
-        elif self.total is not None and rate > 0:
+            parts.append(f"done in {_duration(now - self._start)}")
+        elif self.total is not None and rate:
             parts.append(f"{_duration((self.total - done) / rate)} left")
         if detail:
             parts.append(detail)

@@ -271,7 +271,7 @@ def run_serve(args: argparse.Namespace) -> int:
             config, lambda checkpoint: _instruction_encoder(checkpoint.config.language_model), context
         )
         try:
-            meter = ProgressMeter("train", args.max_updates, "updates", start=service.step)
+            meter = ProgressMeter("train", args.max_updates, "updates")
             step = service.run(args.max_updates, args.until_idle, lambda: meter.update(service.step, service.summary()))
         finally:
             service.close()
