@@ -39,3 +39,16 @@ def test_the_last_unit_always_prints_and_a_resumed_run_counts_only_its_own_work(
     assert lines[0] == f"{PREFIX} train 901/1000 updates"
     assert lines[1].endswith("1.00 updates/s | 50 s left")
     assert lines[2] == f"{PREFIX} train 1000/1000 updates | 2.00 updates/s | done in 2 min 30 s"
+
+
+def test_the_time_left_follows_a_change_of_pace():
+    """Slow steps, then steps ten times faster: the estimate after the change uses the new pace."""
+    clock, lines = FakeClock(), []
+    meter = ProgressMeter("bc", 1000, "steps", every_s=5.0, emit=lines.append, clock=clock)
+    meter.update(0)
+    clock.now += 10.0
+    meter.update(10)
+    assert lines[-1].endswith("1.00 steps/s | 16 min 30 s left")
+    clock.now += 10.0
+    meter.update(110)
+    assert lines[-1].endswith("10.00 steps/s | 1 min 29 s left")

@@ -21,10 +21,11 @@ def _duration(seconds: float) -> str:
 class ProgressMeter:
     """Throttled progress lines for ``total`` units of work of one kind (``unit``), e.g. BC steps.
 
-    The rate, and the time left from it, count from the first ``update``: the start-up before the first unit
-    (the trainer's first ingest, minutes long) would otherwise read as slow work and put hours on the first
-    lines' estimate. A resumed run's rate counts only its own work. ``done in`` counts from when the meter was
-    made, so it includes the start-up.
+    A line's rate, and the time left from it, are measured since the previous line, so they follow a change of
+    pace (BC's perception steps are ten times slower than its flow steps) and never count the start-up before
+    the first unit (the trainer's first ingest, minutes long), which would put hours on the first estimate. The
+    last line gives the mean rate since the first ``update`` and the whole time since the meter was made. A
+    resumed run's rates count only its own work.
     """
 
     def __init__(
@@ -44,20 +45,20 @@ class ProgressMeter:
         self.clock = clock
         self._start = clock()
         self._first_update: tuple[float, int] | None = None
-        self._last_line = float("-inf")
+        self._last_line: tuple[float, int] | None = None
 
     def update(self, done: int, detail: str = "") -> None:
         """Report ``done`` units so far; prints when ``every_s`` has passed since the last line, or at the end."""
         now = self.clock()
         finished = self.total is not None and done >= self.total
-        if now - self._last_line < self.every_s and not finished:
+        if self._last_line is not None and now - self._last_line[0] < self.every_s and not finished:
             return
-        self._last_line = now
-        if self._first_update is None:
-            self._first_update = (now, done)
-        first_time, first_done = self._first_update
-        measured = now - first_time
-        rate = (done - first_done) / measured if measured > 0 else None
+        since = self._first_update if finished else self._last_line
+        self._first_update = self._first_update or (now, done)
+        self._last_line = (now, done)
+        rate = None
+        if since is not None and now > since[0]:
+            rate = (done - since[1]) / (now - since[0])
         parts = [f"{PREFIX} {self.what} {done}/{self.total if self.total is not None else '?'} {self.unit}"]
         if rate is not None:
             parts.append(f"{rate:.2f} {self.unit}/s")
