@@ -80,14 +80,9 @@ class FrameTable:
                 [np.pad(p, ((0, 0), (0, objects - p.shape[1]), (0, 0)), constant_values=np.nan) for p in positions]
             )
         )
-        texts = sorted({episodes[part.episode].instruction for part in parts})
-        self.embeddings = embedder.embed(texts).float()
-        text_index = {text: index for index, text in enumerate(texts)}
-        self.instruction = torch.from_numpy(
-            np.concatenate(
-                [np.full(len(part.steps), text_index[episodes[part.episode].instruction]) for part in parts]
-            ).astype(np.int64)
-        )
+        texts, instruction = np.unique([episodes[index].instruction for index in self.episode], return_inverse=True)
+        self.embeddings = embedder.embed(texts.tolist()).float()
+        self.instruction = torch.from_numpy(instruction.astype(np.int64))
 
     def __len__(self) -> int:
         return len(self.frame)
