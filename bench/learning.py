@@ -26,9 +26,10 @@ import argparse
 import json
 import shutil
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
+from lwd.arguments import oversample_bound
 from lwd_experiment.demo_loop import DemoLoop
 from lwd_experiment.learner_arms import LEARNER_ARMS
 from lwd_experiment.presets import INPUTS, PRESETS, DemoPreset, preset
@@ -46,6 +47,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=1, help="independent runs, each from its own BC base")
     parser.add_argument("--split", choices=EVALUATION_SPLITS, default="test", help="seeds of the base and final")
     parser.add_argument("--shared", type=Path, help="an earlier run's work folder: reuse its demos and BC bases")
+    parser.add_argument(
+        "--max-oversample", type=oversample_bound, help="override every arm's replay mix bound (1e9: the mix unbounded)"
+    )
     args = parser.parse_args()
     arms = [name.strip() for name in args.arms.split(",") if name.strip()]
     unknown = sorted(set(arms) - set(LEARNER_ARMS))
@@ -53,6 +57,7 @@ def main() -> int:
         parser.error(f"unknown arms {unknown}; valid arms are {sorted(LEARNER_ARMS)}")
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    bound = {} if args.max_oversample is None else {"max_oversample": args.max_oversample}
     given = (("rounds", args.rounds), ("inputs", args.inputs))
     chosen = preset(args.preset, **{key: value for key, value in given if value is not None})
     demonstrations = (args.shared or args.work_dir) / "demonstrations"
@@ -67,7 +72,9 @@ def main() -> int:
             arm_dir = args.work_dir / f"run-{run}" / name
             for part in ("fleet", "pretrained", "keys"):
                 shutil.copytree(base / part, arm_dir / part)
-            loop = DemoLoop(chosen, arm_dir, arm=LEARNER_ARMS[name], training_seed=run, split=args.split)
+            loop = DemoLoop(
+                chosen, arm_dir, arm=replace(LEARNER_ARMS[name], **bound), training_seed=run, split=args.split
+            )
             loop.deploy()
             finals[name].append(loop.rounds[-1])
     table = "\n".join(summary_lines(chosen, args.split, finals))

@@ -23,6 +23,7 @@ CASES = [
     (["train", "bc", "--episodes", "bags", "--out", "ckpt", "--batch-size", "0"], "argument --batch-size: must be > 0"),
     (["train", "bc", "--episodes", "bags", "--out", "ckpt", "--lr", "nan"], "argument --lr: must be a finite number"),
     (["train", "serve", "--store", "file://./fleet", "--mix", "foo=1"], "unknown mix category 'foo'"),
+    (["train", "serve", "--store", "file://./fleet", "--max-oversample", "0.5"], "must be >= 1 (1: uniform sampling)"),
     (["train", "serve", "--store", "ftp://host/fleet"], "unsupported store URL scheme 'ftp'"),
     (["store", "ls", "--store", "ftp://host/fleet"], "unsupported store URL scheme 'ftp'"),
     (["bag", "render", "notes.txt", "--fps", "0"], "argument --fps: must be > 0"),

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
 from lwd_learner.dataset import ChunkTransitions
-from lwd_learner.replay_buffer import CATEGORIES, ReplayBuffer
+from lwd_learner.replay_buffer import CATEGORIES, ReplayBuffer, bounded_shares
 
 
 def chunks(count: int, intervention_rows: tuple[int, ...] = (), horizon: int = 2) -> ChunkTransitions:
@@ -61,6 +62,32 @@ def test_missing_categories_are_renormalized_away():
     assert (sample.category == CATEGORIES.index("autonomous")).all()
 
 
+def test_max_oversample_bounds_a_scarce_category_and_gives_its_share_to_the_others():
+    # Round 1 of the pixel demo: 31 intervention chunks among 4,827 transitions, mix 0.25/0.5/0.25.
+    mix = {"demo": 0.25, "autonomous": 0.5, "intervention": 0.25}
+    held = np.array([4700, 96, 31])
+    shares = bounded_shares(mix, held, max_oversample=8)
+    np.testing.assert_allclose(shares[1:], 8 * held[1:] / held.sum())
+    assert shares.sum() == pytest.approx(1) and shares[0] > 0.75
+    np.testing.assert_allclose(bounded_shares(mix, held, max_oversample=math.inf), [0.25, 0.5, 0.25])
+    np.testing.assert_allclose(bounded_shares(mix, held, max_oversample=1), held / held.sum())
+    # With enough of every category the bound does not bind, and a category the mix leaves out stays out.
+    np.testing.assert_allclose(bounded_shares(mix, [4800, 800, 230], 8), [0.25, 0.5, 0.25])
+    hg_dagger = bounded_shares({"demo": 0.5, "intervention": 0.5}, held, 8)
+    assert hg_dagger[1] == 0 and hg_dagger[2] == pytest.approx(8 * 31 / held.sum())
+    # When the asked-for categories cannot fill a batch within the bound, the mix wins.
+    np.testing.assert_allclose(bounded_shares({"intervention": 1.0}, held, 8), [0, 0, 1])
+
+
+def test_sampling_draws_a_bounded_category_at_its_bound():
+    buffer = ReplayBuffer(capacity=1000, mix={"demo": 0.5, "intervention": 0.5}, seed=3, max_oversample=4)
+    buffer.add("demo", chunks(190), demonstration=True)
+    buffer.add("takeover", chunks(10, intervention_rows=(0, 1, 2, 3, 4, 5, 6, 7, 8, 9)), demonstration=False)
+    assert buffer.batch_shares() == pytest.approx({"demo": 0.8, "autonomous": 0.0, "intervention": 0.2})
+    fractions = np.bincount(buffer.sample(4000).category, minlength=3) / 4000
+    np.testing.assert_allclose(fractions, [0.8, 0.0, 0.2], atol=0.03)
+
+
 def test_state_dict_resumes_the_same_sample_stream():
     def filled() -> ReplayBuffer:
         buffer = ReplayBuffer(capacity=12, mix={"demo": 0.3, "autonomous": 0.7}, seed=7)
@@ -86,5 +113,7 @@ def test_bad_configuration_and_empty_sampling_are_refused():
         ReplayBuffer(capacity=0, mix={"demo": 1.0})
     with pytest.raises(ValueError, match="sampling mix"):
         ReplayBuffer(capacity=5, mix={"robots": 1.0})
+    with pytest.raises(ValueError, match="max_oversample"):
+        ReplayBuffer(capacity=5, mix={"demo": 1.0}, max_oversample=0.5)
     with pytest.raises(ValueError, match="empty"):
         ReplayBuffer(capacity=5, mix={"demo": 1.0}).sample(2)

@@ -51,6 +51,7 @@ def test_trains_publishes_every_m_updates_and_reports_status(tmp_path, fleet_sto
     assert status["step"] == 5 and status["state"] == "stopped" and status["episodes_ingested"] == 3
     assert {"critic_loss", "value_loss", "actor_loss", "bc_loss", "tau_mean", "value_entropy"} <= set(status["metrics"])
     assert sum(status["buffer"].values()) == len(trainer.buffer) > 0 and status["updates_per_s"] > 0
+    assert sum(status["batch_shares"].values()) == pytest.approx(1)
     assert list((tmp_path / "work/telemetry/tensorboard").glob("events.out.tfevents.*"))
     from lwd.cli import main
 

@@ -65,6 +65,14 @@ def fraction(text: str) -> float:
     return value
 
 
+def oversample_bound(text: str) -> float:
+    """An argparse type: the replay mix's bound, a finite number >= 1 (1: uniform sampling)."""
+    value = _number(float, text)
+    if not value >= 1.0:
+        raise argparse.ArgumentTypeError(f"must be >= 1 (1: uniform sampling), got {text}")
+    return value
+
+
 PATH_KINDS = {
     "dir": (Path.is_dir, "is not a folder"),
     "file": (Path.is_file, "is not a file"),

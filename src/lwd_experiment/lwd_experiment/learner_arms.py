@@ -9,14 +9,16 @@ from dataclasses import dataclass
 class LearnerArm:
     """How the trainer learns from fleet data in one arm of the experiment.
 
-    ``agent`` is the ``lwd train serve --agent`` JSON (AgentConfig overrides) and ``mix`` its replay
-    sampling mix; an arm that does not ``train`` keeps deploying the pretrained policy.
+    ``agent`` is the ``lwd train serve --agent`` JSON (AgentConfig overrides), ``mix`` its replay
+    sampling mix and ``max_oversample`` the mix's bound (``--max-oversample``); an arm that does not ``train``
+    keeps deploying the pretrained policy.
     """
 
     name: str
     description: str
     agent: str = "{}"
     mix: str = "demo=0.25,autonomous=0.5,intervention=0.25"
+    max_oversample: float = 8.0
     train: bool = True
 
 

@@ -51,6 +51,7 @@ class TrainerNode(Node):
                     "publish_every",
                     "batch_size",
                     "buffer_capacity",
+                    "max_oversample",
                     "scan_every",
                     "poll_interval",
                     "n_step",

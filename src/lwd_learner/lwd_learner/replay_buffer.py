@@ -7,12 +7,17 @@ belongs to one category: ``demo`` (from a demonstration episode), ``intervention
 or inside an intervention) or ``autonomous`` (a chunk the policy started, even when
 the operator takes over within it). A batch draws its category counts from the
 configured mix (renormalized over the categories present), then rows uniformly within each.
+``max_oversample`` bounds the mix: no category's share of a batch exceeds that many times its share of the
+buffer, and the share it gives up goes to the other categories the mix asks for. Without the bound, a mix that
+asks a quarter of every batch from the first few dozen intervention chunks replays each of them dozens of
+times per update round, and the policy overfits them (BENCHMARKS.md, "the intervention share").
 The buffer's position (which episodes, in which order, and the RNG) is a
 JSON-serializable state dict, so a resumed trainer samples exactly as before.
 """
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -49,9 +54,11 @@ class _Entry:
 class ReplayBuffer:
     """Holds at most ``capacity`` transitions (whole episodes, oldest evicted first) and samples by mix."""
 
-    def __init__(self, capacity: int, mix: dict[str, float], seed: int = 0) -> None:
+    def __init__(self, capacity: int, mix: dict[str, float], seed: int = 0, max_oversample: float = math.inf) -> None:
         if capacity < 1:
             raise ValueError(f"replay buffer capacity must be >= 1, got {capacity}")
+        if not max_oversample >= 1:
+            raise ValueError(f"replay buffer max_oversample must be >= 1 (1: uniform), got {max_oversample}")
         unknown = set(mix) - set(CATEGORIES)
         if unknown or any(weight < 0 for weight in mix.values()) or sum(mix.values()) <= 0:
             raise ValueError(
@@ -59,6 +66,7 @@ class ReplayBuffer:
             )
         self.capacity = capacity
         self.mix = {name: float(mix.get(name, 0.0)) for name in CATEGORIES}
+        self.max_oversample = float(max_oversample)
         self._rng = np.random.default_rng(seed)
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._size = 0
@@ -106,6 +114,11 @@ class ReplayBuffer:
                 counts[name] += int((entry.category == index).sum())
         return counts
 
+    def batch_shares(self) -> dict[str, float]:
+        """Each category's expected share of a batch (see :func:`bounded_shares`)."""
+        held = np.array(list(self.composition().values()))
+        return dict(zip(CATEGORIES, bounded_shares(self.mix, held, self.max_oversample).tolist(), strict=True))
+
     def sample(self, batch_size: int) -> BufferSample:
         """Draw ``batch_size`` transitions: category counts from the mix, rows uniform within a category."""
         if self._size == 0:
@@ -114,10 +127,8 @@ class ReplayBuffer:
         episode_of = np.concatenate([np.full(e.transitions.count, i) for i, e in enumerate(self._entries.values())])
         row_of = np.concatenate([np.arange(e.transitions.count) for e in self._entries.values()])
         category_of = np.concatenate([e.category for e in self._entries.values()])
-        weights = np.array([self.mix[name] if (category_of == i).any() else 0.0 for i, name in enumerate(CATEGORIES)])
-        if weights.sum() == 0:
-            weights = np.array([float((category_of == i).any()) for i in range(len(CATEGORIES))])
-        counts = self._rng.multinomial(batch_size, weights / weights.sum())
+        held = np.bincount(category_of, minlength=len(CATEGORIES))
+        counts = self._rng.multinomial(batch_size, bounded_shares(self.mix, held, self.max_oversample))
         chosen = np.concatenate(
             [self._rng.choice(np.flatnonzero(category_of == i), size=n) for i, n in enumerate(counts) if n]
         )
@@ -156,3 +167,30 @@ class ReplayBuffer:
         self.episodes_added = int(state["episodes_added"])
         self.episodes_evicted = int(state["episodes_evicted"])
         self._rng.bit_generator.state = state["rng"]
+
+
+def bounded_shares(mix: dict[str, float], held: np.ndarray, max_oversample: float) -> np.ndarray:
+    """Batch shares of the ``CATEGORIES``, given the transitions ``held`` of each: the mix over the categories
+    held, where no share exceeds ``max_oversample`` times the category's share of the buffer; a category the
+    bound holds back gives its excess to the other categories the mix asks for, in the mix's proportions. When
+    those cannot take it all, the bound is dropped rather than drawing from a category the mix leaves out."""
+    held = np.asarray(held, dtype=float)
+    if held.sum() == 0:
+        raise ValueError("an empty replay buffer has no batch shares")
+    wanted = np.array([mix.get(name, 0.0) for name in CATEGORIES]) * (held > 0)
+    if wanted.sum() == 0:
+        wanted = (held > 0).astype(float)
+    free = wanted > 0
+    cap = max_oversample * held / held.sum() if math.isfinite(max_oversample) else np.ones(len(CATEGORIES))
+    if cap[free].sum() < 1:
+        return wanted / wanted.sum()
+    shares = np.zeros(len(CATEGORIES))
+    while free.any():
+        trial = (1 - shares.sum()) * wanted * free / wanted[free].sum()
+        over = free & (trial > cap + 1e-12)
+        if not over.any():
+            shares[free] = trial[free]
+            break
+        shares[over] = cap[over]
+        free &= ~over
+    return shares / shares.sum()

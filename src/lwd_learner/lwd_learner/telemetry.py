@@ -128,6 +128,9 @@ def format_status(status: dict[str, Any]) -> str:
     buffer = status.get("buffer", {})
     if buffer:
         lines.append("buffer: " + ", ".join(f"{name} {count}" for name, count in sorted(buffer.items())))
+    shares = status.get("batch_shares", {})
+    if shares:
+        lines.append("batch shares: " + ", ".join(f"{name} {share:.0%}" for name, share in sorted(shares.items())))
     for name, value in sorted(status.get("metrics", {}).items()):
         lines.append(f"  {name}: {_short(value)}")
     if status.get("canary"):

@@ -69,6 +69,7 @@ from lwd_learner.transition import TransitionBatch
 
 LOGGER = logging.getLogger(__name__)
 DEFAULT_MIX = {"demo": 0.25, "autonomous": 0.5, "intervention": 0.25}
+DEFAULT_MAX_OVERSAMPLE = 8.0
 
 
 class TrainerError(RuntimeError):
@@ -97,6 +98,7 @@ class TrainerConfig:
     batch_size: int = 64
     buffer_capacity: int = 200_000
     mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
+    max_oversample: float = DEFAULT_MAX_OVERSAMPLE
     scan_every: int = 50
     poll_interval: float = 5.0
     n_step: int = 1
@@ -118,6 +120,8 @@ class TrainerConfig:
         for name in ("publish_every", "batch_size", "buffer_capacity", "scan_every", "n_step"):
             if getattr(self, name) < 1:
                 raise ValueError(f"trainer {name} must be >= 1, got {getattr(self, name)}")
+        if not self.max_oversample >= 1:
+            raise ValueError(f"trainer max_oversample must be >= 1 (1: uniform sampling), got {self.max_oversample}")
         if self.stride < 0:
             raise ValueError(f"trainer stride must be >= 0 (0: one chunk), got {self.stride}")
         if self.canary_channel == self.channel:
@@ -180,7 +184,12 @@ class TrainerService:
             grad_sync=self.context.average_gradients,
             finite_sync=self.context.diverged_ranks,
         )
-        self.buffer = ReplayBuffer(config.buffer_capacity, config.mix, seed=config.seed + self.context.rank)
+        self.buffer = ReplayBuffer(
+            config.buffer_capacity,
+            config.mix,
+            seed=config.seed + self.context.rank,
+            max_oversample=config.max_oversample,
+        )
         self.buffered: dict[str, _BufferedEpisode] = {}
         self.ledger: dict[str, dict[str, str]] = {}
         self.ingest_pool = IngestPool(config.ingest_workers)
@@ -343,7 +352,8 @@ class TrainerService:
     def _report_ingest(self) -> None:
         """Status and TensorBoard: ingest rate (frames/s of the current scan), backlog, buffer, ledger counts."""
         self.telemetry.record_ingest(self.step, self.ingest_rate, self.backlog)
-        self.telemetry.update_status(buffer=self.buffer.composition(), **self._ledger_counts())
+        shares = self.buffer.batch_shares() if len(self.buffer) else {}
+        self.telemetry.update_status(buffer=self.buffer.composition(), batch_shares=shares, **self._ledger_counts())
 
     def _admit(self, relative: str) -> IngestJob | dict[str, str] | None:
         """The ingest job of one committed episode, its ledger entry when it is known bad or has no manifest,

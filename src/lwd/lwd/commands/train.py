@@ -29,6 +29,7 @@ from lwd.arguments import (
     agent_overrides,
     fraction,
     non_negative_int,
+    oversample_bound,
     policy_version,
     positive_float,
     positive_int,
@@ -111,6 +112,12 @@ def _register_serve(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--buffer-capacity", type=positive_int, default=200_000, help="transitions")
     serve.add_argument(
         "--mix", type=sampling_mix, default="demo=0.25,autonomous=0.5,intervention=0.25", help="sampling mix"
+    )
+    serve.add_argument(
+        "--max-oversample",
+        type=oversample_bound,
+        default=8.0,
+        help="no category's batch share exceeds this many times its buffer share (1: uniform)",
     )
     serve.add_argument("--scan-every", type=positive_int, default=50, help="updates between store scans")
     serve.add_argument("--poll-interval", type=positive_float, default=5.0, help="seconds between scans while idle")
@@ -253,6 +260,7 @@ def run_serve(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         buffer_capacity=args.buffer_capacity,
         mix=args.mix,
+        max_oversample=args.max_oversample,
         scan_every=args.scan_every,
         poll_interval=args.poll_interval,
         n_step=args.n_step,
