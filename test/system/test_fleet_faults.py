@@ -89,13 +89,19 @@ def flushed_commands(storage: Path) -> int:
     return sum(topic == topics.EXECUTED_COMMAND for topic, _, _ in valid_prefix_messages(storage))
 
 
+KILL_DEADLINE_S = 300
+"""How long the killer waits for the first flushed control step; a loaded 2-core VM can take minutes to start a
+robot process."""
+
+
 def kill_once_flushed(fleet: ProcessFleet, recording: Path, seen: dict[str, object]) -> None:
-    """SIGKILL robot 0 as soon as the episode it records has flushed control steps to its storage file."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    """SIGKILL robot 0 as soon as the episode it records has flushed control steps to its storage file (or at the
+    deadline, noted in ``seen["flushed"]``)."""
+    deadline = time.monotonic() + KILL_DEADLINE_S
+    seen["flushed"] = False
+    while time.monotonic() < deadline and not seen["flushed"]:
         storage = list(recording.glob("*/*.mcap")) if recording.is_dir() else []
-        if storage and flushed_commands(storage[0]) > 0:
-            break
+        seen["flushed"] = bool(storage) and flushed_commands(storage[0]) > 0
         time.sleep(0.05)
     seen["partials"] = sorted(path.name for path in recording.iterdir()) if recording.is_dir() else []
     seen["pid"] = fleet.pid(0)
@@ -116,9 +122,10 @@ def test_robot_killed_mid_episode_restarts_and_its_partial_episode_is_never_comp
         done, failures = fleet.run(jobs)
         restarted_pid = fleet.pid(0)
     finally:
-        killer.join(timeout=130)
+        killer.join(timeout=KILL_DEADLINE_S + 10)
         fleet.close()
 
+    assert seen["flushed"], f"robot 0 flushed no control step within {KILL_DEADLINE_S} s, so the kill came too early"
     # The kill hit the first episode while it was recording.
     (killed_episode,) = seen["partials"]
     assert killed_episode.startswith("robot0-")
