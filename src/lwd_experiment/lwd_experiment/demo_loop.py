@@ -270,7 +270,7 @@ class DemoLoop:
             ["train", "serve", "--store", self.store_url, "--work-dir", str(self.work_dir / "trainer"),
              "--channel", CHANNEL, "--max-updates", str(updates), "--publish-every", str(preset.updates_per_round),
              "--batch-size", str(preset.trainer_batch_size), "--agent", self.arm.agent, "--mix", self.arm.mix,
-             "--max-oversample", str(self.arm.max_oversample),
+             *([] if self.arm.max_oversample is None else ["--max-oversample", str(self.arm.max_oversample)]),
              "--seed", str(self.training_seed), "--signing-key", str(self.release_key())],
         )  # fmt: skip
         final = round_index == preset.rounds

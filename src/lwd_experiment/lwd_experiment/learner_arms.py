@@ -10,15 +10,15 @@ class LearnerArm:
     """How the trainer learns from fleet data in one arm of the experiment.
 
     ``agent`` is the ``lwd train serve --agent`` JSON (AgentConfig overrides), ``mix`` its replay
-    sampling mix and ``max_oversample`` the mix's bound (``--max-oversample``); an arm that does not ``train``
-    keeps deploying the pretrained policy.
+    sampling mix and ``max_oversample`` the mix's bound (``--max-oversample``; None: the trainer's default);
+    an arm that does not ``train`` keeps deploying the pretrained policy.
     """
 
     name: str
     description: str
     agent: str = "{}"
     mix: str = "demo=0.25,autonomous=0.5,intervention=0.25"
-    max_oversample: float = 8.0
+    max_oversample: float | None = None
     train: bool = True
 
 

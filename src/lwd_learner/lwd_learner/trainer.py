@@ -62,6 +62,7 @@ from lwd_learner.episode_cache import EpisodeCache
 from lwd_learner.feature_cache import EncodedFrames, FeatureCache
 from lwd_learner.ingest import IngestJob, IngestPool, Prepared
 from lwd_learner.observations import TextEmbedder, check_episode
+from lwd_learner.parameters import TRAINER_NODE
 from lwd_learner.replay_buffer import CATEGORIES, ReplayBuffer
 from lwd_learner.telemetry import Telemetry
 from lwd_learner.training_state import TrainingCheckpoints, TrainingState
@@ -69,7 +70,7 @@ from lwd_learner.transition import TransitionBatch
 
 LOGGER = logging.getLogger(__name__)
 DEFAULT_MIX = {"demo": 0.25, "autonomous": 0.5, "intervention": 0.25}
-DEFAULT_MAX_OVERSAMPLE = 8.0
+DEFAULT_MAX_OVERSAMPLE = TRAINER_NODE.defaults()["max_oversample"]
 
 
 class TrainerError(RuntimeError):
@@ -120,8 +121,6 @@ class TrainerConfig:
         for name in ("publish_every", "batch_size", "buffer_capacity", "scan_every", "n_step"):
             if getattr(self, name) < 1:
                 raise ValueError(f"trainer {name} must be >= 1, got {getattr(self, name)}")
-        if not self.max_oversample >= 1:
-            raise ValueError(f"trainer max_oversample must be >= 1 (1: uniform sampling), got {self.max_oversample}")
         if self.stride < 0:
             raise ValueError(f"trainer stride must be >= 0 (0: one chunk), got {self.stride}")
         if self.canary_channel == self.channel:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from lwd_fleet.canary import CANARY_CHANNEL, CanaryRule
 from lwd_fleet.layout import CATALOG_NAME
 from lwd_interfaces.progress import ProgressMeter
+from lwd_learner.parameters import TRAINER_NODE
 from lwd_learner.pretrain_config import PERCEPTION_FRAMES, PretrainConfig
 
 from lwd.arguments import (
@@ -116,7 +117,7 @@ def _register_serve(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--max-oversample",
         type=oversample_bound,
-        default=8.0,
+        default=TRAINER_NODE.defaults()["max_oversample"],
         help="no category's batch share exceeds this many times its buffer share (1: uniform)",
     )
     serve.add_argument("--scan-every", type=positive_int, default=50, help="updates between store scans")
