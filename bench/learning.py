@@ -15,6 +15,11 @@ the work folder: ``demonstrations/`` (the recorded store), ``run-<i>/base/`` (ru
 
     .venv/bin/python bench/learning.py --preset default --repeats 3 --work-dir runs/learning
 
+The arms of a run share its base's evaluation (deterministic, so run once) and one learner cache
+(``run-<i>/cache``: decoded episodes and encoder features, keyed by content). Running the command again
+on the same work folder resumes it: the recorded demonstrations, the finished bases and every arm with a
+report are kept (an arm's settings must match), and an unfinished base or arm starts again.
+
 ``--shared`` reuses the demonstrations and BC bases of an earlier run (its work folder), so a new or
 changed arm is compared on the same bases as the arms measured before; a base the earlier run lacks is
 pretrained here. ``--split validation`` evaluates on validation seeds instead, for tuning an arm.
@@ -30,7 +35,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from lwd.arguments import oversample_bound
-from lwd_experiment.demo_loop import DemoLoop
+from lwd_experiment.arm_run import ArmRun
+from lwd_experiment.demo_loop import CHANNEL, DemoLoop
 from lwd_experiment.learner_arms import LEARNER_ARMS
 from lwd_experiment.presets import INPUTS, PRESETS, DemoPreset, preset
 from lwd_experiment.report import RoundResult, paired_table, per_task_repeats_table, repeats_table
@@ -41,7 +47,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), default="default")
     parser.add_argument("--arms", default="lwd,lwd-expectile,hg-dagger,frozen-bc", help="comma-separated arms")
-    parser.add_argument("--work-dir", type=Path, required=True, help="new folder for the experiment")
+    parser.add_argument("--work-dir", type=Path, required=True, help="folder of the experiment (again: resume)")
     parser.add_argument("--rounds", type=int, default=None, help="override the preset's rounds")
     parser.add_argument("--inputs", choices=INPUTS, default=None, help="override what the policy reads")
     parser.add_argument("--repeats", type=int, default=1, help="independent runs, each from its own BC base")
@@ -62,21 +68,21 @@ def main() -> int:
     chosen = preset(args.preset, **{key: value for key, value in given if value is not None})
     demonstrations = (args.shared or args.work_dir) / "demonstrations"
     if args.shared is None:
-        DemoLoop(chosen, demonstrations).record_demonstrations()
+        record_demonstrations(chosen, demonstrations)
     elif not (demonstrations / "fleet").is_dir():
         parser.error(f"{args.shared} holds no recorded demonstrations (demonstrations/fleet)")
     finals: dict[str, list[RoundResult]] = {name: [] for name in arms}
     for run in range(args.repeats):
         base = base_policy(chosen, demonstrations, args.shared, args.work_dir, run)
+        base_evaluation = None
         for name in arms:
-            arm_dir = args.work_dir / f"run-{run}" / name
-            for part in ("fleet", "pretrained", "keys"):
-                shutil.copytree(base / part, arm_dir / part)
-            loop = DemoLoop(
-                chosen, arm_dir, arm=replace(LEARNER_ARMS[name], **bound), training_seed=run, split=args.split
-            )
-            loop.deploy()
-            finals[name].append(loop.rounds[-1])
+            arm = ArmRun(chosen, replace(LEARNER_ARMS[name], **bound), run, args.split)
+            try:
+                rounds = arm.rounds(base, args.work_dir / f"run-{run}", base_evaluation)
+            except ValueError as error:
+                parser.error(str(error))
+            base_evaluation = rounds[0]
+            finals[name].append(rounds[-1])
     table = "\n".join(summary_lines(chosen, args.split, finals))
     (args.work_dir / "learning.md").write_text(table + "\n")
     results = {name: [asdict(result) for result in runs] for name, runs in finals.items()}
@@ -85,16 +91,38 @@ def main() -> int:
     return 0
 
 
+def record_demonstrations(chosen: DemoPreset, demonstrations: Path) -> None:
+    """Record the scripted demonstrations into ``demonstrations``, unless an earlier invocation finished them."""
+    finished = demonstrations / "recorded"
+    if finished.is_file():
+        print(f"reusing the demonstrations recorded in {demonstrations}")
+        return
+    if demonstrations.exists():
+        print(f"{demonstrations} holds an unfinished recording: recording the demonstrations again")
+        shutil.rmtree(demonstrations)
+    DemoLoop(chosen, demonstrations).record_demonstrations()
+    finished.touch()
+
+
 def base_policy(chosen: DemoPreset, demonstrations: Path, earlier: Path | None, work_dir: Path, run: int) -> Path:
-    """Run ``run``'s prepared store with its BC base: the earlier run's when it has one, else pretrained here on
-    the demonstrations with training seed ``run``."""
-    if earlier is not None and (earlier / f"run-{run}" / "base" / "pretrained").is_dir():
-        return earlier / f"run-{run}" / "base"
+    """Run ``run``'s prepared store with its BC base: the earlier run's (or an earlier invocation's) when it has
+    one, else pretrained here on the demonstrations with training seed ``run``."""
+    for folder in (earlier, work_dir):
+        if folder is not None and base_published(folder / f"run-{run}" / "base"):
+            return folder / f"run-{run}" / "base"
     base = work_dir / f"run-{run}" / "base"
+    if base.exists():
+        print(f"{base} holds an unfinished base: pretraining it again")
+        shutil.rmtree(base)
     for part in ("fleet", "keys"):
         shutil.copytree(demonstrations / part, base / part)
-    DemoLoop(chosen, base, training_seed=run).pretrain()
+    DemoLoop(chosen, base, training_seed=run, cache_dir=base.parent / "cache").pretrain()
     return base
+
+
+def base_published(base: Path) -> bool:
+    """Whether ``base`` holds a pretrained policy published on the channel (the last step of pretraining)."""
+    return (base / "pretrained").is_dir() and (base / "fleet" / "policies" / "channels" / CHANNEL).is_file()
 
 
 def summary_lines(chosen: DemoPreset, split: str, finals: dict[str, list[RoundResult]]) -> list[str]:

@@ -6,39 +6,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from lwd_experiment.demo_loop import DemoLoop, Progress
+from lwd_experiment.demo_loop import DemoError, DemoLoop, Progress
+from lwd_experiment.learner_arms import LEARNER_ARMS
 from lwd_experiment.presets import preset
 from lwd_experiment.seed_splits import SplitError, split_seeds
-from lwd_experiment.sim_robot import EpisodeJob, EpisodeSummary
+from lwd_experiment.sim_robot import EpisodeJob
 
-
-class RecordingFleet:
-    """Stands in for the robot processes: every batch of jobs is kept; even seeds succeed."""
-
-    def __init__(self) -> None:
-        self.batches: list[list[EpisodeJob]] = []
-
-    def run(self, jobs: list[EpisodeJob], on_done=None) -> tuple[list[EpisodeSummary], list]:
-        self.batches.append(list(jobs))
-        done = [EpisodeSummary("sim_00", job.task, job.seed, "v1", job.seed % 2 == 0, 5, mode=job.mode) for job in jobs]
-        for summary in done:
-            on_done(summary)
-        return done, []
-
-    def close(self) -> None:
-        """Nothing to release: no robot processes were started."""
+from .conftest import QUICK_TWO_ROUNDS
 
 
 @pytest.fixture
-def loop_factory(monkeypatch, tmp_path):
+def loop_factory(recorded_loops, tmp_path):
     """A DemoLoop on the quick preset (2 rounds) whose robots are a RecordingFleet and whose ``lwd`` commands
     are only recorded; returns the factory, the fleet and the recorded command lines."""
-    fleet = RecordingFleet()
-    commands: list[list[str]] = []
-    monkeypatch.setattr(DemoLoop, "_fleet", lambda self: fleet)
-    monkeypatch.setattr(DemoLoop, "run_lwd", lambda self, stage, arguments: commands.append(arguments))
-    monkeypatch.setattr(DemoLoop, "release_key", lambda self: tmp_path / "release.key")
-    chosen = preset("quick", rounds=2, eval_episodes_per_task=1, final_eval_episodes_per_task=3)
+    fleet, commands = recorded_loops
+    chosen = QUICK_TWO_ROUNDS
 
     def make(**kwargs) -> DemoLoop:
         return DemoLoop(chosen, tmp_path / "run", progress=Progress(emit=lambda line: None), **kwargs)
@@ -137,3 +119,34 @@ def test_replays_are_recorded_on_new_demonstration_scenes_and_teach_perception_o
     loop.pretrain()
     bc = commands[0]
     assert bc[bc.index("--perception-frames") + 1] == frames
+
+
+def test_a_base_evaluation_given_is_reused_without_running_it_and_must_be_on_the_runs_seeds(loop_factory):
+    make, fleet, _ = loop_factory
+    first = make(split="validation")
+    first.deploy()
+    base = first.rounds[0]
+    fleet.batches.clear()
+    second = make(split="validation")
+    second.deploy(base=base)
+    assert [batch[0].mode for batch in fleet.batches] == ["deployment", "evaluation"] * 2 + ["evaluation"], (
+        "no base evaluation ran"
+    )
+    assert second.rounds[0] == base and len(second.rounds) == 3
+    frozen = make(split="validation", arm=LEARNER_ARMS["frozen-bc"])
+    frozen.deploy(base=base)
+    assert frozen.rounds[0].held_out_instruction_outcomes, "the frozen base's final is its own copy of the base"
+    assert not base.held_out_instruction_outcomes, "the evaluation given is left as it was"
+    with pytest.raises(DemoError, match="not on this run's 3 validation seeds"):
+        make(split="validation").deploy(base=first.rounds[1])
+
+
+def test_pretraining_and_every_trainer_round_share_the_learner_cache_given(loop_factory, tmp_path):
+    make, _, commands = loop_factory
+    loop = make(split="validation", cache_dir=tmp_path / "shared")
+    loop.work_dir.mkdir()
+    loop.pretrain()
+    loop.deploy()
+    learners = [arguments for arguments in commands if arguments[1] in ("bc", "serve")]
+    assert [arguments[1] for arguments in learners] == ["bc", "serve", "serve"]
+    assert {arguments[arguments.index("--cache-dir") + 1] for arguments in learners} == {str(tmp_path / "shared")}

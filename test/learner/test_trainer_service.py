@@ -254,6 +254,21 @@ def test_cli_bc_pretrains_and_publish_puts_it_on_a_channel(tmp_path, fleet_store
     assert "argument --episodes" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
+def test_a_trainer_sharing_bc_pretrainings_cache_folder_decodes_no_episode_again(tmp_path, fleet_store):
+    from lwd.cli import main
+
+    vla_config = tmp_path / "vla.json"
+    vla_config.write_text(json.dumps(TINY_VLA))
+    cache = tmp_path / "shared-cache"
+    assert main(["train", "bc", "--episodes", f"file://{fleet_store}", "--out", str(tmp_path / "bc"), "--vla-config",
+                 str(vla_config), "--steps", "1", "--batch-size", "4", "--cache-dir", str(cache)]) == 0  # fmt: skip
+    trainer = service(fleet_store, tmp_path / "work", cache_dir=str(cache))
+    assert trainer.run(max_updates=2) == 2
+    trainer.close()
+    assert trainer.episodes.decoded == 0 and trainer.episodes.hits == 3
+    assert list((cache / "features").glob("*.safetensors")) and not (tmp_path / "work" / "cache").exists()
+
+
 @pytest.mark.parametrize("store_backend", ["memory", "sftp", "s3"], indirect=True)
 def test_remote_store_episodes_and_pretrained_policy_are_staged_locally(tmp_path, fleet_store, store_backend):
     store_backend.upload_tree(fleet_store)

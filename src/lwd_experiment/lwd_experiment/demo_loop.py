@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -92,6 +92,8 @@ class DemoLoop:
     ``training_seed`` seeds BC pretraining and the trainer, so runs with different seeds are independent
     repeats on the same episode seeds. ``split`` is the seed split of the reported evaluations, the base and
     the final policy's: ``test`` for a result, ``validation`` when the run itself tunes a setting.
+    ``cache_dir`` is the learner cache (decoded episodes, encoder features) that BC pretraining and the trainer
+    share; runs on the same episodes and base may share it too, since it is keyed by content.
     """
 
     def __init__(
@@ -102,6 +104,7 @@ class DemoLoop:
         arm: LearnerArm = LEARNER_ARMS["lwd"],
         training_seed: int = 0,
         split: EvaluationSplit = "test",
+        cache_dir: Path | None = None,
     ) -> None:
         self.preset = preset
         self.arm = arm
@@ -112,6 +115,7 @@ class DemoLoop:
         self.progress = progress or Progress()
         self.logs = self.work_dir / "logs"
         self.keys = self.work_dir / "keys"
+        self.cache_dir = (cache_dir or self.work_dir / "trainer" / "cache").resolve()
         self.rounds: list[RoundResult] = []
         self.failures: list[JobFailure] = []
         self._fleet_episodes = 0
@@ -134,15 +138,24 @@ class DemoLoop:
         finally:
             fleet.close()
 
-    def deploy(self) -> Path:
-        """Stages 3-5 on a prepared store: evaluate the base policy, run the rounds, write the report."""
+    def deploy(self, base: RoundResult | None = None) -> Path:
+        """Stages 3-5 on a prepared store: evaluate the base policy, run the rounds, write the report.
+
+        ``base`` is the base policy's evaluation when another run on the same base and split already made it:
+        evaluation is deterministic, so it is reused rather than run again."""
         preset = self.preset
         self.progress.stage(f"learner {self.arm.name}: {self.arm.description}")
         base_seeds = split_seeds(self.split, preset.final_eval_episodes_per_task)
         held_out_seeds = split_seeds(self.split, preset.held_out_instruction_episodes_per_task)
         fleet = self._fleet()
         try:
-            self.rounds.append(self._evaluate(fleet, 0, self.split, base_seeds, "before.gif"))
+            if base is None:
+                base = self._evaluate(fleet, 0, self.split, base_seeds, "before.gif")
+            elif base.eval_split != self.split or any(
+                list(outcomes) != list(base_seeds) for outcomes in base.eval_outcomes.values()
+            ):
+                raise DemoError(f"the base evaluation given is not on this run's {len(base_seeds)} {self.split} seeds")
+            self.rounds.append(replace(base))
             for round_index in range(1, preset.rounds + 1 if self.arm.train else 1):
                 self.rounds.append(self._round(fleet, round_index))
             final = self.rounds[-1]
@@ -249,7 +262,7 @@ class DemoLoop:
              "--vla-config", str(vla_config), "--steps", str(flow_steps),
              "--perception-steps", str(perception), "--perception-lr", str(preset.perception_lr),
              "--perception-frames", "recorded" if pixels else "cloned", "--batch-size", str(preset.bc_batch_size),
-             "--seed", str(self.training_seed), "--cache-dir", str(self.work_dir / "trainer" / "episode_cache")],
+             "--seed", str(self.training_seed), "--cache-dir", str(self.cache_dir)],
         )  # fmt: skip
         self.progress.stage("3. deploying v000000-bc to the fleet (channel stable)")
         self.run_lwd("publish", ["train", "publish", "--store", self.store_url, "--checkpoint", str(checkpoint),
@@ -271,7 +284,8 @@ class DemoLoop:
              "--channel", CHANNEL, "--max-updates", str(updates), "--publish-every", str(preset.updates_per_round),
              "--batch-size", str(preset.trainer_batch_size), "--agent", self.arm.agent, "--mix", self.arm.mix,
              *([] if self.arm.max_oversample is None else ["--max-oversample", str(self.arm.max_oversample)]),
-             "--seed", str(self.training_seed), "--signing-key", str(self.release_key())],
+             "--seed", str(self.training_seed), "--cache-dir", str(self.cache_dir),
+             "--signing-key", str(self.release_key())],
         )  # fmt: skip
         final = round_index == preset.rounds
         split = self.split if final else "validation"

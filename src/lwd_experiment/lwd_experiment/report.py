@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import matplotlib
@@ -15,6 +15,8 @@ import matplotlib.pyplot as plt
 from lwd_interfaces.success_rate import Rate, wilson_rate
 
 from lwd_experiment.stats import PairedComparison, mean_rate, paired_comparison
+
+_PER_SEED_FIELDS = ("eval_outcomes", "held_out_instruction_outcomes", "eval_stages", "fleet_outcomes")
 
 
 @dataclass
@@ -64,6 +66,16 @@ class RoundResult:
     def as_json(self) -> dict:
         """The round as results.json stores it: every field, plus the fleet's pooled counts."""
         return {**asdict(self), "fleet_successes": self.fleet_successes, "fleet_episodes": self.fleet_episodes}
+
+    @classmethod
+    def from_json(cls, data: dict) -> RoundResult:
+        """The round that ``as_json`` stored (JSON's string seeds turned back into ints)."""
+        values = {field.name: data[field.name] for field in fields(cls) if field.name in data}
+        for name in _PER_SEED_FIELDS:
+            values[name] = {
+                task: {int(seed): value for seed, value in seeds.items()} for task, seeds in data[name].items()
+            }
+        return cls(**values)
 
     @property
     def eval_rate(self) -> Rate:

@@ -31,6 +31,11 @@ class EpisodeCache:
         self.decoded = 0
         self.hits = 0
 
+    @classmethod
+    def under(cls, learner_cache: str | Path) -> EpisodeCache:
+        """The decoded-episode cache inside a learner cache folder (``lwd train bc`` and ``serve --cache-dir``)."""
+        return cls(Path(learner_cache) / "episodes")
+
     def path_for(self, key: str) -> Path:
         """Cache file of the episode whose manifest sha256 is ``key``."""
         if not key or not all(c in "0123456789abcdef" for c in key):

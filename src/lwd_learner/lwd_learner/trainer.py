@@ -83,7 +83,9 @@ class TrainerConfig:
 
     ``pretrained`` is a local policy folder or a version published in the store; empty means the
     version ``channel`` serves now. ``agent`` overrides AgentConfig fields (lam, lr, value, actor...).
-    ``catalog`` is the SQLite episode catalog (default ``<work_dir>/catalog.sqlite``). ``signing_key`` is
+    ``catalog`` is the SQLite episode catalog (default ``<work_dir>/catalog.sqlite``). ``cache_dir`` holds the
+    decoded episodes and their encoder features (default ``<work_dir>/cache``); both are keyed by content, so
+    trainers (and BC pretraining) on the same episodes may share it. ``signing_key`` is
     the release private key file that signs every published policy (empty: published unsigned, which robots
     refuse unless they allow unsigned policies). ``ingest_workers``
     processes verify and decode new episodes (0: the trainer's own process does).
@@ -107,6 +109,7 @@ class TrainerConfig:
     agent: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     catalog: str = ""
+    cache_dir: str = ""
     signing_key: str = ""
     ingest_workers: int = 0
     canary_channel: str = ""
@@ -116,6 +119,7 @@ class TrainerConfig:
     def __post_init__(self) -> None:
         self.work_dir = Path(self.work_dir)
         self.catalog = self.catalog or str(self.work_dir / CATALOG_NAME)
+        self.cache_dir = self.cache_dir or str(self.work_dir / "cache")
         if self.ingest_workers < 0:
             raise ValueError(f"trainer ingest_workers must be >= 0 (0: in-process), got {self.ingest_workers}")
         for name in ("publish_every", "batch_size", "buffer_capacity", "scan_every", "n_step"):
@@ -167,9 +171,9 @@ class TrainerService:
         self.pretrained_source = pretrained_source
         self.pretrained.model.requires_grad_(False)
         self.encoder_version = self.pretrained.digest[:16]
-        self.episodes = EpisodeCache(work / "cache" / "episodes")
+        self.episodes = EpisodeCache.under(config.cache_dir)
         self.features = FeatureCache(
-            work / "cache" / "features",
+            Path(config.cache_dir) / "features",
             self.pretrained.model,
             self.pretrained.normalizer,
             _LazyEmbedder(lambda: embedder_factory(self.pretrained)),

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from lwd_policy.language import InstructionEncoder
 
 LOGGER = logging.getLogger(__name__)
+CACHE_HELP = "learner cache folder: decoded episodes and encoder features, keyed by content, so runs may share it"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -80,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bc.add_argument("--lr", type=positive_float, default=3e-4)
     bc.add_argument("--seed", type=non_negative_int, default=0)
     bc.add_argument("--with-interventions", action="store_true", help="also clone intervention steps (HG-DAgger)")
-    bc.add_argument("--cache-dir", type=Path, default=Path(".lwd-cache/episodes"), help="decoded-episode cache")
+    bc.add_argument("--cache-dir", type=Path, default=Path(".lwd-cache"), help=CACHE_HELP)
     bc.add_argument("--language-model", default="", help="sentence-transformers model folder (default: MiniLM)")
     bc.set_defaults(handler=run_bc)
 
@@ -136,6 +137,7 @@ def _register_serve(serve: argparse.ArgumentParser) -> None:
         help="JSON object of AgentConfig overrides, e.g. '{\"lam\": 0.3}'",
     )
     serve.add_argument("--seed", type=non_negative_int, default=0)
+    serve.add_argument("--cache-dir", type=Path, help=f"{CACHE_HELP} (default: <work-dir>/cache)")
     add_path(serve, "--catalog", must_be="in_dir", help=f"SQLite episode catalog (default: <work-dir>/{CATALOG_NAME})")
     serve.add_argument(
         "--canary",
@@ -193,7 +195,7 @@ def run_bc(args: argparse.Namespace) -> int:
     try:
         rejected = []
         folders = find_episode_folders(args.episodes)
-        episodes = load_episodes(folders, EpisodeCache(args.cache_dir), vla.cameras, vla, rejected.append)
+        episodes = load_episodes(folders, EpisodeCache.under(args.cache_dir), vla.cameras, vla, rejected.append)
         print(f"{len(episodes)} usable episodes from {args.episodes}", flush=True)
         if rejected:
             held = ", ".join(f"{reason} {count}" for reason, count in reason_counts(rejected).items())
@@ -268,6 +270,7 @@ def run_serve(args: argparse.Namespace) -> int:
         agent=args.agent,
         seed=args.seed,
         catalog=str(args.catalog or ""),
+        cache_dir=str(args.cache_dir or ""),
         signing_key=str(args.signing_key or ""),
         ingest_workers=args.ingest_workers,
         canary_channel=args.canary,

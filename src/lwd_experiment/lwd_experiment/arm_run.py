@@ -1,0 +1,54 @@
+"""One learner arm's run on a prepared BC base, as ``bench/learning.py`` repeats it: resumable, since a finished
+arm is read back from its report rather than run again."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from lwd_experiment.demo_loop import DemoLoop
+from lwd_experiment.learner_arms import LearnerArm
+from lwd_experiment.presets import DemoPreset
+from lwd_experiment.report import RoundResult
+from lwd_experiment.seed_splits import EvaluationSplit
+
+
+@dataclass(frozen=True)
+class ArmRun:
+    """One learner arm of one run: its preset, learner settings, training seed and evaluation split."""
+
+    preset: DemoPreset
+    learner: LearnerArm
+    run: int
+    split: EvaluationSplit
+
+    def rounds(self, base: Path, run_dir: Path, base_evaluation: RoundResult | None) -> list[RoundResult]:
+        """The arm's rounds on ``base``: read from its report when an earlier invocation finished it (ValueError
+        when that one had other settings), else run in ``run_dir/<arm>``, sharing the learner cache
+        ``run_dir/cache`` with the run's other arms."""
+        folder = run_dir / self.learner.name
+        settings = folder / "arm.json"
+        results = folder / "report" / "results.json"
+        if results.is_file():
+            if not settings.is_file() or json.loads(settings.read_text()) != self.settings():
+                raise ValueError(f"{folder} finished with other settings ({settings}); choose another --work-dir")
+            print(f"reusing the finished arm {folder}")
+            return [RoundResult.from_json(data) for data in json.loads(results.read_text())]
+        if folder.exists():
+            print(f"{folder} is unfinished: running the arm again from its base")
+            shutil.rmtree(folder)
+        for part in ("fleet", "pretrained", "keys"):
+            shutil.copytree(base / part, folder / part)
+        settings.write_text(json.dumps(self.settings(), indent=2) + "\n")
+        loop = DemoLoop(
+            self.preset, folder, arm=self.learner, training_seed=self.run, split=self.split, cache_dir=run_dir / "cache"
+        )
+        loop.deploy(base=base_evaluation)
+        return loop.rounds
+
+    def settings(self) -> dict:
+        """What makes a finished arm reusable: the same preset, learner, seed and split."""
+        chosen = {"preset": asdict(self.preset), "learner": asdict(self.learner), "run": self.run, "split": self.split}
+        return json.loads(json.dumps(chosen))
