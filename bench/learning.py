@@ -34,7 +34,7 @@ import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from lwd.arguments import oversample_bound
+from lwd.arguments import non_negative_float, oversample_bound
 from lwd_experiment.arm_run import ArmRun
 from lwd_experiment.demo_loop import CHANNEL, DemoLoop
 from lwd_experiment.learner_arms import LEARNER_ARMS
@@ -50,6 +50,9 @@ def main() -> int:
     parser.add_argument("--work-dir", type=Path, required=True, help="folder of the experiment (again: resume)")
     parser.add_argument("--rounds", type=int, default=None, help="override the preset's rounds")
     parser.add_argument("--inputs", choices=INPUTS, default=None, help="override what the policy reads")
+    parser.add_argument(
+        "--fleet-noise-scale", type=non_negative_float, help="override the preset's fleet exploration noise"
+    )
     parser.add_argument("--repeats", type=int, default=1, help="independent runs, each from its own BC base")
     parser.add_argument("--split", choices=EVALUATION_SPLITS, default="test", help="seeds of the base and final")
     parser.add_argument("--shared", type=Path, help="an earlier run's work folder: reuse its demos and BC bases")
@@ -64,7 +67,7 @@ def main() -> int:
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
     bound = {} if args.max_oversample is None else {"max_oversample": args.max_oversample}
-    given = (("rounds", args.rounds), ("inputs", args.inputs))
+    given = (("rounds", args.rounds), ("inputs", args.inputs), ("fleet_noise_scale", args.fleet_noise_scale))
     chosen = preset(args.preset, **{key: value for key, value in given if value is not None})
     demonstrations = (args.shared or args.work_dir) / "demonstrations"
     if args.shared is None:
