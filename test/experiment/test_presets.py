@@ -26,6 +26,12 @@ def test_unknown_presets_and_inputs_are_refused_naming_the_valid_ones() -> None:
     assert all(p.inputs in ("pixels", "privileged") for p in PRESETS.values())
 
 
+def test_make_demo_and_the_benchmark_presets_learn_from_pixels_and_only_the_ci_loop_reads_true_positions() -> None:
+    assert {name: chosen.inputs for name, chosen in PRESETS.items()} == {
+        "quick": "privileged", "default": "pixels", "full": "pixels", "suite": "pixels"
+    }  # fmt: skip
+
+
 def test_the_suite_runs_every_task_with_slots_for_the_largest_and_make_demo_keeps_its_two_tasks() -> None:
     suite = preset("suite")
     assert set(suite.tasks) == set(TASKS) and suite.task_objects == max(len(t.objects) for t in TASKS.values()) == 6

@@ -19,7 +19,8 @@ class DemoPreset:
     ``pixels`` (the camera; an object head learns the ``task_objects`` positions from it, with the
     positions recorded in the demonstration bags as training labels only, ``VLAConfig.perceived_objects``)
     or ``privileged`` (the camera and the true positions from the simulator's perception topic, ground
-    truth no real robot has, ``VLAConfig.object_slots``).
+    truth no real robot has, ``VLAConfig.object_slots``). Every preset reads pixels but ``quick``, CI's one-minute
+    loop, which has no time to train perception and so reads privileged positions.
 
     Seeds come from :mod:`lwd_experiment.seed_splits`: demonstrations and fleet episodes from their
     training splits, the per-round evaluations (``eval_episodes_per_task``) from the validation split, the
@@ -55,7 +56,7 @@ class DemoPreset:
     robots: int = 2
     tasks: tuple[str, ...] = ("transfer_cube", "insertion")
     max_steps: int = 300
-    inputs: str = "privileged"
+    inputs: str = "pixels"
     task_objects: int = 2
     demos_per_task: int = 150
     bc_steps: int = 6000
@@ -127,15 +128,17 @@ rounds and with held-out instructions. An evaluation seed costs up to 3,000 cont
 tasks and one of 1,500) against 600 in ``default``, so evaluations dominate.
 
 Estimate, not a measurement (from ``default``'s rates on the idle VM: 225 recorded operator steps/s and 300
-policy steps/s over 2 robots, 10 BC steps/s, 6.4 trainer updates/s): demonstrations 13 min, BC 22 min, per
-training arm 34 min (base 8, rounds 24, held-out 2), frozen BC 10 min: about 2 h 30 min for the four arms
-on an idle VM, an evening on a shared one. The scaled-down run of ``test/system/test_demo_suite.py`` ran end
+policy steps/s over 2 robots, 10 BC steps/s, 6.4 trainer updates/s): demonstrations 13 min and the replays as
+long again, BC about 16 min (from ``default``'s pixel BC: 3,000 perception steps at 7/s, 20,000 flow steps at
+57/s), per training arm 34 min (base 8, rounds 24, held-out 2), frozen BC 10 min: about 2 h 40 min for the four
+arms on an idle VM, an evening on a shared one. The scaled-down run of ``test/system/test_demo_suite.py`` ran end
 to end.
 """
 
 PRESETS = {
     "quick": DemoPreset(
         name="quick",
+        inputs="privileged",
         tasks=("transfer_cube",),
         max_steps=200,
         demos_per_task=6,
