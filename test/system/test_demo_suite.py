@@ -18,6 +18,9 @@ TINY = {
     "max_steps": 160,
     "demos_per_task": 1,
     "bc_steps": 20,
+    "replays_per_task": 1,
+    "perception_steps": 5,
+    "pixel_bc_steps": 20,
     "bc_batch_size": 8,
     "rounds": 1,
     "episodes_per_round": 6,
@@ -27,8 +30,8 @@ TINY = {
     "final_eval_episodes_per_task": 1,
     "held_out_instruction_episodes_per_task": 1,
 }
-"""The suite preset at the smallest size that still runs every stage: one demonstration and one evaluation
-seed per task, one round with one fleet episode per task."""
+"""The suite preset at the smallest size that still runs every stage: one demonstration, one replay and one
+evaluation seed per task, a few perception and flow steps, one round with one fleet episode per task."""
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +46,7 @@ def test_the_suite_preset_covers_every_task_with_slots_for_the_largest(suite_run
     chosen, loop, _, _ = suite_run
     assert set(chosen.tasks) == set(TASKS) and len(chosen.tasks) == 6
     assert chosen.task_objects == len(TASKS["tidy_cubes"].objects) == 6
-    assert chosen.vla_config().object_slots == 6
+    assert chosen.vla_config().perceived_objects == 6, "from pixels, an object head for every slot"
     assert chosen.max_steps_for("tidy_cubes") == 5 * chosen.max_steps
     assert chosen.max_steps_for("pick_colour") == chosen.max_steps
     assert not loop.failures, [failure.error for failure in loop.failures]
