@@ -39,7 +39,7 @@ from lwd_experiment.arm_run import ArmRun
 from lwd_experiment.demo_loop import CHANNEL, DemoLoop
 from lwd_experiment.learner_arms import LEARNER_ARMS
 from lwd_experiment.presets import INPUTS, PRESETS, DemoPreset, preset
-from lwd_experiment.report import RoundResult, paired_table, per_task_repeats_table, repeats_table
+from lwd_experiment.report import RoundResult, gain_table, paired_table, per_task_repeats_table, repeats_table
 from lwd_experiment.seed_splits import EVALUATION_SPLITS
 
 
@@ -149,6 +149,11 @@ def summary_lines(chosen: DemoPreset, split: str, finals: dict[str, list[RoundRe
     ]
     if len(finals) > 1:
         lines += [
+            "",
+            "Run by run, the first arm's final success minus each other arm's (both from the run's base, on the same "
+            "seeds): mean over runs with a 95% Student-t interval across runs",
+            "",
+            *gain_table(finals, chosen.tasks),
             "",
             f"Seed by seed, every run pooled: {split} seeds only the first arm solved vs only the other; "
             "exact McNemar p",

@@ -3,13 +3,14 @@
 import pytest
 from lwd_experiment.report import (
     RoundResult,
+    gain_table,
     instruction_comparison,
     paired_table,
     per_task_repeats_table,
     repeats_table,
     write_report,
 )
-from lwd_experiment.stats import mean_rate, paired_comparison, student_t_quantile
+from lwd_experiment.stats import mean_gain, mean_rate, paired_comparison, student_t_quantile
 from lwd_interfaces.success_rate import wilson_rate
 
 
@@ -86,6 +87,30 @@ def test_mean_rate_is_a_t_interval_across_runs_clipped_to_zero_one():
     assert str(mean_rate([0.25])) == "25% (1 run)" and mean_rate([0.25]).low is None
     with pytest.raises(ValueError, match="at least one run"):
         mean_rate([])
+
+
+def test_mean_gain_is_a_signed_unclipped_t_interval_across_runs():
+    gain = mean_gain([0.30, 0.20, 0.25])
+    half = 4.302653 * 0.05 / 3**0.5
+    assert (gain.low, gain.high) == (pytest.approx(0.25 - half), pytest.approx(0.25 + half))
+    assert str(gain) == "+25 points [+13, +37] (3 runs)"
+    assert mean_gain([-0.9, 0.9]).low < -1.0, "a difference is not clipped to [0, 1]"
+    assert str(mean_gain([-0.05])) == "-5 points (1 run)" and mean_gain([-0.05]).high is None
+    with pytest.raises(ValueError, match="at least one run"):
+        mean_gain([])
+
+
+def test_gain_table_subtracts_run_from_run_so_a_shared_base_cancels():
+    """Two runs whose bases differ by 50 points: each run's gain is +50, so the interval has no spread, where the
+    arms' own means across runs overlap completely."""
+    lwd = [result_with({"a": {1: True, 2: True}}), result_with({"a": {1: True, 2: False}})]
+    bc = [result_with({"a": {1: True, 2: False}}), result_with({"a": {1: False, 2: False}})]
+    header, _rule, row = gain_table({"lwd": lwd, "bc": bc}, ("a",))
+    assert header == "| lwd minus | a | all tasks | all tasks per run |"
+    assert row == "| bc | +50 points [+50, +50] (2 runs) | +50 points [+50, +50] (2 runs) | +50, +50 |"
+    assert mean_rate([1.0, 0.5]).low < mean_rate([0.5, 0.0]).high, "the arms' own intervals overlap"
+    with pytest.raises(ValueError):
+        gain_table({"lwd": lwd, "bc": bc[:1]}, ("a",))
 
 
 def test_repeats_table_gives_each_arm_its_mean_over_runs_per_task_and_with_held_out_instructions():

@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from lwd_interfaces.success_rate import Rate, wilson_rate
 
-from lwd_experiment.stats import PairedComparison, mean_rate, paired_comparison
+from lwd_experiment.stats import PairedComparison, mean_gain, mean_rate, paired_comparison
 
 _PER_SEED_FIELDS = ("eval_outcomes", "held_out_instruction_outcomes", "eval_stages", "fleet_outcomes")
 
@@ -256,6 +256,28 @@ def repeats_table(finals: dict[str, Sequence[RoundResult]], tasks: tuple[str, ..
         evaluated = all(run.held_out_instruction_outcomes for run in runs)
         cells.append(str(mean_rate([run.held_out_instruction_rate.value for run in runs])) if evaluated else "-")
         cells.append(", ".join(f"{run.eval_rate.value:.0%}" for run in runs))
+        lines.append("| " + " | ".join([name, *cells]) + " |")
+    return lines
+
+
+def gain_table(finals: dict[str, Sequence[RoundResult]], tasks: tuple[str, ...]) -> list[str]:
+    """Markdown rows of the first arm's success minus each other arm's, run by run, per task and pooled.
+
+    Run i of every arm starts from run i's base and runs on the same seeds, so the base's variance cancels in the
+    difference. A cell is the mean difference with a 95% Student-t interval across runs
+    (:func:`lwd_experiment.stats.mean_gain`); the last column lists every run's pooled difference.
+    """
+    (reference, first), *others = finals.items()
+    header = [f"{reference} minus", *tasks, "all tasks", "all tasks per run"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, other in others:
+        runs = list(zip(first, other, strict=True))
+        pooled = [a.eval_rate.value - b.eval_rate.value for a, b in runs]
+        cells = [
+            str(mean_gain([a.eval_rate_for(task).value - b.eval_rate_for(task).value for a, b in runs]))
+            for task in tasks
+        ]
+        cells += [str(mean_gain(pooled)), ", ".join(f"{gain * 100:+.0f}" for gain in pooled)]
         lines.append("| " + " | ".join([name, *cells]) + " |")
     return lines
 

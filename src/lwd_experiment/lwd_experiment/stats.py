@@ -2,7 +2,9 @@
 
 - :func:`paired_comparison`: two policies on the same seeds, exact McNemar test (seed variance);
 - :func:`mean_rate`: one arm's success over repeated training runs, with a Student-t interval across runs
-  (training variance: each run trains its own base and learner).
+  (training variance: each run trains its own base and learner);
+- :func:`mean_gain`: one arm's success minus another's, run by run, with the same interval: arms that share a
+  run's base and seeds vary together, so their difference varies less than either rate.
 """
 
 from __future__ import annotations
@@ -66,15 +68,48 @@ def mean_rate(rates: Sequence[float], confidence: float = 0.95) -> MeanRate:
     The runs are the sample: mean ± t(1 − (1 − confidence)/2, n − 1) · s / √n with s the sample standard
     deviation. With few runs the interval is wide on purpose (t = 4.30 for 3 runs); it needs at least two.
     """
-    runs = len(rates)
-    if runs == 0:
-        raise ValueError("mean_rate needs at least one run")
-    mean = sum(rates) / runs
-    if runs == 1:
+    mean, half = _t_interval(rates, confidence)
+    if half is None:
         return MeanRate(mean, None, None, 1)
-    deviation = math.sqrt(sum((rate - mean) ** 2 for rate in rates) / (runs - 1))
-    half = student_t_quantile(confidence, runs - 1) * deviation / math.sqrt(runs)
-    return MeanRate(mean, max(0.0, mean - half), min(1.0, mean + half), runs)
+    return MeanRate(mean, max(0.0, mean - half), min(1.0, mean + half), len(rates))
+
+
+@dataclass(frozen=True)
+class MeanGain:
+    """The mean over runs of one arm's success rate minus another's, with its 95% interval across runs
+    (None for a single run); in percentage points, signed."""
+
+    mean: float
+    low: float | None
+    high: float | None
+    runs: int
+
+    def __str__(self) -> str:
+        if self.low is None or self.high is None:
+            return f"{self.mean * 100:+.0f} points (1 run)"
+        return f"{self.mean * 100:+.0f} points [{self.low * 100:+.0f}, {self.high * 100:+.0f}] ({self.runs} runs)"
+
+
+def mean_gain(differences: Sequence[float], confidence: float = 0.95) -> MeanGain:
+    """Mean of per-run differences of two arms' success rates (each run's pair shares its base and seeds),
+    with the Student-t interval of :func:`mean_rate`, unclipped: an interval above 0 says the first arm is
+    better beyond what changes from one training run to the next."""
+    mean, half = _t_interval(differences, confidence)
+    if half is None:
+        return MeanGain(mean, None, None, 1)
+    return MeanGain(mean, mean - half, mean + half, len(differences))
+
+
+def _t_interval(values: Sequence[float], confidence: float) -> tuple[float, float | None]:
+    """The mean of ``values`` and the half-width of its Student-t interval (None for a single value)."""
+    runs = len(values)
+    if runs == 0:
+        raise ValueError("an interval across runs needs at least one run")
+    mean = sum(values) / runs
+    if runs == 1:
+        return mean, None
+    deviation = math.sqrt(sum((value - mean) ** 2 for value in values) / (runs - 1))
+    return mean, student_t_quantile(confidence, runs - 1) * deviation / math.sqrt(runs)
 
 
 def student_t_quantile(confidence: float, df: int) -> float:
