@@ -75,14 +75,9 @@ def mean_rate(rates: Sequence[float], confidence: float = 0.95) -> MeanRate:
 
 
 @dataclass(frozen=True)
-class MeanGain:
+class MeanGain(MeanRate):
     """The mean over runs of one arm's success rate minus another's, with its 95% interval across runs
-    (None for a single run); in percentage points, signed."""
-
-    mean: float
-    low: float | None
-    high: float | None
-    runs: int
+    (None for a single run), shown in signed percentage points."""
 
     def __str__(self) -> str:
         if self.low is None or self.high is None:
