@@ -8,8 +8,10 @@ interventions on the test seeds (``lwd_experiment.seed_splits``; the same seeds 
 one also with held-out instructions.
 
 Prints each arm's mean final success over the runs with a 95% Student-t interval across runs (what
-changes from one training run to the next), then the first arm against each other arm seed by seed,
-the pairs of every run pooled, with the exact McNemar p-value (what changes from seed to seed). Under
+changes from one training run to the next), the first arm's gain over each other arm run by run with the
+same interval (arms of a run share its base, so the base's variance cancels), then the first arm against each
+other arm seed by seed, the pairs of every run pooled, with the exact McNemar p-value (what changes from seed
+to seed). Under
 the work folder: ``demonstrations/`` (the recorded store), ``run-<i>/base/`` (run i's BC base),
 ``run-<i>/<arm>/`` (run i's arm, with its report), ``learning.md`` and ``learning.json``.
 
