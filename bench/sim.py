@@ -2,7 +2,7 @@
 
 Prints one markdown table per measurement:
 1. rendered control steps/s (default cameras) against physics-only steps/s, in one process
-   (so per core), measured in interleaved blocks of the same run;
+   (so per core), measured in interleaved blocks of the same run, reading every frame or one per policy chunk;
 2. scripted demonstrations: success over N seeded episodes per task, imperfection off and on
    (two robot processes of lwd_sim.process_fleet, so both cores work);
 3. takeovers: a poor policy (random joint walk, or a very noisy mistake-prone operator) drives
@@ -28,30 +28,39 @@ from lwd_sim.process_fleet import run_fleet
 
 
 def throughput(steps: int, blocks: int = 3) -> None:
-    """Rendered vs physics-only control steps/s, interleaved blocks in one process."""
+    """Rendered vs physics-only control steps/s, interleaved blocks in one process.
+
+    Images are rendered when first read, so each row reads the frames its consumer would: every one (a recorded
+    episode), none (physics only), or one per chunk (an evaluation episode, whose policy plans one 20-step chunk
+    every 19 steps at the simulated robots' low water 1).
+    """
     setups = {
-        "physics only": AlohaSimDriver("transfer_cube", cameras=[]),
-        "top 96x128 (default)": AlohaSimDriver("transfer_cube"),
-        "top+angle 96x128": AlohaSimDriver("transfer_cube", cameras=["top", "angle"]),
-        "top 480x640": AlohaSimDriver("transfer_cube", height=480, width=640),
+        "physics only": (AlohaSimDriver("transfer_cube", cameras=[]), 0),
+        "top 96x128 (default), every frame read": (AlohaSimDriver("transfer_cube"), 1),
+        "top 96x128, one frame in 19 read (evaluation)": (AlohaSimDriver("transfer_cube"), 19),
+        "top+angle 96x128, every frame read": (AlohaSimDriver("transfer_cube", cameras=["top", "angle"]), 1),
+        "top 480x640, every frame read": (AlohaSimDriver("transfer_cube", height=480, width=640), 1),
     }
     elapsed = dict.fromkeys(setups, 0.0)
-    for driver in setups.values():
-        driver.reset(0)
+    observations = {name: driver.reset(0) for name, (driver, _) in setups.items()}
     for _ in range(blocks):
-        for name, driver in setups.items():
+        for name, (driver, read_every) in setups.items():
             command = driver.last_command
+            observation = observations[name]
             start = time.perf_counter()
-            for _ in range(steps):
-                driver.step(command)
+            for step in range(steps):
+                if read_every and step % read_every == 0:
+                    dict(observation.images)
+                observation = driver.step(command)
             elapsed[name] += time.perf_counter() - start
+            observations[name] = observation
     physics = blocks * steps / elapsed["physics only"]
     print("| setup | control steps/s (1 core) | ratio to physics only |")
     print("|---|---:|---:|")
     for name in setups:
         rate = blocks * steps / elapsed[name]
         print(f"| {name} | {rate:,.0f} | {rate / physics:.3f} |")
-    for driver in setups.values():
+    for driver, _ in setups.values():
         driver.close()
 
 

@@ -8,6 +8,7 @@ from gym_aloha.constants import JOINTS
 from lwd_interfaces.robot import CommandError, ConfigError, RobotDriver, validate_command
 from lwd_interfaces.robots import ALOHA_SIM
 from lwd_sim.aloha import AlohaSimDriver
+from lwd_sim.rendering import StaleImagesError
 from lwd_sim.tasks import TASKS
 
 
@@ -35,6 +36,34 @@ def test_same_seed_gives_same_trajectory_and_images(cube_driver):
     np.testing.assert_array_equal(qpos_a, qpos_b)
     np.testing.assert_array_equal(images_a, images_b)
     np.testing.assert_array_equal(box_a, box_b)
+
+
+def test_frames_read_now_and_then_equal_those_read_every_step(cube_driver):
+    """A step's images are rendered when first read; skipping the frames in between changes none of them."""
+    _, every_frame, _ = _rollout(cube_driver, seed=7)
+    first = cube_driver.reset(7)
+    wiggle = np.random.default_rng(123).normal(0.0, 0.05, (25, ALOHA_SIM.dof))
+    sparse = {0: first.images["top"]}
+    for step, offset in enumerate(wiggle, start=1):
+        observation = cube_driver.step(first.qpos + offset)
+        if step % 6 == 0:
+            sparse[step] = observation.images["top"]
+    for step, image in sparse.items():
+        np.testing.assert_array_equal(image, every_frame[step])
+
+
+def test_a_step_s_images_first_read_after_the_next_step_are_refused(cube_driver):
+    observation = cube_driver.reset(3)
+    assert set(observation.images) == {"top"} and "top" in observation.images and len(observation.images) == 1
+    cube_driver.step(observation.qpos)
+    with pytest.raises(StaleImagesError, match="after the simulation stepped on"):
+        observation.images["top"]
+    kept = cube_driver.reset(4)
+    frame = kept.images["top"].copy()
+    cube_driver.step(kept.qpos)
+    np.testing.assert_array_equal(kept.images["top"], frame)  # read in time, so kept
+    with pytest.raises(KeyError):
+        kept.images["angle"]
 
 
 def test_different_seeds_place_the_object_differently(cube_driver):
@@ -85,11 +114,12 @@ def test_held_out_instructions_change_the_words_only(cube_driver):
     seen = set()
     for seed in range(12):
         trained = cube_driver.reset(seed)
+        trained_image = trained.images["top"]
         assert cube_driver.instruction in TASKS["transfer_cube"].instructions
         held_out = cube_driver.reset(seed, instructions="held_out")
         seen.add(cube_driver.instruction)
         np.testing.assert_array_equal(held_out.object_poses, trained.object_poses)
-        np.testing.assert_array_equal(held_out.images["top"], trained.images["top"])
+        np.testing.assert_array_equal(held_out.images["top"], trained_image)
     assert seen == set(TASKS["transfer_cube"].held_out_instructions), "each held-out paraphrase is used"
     with pytest.raises(ValueError, match="unknown instruction set 'novel'"):
         cube_driver.reset(0, instructions="novel")

@@ -10,6 +10,7 @@ importing the simulator, so the runner, the recorder and the ROS nodes never kno
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -81,7 +82,7 @@ class Observation:
     stamp_ns: int
     qpos: np.ndarray
     qvel: np.ndarray
-    images: dict[str, np.ndarray] = field(default_factory=dict)
+    images: Mapping[str, np.ndarray] = field(default_factory=dict)
     object_poses: np.ndarray = field(default_factory=lambda: np.zeros((0, 7)))
 
 

@@ -68,6 +68,7 @@ class AlohaSimDriver(RobotDriver):
         self.target = ""
         self.steps = 0
         self.last_command = np.zeros(ALOHA_SIM.dof)
+        self._state_serial = 0
 
     @property
     def task(self) -> str:
@@ -110,6 +111,7 @@ class AlohaSimDriver(RobotDriver):
             address = self._object_qpos[name]
             self.data.qpos[address : address + 7] = pose
         mujoco.mj_forward(self.model, self.data)
+        self._state_serial += 1
         rng = np.random.default_rng(self.seed)
         drawn = self.spec.targets[int(rng.integers(len(self.spec.targets)))] if self.spec.targets else ""
         self.target = drawn if target is None else target
@@ -123,17 +125,20 @@ class AlohaSimDriver(RobotDriver):
         valid = validate_command(command, ALOHA_SIM.dof)
         self.data.ctrl[:] = command_to_ctrl(valid)
         mujoco.mj_step(self.model, self.data, nstep=self.substeps)
+        self._state_serial += 1
         self.steps += 1
         self.last_command = valid.copy()
         return self.observe()
 
     def observe(self) -> Observation:
-        """The current measured state and the configured camera images."""
+        """The current measured state and the configured camera images; the images are rendered when first read,
+        which must happen before the next ``step`` or ``reset`` (``lwd_sim.rendering.StepImages``)."""
+        serial = self._state_serial
         return Observation(
             stamp_ns=round(self.data.time * 1e9),
             qpos=self.measured_qpos(),
             qvel=self.measured_qvel(),
-            images=self._rig.render(self.data),
+            images=self._rig.step_images(self.data, lambda: self._state_serial == serial),
             object_poses=np.stack(list(self.object_poses().values())),
         )
 

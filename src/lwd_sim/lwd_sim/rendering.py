@@ -5,9 +5,14 @@ our 2-core VM); rendering only the configured cameras at policy resolution with 
 OpenGL context is an order of magnitude faster. Multisample anti-aliasing is off too (the scene
 asks for 4x, which costs llvmpipe about 3x per frame at 96x128). ``MUJOCO_GL`` defaults to ``egl`` (headless; set
 by the package ``__init__``).
+
+A step's images are rendered when first read (:class:`StepImages`): a simulated robot whose policy plans one chunk
+every many steps and records nothing (an evaluation episode) renders only the frames the policy looks at.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
 
 import mujoco
 import numpy as np
@@ -54,8 +59,54 @@ class CameraRig:
             images[name] = self._renderer.render().copy()
         return images
 
+    def step_images(self, data: mujoco.MjData, is_current: Callable[[], bool]) -> StepImages:
+        """The images of ``data``'s present state, rendered when first read; ``is_current`` says whether ``data``
+        still holds that state."""
+        return StepImages(self, data, is_current)
+
     def close(self) -> None:
         """Release the OpenGL context."""
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None
+
+
+class StaleImagesError(RuntimeError):
+    """A step's images were first read after the simulation had moved past that step."""
+
+
+class StepImages(Mapping[str, np.ndarray]):
+    """One control step's camera images, rendered on first read and kept.
+
+    Rendering is most of a simulated control step, and most steps' frames are never looked at when nothing is
+    recorded. The frames can only be rendered while the simulation still holds the step's state, so reading
+    them for the first time after it stepped on raises :class:`StaleImagesError` instead of returning a later
+    frame. Which cameras there are is known without rendering.
+    """
+
+    def __init__(self, rig: CameraRig, data: mujoco.MjData, is_current: Callable[[], bool]) -> None:
+        self._rig = rig
+        self._data = data
+        self._is_current = is_current
+        self._images: dict[str, np.ndarray] | None = None
+
+    def _rendered(self) -> dict[str, np.ndarray]:
+        if self._images is None:
+            if not self._is_current():
+                raise StaleImagesError("a control step's images were first read after the simulation stepped on")
+            self._images = self._rig.render(self._data)
+        return self._images
+
+    def __getitem__(self, camera: str) -> np.ndarray:
+        if camera not in self._rig.cameras:
+            raise KeyError(camera)
+        return self._rendered()[camera]
+
+    def __contains__(self, camera: object) -> bool:
+        return camera in self._rig.cameras
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rig.cameras)
+
+    def __len__(self) -> int:
+        return len(self._rig.cameras)
