@@ -93,8 +93,9 @@ class LWDAgent:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(config.seed)
                 self._add_value_learning(action_expert)
+        # fused: one kernel per step, 3-4x faster on CPU than torch's default per-tensor loop (bench/optimizer.py).
         self.optimizers = {
-            name: torch.optim.Adam(self.modules[name].parameters(), lr=config.lr)
+            name: torch.optim.Adam(self.modules[name].parameters(), lr=config.lr, fused=True)
             for name in ("actor", "base", "value", "critic")
             if name in self.modules
         }

@@ -165,9 +165,10 @@ def pretrain_bc(
     rng = np.random.default_rng(config.seed)
     model = build_policy(policy_config)
     model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    # fused: one kernel per step, 3-4x faster on CPU than torch's default per-tensor loop (bench/optimizer.py).
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True)
     perception_optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.perception_lr, weight_decay=config.weight_decay
+        model.parameters(), lr=config.perception_lr, weight_decay=config.weight_decay, fused=True
     )
     cloned = FrameTable(episodes, selected, policy_config, normalizer, embedder)
     labelled = cloned
