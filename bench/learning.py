@@ -20,7 +20,9 @@ the work folder: ``demonstrations/`` (the recorded store), ``run-<i>/base/`` (ru
 The arms of a run share its base's evaluation (deterministic, so run once) and one learner cache
 (``run-<i>/cache``: decoded episodes and encoder features, keyed by content). Running the command again
 on the same work folder resumes it: the recorded demonstrations, the finished bases and every arm with a
-report are kept (an arm's settings must match), and an unfinished base or arm starts again.
+report are kept (an arm's settings must match), and an unfinished base or arm starts again. A run whose arms all
+finished needs no base, so runs can be resumed from their arms' reports alone (``<arm>/arm.json`` and
+``<arm>/report/results.json``, as ``docs/results/`` keeps them).
 
 ``--shared`` reuses the demonstrations and BC bases of an earlier run (its work folder), so a new or
 changed arm is compared on the same bases as the arms measured before; a base the earlier run lacks is
@@ -78,14 +80,17 @@ def main() -> int:
         parser.error(f"{args.shared} holds no recorded demonstrations (demonstrations/fleet)")
     finals: dict[str, list[RoundResult]] = {name: [] for name in arms}
     for run in range(args.repeats):
-        base = base_policy(chosen, demonstrations, args.shared, args.work_dir, run)
-        base_evaluation = None
+        run_dir = args.work_dir / f"run-{run}"
+        base, base_evaluation = None, None
         for name in arms:
             arm = ArmRun(chosen, replace(LEARNER_ARMS[name], **bound), run, args.split)
             try:
-                rounds = arm.rounds(base, args.work_dir / f"run-{run}", base_evaluation)
+                rounds = arm.finished(run_dir)
             except ValueError as error:
                 parser.error(str(error))
+            if rounds is None:
+                base = base or base_policy(chosen, demonstrations, args.shared, args.work_dir, run)
+                rounds = arm.run_from(base, run_dir, base_evaluation)
             base_evaluation = rounds[0]
             finals[name].append(rounds[-1])
     table = "\n".join(summary_lines(chosen, args.split, finals))

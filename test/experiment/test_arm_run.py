@@ -25,22 +25,24 @@ def test_a_finished_arm_is_read_back_and_an_unfinished_one_runs_again(recorded_l
     fleet, commands = recorded_loops
     run_dir = tmp_path / "run-0"
     arm = ArmRun(QUICK_TWO_ROUNDS, LEARNER_ARMS["lwd"], 0, "validation")
-    rounds = arm.rounds(base, run_dir, None)
+    assert arm.finished(run_dir) is None
+    rounds = arm.run_from(base, run_dir, None)
     ran = len(fleet.batches)
     assert ran == 6 and len(rounds) == 3
     assert all(arguments[arguments.index("--cache-dir") + 1] == str(run_dir / "cache") for arguments in commands)
-    assert arm.rounds(base, run_dir, None) == rounds, "read back as it was measured, seeds and all"
+    assert arm.finished(run_dir) == rounds, "read back as it was measured, seeds and all"
     assert len(fleet.batches) == ran, "a finished arm runs nothing"
     (run_dir / "lwd" / "report" / "results.json").unlink()
-    assert len(arm.rounds(base, run_dir, rounds[0])) == 3
+    assert arm.finished(run_dir) is None
+    assert len(arm.run_from(base, run_dir, rounds[0])) == 3
     assert len(fleet.batches) == ran + 5, "run again, on the base evaluation given"
 
 
 def test_a_finished_arm_with_other_settings_is_refused(recorded_loops, base, tmp_path):
     arm = ArmRun(QUICK_TWO_ROUNDS, LEARNER_ARMS["lwd"], 0, "validation")
-    arm.rounds(base, tmp_path, None)
+    arm.run_from(base, tmp_path, None)
     bounded = replace(arm, learner=replace(LEARNER_ARMS["lwd"], max_oversample=4.0))
     with pytest.raises(ValueError, match="finished with other settings"):
-        bounded.rounds(base, tmp_path, None)
+        bounded.finished(tmp_path)
     with pytest.raises(ValueError, match="finished with other settings"):
-        replace(arm, run=1).rounds(base, tmp_path, None)
+        replace(arm, run=1).finished(tmp_path)

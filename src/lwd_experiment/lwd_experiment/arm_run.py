@@ -1,5 +1,5 @@
 """One learner arm's run on a prepared BC base, as ``bench/learning.py`` repeats it: resumable, since a finished
-arm is read back from its report rather than run again."""
+arm is read back from its report rather than run again (nor its base prepared)."""
 
 from __future__ import annotations
 
@@ -24,24 +24,29 @@ class ArmRun:
     run: int
     split: EvaluationSplit
 
-    def rounds(self, base: Path, run_dir: Path, base_evaluation: RoundResult | None) -> list[RoundResult]:
-        """The arm's rounds on ``base``: read from its report when an earlier invocation finished it (ValueError
-        when that one had other settings), else run in ``run_dir/<arm>``, sharing the learner cache
-        ``run_dir/cache`` with the run's other arms."""
+    def finished(self, run_dir: Path) -> list[RoundResult] | None:
+        """The arm's rounds read back from its report in ``run_dir/<arm>`` when an earlier invocation finished it
+        (ValueError when that one had other settings), else None. A finished arm needs no base."""
         folder = run_dir / self.learner.name
         settings = folder / "arm.json"
         results = folder / "report" / "results.json"
-        if results.is_file():
-            if not settings.is_file() or json.loads(settings.read_text()) != self.settings():
-                raise ValueError(f"{folder} finished with other settings ({settings}); choose another --work-dir")
-            print(f"reusing the finished arm {folder}")
-            return [RoundResult.from_json(data) for data in json.loads(results.read_text())]
+        if not results.is_file():
+            return None
+        if not settings.is_file() or json.loads(settings.read_text()) != self.settings():
+            raise ValueError(f"{folder} finished with other settings ({settings}); choose another --work-dir")
+        print(f"reusing the finished arm {folder}")
+        return [RoundResult.from_json(data) for data in json.loads(results.read_text())]
+
+    def run_from(self, base: Path, run_dir: Path, base_evaluation: RoundResult | None) -> list[RoundResult]:
+        """Run the arm on ``base`` in ``run_dir/<arm>`` (anew, when an earlier invocation left it unfinished),
+        sharing the learner cache ``run_dir/cache`` with the run's other arms."""
+        folder = run_dir / self.learner.name
         if folder.exists():
             print(f"{folder} is unfinished: running the arm again from its base")
             shutil.rmtree(folder)
         for part in ("fleet", "pretrained", "keys"):
             shutil.copytree(base / part, folder / part)
-        settings.write_text(json.dumps(self.settings(), indent=2) + "\n")
+        (folder / "arm.json").write_text(json.dumps(self.settings(), indent=2) + "\n")
         loop = DemoLoop(
             self.preset, folder, arm=self.learner, training_seed=self.run, split=self.split, cache_dir=run_dir / "cache"
         )
