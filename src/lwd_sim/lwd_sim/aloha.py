@@ -25,7 +25,7 @@ from gym_aloha.constants import (
 from lwd_interfaces.robot import ConfigError, Observation, RobotDescription, RobotDriver, validate_command
 from lwd_interfaces.robots import ALOHA_SIM
 
-from lwd_sim.rendering import CameraRig
+from lwd_sim.rendering import CameraRig, StepImages
 from lwd_sim.tasks import TASKS, ContactSet, TaskSpec
 
 DEFAULT_CAMERAS = ("top",)
@@ -138,7 +138,7 @@ class AlohaSimDriver(RobotDriver):
             stamp_ns=round(self.data.time * 1e9),
             qpos=self.measured_qpos(),
             qvel=self.measured_qvel(),
-            images=self._rig.step_images(self.data, lambda: self._state_serial == serial),
+            images=StepImages(self._rig, self.data, lambda: self._state_serial == serial),
             object_poses=np.stack(list(self.object_poses().values())),
         )
 

@@ -59,11 +59,6 @@ class CameraRig:
             images[name] = self._renderer.render().copy()
         return images
 
-    def step_images(self, data: mujoco.MjData, is_current: Callable[[], bool]) -> StepImages:
-        """The images of ``data``'s present state, rendered when first read; ``is_current`` says whether ``data``
-        still holds that state."""
-        return StepImages(self, data, is_current)
-
     def close(self) -> None:
         """Release the OpenGL context."""
         if self._renderer is not None:
