@@ -4,8 +4,10 @@ Separates what a learner does with a fixed set of episodes from the fleet's data
 variant starts from the shared BC base of a `bench/learning.py` run, ingests the demonstrations and
 fleet episodes one of its arms recorded, runs ``--updates`` trainer updates (``lwd train serve``) and
 publishes, and the preset's robots evaluate the result on validation seeds (this study chooses a
-learner's settings, so it never sees the test seeds; `lwd_experiment.seed_splits`). Episodes and
-decoded caches are hard-linked from the source, so a run adds only the new policy and trainer state.
+learner's settings, so it never sees the test seeds; `lwd_experiment.seed_splits`). Episodes are
+hard-linked from the source and the trainer reads the run's learner cache (``run-<i>/cache``, keyed by
+content, shared with its arms), so a variant adds only its policy and trainer state, not the 4 GB of
+decoded episodes a default run holds.
 
     .venv/bin/python bench/offline_learner.py --source runs/learning/run-0/lwd \\
         --base runs/learning/run-0/base/pretrained \\
@@ -39,6 +41,7 @@ def main() -> int:
     parser.add_argument("--work-dir", type=Path, required=True, help="new folder for this variant")
     parser.add_argument("--agent", default="{}", help="AgentConfig overrides as JSON")
     parser.add_argument("--mix", default=LEARNER_ARMS["lwd"].mix, help="replay sampling mix (default: the LWD arm's)")
+    parser.add_argument("--clone-mix", default="", help="the cloning batch's mix (default: none, clone from --mix's)")
     parser.add_argument("--updates", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="default", help="robots and tasks")
@@ -50,9 +53,7 @@ def main() -> int:
         parser.error(f"{args.source} holds no fleet store with episodes")
     started = time.monotonic()
     link_tree(args.source / "fleet" / "episodes", args.work_dir / "fleet" / "episodes")
-    if (args.source / "trainer" / "cache").is_dir():
-        link_tree(args.source / "trainer" / "cache", args.work_dir / "trainer" / "cache")
-    loop = DemoLoop(preset(args.preset), args.work_dir)
+    loop = DemoLoop(preset(args.preset), args.work_dir, cache_dir=args.source.parent / "cache")
     try:
         result, trained = train_and_evaluate(loop, args)
     except DemoError as error:
@@ -77,7 +78,8 @@ def train_and_evaluate(loop: DemoLoop, args: argparse.Namespace) -> tuple[RoundR
         ["train", "serve", "--store", loop.store_url, "--work-dir", str(args.work_dir / "trainer"),
          "--pretrained", str(args.base.resolve()), "--channel", CHANNEL, "--max-updates", str(args.updates),
          "--publish-every", str(args.updates), "--batch-size", str(args.batch_size), "--agent", args.agent,
-         "--mix", args.mix, *signing],
+         "--mix", args.mix, "--cache-dir", str(loop.cache_dir), *signing,
+         *(["--clone-mix", args.clone_mix] if args.clone_mix else [])],
     )  # fmt: skip
     trained = time.monotonic()
     return loop.evaluate(args.eval_per_task, "validation"), trained

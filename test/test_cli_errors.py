@@ -37,6 +37,7 @@ CASES = [
     (["train", "bc", "--episodes", "bags", "--out", "ckpt", "--version", "../v1"], "invalid policy version"),
     (["train", "bc", "--episodes", "bags", "--out", "ckpt", "--vla-config", "notes.txt"], "config is not valid JSON"),
     (["train", "serve", "--store", "file://./bags", "--mix", "demo=-1"], "mix weight of demo must be >= 0"),
+    (["train", "serve", "--store", "file://./bags", "--clone-mix", "demo=0"], "mix weights must have a positive sum"),
     (["train", "serve", "--store", "file://./bags", "--agent", '{"lamda": 1}'], "unknown AgentConfig fields: lamda"),
     (["train", "serve", "--store", "file://./bags", "--poll-interval", "inf"], "must be a finite number"),
     (["train", "serve", "--store", "file://./bags", "--agent", '{"lr": NaN}'], "must hold finite numbers, got NaN"),

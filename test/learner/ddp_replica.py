@@ -59,8 +59,10 @@ def poison_critic_loss(agent: LWDAgent) -> None:
     """Make this agent's next critic loss NaN, as diverged numerics on this replica alone would."""
     losses_of = agent._lwd_losses
 
-    def poisoned(batch: TransitionBatch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        losses, logs = losses_of(batch)
+    def poisoned(
+        batch: TransitionBatch, clone: TransitionBatch
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        losses, logs = losses_of(batch, clone)
         losses["critic_loss"] = losses["critic_loss"] * float("nan")
         return losses, logs
 

@@ -155,6 +155,20 @@ def test_target_critic_is_an_ema_of_the_online_critic():
         torch.testing.assert_close(new, old + 0.1 * (online - old))
 
 
+@pytest.mark.parametrize("actor", ["qam", "bc"])
+def test_the_published_flow_steps_at_actor_lr_and_the_rest_at_lr(actor):
+    """Adam's first step moves every parameter by about its learning rate, so each module's largest change shows
+    which rate it stepped at."""
+    agent = make_agent(actor=actor, lr=1e-2, actor_lr=1e-5)
+    before = {name: params(module) for name, module in agent.modules.items()}
+    agent.update(make_batch())
+    for name in agent.optimizers:
+        moved = zip(before[name], params(agent.modules[name]), strict=True)
+        largest = max((new - old).abs().max().item() for old, new in moved)
+        expected = 1e-5 if name == "actor" else 1e-2
+        assert expected / 2 < largest <= expected * 1.01, (name, largest)
+
+
 def test_bc_baseline_trains_only_the_fine_tuned_flow():
     agent = make_agent(actor="bc")
     assert set(agent.modules) == {"actor"}
@@ -179,6 +193,28 @@ def test_base_flow_clones_only_the_operator_unless_told_to_clone_everything():
     assert not same(before, params(everything.base_flow))
     with pytest.raises(AgentConfigError, match="base_data must be one of"):
         make_agent(base_data="demos")
+
+
+@pytest.mark.parametrize("actor", ["qam", "bc"])
+def test_a_clone_batch_is_what_the_cloning_flow_learns_from(actor):
+    """With a clone batch the cloning flow (f_β, or f_θ for the BC actor) learns from it, not from the main batch;
+    the critic still learns from the main batch."""
+    nothing_to_clone = make_batch()
+    nothing_to_clone.operator_mask[:] = False
+    agent = make_agent(actor=actor)
+    flow = agent.policy_action_expert() if actor == "bc" else agent.base_flow
+    before = params(flow)
+    figures = agent.update(nothing_to_clone, make_batch(seed=1))
+    assert figures["bc_loss"] > 0.0 and not same(before, params(flow))
+    unchanged = make_agent(actor=actor)
+    flow = unchanged.policy_action_expert() if actor == "bc" else unchanged.base_flow
+    assert unchanged.update(make_batch(seed=1), nothing_to_clone)["bc_loss"] == 0.0
+    assert same(before, params(flow))
+    if actor == "qam":
+        main_only, with_clone = make_agent(), make_agent()
+        main_only.update(make_batch(seed=2))
+        with_clone.update(make_batch(seed=2), make_batch(seed=3))
+        assert same(params(main_only.critic), params(with_clone.critic))
 
 
 class StepwiseFlow(nn.Module):

@@ -35,7 +35,7 @@ def test_the_trainer_encodes_only_the_frames_its_transitions_read_and_batches_ho
     assert trainer.features.frames_encoded == read < steps / 2  # horizon 4: about one frame in four
 
     sample = trainer.buffer.sample(16)
-    trainer.buffer.sample = lambda size: sample
+    trainer.buffer.sample = lambda size, mix=None: sample
     batch = trainer.sample_batch()
     episodes = {key: trainer.episodes.load(entry["local"], key) for key, entry in _ingested(trainer).items()}
     for row, key in enumerate(sample.episode_keys):

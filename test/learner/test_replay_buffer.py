@@ -55,6 +55,17 @@ def test_sampling_follows_the_mix_and_categories():
     np.testing.assert_array_equal(sample.actions[:, 0, 0], sample.obs_index / 2)
 
 
+def test_a_sample_may_ask_for_another_mix_than_the_buffers():
+    """The trainer's clone batch: the same held transitions, drawn at other shares, under the same bound."""
+    buffer = ReplayBuffer(capacity=1000, mix={"demo": 0.25, "autonomous": 0.5, "intervention": 0.25}, seed=1)
+    buffer.add("demo", chunks(100), demonstration=True)
+    buffer.add("takeover", chunks(100, intervention_rows=tuple(range(50))), demonstration=False)
+    clone = buffer.sample(4000, {"demo": 0.5, "intervention": 0.5})
+    np.testing.assert_allclose(np.bincount(clone.category, minlength=3) / 4000, [0.5, 0.0, 0.5], atol=0.03)
+    default = buffer.sample(4000)
+    np.testing.assert_allclose(np.bincount(default.category, minlength=3) / 4000, [0.25, 0.5, 0.25], atol=0.03)
+
+
 def test_missing_categories_are_renormalized_away():
     buffer = ReplayBuffer(capacity=100, mix={"demo": 0.9, "autonomous": 0.1})
     buffer.add("auto", chunks(5), demonstration=False)

@@ -35,6 +35,23 @@ def service(store: Path, work: Path, **overrides) -> TrainerService:
     return TrainerService(config, lambda checkpoint: HashEmbedder())
 
 
+def test_a_clone_mix_gives_the_agent_a_second_batch_drawn_by_it(tmp_path, fleet_store):
+    trainer = service(fleet_store, tmp_path / "work", clone_mix={"demo": 1.0}, batch_size=16)
+    seen = []
+    update = trainer.agent.update
+    trainer.agent.update = lambda batch, clone=None: seen.append((batch, clone)) or update(batch, clone)
+    assert trainer.run(max_updates=2) == 2
+    trainer.close()
+    assert len(seen) == 2 and all(clone is not None and bool(clone.is_demo.all()) for _, clone in seen)
+    assert not all(bool(batch.is_demo.all()) for batch, _ in seen), "the main batch keeps the trainer's mix"
+    plain = service(fleet_store, tmp_path / "plain")
+    plain_update = plain.agent.update
+    plain.agent.update = lambda batch, clone=None: seen.append((batch, clone)) or plain_update(batch, clone)
+    assert plain.run(max_updates=1) == 1
+    plain.close()
+    assert seen[-1][1] is None
+
+
 def published_versions(store: Path) -> list[str]:
     return sorted(p.name for p in (store / "policies").iterdir() if p.name != "channels")
 

@@ -284,6 +284,7 @@ class DemoLoop:
              "--channel", CHANNEL, "--max-updates", str(updates), "--publish-every", str(preset.updates_per_round),
              "--batch-size", str(preset.trainer_batch_size), "--agent", self.arm.agent, "--mix", self.arm.mix,
              *([] if self.arm.max_oversample is None else ["--max-oversample", str(self.arm.max_oversample)]),
+             *(["--clone-mix", self.arm.clone_mix] if self.arm.clone_mix else []),
              "--seed", str(self.training_seed), "--cache-dir", str(self.cache_dir),
              "--signing-key", str(self.release_key())],
         )  # fmt: skip

@@ -13,7 +13,8 @@ One `update(batch)` computes, in this order (each loss reads next to its formula
    L_QAM = Σ_i ‖2(f_θ − f_β̄)/σ_i + σ_i ã_i‖²  (see `lwd_learner.qam`).
 6. BC on the base flow:  L_BC = E‖f_β(x_t, t, s) − (a − ε)‖²  over the operator's steps (``operator_mask``:
    demonstrations, and intervention chunks from the takeover to the hand-back; every executed step with
-   base_data="all"; padding past an episode's end never),  then f_β̄ ← EMA of f_β.
+   base_data="all"; padding past an episode's end never) of the clone batch, which is the update's batch unless
+   the trainer draws one by its ``clone_mix``,  then f_β̄ ← EMA of f_β.
 
 Targets (Q̄ for the value head, y for the critic, the adjoints for QAM) are computed from this update's
 parameters before any of them moves, every loss is checked, and only then do all optimizers step — so a
@@ -95,7 +96,11 @@ class LWDAgent:
                 self._add_value_learning(action_expert)
         # fused: one kernel per step, 3-4x faster on CPU than torch's default per-tensor loop (bench/optimizer.py).
         self.optimizers = {
-            name: torch.optim.Adam(self.modules[name].parameters(), lr=config.lr, fused=True)
+            name: torch.optim.Adam(
+                self.modules[name].parameters(),
+                lr=config.actor_lr if name == "actor" and config.actor_lr else config.lr,
+                fused=True,
+            )
             for name in ("actor", "base", "value", "critic")
             if name in self.modules
         }
@@ -146,11 +151,20 @@ class LWDAgent:
     def _randn(self, shape: tuple[int, ...]) -> Tensor:
         return torch.randn(shape, generator=self.generator, device=self.device, dtype=self.dtype)
 
-    def update(self, batch: TransitionBatch) -> dict[str, float]:
-        """One training step on `batch`; returns the logged figures (losses, τ stats, entropy, ‖∇Q‖, divergence)."""
+    def update(self, batch: TransitionBatch, clone_batch: TransitionBatch | None = None) -> dict[str, float]:
+        """One training step on `batch`; returns the logged figures (losses, τ stats, entropy, ‖∇Q‖, divergence).
+
+        `clone_batch`, when given, is what the cloning loss (the base flow's; the BC actor's) learns from instead of
+        `batch`: a batch drawn for cloning (the trainer's ``clone_mix``), while the critic, value and QAM actor learn
+        from `batch`.
+        """
         cfg = self.config
         batch = batch.to(self.device, self.dtype)
         batch.validate(cfg.feature_dim, cfg.horizon, cfg.action_dim)
+        clone = batch
+        if clone_batch is not None:
+            clone = clone_batch.to(self.device, self.dtype)
+            clone.validate(cfg.feature_dim, cfg.horizon, cfg.action_dim)
         for module in self.modules.values():
             module.train()
         for optimizer in self.optimizers.values():
@@ -159,12 +173,12 @@ class LWDAgent:
         if cfg.actor == "bc":
             losses = {
                 "bc_loss": flow_matching_loss(
-                    self.fine_flow, batch.actions, batch.features, generator=self.generator, mask=self._cloned(batch)
+                    self.fine_flow, clone.actions, clone.features, generator=self.generator, mask=self._cloned(clone)
                 )
             }
             logs: dict[str, Tensor] = {}
         else:
-            losses, logs = self._lwd_losses(batch)
+            losses, logs = self._lwd_losses(batch, clone)
 
         self._apply(losses)
         self.updates += 1
@@ -173,7 +187,9 @@ class LWDAgent:
         figures["demo_fraction"] = float(batch.is_demo.float().mean())
         return figures
 
-    def _lwd_losses(self, batch: TransitionBatch) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    def _lwd_losses(
+        self, batch: TransitionBatch, clone_batch: TransitionBatch
+    ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         cfg = self.config
         logs: dict[str, Tensor] = {}
         s, a, s_next = batch.features, batch.actions, batch.next_features
@@ -222,9 +238,15 @@ class LWDAgent:
         actor_loss, divergence = adjoint_matching_loss(self.fine_flow, s, trajectory, adjoints, base_velocities)
         logs.update(grad_q_norm=grad_q_norm.mean(), actor_base_divergence=divergence)
 
-        # 6. BC flow matching on the base flow, over the steps `_cloned` picks. A batch with nothing to clone gives a
-        # zero loss with zero gradients.
-        bc_loss = flow_matching_loss(self.base_flow, a, s, generator=self.generator, mask=self._cloned(batch))
+        # 6. BC flow matching on the base flow, over the steps `_cloned` picks from the clone batch. A batch with
+        # nothing to clone gives a zero loss with zero gradients.
+        bc_loss = flow_matching_loss(
+            self.base_flow,
+            clone_batch.actions,
+            clone_batch.features,
+            generator=self.generator,
+            mask=self._cloned(clone_batch),
+        )
 
         losses = {"value_loss": value_loss, "critic_loss": critic_loss, "actor_loss": actor_loss, "bc_loss": bc_loss}
         return losses, logs

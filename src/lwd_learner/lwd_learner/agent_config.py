@@ -33,6 +33,8 @@ class AgentConfig:
     executed step, the policy's own too). The critic and value always learn from every transition. Cloning
     the policy's own autonomous actions, failures included, drags the prior toward them: BENCHMARKS.md,
     "what the data mix does to LWD".
+    `actor_lr` is the step size of the published flow f_θ (QAM's actor, or the BC actor of HG-DAgger; None: `lr`),
+    `lr` that of every other module.
     """
 
     feature_dim: int
@@ -57,6 +59,7 @@ class AgentConfig:
     flow_steps: int = 10
     action_clip: float = 3.0
     lr: float = 3e-4
+    actor_lr: float | None = None
     grad_clip: float = 1.0
     ema: float = 0.005
     base_ema: float = 0.005
@@ -78,6 +81,8 @@ class AgentConfig:
             raise AgentConfigError(
                 f"need num_atoms >= 2 and v_max > v_min, got {self.num_atoms} atoms on [{self.v_min}, {self.v_max}]"
             )
+        if self.actor_lr is not None and not self.actor_lr > 0.0:
+            raise AgentConfigError(f"actor_lr must be positive (or null: lr), got {self.actor_lr}")
         if not 0.0 < self.gamma <= 1.0:
             raise AgentConfigError(f"gamma must be in (0, 1], got {self.gamma}")
         if not 0.0 < self.tau_min <= self.tau_max <= 1.0:

@@ -38,10 +38,12 @@ class TrainerNode(Node):
         except json.JSONDecodeError as error:
             raise ValueError(f"parameter 'agent_json' is not valid JSON: {error}") from None
         store_url, language_model = values["store_url"], values["language_model"]
+        clone_mix = {kind: values[f"clone_mix_{kind}"] for kind in ("demo", "autonomous", "intervention")}
         config = TrainerConfig(
             store_url=store_url,
             work_dir=Path(values["work_dir"]),
             mix={kind: values[f"mix_{kind}"] for kind in ("demo", "autonomous", "intervention")},
+            clone_mix=clone_mix if any(clone_mix.values()) else {},
             agent=agent,
             **{
                 name: values[name]

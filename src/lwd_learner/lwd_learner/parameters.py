@@ -20,6 +20,11 @@ TRAINER_NODE = ParameterTable(
         Parameter("mix_demo", 0.25, "replay share of demonstrations", 0.0, 1.0),
         Parameter("mix_autonomous", 0.5, "replay share of autonomous steps", 0.0, 1.0),
         Parameter("mix_intervention", 0.25, "replay share of intervention steps", 0.0, 1.0),
+        Parameter(
+            "clone_mix_demo", 0.0, "cloning batch share of demonstrations (all 0: clone the main batch)", 0.0, 1.0
+        ),
+        Parameter("clone_mix_autonomous", 0.0, "cloning batch share of autonomous steps", 0.0, 1.0),
+        Parameter("clone_mix_intervention", 0.0, "cloning batch share of intervention steps", 0.0, 1.0),
         Parameter("max_oversample", 4.0, "bound on a category's batch share / buffer share (1: uniform)", 1.0, 1e9),
         Parameter("scan_every", 50, "updates between store scans while training", 1, 10**9),
         Parameter("poll_interval", 5.0, "store scan period while the buffer is empty [s]", 0.1, 3600.0),

@@ -119,8 +119,9 @@ class ReplayBuffer:
         held = np.array(list(self.composition().values()))
         return dict(zip(CATEGORIES, bounded_shares(self.mix, held, self.max_oversample).tolist(), strict=True))
 
-    def sample(self, batch_size: int) -> BufferSample:
-        """Draw ``batch_size`` transitions: category counts from the mix, rows uniform within a category."""
+    def sample(self, batch_size: int, mix: dict[str, float] | None = None) -> BufferSample:
+        """Draw ``batch_size`` transitions: category counts from ``mix`` (default: the buffer's), rows uniform within
+        a category."""
         if self._size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         keys = list(self._entries)
@@ -128,7 +129,7 @@ class ReplayBuffer:
         row_of = np.concatenate([np.arange(e.transitions.count) for e in self._entries.values()])
         category_of = np.concatenate([e.category for e in self._entries.values()])
         held = np.bincount(category_of, minlength=len(CATEGORIES))
-        counts = self._rng.multinomial(batch_size, bounded_shares(self.mix, held, self.max_oversample))
+        counts = self._rng.multinomial(batch_size, bounded_shares(mix or self.mix, held, self.max_oversample))
         chosen = np.concatenate(
             [self._rng.choice(np.flatnonzero(category_of == i), size=n) for i, n in enumerate(counts) if n]
         )

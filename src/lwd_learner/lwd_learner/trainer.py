@@ -89,6 +89,8 @@ class TrainerConfig:
     the release private key file that signs every published policy (empty: published unsigned, which robots
     refuse unless they allow unsigned policies). ``ingest_workers``
     processes verify and decode new episodes (0: the trainer's own process does).
+    A non-empty ``clone_mix`` draws a second batch every update, by that mix, for the cloning loss alone (the base
+    flow's; the BC actor's): cloning then learns from the operator's steps at their own shares, not the critic's.
     A non-empty ``canary_channel`` publishes there first and runs the canary monitor with ``canary_window``
     labelled episodes and a ``canary_margin`` success-rate margin (:class:`lwd_fleet.canary.CanaryRule`).
     """
@@ -101,6 +103,7 @@ class TrainerConfig:
     batch_size: int = 64
     buffer_capacity: int = 200_000
     mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
+    clone_mix: dict[str, float] = field(default_factory=dict)
     max_oversample: float = DEFAULT_MAX_OVERSAMPLE
     scan_every: int = 50
     poll_interval: float = 5.0
@@ -445,9 +448,9 @@ class TrainerService:
 
     # Training side --------------------------------------------------------------------------------------
 
-    def sample_batch(self) -> TransitionBatch:
-        """A TransitionBatch drawn from the replay buffer by its mix, on cached encoder features."""
-        sample = self.buffer.sample(self.config.batch_size)
+    def sample_batch(self, mix: dict[str, float] | None = None) -> TransitionBatch:
+        """A TransitionBatch drawn from the replay buffer by ``mix`` (default: its own), on cached encoder features."""
+        sample = self.buffer.sample(self.config.batch_size, mix)
         features = torch.stack(
             [
                 self.buffered[key].features.row(index)
@@ -477,7 +480,9 @@ class TrainerService:
     def train_step(self) -> dict[str, float]:
         """One agent update; a diverged update (NaN/inf loss or numerics) raises TrainerError, nothing is published."""
         try:
-            metrics = self.agent.update(self.sample_batch())
+            batch = self.sample_batch()
+            clone_batch = self.sample_batch(self.config.clone_mix) if self.config.clone_mix else None
+            metrics = self.agent.update(batch, clone_batch)
         except (TrainingDivergedError, RuntimeError) as error:
             message = f"training stopped at update {self.step}: {type(error).__name__}: {error}"
             self.telemetry.update_status(state="failed", error=message)

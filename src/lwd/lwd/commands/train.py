@@ -116,6 +116,12 @@ def _register_serve(serve: argparse.ArgumentParser) -> None:
         "--mix", type=sampling_mix, default="demo=0.25,autonomous=0.5,intervention=0.25", help="sampling mix"
     )
     serve.add_argument(
+        "--clone-mix",
+        type=sampling_mix,
+        default={},
+        help="sampling mix of a second batch that the cloning loss learns from (default: it clones from --mix's batch)",
+    )
+    serve.add_argument(
         "--max-oversample",
         type=oversample_bound,
         default=TRAINER_NODE.defaults()["max_oversample"],
@@ -263,6 +269,7 @@ def run_serve(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         buffer_capacity=args.buffer_capacity,
         mix=args.mix,
+        clone_mix=args.clone_mix,
         max_oversample=args.max_oversample,
         scan_every=args.scan_every,
         poll_interval=args.poll_interval,
