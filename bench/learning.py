@@ -26,7 +26,9 @@ finished needs no base, so runs can be resumed from their arms' reports alone (`
 
 ``--shared`` reuses the demonstrations and BC bases of an earlier run (its work folder), so a new or
 changed arm is compared on the same bases as the arms measured before; a base the earlier run lacks is
-pretrained here. ``--split validation`` evaluates on validation seeds instead, for tuning an arm.
+pretrained here. ``--runs 0,3,4`` does (and summarizes) those runs only, so the runs of one experiment can
+be spread over invocations or machines and summarized together at the end. ``--split validation`` evaluates
+on validation seeds instead, for tuning an arm.
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ def main() -> int:
         "--fleet-noise-scale", type=non_negative_float, help="override the preset's fleet exploration noise"
     )
     parser.add_argument("--repeats", type=int, default=1, help="independent runs, each from its own BC base")
+    parser.add_argument(
+        "--runs", type=run_indices, help="comma-separated runs to do and summarize instead of 0..repeats-1 (e.g. 0,3,4)"
+    )
     parser.add_argument("--split", choices=EVALUATION_SPLITS, default="test", help="seeds of the base and final")
     parser.add_argument("--shared", type=Path, help="an earlier run's work folder: reuse its demos and BC bases")
     parser.add_argument(
@@ -70,6 +75,7 @@ def main() -> int:
         parser.error(f"unknown arms {unknown}; valid arms are {sorted(LEARNER_ARMS)}")
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    runs = args.runs or list(range(args.repeats))
     bound = {} if args.max_oversample is None else {"max_oversample": args.max_oversample}
     given = (("rounds", args.rounds), ("inputs", args.inputs), ("fleet_noise_scale", args.fleet_noise_scale))
     chosen = preset(args.preset, **{key: value for key, value in given if value is not None})
@@ -79,7 +85,7 @@ def main() -> int:
     elif not (demonstrations / "fleet").is_dir():
         parser.error(f"{args.shared} holds no recorded demonstrations (demonstrations/fleet)")
     finals: dict[str, list[RoundResult]] = {name: [] for name in arms}
-    for run in range(args.repeats):
+    for run in runs:
         run_dir = args.work_dir / f"run-{run}"
         base, base_evaluation = None, None
         for name in arms:
@@ -99,6 +105,17 @@ def main() -> int:
     (args.work_dir / "learning.json").write_text(json.dumps(results, indent=2) + "\n")
     print(table)
     return 0
+
+
+def run_indices(text: str) -> list[int]:
+    """``--runs``: distinct non-negative run indices, comma-separated, in the order given."""
+    try:
+        runs = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated run indices such as 0,3,4, got {text!r}") from None
+    if not runs or min(runs) < 0 or len(set(runs)) != len(runs):
+        raise argparse.ArgumentTypeError(f"expected distinct non-negative run indices, got {text!r}")
+    return runs
 
 
 def record_demonstrations(chosen: DemoPreset, demonstrations: Path) -> None:

@@ -3,7 +3,10 @@ settings, and an unfinished one runs again from its base."""
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from lwd_experiment.arm_run import ArmRun
@@ -46,3 +49,13 @@ def test_a_finished_arm_with_other_settings_is_refused(recorded_loops, base, tmp
         bounded.finished(tmp_path)
     with pytest.raises(ValueError, match="finished with other settings"):
         replace(arm, run=1).finished(tmp_path)
+
+
+def test_learning_runs_are_distinct_non_negative_indices():
+    spec = importlib.util.spec_from_file_location("learning", Path(__file__).parents[2] / "bench" / "learning.py")
+    learning = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(learning)
+    assert learning.run_indices("0,3,4") == [0, 3, 4]
+    for text in ("1,1", "-1", "a", ","):
+        with pytest.raises(argparse.ArgumentTypeError, match="run indices"):
+            learning.run_indices(text)
