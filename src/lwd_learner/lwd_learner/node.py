@@ -21,6 +21,7 @@ from rclpy.node import Node
 
 from lwd_learner.distributed import DistributedContext
 from lwd_learner.parameters import TRAINER_NODE
+from lwd_learner.replay_buffer import CATEGORIES
 from lwd_learner.trainer import TrainerConfig, TrainerError, TrainerService
 from lwd_msgs.msg import PolicyVersion
 
@@ -38,11 +39,11 @@ class TrainerNode(Node):
         except json.JSONDecodeError as error:
             raise ValueError(f"parameter 'agent_json' is not valid JSON: {error}") from None
         store_url, language_model = values["store_url"], values["language_model"]
-        clone_mix = {kind: values[f"clone_mix_{kind}"] for kind in ("demo", "autonomous", "intervention")}
+        clone_mix = {kind: values[f"clone_mix_{kind}"] for kind in CATEGORIES}
         config = TrainerConfig(
             store_url=store_url,
             work_dir=Path(values["work_dir"]),
-            mix={kind: values[f"mix_{kind}"] for kind in ("demo", "autonomous", "intervention")},
+            mix={kind: values[f"mix_{kind}"] for kind in CATEGORIES},
             clone_mix=clone_mix if any(clone_mix.values()) else {},
             agent=agent,
             **{
