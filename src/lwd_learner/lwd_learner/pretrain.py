@@ -12,6 +12,7 @@ are cached by manifest sha256 like the trainer's. A bag that cannot be trained o
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -117,6 +118,20 @@ def _content_key(folder: Path) -> str:
     return build_manifest(folder, "episode").digest
 
 
+def _content_order(episode: Episode) -> str:
+    """A sort key from what an episode holds (task, instruction, outcome, actions, joints, object poses).
+
+    Unlike its bag's name or manifest digest, it does not change with the robot, folder or clock that recorded it.
+    """
+    digest = hashlib.sha256()
+    for text in (episode.task, episode.instruction, episode.episode_kind, episode.outcome):
+        digest.update(text.encode() + b"\0")
+    for array in (episode.actions, episode.proprio, episode.intervention, episode.object_poses):
+        if array is not None:
+            digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
 def _training_steps(episodes: list[Episode], with_interventions: bool) -> list[Frames]:
     """Steps to clone: every step of a successful demonstration, plus intervention steps when asked."""
     selected = []
@@ -150,8 +165,10 @@ def pretrain_bc(
 ) -> tuple[PolicyModel, Normalizer]:
     """Train a fresh policy of ``policy_config``'s registered type by flow matching on the selected steps.
 
-    Returns the model with its normalizer.
+    Returns the model with its normalizer. The result depends on which episodes are given, not on their order:
+    a store lists them by robot and time, and which robot records which demonstration varies between recordings.
     """
+    episodes = sorted(episodes, key=_content_order)
     selected = _training_steps(episodes, config.with_interventions)
     if not selected:
         raise PretrainError(
