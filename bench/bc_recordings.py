@@ -25,7 +25,7 @@ from safetensors.numpy import load_file
 
 
 def robots_by_task(work_dir: Path) -> str:
-    """Episodes per (robot, task, kind) in the store, e.g. ``sim_00 transfer_cube demonstration 8``."""
+    """Episodes per (robot, task, outcome) in the store, e.g. ``sim_00 transfer_cube success 8``."""
     counts = Counter()
     for manifest in (work_dir / "fleet" / "episodes").glob("*/*/*/manifest.json"):
         facts = json.loads(manifest.read_text())["facts"]
