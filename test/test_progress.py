@@ -52,3 +52,18 @@ def test_the_time_left_follows_a_change_of_pace():
     clock.now += 10.0
     meter.update(110)
     assert lines[-1].endswith("10.00 steps/s | 1 min 29 s left")
+
+
+def test_bc_reports_its_perception_and_flow_phases_each_with_its_own_count(capsys):
+    """The flow phase's first line starts its own count, so no estimate mixes the two paces."""
+    from lwd.commands.train import BCProgress
+
+    progress = BCProgress(perception_steps=3, flow_steps=2)
+    for step in range(1, 6):
+        progress(step, 0.5)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"{PREFIX} bc perception 1/3 steps | perception_loss 0.5000"
+    assert lines[1].startswith(f"{PREFIX} bc perception 3/3 steps | ") and "done in" in lines[1]
+    assert lines[2] == f"{PREFIX} bc 1/2 steps | bc_loss 0.5000"
+    assert lines[3].startswith(f"{PREFIX} bc 2/2 steps | ") and lines[3].endswith("bc_loss 0.5000")
+    assert len(lines) == 4
