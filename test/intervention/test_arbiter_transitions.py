@@ -194,3 +194,19 @@ def test_takeover_with_a_reserved_source_is_refused() -> None:
     arbiter = Arbiter(CONFIG)
     assert not arbiter.takeover("policy").accepted
     assert arbiter.mode is Mode.AUTONOMOUS
+
+
+@pytest.mark.parametrize(("age_ms", "executed"), [(100, True), (101, False)])
+def test_a_policy_command_older_than_the_policy_timeout_is_not_executed(age_ms: int, executed: bool) -> None:
+    """A policy that fell silent: its last command, 101 ms old against a 100 ms timeout, is held, not executed."""
+    arbiter = Arbiter(ArbiterConfig(dof=DOF, max_step_delta=1.0, policy_timeout_s=0.1))
+    now = 10 * 1_000_000_000
+    command = np.full(DOF, 0.2)
+    output = arbiter.step(StepInput(now, np.zeros(DOF), command, policy_stamp_ns=now - age_ms * 1_000_000))
+    assert (output.source == SOURCE_POLICY) is executed
+    np.testing.assert_allclose(output.command, command if executed else np.zeros(DOF))
+
+
+def test_the_policy_timeout_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="policy_timeout_s"):
+        ArbiterConfig(policy_timeout_s=0.0)

@@ -57,6 +57,7 @@ class ArbiterConfig:
     blend_steps: int = 25
     teleop_timeout_s: float = 0.2
     require_deadman: bool = False
+    policy_timeout_s: float = 0.1
 
     def __post_init__(self) -> None:
         if self.dof <= 0:
@@ -69,6 +70,8 @@ class ArbiterConfig:
             raise ValueError(f"blend_steps must be >= 1, got {self.blend_steps}")
         if not (math.isfinite(self.teleop_timeout_s) and self.teleop_timeout_s > 0):
             raise ValueError(f"teleop_timeout_s must be a positive finite number, got {self.teleop_timeout_s}")
+        if not (math.isfinite(self.policy_timeout_s) and self.policy_timeout_s > 0):
+            raise ValueError(f"policy_timeout_s must be a positive finite number, got {self.policy_timeout_s}")
 
 
 @dataclass(frozen=True)
@@ -82,13 +85,16 @@ class TeleopSample:
 
 @dataclass(frozen=True)
 class StepInput:
-    """Everything the arbiter needs for one control step (stamps in ns of ROS time)."""
+    """Everything the arbiter needs for one control step (stamps in ns of ROS time). ``policy_stamp_ns``, when
+    the host knows it, is when ``policy_command`` was produced: older than ``policy_timeout_s``, it is not executed
+    (the robot holds). A host that computes the command in the same step leaves it None."""
 
     stamp_ns: int
     measured: np.ndarray
     policy_command: np.ndarray | None = None
     teleop: TeleopSample | None = None
     deadman: bool = False
+    policy_stamp_ns: int | None = None
 
 
 @dataclass(frozen=True)
@@ -261,11 +267,18 @@ class Arbiter:
         if self._mode is Mode.TELEOP:
             return self._step_teleop(step_input, measured, warnings)
         if self._mode is Mode.AUTONOMOUS:
-            policy = self._vector(step_input.policy_command, "policy command", warnings)
+            policy = self._vector(self._fresh_policy(step_input), "policy command", warnings)
             if policy is None:
                 return self._hold(step_input.stamp_ns, warnings)
             return self._execute(step_input.stamp_ns, self._approach(policy), SOURCE_POLICY, warnings)
         return self._hold(step_input.stamp_ns, warnings)
+
+    def _fresh_policy(self, step_input: StepInput) -> np.ndarray | None:
+        """The policy command, unless it is older than ``policy_timeout_s`` (a policy that fell silent)."""
+        produced = step_input.policy_stamp_ns
+        if produced is not None and step_input.stamp_ns - produced > self.config.policy_timeout_s * NS_PER_S:
+            return None
+        return step_input.policy_command
 
     def _step_teleop(self, step_input: StepInput, measured: np.ndarray | None, warnings: list[str]) -> StepOutput:
         track = self._teleop

@@ -60,14 +60,14 @@ class InterventionNode(Node):
                 "(bringup passes instruction:=..., or the sim task's first instruction with use_sim:=true)"
             )
         self.joint_state_timeout_ns = int(settings.joint_state_timeout_s * NS_PER_S)
-        self.policy_timeout_ns = int(settings.policy_timeout_s * NS_PER_S)
         self.session = settings.session(logger=self.get_logger())
         self.joy_mappers = {
             "operator/joy": settings.joy_mapper(),
             "operator/keyboard": JoyMapper(KEYBOARD_BUTTON_MAP, len(KEYBOARD_BUTTON_MAP), starts_released=True),
         }
         self.joint_names: list[str] = []
-        self.policy: tuple[np.ndarray, int] | None = None
+        self.policy: np.ndarray | None = None
+        self.policy_stamp_ns: int | None = None
         self.teleop: TeleopSample | None = None
         self.deadman = False
 
@@ -104,7 +104,8 @@ class InterventionNode(Node):
         self._control_step(stamp_ns(msg.header.stamp) or self.last_joint_state_ns, np.asarray(msg.position, float))
 
     def _on_policy_command(self, msg: JointState) -> None:
-        self.policy = (np.asarray(msg.position, dtype=np.float64), stamp_ns(msg.header.stamp) or self._now_ns())
+        self.policy = np.asarray(msg.position, dtype=np.float64)
+        self.policy_stamp_ns = stamp_ns(msg.header.stamp) or self._now_ns()
 
     def _on_teleop_command(self, msg: JointState) -> None:
         stamp = stamp_ns(msg.header.stamp) or self._now_ns()
@@ -150,11 +151,9 @@ class InterventionNode(Node):
         if self.first_episode_pending and self._recorder_listening():
             self.first_episode_pending = False
             self._publish(self.session.start_episode(now))
-        policy = None
-        if self.policy is not None and now - self.policy[1] <= self.policy_timeout_ns:
-            policy = self.policy[0]
+        step = StepInput(now, measured, self.policy, self.teleop, self.deadman, policy_stamp_ns=self.policy_stamp_ns)
         try:
-            output = self.session.step(StepInput(now, measured, policy, self.teleop, self.deadman))
+            output = self.session.step(step)
         except ArbiterInputError as error:
             self.get_logger().error(str(error), throttle_duration_sec=5.0)
             return

@@ -61,7 +61,13 @@ INTERVENTION_NODE = ParameterTable(
             "teleop_timeout_s", _ARBITER.teleop_timeout_s, "older teleop input pauses the robot [s]", 0.001, 10.0
         ),
         Parameter("require_deadman", _ARBITER.require_deadman, "pause TELEOP whenever the deadman is released"),
-        Parameter("policy_timeout_s", 0.1, "a policy command older than this is not executed [s]", 0.001, 10.0),
+        Parameter(
+            "policy_timeout_s",
+            _ARBITER.policy_timeout_s,
+            "a policy command older than this is not executed [s]",
+            0.001,
+            10.0,
+        ),
         Parameter("teleop_source", SOURCE_LEADER, "source recorded for /teleop/command (operator/scripted in sim)"),
         Parameter("robot_id", "robot-0", "this robot's fleet id"),
         Parameter("task", "transfer_cube", "task recorded with each episode"),
@@ -90,7 +96,6 @@ class InterventionParameters:
     control_rate_hz: float
     joint_state_timeout_s: float
     arbiter: ArbiterConfig
-    policy_timeout_s: float
     teleop_source: str
     robot_id: str
     task: str
@@ -118,7 +123,7 @@ class InterventionParameters:
 
 def parameters_from_values(values: Mapping[str, Any]) -> InterventionParameters:
     """InterventionParameters from every parameter's value (flat, as :meth:`ParameterTable.read` returns)."""
-    arbiter_fields = ("max_step_delta", "agreement_tolerance", "blend_steps", "teleop_timeout_s")
+    arbiter_fields = ("max_step_delta", "agreement_tolerance", "blend_steps", "teleop_timeout_s", "policy_timeout_s")
     try:
         arbiter = ArbiterConfig(
             dof=robot_description(values["robot"]).dof,
@@ -136,7 +141,6 @@ def parameters_from_values(values: Mapping[str, Any]) -> InterventionParameters:
             for name in (
                 "control_rate_hz",
                 "joint_state_timeout_s",
-                "policy_timeout_s",
                 "teleop_source",
                 "robot_id",
                 "task",
