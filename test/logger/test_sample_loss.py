@@ -34,3 +34,18 @@ def test_the_episode_bag_records_only_the_losses_during_the_episode(make_recorde
         recorder.record(topics.JOINT_STATES, topics.JOINT_STATE_TYPE, raw, time_ns, sequence=sequence)
     folder = recorder.end_episode()
     assert BagReader(folder).info.custom_data["lwd.lost_samples"] == "/joint_states=4"
+
+
+def test_only_topics_with_one_publisher_are_counted_and_a_second_publisher_resets_the_baseline():
+    """rclpy does not say which publisher sent a sample: two publishers' numbers interleave and are no gaps."""
+    counter = SampleLossCounter()
+    counter.set_publishers({"/joint_states": 1, "/teleop/command": 2})
+    counter.observe("/joint_states", 1)
+    counter.observe("/joint_states", 3)
+    for n in (1, 7, 2, 8):
+        counter.observe("/teleop/command", n)
+    counter.set_publishers({"/joint_states": 2})
+    counter.set_publishers({"/joint_states": 1})
+    counter.observe("/joint_states", 40)  # the remaining publisher's number: a new baseline, not 36 lost
+    counter.observe("/joint_states", 41)
+    assert counter.take() == {"/joint_states": 1}

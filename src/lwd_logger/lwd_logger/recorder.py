@@ -166,8 +166,8 @@ class EpisodeRecorder:
     ) -> bool:
         """Write one message into the open episode; returns False (and counts it) when no episode is open.
 
-        ``sequence`` is the publication sequence number DDS gave the sample, where the host knows it
-        and the topic has a single publisher: gaps count as lost samples in the episode's metadata.
+        ``sequence`` is the publication sequence number DDS gave the sample, where the host knows it: gaps
+        count as lost samples in the episode's metadata, on topics with one publisher (``losses``).
         """
         if sequence is not None:
             self.losses.observe(topic, sequence)

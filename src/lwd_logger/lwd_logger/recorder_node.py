@@ -66,7 +66,6 @@ class RecorderNode(LifecycleNode):
         self.recorded: dict[str, str] = {}
         self.extras: dict[str, str] = {}
         self.recording_subscriptions: list[Subscription] = []
-        self.publisher_counts: dict[str, int] = {}
         self.tick_timer: Timer | None = None
 
     # ------------------------------------------------------------- lifecycle
@@ -123,6 +122,7 @@ class RecorderNode(LifecycleNode):
             msgtype = message_class(topics.TOPIC_TYPES[topic])
             subscriptions.append(subscribe(self, msgtype, topic, callback, depth=QUEUE_DEPTH, raw=True))
         self.recording_subscriptions = subscriptions
+        self._count_publishers()
         self.tick_timer = self.create_timer(0.1, self._on_tick)
         return super().on_activate(state)
 
@@ -162,11 +162,8 @@ class RecorderNode(LifecycleNode):
         return self.get_clock().now().nanoseconds
 
     def _record(self, topic: str, msgtype: str, raw: bytes, info: dict[str, Any]) -> None:
-        sequence = info.get("publication_sequence_number")
-        if self.publisher_counts.get(topic) != 1:
-            sequence = None  # rclpy does not say which of several publishers sent it: no loss count
         try:
-            self.recorder.record(topic, msgtype, raw, self._now_ns(), sequence)
+            self.recorder.record(topic, msgtype, raw, self._now_ns(), info.get("publication_sequence_number"))
         except (LoggerError, OSError) as error:
             self.get_logger().error(f"recording {topic}: {error}", throttle_duration_sec=5.0)
 
@@ -199,8 +196,13 @@ class RecorderNode(LifecycleNode):
         if committed is not None:
             self.get_logger().info(f"episode committed: {committed}; {self._losses()}")
 
+    def _count_publishers(self) -> None:
+        """Tell the loss counter how many publishers each recorded topic has (it counts those with one)."""
+        counts = {topic: self.count_publishers(topics.relative(topic)) for topic in self.recorded}
+        self.recorder.losses.set_publishers(counts)
+
     def _on_tick(self) -> None:
-        self.publisher_counts = {topic: self.count_publishers(topics.relative(topic)) for topic in self.recorded}
+        self._count_publishers()
         try:
             committed = self.recorder.tick()
         except LoggerError as error:

@@ -5,7 +5,8 @@ behind. DDS numbers every sample a publisher writes; a gap between two numbers a
 received from the same publisher is the number of samples it lost. The first sample only sets
 the baseline (samples sent before the subscription matched are not losses), and so does a
 number that does not increase (a restarted publisher counts from 1 again). rclpy's message info
-does not say which publisher sent a sample, so a host counts only topics with one publisher.
+does not say which publisher sent a sample, so only a topic with one publisher is counted, once
+the host has said how many each has (:meth:`SampleLossCounter.set_publishers`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,20 @@ class SampleLossCounter:
     def __init__(self) -> None:
         self._last: dict[str, int] = {}
         self._lost: dict[str, int] = {}
+        self._single: set[str] | None = None
+
+    def set_publishers(self, counts: dict[str, int]) -> None:
+        """How many publishers each topic has now. Only a topic with exactly one is counted; any other count
+        drops the topic's baseline, so that its next single publisher is not compared with another's numbers.
+        Until the first call every topic is taken to have one."""
+        self._single = {topic for topic, count in counts.items() if count == 1}
+        for topic in set(self._last) - self._single:
+            del self._last[topic]
 
     def observe(self, topic: str, sequence: int) -> int:
-        """Note one received sample of ``topic``'s only publisher; returns how many samples it reveals as lost."""
+        """Note one received sample of ``topic``; returns how many samples it reveals as lost."""
+        if self._single is not None and topic not in self._single:
+            return 0
         last = self._last.get(topic)
         self._last[topic] = sequence
         if last is None or sequence <= last:
