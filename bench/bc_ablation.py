@@ -149,11 +149,10 @@ def evaluate(
     return stages, errors
 
 
-def progress_printer(arm: str, started: float) -> Callable[[str, int, float], None]:
-    """A ``pretrain_bc`` progress callback printing the arm's phase, step, loss and seconds since ``started``."""
-    return lambda phase, step, loss: print(
-        f"  {arm}: {phase} step {step}, loss {loss:.4f}, {time.monotonic() - started:.0f} s", flush=True
-    )
+def progress_printer(arm: str, started: float) -> Callable[[int, float], None]:
+    """A ``pretrain_bc`` progress callback printing the arm's step, loss and seconds since ``started``."""
+    return lambda step, loss: print(f"  {arm}: step {step}, loss {loss:.4f}, {time.monotonic() - started:.0f} s",
+                                    flush=True)  # fmt: skip
 
 
 def main() -> None:

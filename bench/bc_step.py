@@ -26,7 +26,7 @@ from lwd_policy.language import InstructionEncoder
 
 def timed_run(episodes, config: VLAConfig, settings: PretrainConfig, cached: bool) -> tuple[dict, float, float]:
     """Train once; returns the weights, the seconds of the perception steps and of the flow steps (cache included)."""
-    marks: dict[tuple[str, int], float] = {}
+    marks: dict[int, float] = {}
     original = FrameTable.perceive
     if not cached:
         FrameTable.perceive = lambda *args: None
@@ -37,12 +37,12 @@ def timed_run(episodes, config: VLAConfig, settings: PretrainConfig, cached: boo
             config,
             InstructionEncoder(),
             settings,
-            progress=lambda phase, step, _: marks.setdefault((phase, step), time.perf_counter()),
+            progress=lambda step, _: marks.setdefault(step, time.perf_counter()),
         )
         end = time.perf_counter()
     finally:
         FrameTable.perceive = original
-    perception_end = marks["perception", settings.perception_steps]
+    perception_end = marks[settings.perception_steps]
     return model.state_dict(), perception_end - start, end - perception_end
 
 

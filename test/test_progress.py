@@ -57,29 +57,13 @@ def test_the_time_left_follows_a_change_of_pace():
 def test_bc_reports_its_perception_and_flow_phases_each_with_its_own_count(capsys):
     """The flow phase's first line starts its own count, so no estimate mixes the two paces."""
     from lwd.commands.train import BCProgress
-    from lwd_learner.pretrain_config import PretrainConfig
 
-    progress = BCProgress(PretrainConfig(perception_steps=3, steps=2))
-    for step in range(1, 4):
-        progress("perception", step, 0.5)
-    for step in range(1, 3):
-        progress("flow", step, 0.5)
+    progress = BCProgress(perception_steps=3, flow_steps=2)
+    for step in range(1, 6):
+        progress(step, 0.5)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"{PREFIX} bc perception 1/3 steps | perception_loss 0.5000"
     assert lines[1].startswith(f"{PREFIX} bc perception 3/3 steps | ") and "done in" in lines[1]
     assert lines[2] == f"{PREFIX} bc 1/2 steps | bc_loss 0.5000"
     assert lines[3].startswith(f"{PREFIX} bc 2/2 steps | ") and lines[3].endswith("bc_loss 0.5000")
     assert len(lines) == 4
-
-
-def test_perception_past_its_steps_is_counted_against_its_cap(capsys):
-    """Perception that goes on while its loss is above the target says so and counts toward the cap."""
-    from lwd.commands.train import BCProgress
-    from lwd_learner.pretrain_config import PretrainConfig
-
-    config = PretrainConfig(perception_steps=2, perception_target_loss=0.06, perception_max_steps=6, steps=1)
-    progress = BCProgress(config)
-    for step in range(1, 5):
-        progress("perception", step, 0.1)
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[2] == f"{PREFIX} bc perception past 2 (loss above 0.06) 1/4 steps | perception_loss 0.1000"

@@ -64,7 +64,7 @@ def pretrain_with_snapshots(tmp_path, monkeypatch, settings: PretrainConfig):
     built: list[torch.nn.Module] = []
     snapshots: list[dict[str, torch.Tensor]] = []
 
-    def snapshot(phase: str | None = None, step: int | None = None, loss: float | None = None) -> None:
+    def snapshot(step: int | None = None, loss: float | None = None) -> None:
         snapshots.append({name: value.clone() for name, value in built[0].state_dict().items()})
 
     original = pretrain.build_policy
@@ -198,49 +198,3 @@ def test_recorded_frames_teach_perception_and_are_never_cloned(tmp_path, cloned_
 def test_unknown_perception_frames_are_refused():
     with pytest.raises(ValueError, match="perception_frames must be one of"):
         PretrainConfig(perception_frames="all")
-
-
-def perception_steps_taken(tmp_path, settings: PretrainConfig) -> list[int]:
-    """The perception steps ``pretrain_bc`` reports (``log_every=1``) on one demonstration with an object head."""
-    bag = write_episode_bag(tmp_path / "demo", steps=8, kind="demonstration", image_shape=(16, 16), objects=1)
-    config = VLAConfig.from_dict({**TINY_VLA, "perceived_objects": 1})
-    steps: list[int] = []
-
-    def heard(phase: str, step: int, loss: float) -> None:
-        if phase == "perception":
-            steps.append(step)
-
-    pretrain_bc([decode_episode(bag, KEY)], config, HashEmbedder(), settings, progress=heard)
-    return steps
-
-
-def test_perception_above_its_target_goes_on_to_its_cap_and_warns(tmp_path, caplog):
-    """A loss that cannot reach the target: perception trains past its 2 steps up to the cap of 5, and says so."""
-    settings = PretrainConfig(
-        steps=1, batch_size=4, perception_steps=2, perception_target_loss=1e-12, perception_max_steps=5, log_every=1
-    )
-    with caplog.at_level("INFO", logger="lwd_learner.pretrain"):
-        assert perception_steps_taken(tmp_path, settings) == [1, 2, 3, 4, 5]
-    assert "stopped at its cap of 5 steps" in caplog.text and "above its target 1e-12" in caplog.text
-
-
-def test_perception_at_its_target_stops_at_its_steps(tmp_path, caplog):
-    settings = PretrainConfig(
-        steps=1, batch_size=4, perception_steps=2, perception_target_loss=1e12, perception_max_steps=5, log_every=1
-    )
-    with caplog.at_level("INFO", logger="lwd_learner.pretrain"):
-        assert perception_steps_taken(tmp_path, settings) == [1, 2]
-    assert "reached a loss of" in caplog.text and "in 2 steps" in caplog.text
-
-
-@pytest.mark.parametrize(
-    "fields",
-    [
-        {"perception_target_loss": 0.05, "perception_steps": 3000, "perception_max_steps": 0},
-        {"perception_target_loss": 0.05, "perception_steps": 0, "perception_max_steps": 10},
-        {"perception_target_loss": 0.0, "perception_steps": 3000, "perception_max_steps": 6000},
-    ],
-)
-def test_a_perception_target_needs_perception_steps_a_cap_above_them_and_a_positive_loss(fields):
-    with pytest.raises(ValueError, match="perception"):
-        PretrainConfig(**fields)

@@ -261,8 +261,6 @@ class DemoLoop:
             ["train", "bc", "--episodes", self.store_url, "--out", str(checkpoint), "--version", "v000000-bc",
              "--vla-config", str(vla_config), "--steps", str(flow_steps),
              "--perception-steps", str(perception), "--perception-lr", str(preset.perception_lr),
-             *(["--perception-target-loss", str(preset.perception_target_loss),
-                "--perception-max-steps", str(preset.perception_max_steps)] if perception else []),
              "--perception-frames", "recorded" if pixels else "cloned", "--batch-size", str(preset.bc_batch_size),
              "--seed", str(self.training_seed), "--cache-dir", str(self.cache_dir)],
         )  # fmt: skip

@@ -36,9 +36,7 @@ class DemoPreset:
     solved 14/20 (BENCHMARKS.md, "Sampling noise"). ``quick``, CI's loop, deploys deterministically.
     ``perception_steps``: from pixels (ignored with privileged inputs), BC first trains the object head and the
     vision trunk alone for that many steps, at ``perception_lr``, and then freezes them
-    (``PretrainConfig.perception_steps``); 0 trains them jointly with the policy. Perception goes on past them while
-    its loss is above ``perception_target_loss``, up to ``perception_max_steps`` (``PretrainConfig``: a guard for
-    a trunk that has not found the objects yet).
+    (``PretrainConfig.perception_steps``); 0 trains them jointly with the policy.
     ``replays_per_task``: from pixels (ignored with privileged inputs), that many replays per task are recorded after
     the demonstrations (``lwd_sim.replay``: a demonstration's commands sent on another seed's scene, so the arms
     say nothing about where the objects are), and the object head learns from every recorded frame
@@ -74,8 +72,6 @@ class DemoPreset:
     fleet_noise_scale: float = 0.2
     perception_steps: int = 3000
     perception_lr: float = 3e-3
-    perception_target_loss: float = 0.06
-    perception_max_steps: int = 6000
     replays_per_task: int = 150
     pixel_bc_steps: int = 20000
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +34,7 @@ from lwd_learner.bc_frames import Frames, FrameTable
 from lwd_learner.dataset import Episode, EpisodeError, verified_manifest
 from lwd_learner.episode_cache import EpisodeCache
 from lwd_learner.observations import TextEmbedder, check_episode, episode_state
-from lwd_learner.pretrain_config import PERCEPTION_WINDOW, PretrainConfig
+from lwd_learner.pretrain_config import PretrainConfig
 
 LOGGER = logging.getLogger(__name__)
 
@@ -161,14 +161,12 @@ def pretrain_bc(
     policy_config: PolicyConfig,
     embedder: TextEmbedder,
     config: PretrainConfig,
-    progress: Callable[[str, int, float], None] | None = None,
+    progress: Callable[[int, float], None] | None = None,
 ) -> tuple[PolicyModel, Normalizer]:
     """Train a fresh policy of ``policy_config``'s registered type by flow matching on the selected steps.
 
-    ``progress`` hears every ``log_every``-th step of each phase (``"perception"``, then ``"flow"``) with the
-    step's number in its phase and its loss. Returns the model with its normalizer. The result depends on which
-    episodes are given, not on their order: a store lists them by robot and time, and which robot records which
-    demonstration varies between recordings.
+    Returns the model with its normalizer. The result depends on which episodes are given, not on their order:
+    a store lists them by robot and time, and which robot records which demonstration varies between recordings.
     """
     episodes = sorted(episodes, key=_content_order)
     selected = _training_steps(episodes, config.with_interventions)
@@ -195,20 +193,18 @@ def pretrain_bc(
         parts = selected + _perception_only_steps(episodes, selected)
         labelled = FrameTable(episodes, parts, policy_config, normalizer, embedder)
 
-    def descend(loss: torch.Tensor, phase: str, step: int, last: int, optimizer: torch.optim.Optimizer) -> None:
+    def descend(loss: torch.Tensor, step: int, total: int, optimizer: torch.optim.Optimizer) -> None:
         if not bool(torch.isfinite(loss)):
-            raise PretrainError(f"BC {phase} loss became {float(loss)} at step {step}; no checkpoint written")
+            raise PretrainError(f"BC loss became {float(loss)} at step {step}; no checkpoint written")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
-        if progress is not None and (step % config.log_every == 0 or step == last):
-            progress(phase, step, float(loss.detach()))
+        if progress is not None and (step % config.log_every == 0 or step == total):
+            progress(step, float(loss.detach()))
 
-    recent: deque[float] = deque(maxlen=PERCEPTION_WINDOW)
-    step = 0
-    while step < config.perception_steps or _perception_goes_on(recent, step, config):
-        step += 1
+    total = config.perception_steps + config.steps
+    for step in range(1, config.perception_steps + 1):
         batch = labelled.batch(labelled.draw(rng, config.batch_size))
         _, auxiliary = model.encode_for_training(batch.observations, batch.positions)
         if auxiliary is None:
@@ -216,48 +212,23 @@ def pretrain_bc(
                 f"perception_steps={config.perception_steps} needs a model with an auxiliary loss "
                 "(the built-in VLA: perceived_objects > 0)"
             )
-        descend(auxiliary, "perception", step, config.perception_steps, perception_optimizer)
-        recent.append(float(auxiliary.detach()))
-    if config.perception_target_loss is not None:
-        _report_perception(recent, step, config)
+        descend(auxiliary, step, total, perception_optimizer)
     flow_frames, perception = labelled, None
     if config.perception_steps:
         _freeze_what_trained(model)
         flow_frames = cloned
         perception = cloned.perceive(model, config.batch_size)
-    for step in range(1, config.steps + 1):
+    for step in range(config.perception_steps + 1, total + 1):
         batch = flow_frames.batch(flow_frames.draw(rng, config.batch_size), perception)
         features, auxiliary = model.encode_for_training(batch.observations, batch.positions, batch.perception)
         loss = flow_matching_loss(model, batch.actions, features, mask=batch.mask)
         if auxiliary is not None and auxiliary.requires_grad:
             loss = loss + config.auxiliary_weight * auxiliary
-        descend(loss, "flow", step, config.steps, optimizer)
+        descend(loss, step, total, optimizer)
     for parameter in model.parameters():
         parameter.requires_grad_(True)
     model.eval()
     return model, normalizer
-
-
-def _perception_goes_on(recent: deque[float], step: int, config: PretrainConfig) -> bool:
-    """Whether perception trains past ``perception_steps``: its recent loss is above the target, below the cap."""
-    target = config.perception_target_loss
-    return target is not None and step < config.perception_max_steps and float(np.mean(recent)) > target
-
-
-def _report_perception(recent: deque[float], steps: int, config: PretrainConfig) -> None:
-    """One log line on how far perception got: a warning when it stopped at its cap above the target."""
-    loss = float(np.mean(recent))
-    if loss <= config.perception_target_loss:
-        LOGGER.info(
-            "perception reached a loss of %.4f (mean of its last %d steps) in %d steps (target %g)",
-            loss, len(recent), steps, config.perception_target_loss,
-        )  # fmt: skip
-        return
-    LOGGER.warning(
-        "perception stopped at its cap of %d steps with a loss of %.4f (mean of its last %d steps), above its "
-        "target %g: the policy may not see where the objects are",
-        steps, loss, len(recent), config.perception_target_loss,
-    )  # fmt: skip
 
 
 def _freeze_what_trained(model: PolicyModel) -> None:

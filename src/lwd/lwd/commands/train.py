@@ -22,7 +22,7 @@ from lwd_fleet.canary import CANARY_CHANNEL, CanaryRule
 from lwd_fleet.layout import CATALOG_NAME
 from lwd_interfaces.progress import ProgressMeter
 from lwd_learner.parameters import TRAINER_NODE
-from lwd_learner.pretrain_config import PERCEPTION_FRAMES, PERCEPTION_WINDOW, PretrainConfig
+from lwd_learner.pretrain_config import PERCEPTION_FRAMES, PretrainConfig
 
 from lwd.arguments import (
     CommandError,
@@ -77,14 +77,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="frames the object head learns from: those cloned, or every frame recorded with object positions "
         "(e.g. replays, which fail and are never cloned)",
     )
-    bc.add_argument(
-        "--perception-target-loss",
-        type=positive_float,
-        default=None,
-        help="go on training perception past --perception-steps while its loss (mean of its last "
-        f"{PERCEPTION_WINDOW} steps) is above this, up to --perception-max-steps",
-    )
-    bc.add_argument("--perception-max-steps", type=non_negative_int, default=0, help="cap of the perception steps")
     bc.add_argument("--batch-size", type=positive_int, default=32)
     bc.add_argument("--lr", type=positive_float, default=3e-4)
     bc.add_argument("--seed", type=non_negative_int, default=0)
@@ -191,30 +183,21 @@ def _instruction_encoder(model_path: str) -> InstructionEncoder:
 
 class BCProgress:
     """BC's progress lines, one meter per phase: a perception step costs about ten times a flow step, so one
-    estimate over both phases put 50 minutes left on a 12-minute BC, and 36 hours on its first flow line.
-    Perception that goes on past its steps (``PretrainConfig.perception_target_loss``) gets a meter of its own."""
+    estimate over both phases put 50 minutes left on a 12-minute BC, and 36 hours on its first flow line."""
 
-    def __init__(self, config: PretrainConfig) -> None:
-        self.config = config
-        self.meters: dict[str, ProgressMeter] = {}
+    def __init__(self, perception_steps: int, flow_steps: int) -> None:
+        self.perception_steps = perception_steps
+        self.flow_steps = flow_steps
+        self.perception = ProgressMeter("bc perception", perception_steps, "steps")
+        self.flow: ProgressMeter | None = None
 
-    def __call__(self, phase: str, step: int, loss: float) -> None:
-        """``pretrain_bc``'s callback."""
-        config = self.config
-        if phase == "flow":
-            self._meter("bc", config.steps).update(step, f"bc_loss {loss:.4f}")
-        elif step <= config.perception_steps:
-            self._meter("bc perception", config.perception_steps).update(step, f"perception_loss {loss:.4f}")
-        else:
-            label = f"bc perception past {config.perception_steps} (loss above {config.perception_target_loss:g})"
-            extra = config.perception_max_steps - config.perception_steps
-            self._meter(label, extra).update(step - config.perception_steps, f"perception_loss {loss:.4f}")
-
-    def _meter(self, label: str, total: int) -> ProgressMeter:
-        """The phase's meter, started at its first line so that its pace counts its own steps only."""
-        if label not in self.meters:
-            self.meters[label] = ProgressMeter(label, total, "steps")
-        return self.meters[label]
+    def __call__(self, step: int, loss: float) -> None:
+        """``pretrain_bc``'s callback: ``step`` counts the perception steps first, then the flow steps."""
+        if step <= self.perception_steps:
+            self.perception.update(step, f"perception_loss {loss:.4f}")
+            return
+        self.flow = self.flow or ProgressMeter("bc", self.flow_steps, "steps")
+        self.flow.update(step - self.perception_steps, f"bc_loss {loss:.4f}")
 
 
 def run_bc(args: argparse.Namespace) -> int:
@@ -231,22 +214,6 @@ def run_bc(args: argparse.Namespace) -> int:
     )
     from lwd_policy.config import VLAConfig
 
-    try:
-        config = PretrainConfig(
-            steps=args.steps,
-            perception_steps=args.perception_steps,
-            perception_lr=args.perception_lr,
-            perception_frames=args.perception_frames,
-            perception_target_loss=args.perception_target_loss,
-            perception_max_steps=args.perception_max_steps,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            seed=args.seed,
-            with_interventions=args.with_interventions,
-            log_every=5,
-        )
-    except ValueError as error:
-        raise CommandError(str(error)) from error
     vla = VLAConfig.from_json(args.vla_config.read_text()) if args.vla_config else VLAConfig()
     if "://" in args.episodes:
         FleetStore(args.episodes, create=False)  # a mistyped store is an error, not a new empty store
@@ -258,12 +225,23 @@ def run_bc(args: argparse.Namespace) -> int:
         if rejected:
             held = ", ".join(f"{reason} {count}" for reason, count in reason_counts(rejected).items())
             print(f"{len(rejected)} set aside: {held} (each is named in the log)", flush=True)
+        config = PretrainConfig(
+            steps=args.steps,
+            perception_steps=args.perception_steps,
+            perception_lr=args.perception_lr,
+            perception_frames=args.perception_frames,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=args.seed,
+            with_interventions=args.with_interventions,
+            log_every=5,
+        )
         model, normalizer = pretrain_bc(
             episodes,
             vla,
             _instruction_encoder(args.language_model or vla.language_model),
             config,
-            progress=BCProgress(config),
+            progress=BCProgress(args.perception_steps, args.steps),
         )
     except PretrainError as error:
         print(f"lwd train bc: {error}", file=sys.stderr)
