@@ -39,7 +39,10 @@ def test_the_trainer_encodes_only_the_frames_its_transitions_read_and_batches_ho
     batch = trainer.sample_batch()
     episodes = {key: trainer.episodes.load(entry["local"], key) for key, entry in _ingested(trainer).items()}
     for row, key in enumerate(sample.episode_keys):
-        for features, frame in ((batch.features, sample.obs_index), (batch.next_features, sample.next_obs_index)):
+        for features, frame in (
+            (batch.features, sample.transitions.obs_index),
+            (batch.next_features, sample.transitions.next_obs_index),
+        ):
             expected = encoded_now(trainer, episodes[key], np.array([frame[row]]))[0]
             torch.testing.assert_close(features[row], expected, rtol=1e-5, atol=1e-5)
     trainer.close()

@@ -51,8 +51,8 @@ def test_sampling_follows_the_mix_and_categories():
     demo_rows = np.array(sample.episode_keys) == "demo"
     assert (sample.category[demo_rows] == CATEGORIES.index("demo")).all()
     intervention_rows = sample.category == CATEGORIES.index("intervention")
-    assert set(sample.obs_index[intervention_rows].tolist()) == {4, 6}
-    np.testing.assert_array_equal(sample.actions[:, 0, 0], sample.obs_index / 2)
+    assert set(sample.transitions.obs_index[intervention_rows].tolist()) == {4, 6}
+    np.testing.assert_array_equal(sample.transitions.actions[:, 0, 0], sample.transitions.obs_index / 2)
 
 
 def test_a_sample_may_ask_for_another_mix_than_the_buffers():
@@ -114,7 +114,7 @@ def test_state_dict_resumes_the_same_sample_stream():
     resumed.load_state_dict(state)
     again = resumed.sample(32)
     assert again.episode_keys == expected.episode_keys
-    np.testing.assert_array_equal(again.obs_index, expected.obs_index)
+    np.testing.assert_array_equal(again.transitions.obs_index, expected.transitions.obs_index)
     with pytest.raises(ValueError, match="re-add the saved episodes"):
         ReplayBuffer(capacity=12, mix={"demo": 1.0}).load_state_dict(state)
 
@@ -128,3 +128,13 @@ def test_bad_configuration_and_empty_sampling_are_refused():
         ReplayBuffer(capacity=5, mix={"demo": 1.0}, max_oversample=0.5)
     with pytest.raises(ValueError, match="empty"):
         ReplayBuffer(capacity=5, mix={"demo": 1.0}).sample(2)
+
+
+def test_gathered_rows_keep_their_order_and_types_and_one_horizon():
+    first, second = chunks(3), chunks(5, intervention_rows=(4,))
+    rows = ChunkTransitions.gather([(second, 4), (first, 0), (second, 1)])
+    np.testing.assert_array_equal(rows.obs_index, [8, 0, 2])
+    np.testing.assert_array_equal(rows.intervention, [True, False, False])
+    assert rows.reward.dtype == np.float32 and rows.actions.shape == (3, 2, 3) and rows.count == 3
+    with pytest.raises(ValueError, match="different horizons"):
+        ChunkTransitions.gather([(first, 0), (chunks(3, horizon=4), 0)])

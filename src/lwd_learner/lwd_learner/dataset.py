@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import bisect
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -152,6 +153,19 @@ class ChunkTransitions:
     def count(self) -> int:
         """Number of transitions N."""
         return int(self.obs_index.shape[0])
+
+    @classmethod
+    def gather(cls, rows: Sequence[tuple[ChunkTransitions, int]]) -> ChunkTransitions:
+        """The given rows of several episodes' transitions (of one horizon), stacked in order: a sampled batch."""
+        horizon = rows[0][0].horizon
+        if any(transitions.horizon != horizon for transitions, _ in rows):
+            raise ValueError("cannot gather transitions of different horizons into one batch")
+        stacked = {
+            name: np.stack([getattr(transitions, name)[row] for transitions, row in rows])
+            for name in (f.name for f in fields(cls))
+            if name != "horizon"
+        }
+        return cls(horizon=horizon, **stacked)
 
     def observed_frames(self) -> np.ndarray:
         """The frames whose observation a transition reads (its start or its bootstrap frame), sorted."""

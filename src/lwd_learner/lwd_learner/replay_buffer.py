@@ -30,19 +30,11 @@ CATEGORIES = ("demo", "autonomous", "intervention")
 
 @dataclass
 class BufferSample:
-    """A sampled batch of B transitions: which episode and row each came from, and the row's data."""
+    """A sampled batch of B transitions: the episode and category each row came from, and the rows."""
 
     episode_keys: list[str]
-    obs_index: np.ndarray
-    next_obs_index: np.ndarray
-    actions: np.ndarray
-    action_mask: np.ndarray
-    operator_mask: np.ndarray
-    reward: np.ndarray
-    discount: np.ndarray
-    done: np.ndarray
-    intervention: np.ndarray
     category: np.ndarray
+    transitions: ChunkTransitions
 
 
 @dataclass
@@ -134,19 +126,12 @@ class ReplayBuffer:
             [self._rng.choice(np.flatnonzero(category_of == i), size=n) for i, n in enumerate(counts) if n]
         )
         entries = list(self._entries.values())
-        rows = [(entries[episode_of[flat]].transitions, row_of[flat]) for flat in chosen]
         return BufferSample(
             episode_keys=[keys[episode_of[flat]] for flat in chosen],
-            obs_index=np.array([t.obs_index[r] for t, r in rows]),
-            next_obs_index=np.array([t.next_obs_index[r] for t, r in rows]),
-            actions=np.stack([t.actions[r] for t, r in rows]),
-            action_mask=np.stack([t.action_mask[r] for t, r in rows]),
-            operator_mask=np.stack([t.operator_mask[r] for t, r in rows]),
-            reward=np.array([t.reward[r] for t, r in rows], dtype=np.float32),
-            discount=np.array([t.discount[r] for t, r in rows], dtype=np.float32),
-            done=np.array([t.done[r] for t, r in rows]),
-            intervention=np.array([t.intervention[r] for t, r in rows]),
             category=category_of[chosen],
+            transitions=ChunkTransitions.gather(
+                [(entries[episode_of[flat]].transitions, row_of[flat]) for flat in chosen]
+            ),
         )
 
     def state_dict(self) -> dict:

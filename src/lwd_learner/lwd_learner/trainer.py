@@ -451,29 +451,30 @@ class TrainerService:
     def sample_batch(self, mix: dict[str, float] | None = None) -> TransitionBatch:
         """A TransitionBatch drawn from the replay buffer by ``mix`` (default: its own), on cached encoder features."""
         sample = self.buffer.sample(self.config.batch_size, mix)
+        rows = sample.transitions
         features = torch.stack(
             [
                 self.buffered[key].features.row(index)
-                for key, index in zip(sample.episode_keys, sample.obs_index, strict=True)
+                for key, index in zip(sample.episode_keys, rows.obs_index, strict=True)
             ]
         )
         next_features = torch.stack(
             [
                 self.buffered[key].features.row(index)
-                for key, index in zip(sample.episode_keys, sample.next_obs_index, strict=True)
+                for key, index in zip(sample.episode_keys, rows.next_obs_index, strict=True)
             ]
         )
-        actions = np.asarray(self.pretrained.normalizer.normalize_action(sample.actions), dtype=np.float32)
+        actions = np.asarray(self.pretrained.normalizer.normalize_action(rows.actions), dtype=np.float32)
         return TransitionBatch(
             features=features,
             actions=torch.from_numpy(actions),
-            action_mask=torch.from_numpy(sample.action_mask.astype(bool)),
-            operator_mask=torch.from_numpy(sample.operator_mask.astype(bool)),
-            reward=torch.from_numpy(sample.reward),
+            action_mask=torch.from_numpy(rows.action_mask.astype(bool)),
+            operator_mask=torch.from_numpy(rows.operator_mask.astype(bool)),
+            reward=torch.from_numpy(rows.reward.astype(np.float32)),
             next_features=next_features,
-            done=torch.from_numpy(sample.done.astype(bool)),
-            discount=torch.from_numpy(sample.discount),
-            is_intervention=torch.from_numpy(sample.intervention.astype(bool)),
+            done=torch.from_numpy(rows.done.astype(bool)),
+            discount=torch.from_numpy(rows.discount.astype(np.float32)),
+            is_intervention=torch.from_numpy(rows.intervention.astype(bool)),
             is_demo=torch.from_numpy(sample.category == CATEGORIES.index("demo")),
         )
 
