@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from lwd_interfaces import lwd_type_names, lwd_typestore, topics
-from lwd_logger.bag_reader import BagReader
+from lwd_logger.bag_reader import BagReader, bag_typestore
 from lwd_logger.errors import BagError
 from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
 from rosbags.highlevel import AnyReader
-from rosbags.rosbag2 import Writer
+from rosbags.rosbag2 import Reader, Writer
 from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlugin
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
@@ -128,6 +128,26 @@ def test_reader_ingests_foreign_bags_with_in_bag_type_definitions(tmp_path, stor
     assert probes == [20.0, 21.0, 22.0]
     (joy,) = [m.msg for m in messages if m.topic == "/teleop/joy"]
     assert list(joy.buttons) == [1]
+
+
+def test_a_type_definition_that_contradicts_its_stored_hash_is_refused(tmp_path):
+    folder = tmp_path / "foreign"
+    foreign_bag(folder, StoragePlugin.SQLITE3)
+    metadata = folder / "metadata.yaml"
+    metadata.write_text(metadata.read_text().replace("RIHS01_4237", "RIHS01_0000"))
+    with pytest.raises(BagError, match=r"acme_msgs/msg/Probe.*does not match its definition"):
+        BagReader(folder)
+
+
+def test_bags_that_store_the_same_definitions_share_one_typestore(tmp_path):
+    """A fleet's episodes all store the same definitions: their message parsers are built once, not per bag."""
+    for name in ("first", "second"):
+        foreign_bag(tmp_path / name, StoragePlugin.MCAP)
+    with Reader(tmp_path / "first") as first, Reader(tmp_path / "second") as second:
+        shared = bag_typestore(first.connections)
+        assert bag_typestore(second.connections) is shared
+        assert "acme_msgs/msg/Probe" in shared.fielddefs
+        assert bag_typestore(first.connections[1:]) is not shared
 
 
 def test_missing_metadata_raises_bag_error(record_episode):

@@ -1,9 +1,11 @@
 """BagReader: read any rosbag2 folder (ours or another tool's) with decoded or raw messages and the episode facts.
 
 Handles MCAP and sqlite3 storage, file/message/chunk zstd compression, and
-types known only from the definitions stored in the bag (rosbags AnyReader
-builds its typestore from them; bags without definitions fall back to the
-lwd typestore). A folder without metadata.yaml, a truncated or corrupt
+types known only from the definitions stored in the bag (a typestore is built
+from them and checked against the bag's type hashes; bags without definitions
+fall back to the lwd typestore). Bags that store the same definitions, as a
+fleet's episodes do, share one typestore, so its message parsers are built once
+per process instead of once per bag. A folder without metadata.yaml, a truncated or corrupt
 storage file, or unknown types raise ``BagError`` with the reason (a damaged
 compressed chunk its subclass ``CorruptChunkError``, so callers never need to
 know the decompressor's own exception types); such bags
@@ -13,6 +15,7 @@ into a readable incomplete episode by ``lwd_logger.recovery`` instead).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +25,11 @@ import yaml
 from backports.zstd import ZstdError  # the zstd module rosbags decompresses with on Python < 3.14
 from lwd_interfaces import lwd_typestore
 from lwd_interfaces.episodes import COMPLETE_OUTCOMES
-from rosbags.highlevel import AnyReader, AnyReaderError
-from rosbags.interfaces import Connection
-from rosbags.rosbag2 import ReaderError
+from rosbags.interfaces import Connection, MessageDefinitionFormat
+from rosbags.rosbag2 import Reader, ReaderError
+from rosbags.serde import SerdeError
+from rosbags.typesys import Stores, TypesysError, get_types_from_idl, get_types_from_msg, get_typestore
+from rosbags.typesys.store import Typestore
 
 from lwd_logger.errors import BagError, CorruptChunkError
 
@@ -73,8 +78,9 @@ class BagInfo:
 
 
 _READ_ERRORS = (
-    AnyReaderError,
     ReaderError,
+    SerdeError,
+    TypesysError,
     yaml.YAMLError,
     KeyError,
     TypeError,
@@ -100,8 +106,10 @@ class BagReader:
                 "a finished MCAP file from another tool with `lwd bag reindex`)"
             )
         try:
-            metadata = yaml.safe_load((self.path / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
-            with self._open() as reader:
+            metadata = yaml.load((self.path / "metadata.yaml").read_text(), Loader=_YAML_LOADER)
+            metadata = metadata["rosbag2_bagfile_information"]
+            with Reader(self.path) as reader:
+                bag_typestore(reader.connections)  # definitions that contradict their hashes fail here, not mid-read
                 self.info = BagInfo(
                     path=self.path,
                     storage_id=str(metadata["storage_identifier"]),
@@ -118,9 +126,6 @@ class BagReader:
         except _READ_ERRORS as error:
             raise BagError(f"{self.path}: cannot read bag: {type(error).__name__}: {error}") from error
 
-    def _open(self) -> AnyReader:
-        return AnyReader([self.path], default_typestore=lwd_typestore())
-
     def messages(self, topics: Iterable[str] | None = None) -> Iterator[BagMessage]:
         """Yield decoded messages in log-time order, optionally only those of ``topics``."""
         for connection, timestamp, msg in self._read(topics, decode=True):
@@ -134,13 +139,55 @@ class BagReader:
     def _read(self, topics: Iterable[str] | None, decode: bool) -> Iterator[tuple[Connection, int, Any]]:
         wanted = set(topics) if topics is not None else None
         try:
-            with self._open() as reader:
+            with Reader(self.path) as reader:
                 connections = [c for c in reader.connections if wanted is None or c.topic in wanted]
                 if not connections:
                     return
+                typestore = bag_typestore(reader.connections) if decode else None
                 for connection, timestamp, raw in reader.messages(connections=connections):
-                    yield connection, timestamp, reader.deserialize(raw, connection.msgtype) if decode else raw
+                    yield connection, timestamp, typestore.deserialize_cdr(raw, connection.msgtype) if decode else raw
         except ZstdError as error:
             raise CorruptChunkError(f"{self.path}: a compressed storage chunk does not decompress: {error}") from error
         except _READ_ERRORS as error:
             raise BagError(f"{self.path}: corrupt or truncated bag: {type(error).__name__}: {error}") from error
+
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader where PyYAML has it: metadata.yaml is parsed for every bag read."""
+
+
+def bag_typestore(connections: list[Connection]) -> Typestore:
+    """The typestore for a bag's connections: built from the definitions the bag stores (shared with every bag that
+    stores the same ones), else the lwd typestore."""
+    definitions = {
+        (c.msgtype, c.msgdef.format, c.msgdef.data, c.digest)
+        for c in connections
+        if c.msgdef.format != MessageDefinitionFormat.NONE
+    }
+    if not definitions:
+        return lwd_typestore()
+    return _typestore_from_definitions(tuple(sorted(definitions, key=lambda d: (d[0], d[1].value, d[2], d[3]))))
+
+
+_IDL_SEPARATOR = "=" * 80 + "\n"
+
+
+@functools.lru_cache(maxsize=32)
+def _typestore_from_definitions(definitions: tuple[tuple[str, MessageDefinitionFormat, str, str], ...]) -> Typestore:
+    """A typestore of the given (type, format, definition, hash) entries; raises TypesysError when a stored hash
+    does not match its definition."""
+    types: dict = {}
+    for msgtype, definition_format, text, _ in definitions:
+        if definition_format == MessageDefinitionFormat.MSG:
+            types.update(get_types_from_msg(text, msgtype))
+        elif text.startswith(f"{_IDL_SEPARATOR}IDL: "):
+            for block in text.split(_IDL_SEPARATOR)[1:]:
+                types.update(get_types_from_idl(block.split("\n", 1)[1]))
+        else:
+            types.update(get_types_from_idl(text))
+    typestore = get_typestore(Stores.EMPTY)
+    typestore.register(types)
+    for msgtype, _, _, digest in definitions:
+        if digest and typestore.hash_rihs01(msgtype) != digest:
+            raise TypesysError(f"message type {msgtype!r}: the bag's hash {digest} does not match its definition")
+    return typestore
