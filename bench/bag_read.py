@@ -7,8 +7,11 @@ interleaved blocks over the same bags (so the machine's load hits both alike):
 
 1. BagReader: open for the bag's info, then decode every message (what ``decode_episode`` reads);
 2. AnyReader per bag, as BagReader read before it shared typestores: PyYAML's pure-Python loader for the
-   metadata, one AnyReader open for the info and another to decode every message;
-3. ``decode_episode``, the learner's whole decode of an episode into arrays (uses row 1's reader).
+   metadata, one AnyReader open for the info and another to decode every message; rosbags parses the metadata
+   with ruamel.yaml on each open, with its C parser (``ruamel.yaml.clib``, in requirements.txt since
+   2026-12-06);
+3. the same with ruamel.yaml's pure-Python parser (the C parser switched off for the row), as before 2026-12-06;
+4. ``decode_episode``, the learner's whole decode of an episode into arrays (uses row 1's reader).
 
     .venv/bin/python bench/bag_read.py --bags /path/to/store/episodes   # recorded bags, e.g. a demo's
     .venv/bin/python bench/bag_read.py --episodes 60                     # written here: 150 steps, 96x128 images
@@ -17,12 +20,14 @@ interleaved blocks over the same bags (so the machine's load hits both alike):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import ruamel.yaml.main
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,6 +52,22 @@ def read_with_any_reader(bag: Path) -> int:
         dict(reader.topics)
     with AnyReader([bag], default_typestore=lwd_typestore()) as reader:
         return sum(1 for connection, _, raw in reader.messages() if reader.deserialize(raw, connection.msgtype))
+
+
+@contextlib.contextmanager
+def pure_python_ruamel() -> Iterator[None]:
+    """ruamel.yaml without its C parser, as when ``ruamel.yaml.clib`` is not installed."""
+    parser, ruamel.yaml.main.CParser = ruamel.yaml.main.CParser, None
+    try:
+        yield
+    finally:
+        ruamel.yaml.main.CParser = parser
+
+
+def read_with_any_reader_pure_yaml(bag: Path) -> int:
+    """Messages decoded as before 2026-12-06: AnyReader per bag, metadata parsed by pure-Python YAML."""
+    with pure_python_ruamel():
+        return read_with_any_reader(bag)
 
 
 def decode(bag: Path) -> int:
@@ -80,7 +101,8 @@ def main() -> int:
             parser.error(f"no bags under {args.bags}")
         rows: dict[str, Callable[[Path], int]] = {
             "BagReader (shared typestore)": read_with_bag_reader,
-            "AnyReader per bag (before)": read_with_any_reader,
+            "AnyReader per bag, C YAML parser": read_with_any_reader,
+            "AnyReader per bag, pure-Python YAML (before)": read_with_any_reader_pure_yaml,
             "decode_episode (whole learner decode)": decode,
         }
         seconds = dict.fromkeys(rows, 0.0)
@@ -93,10 +115,10 @@ def main() -> int:
                     read(bag)
                 seconds[name] += time.perf_counter() - start
         read_bags = per_block * args.blocks
-        before = seconds["AnyReader per bag (before)"]
+        before = seconds["AnyReader per bag, pure-Python YAML (before)"]
         print(f"{read_bags} bags ({'from ' + str(args.bags) if args.bags else 'written here'}), {args.blocks} blocks")
         print()
-        print("| reader | bags/s | ms/bag | time against AnyReader per bag |")
+        print("| reader | bags/s | ms/bag | time against before |")
         print("|---|---:|---:|---:|")
         for name in rows:
             print(
