@@ -1,7 +1,8 @@
 """Benchmark of the learner's data and service path: bag decode, episode cache, frozen-encoder features,
-replay sampling + batch assembly, and service updates/s against the bare agent update (interleaved, medians).
+replay sampling + batch assembly, the replay buffer's own work per update at a demo's size, and service updates/s
+against the bare agent update (interleaved, medians).
 
-    .venv/bin/python bench/learner_service.py [--steps 200] [--updates 30]
+    .venv/bin/python bench/learner_service.py [--steps 200] [--updates 30] [--held-episodes 1224]
 
 Prints a table; the default VLA (96x128 top camera, feature 256) and default AgentConfig are used.
 """
@@ -13,6 +14,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -23,8 +25,9 @@ sys.path.insert(0, str(REPO / "test" / "learner"))
 from conftest import commit_episode  # noqa: E402  (the test suite's LWD bag writer)
 from lwd_fleet.publisher import PolicyPublisher  # noqa: E402
 from lwd_fleet.store import FleetStore  # noqa: E402
-from lwd_learner.dataset import build_transitions  # noqa: E402
+from lwd_learner.dataset import ChunkTransitions, build_transitions  # noqa: E402
 from lwd_learner.episode_cache import EpisodeCache  # noqa: E402
+from lwd_learner.replay_buffer import ReplayBuffer  # noqa: E402
 from lwd_learner.trainer import TrainerConfig, TrainerService  # noqa: E402
 from lwd_policy.checkpoint import save_checkpoint  # noqa: E402
 from lwd_policy.config import VLAConfig  # noqa: E402
@@ -40,11 +43,29 @@ def timed(function, repeat: int = 1) -> float:
     return (time.perf_counter() - start) / repeat
 
 
+def held_buffer_update(episodes: int, transitions: ChunkTransitions) -> Callable[[], None]:
+    """The replay buffer's work in one trainer update, with ``episodes`` copies of ``transitions`` held: the batch,
+    the clone batch and the composition the telemetry records."""
+    buffer = ReplayBuffer(10**9, {"demo": 0.25, "autonomous": 0.5, "intervention": 0.25}, max_oversample=4)
+    for index in range(episodes):
+        buffer.add(f"episode-{index}", transitions, demonstration=index % 2 == 0)
+
+    def update() -> None:
+        buffer.sample(64)
+        buffer.sample(64, {"demo": 0.5, "intervention": 0.5})
+        buffer.composition()
+
+    return update
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=200, help="control steps per episode")
     parser.add_argument("--episodes", type=int, default=3)
     parser.add_argument("--updates", type=int, default=30)
+    parser.add_argument(
+        "--held-episodes", type=int, default=1224, help="episodes in the buffer row (the suite's first round: 1,224)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(2)
     vla = VLAConfig()
@@ -72,6 +93,12 @@ def main() -> None:
         rows.append(("episode cache hit", f"{args.steps / hit_s:,.0f} steps/s", f"{hit_s * 1e3:.1f} ms/episode"))
         transitions_s = timed(lambda: build_transitions(episode, vla.horizon, 0.99, 1, 1), repeat=5)
         rows.append(("chunk transitions (stride 1)", f"{args.steps / transitions_s:,.0f} steps/s", ""))
+        buffer_s = timed(
+            held_buffer_update(args.held_episodes, build_transitions(episode, vla.horizon, 0.99, 1, 20)), 20
+        )
+        rows.append(
+            ("buffer per update", f"{buffer_s * 1e3:.2f} ms/update", f"{args.held_episodes} episodes held, B=64 twice")
+        )
 
         model = FlowMatchingVLA(vla)
         normalizer = Normalizer.identity(vla.proprio_dim, vla.action_dim)

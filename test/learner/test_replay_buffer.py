@@ -138,3 +138,16 @@ def test_gathered_rows_keep_their_order_and_types_and_one_horizon():
     assert rows.reward.dtype == np.float32 and rows.actions.shape == (3, 2, 3) and rows.count == 3
     with pytest.raises(ValueError, match="different horizons"):
         ChunkTransitions.gather([(first, 0), (chunks(3, horizon=4), 0)])
+
+
+def test_counts_and_samples_follow_every_add_and_eviction():
+    buffer = ReplayBuffer(capacity=10, mix={"demo": 0.5, "autonomous": 0.5}, seed=2)
+    buffer.add("a", chunks(6), demonstration=True)
+    assert buffer.composition() == {"demo": 6, "autonomous": 0, "intervention": 0}
+    assert set(buffer.sample(50).episode_keys) == {"a"}
+    buffer.add("b", chunks(4), demonstration=False)
+    assert buffer.composition() == {"demo": 6, "autonomous": 4, "intervention": 0}
+    assert set(buffer.sample(50).episode_keys) == {"a", "b"}
+    assert buffer.add("c", chunks(3, intervention_rows=(1,)), demonstration=False) == ["a"]
+    assert buffer.composition() == {"demo": 0, "autonomous": 6, "intervention": 1}
+    assert set(buffer.sample(50).episode_keys) == {"b", "c"}

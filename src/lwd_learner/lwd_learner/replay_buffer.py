@@ -38,6 +38,19 @@ class BufferSample:
 
 
 @dataclass
+class _FlatIndex:
+    """The held transitions as flat arrays: transition i is row ``row_of[i]`` of episode ``episode_of[i]``."""
+
+    keys: list[str]
+    transitions: list[ChunkTransitions]
+    episode_of: np.ndarray
+    row_of: np.ndarray
+    category_of: np.ndarray
+    rows_of: list[np.ndarray]
+    held: np.ndarray
+
+
+@dataclass
 class _Entry:
     transitions: ChunkTransitions
     category: np.ndarray
@@ -61,6 +74,7 @@ class ReplayBuffer:
         self.max_oversample = float(max_oversample)
         self._rng = np.random.default_rng(seed)
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._index: _FlatIndex | None = None
         self._size = 0
         self.episodes_added = 0
         self.episodes_evicted = 0
@@ -88,6 +102,7 @@ class ReplayBuffer:
                 transitions.intervention, CATEGORIES.index("intervention"), CATEGORIES.index("autonomous")
             )
         self._entries[key] = _Entry(transitions, category.astype(np.int8))
+        self._index = None
         self._size += transitions.count
         self.episodes_added += 1
         evicted = []
@@ -100,39 +115,46 @@ class ReplayBuffer:
 
     def composition(self) -> dict[str, int]:
         """Transitions held per category."""
-        counts = dict.fromkeys(CATEGORIES, 0)
-        for entry in self._entries.values():
-            for index, name in enumerate(CATEGORIES):
-                counts[name] += int((entry.category == index).sum())
-        return counts
+        return dict(zip(CATEGORIES, self._flat_index().held.tolist(), strict=True))
 
     def batch_shares(self) -> dict[str, float]:
         """Each category's expected share of a batch (see :func:`bounded_shares`)."""
-        held = np.array(list(self.composition().values()))
-        return dict(zip(CATEGORIES, bounded_shares(self.mix, held, self.max_oversample).tolist(), strict=True))
+        shares = bounded_shares(self.mix, self._flat_index().held, self.max_oversample)
+        return dict(zip(CATEGORIES, shares.tolist(), strict=True))
 
     def sample(self, batch_size: int, mix: dict[str, float] | None = None) -> BufferSample:
         """Draw ``batch_size`` transitions: category counts from ``mix`` (default: the buffer's), rows uniform within
         a category."""
         if self._size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        keys = list(self._entries)
-        episode_of = np.concatenate([np.full(e.transitions.count, i) for i, e in enumerate(self._entries.values())])
-        row_of = np.concatenate([np.arange(e.transitions.count) for e in self._entries.values()])
-        category_of = np.concatenate([e.category for e in self._entries.values()])
-        held = np.bincount(category_of, minlength=len(CATEGORIES))
-        counts = self._rng.multinomial(batch_size, bounded_shares(mix or self.mix, held, self.max_oversample))
-        chosen = np.concatenate(
-            [self._rng.choice(np.flatnonzero(category_of == i), size=n) for i, n in enumerate(counts) if n]
-        )
-        entries = list(self._entries.values())
+        index = self._flat_index()
+        counts = self._rng.multinomial(batch_size, bounded_shares(mix or self.mix, index.held, self.max_oversample))
+        chosen = np.concatenate([self._rng.choice(index.rows_of[i], size=n) for i, n in enumerate(counts) if n])
         return BufferSample(
-            episode_keys=[keys[episode_of[flat]] for flat in chosen],
-            category=category_of[chosen],
+            episode_keys=[index.keys[index.episode_of[flat]] for flat in chosen],
+            category=index.category_of[chosen],
             transitions=ChunkTransitions.gather(
-                [(entries[episode_of[flat]].transitions, row_of[flat]) for flat in chosen]
+                [(index.transitions[index.episode_of[flat]], index.row_of[flat]) for flat in chosen]
             ),
         )
+
+    def _flat_index(self) -> _FlatIndex:
+        """Every held transition numbered in one sequence, rebuilt only after the held episodes changed: sampling
+        and the per-update telemetry would otherwise walk every episode on every update."""
+        if self._index is None:
+            entries = list(self._entries.values())
+            counts = np.array([e.transitions.count for e in entries], dtype=np.int64)
+            category_of = np.concatenate([np.zeros(0, dtype=np.int8), *(e.category for e in entries)])
+            self._index = _FlatIndex(
+                keys=list(self._entries),
+                transitions=[e.transitions for e in entries],
+                episode_of=np.repeat(np.arange(len(entries)), counts),
+                row_of=np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts),
+                category_of=category_of,
+                rows_of=[np.flatnonzero(category_of == i) for i in range(len(CATEGORIES))],
+                held=np.bincount(category_of, minlength=len(CATEGORIES)),
+            )
+        return self._index
 
     def state_dict(self) -> dict:
         """The buffer's position as JSON-serializable data: held episode keys (oldest first), counters, RNG."""
