@@ -5,8 +5,8 @@ types known only from the definitions stored in the bag (a typestore is built
 from them and checked against the bag's type hashes; bags without definitions
 fall back to the lwd typestore). Bags that store the same definitions, as a
 fleet's episodes do, share one typestore, so its message parsers are built once
-per process instead of once per bag. A folder without metadata.yaml, a truncated or corrupt
-storage file, or unknown types raise ``BagError`` with the reason (a damaged
+per process instead of once per bag. A folder without metadata.yaml, a
+truncated or corrupt storage file, or unknown types raise ``BagError`` with the reason (a damaged
 compressed chunk its subclass ``CorruptChunkError``, so callers never need to
 know the decompressor's own exception types); such bags
 are never partially read as if complete (an interrupted recording is turned
