@@ -36,6 +36,7 @@ CASES = [
     (["train", "bc", "--episodes", "file://./typo", "--out", "ckpt"], "store file://./typo does not exist"),
     (["train", "bc", "--episodes", "bags", "--out", "ckpt", "--version", "../v1"], "invalid policy version"),
     (["train", "bc", "--episodes", "bags", "--out", "ckpt", "--vla-config", "notes.txt"], "config is not valid JSON"),
+    (["train", "bc", "--episodes", "bags", "--out", "ckpt", "--camera-calibration", "notes.txt"], "not a camera calib"),
     (["train", "serve", "--store", "file://./bags", "--mix", "demo=-1"], "mix weight of demo must be >= 0"),
     (["train", "serve", "--store", "file://./bags", "--clone-mix", "demo=0"], "mix weights must have a positive sum"),
     (["train", "serve", "--store", "file://./bags", "--agent", '{"lamda": 1}'], "unknown AgentConfig fields: lamda"),

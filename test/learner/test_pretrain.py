@@ -6,12 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from lwd_interfaces.camera_projection import CameraCalibration, CameraProjection, pinhole_matrix
 from lwd_learner.bc_frames import Frames, FrameTable
 from lwd_learner.dataset import decode_episode
 from lwd_learner.observations import episode_state
 from lwd_learner.pretrain import pretrain_bc
 from lwd_learner.pretrain_config import PretrainConfig
 from lwd_policy.config import VLAConfig
+from lwd_policy.model import FlowMatchingVLA
 from lwd_policy.normalization import Normalizer
 
 from lwd_learner import pretrain
@@ -198,3 +200,59 @@ def test_recorded_frames_teach_perception_and_are_never_cloned(tmp_path, cloned_
 def test_unknown_perception_frames_are_refused():
     with pytest.raises(ValueError, match="perception_frames must be one of"):
         PretrainConfig(perception_frames="all")
+
+
+def _top_camera(width: int = 16, height: int = 16) -> CameraCalibration:
+    """A 'top' camera 2 m above the origin looking down."""
+    matrix = pinhole_matrix(np.array([0.0, 0.0, 2.0]), np.eye(3), 60.0, width, height)
+    return CameraCalibration({"top": CameraProjection(width, height, matrix)})
+
+
+def test_a_calibration_adds_the_keypoint_loss_to_the_perception_steps_alone(tmp_path):
+    """The same seed, bag and steps: the first perception step's loss grows by ``keypoint_weight`` × the keypoint
+    loss, and a weight of 0 gives back training without a calibration, step for step."""
+    bag = write_episode_bag(tmp_path / "demo", steps=8, kind="demonstration", image_shape=(16, 16), objects=1)
+    episodes = [decode_episode(bag, KEY)]
+    config = VLAConfig.from_dict({**TINY_VLA, "perceived_objects": 1})
+    keypoint_calls: list[int] = []
+    original = FlowMatchingVLA.keypoint_loss
+
+    def counted(model, perception, pixels):
+        keypoint_calls.append(len(perception))
+        return original(model, perception, pixels)
+
+    def losses(calibration: CameraCalibration | None, weight: float) -> list[float]:
+        seen: list[float] = []
+        settings = PretrainConfig(steps=2, batch_size=8, perception_steps=3, keypoint_weight=weight, log_every=1)
+        pretrain_bc(episodes, config, HashEmbedder(), settings, lambda _, loss: seen.append(loss), calibration)
+        return seen
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(FlowMatchingVLA, "keypoint_loss", counted)
+        plain = losses(None, 10.0)
+        assert keypoint_calls == []
+        labelled = losses(_top_camera(), 10.0)
+        assert keypoint_calls == [8, 8, 8], "one keypoint loss per perception step, none in the flow steps"
+        assert labelled[0] > plain[0] + 1e-3
+        assert losses(_top_camera(), 0.0) == plain
+
+
+@pytest.mark.parametrize(
+    ("calibration", "perception_steps", "reason"),
+    [
+        (_top_camera(), 0, "set perception_steps > 0"),
+        (_top_camera(32, 16), 2, "calibrated for 32x16 images, the policy reads 16x16"),
+        (CameraCalibration({"side": _top_camera().cameras["top"]}), 2, "no projection for camera 'top'"),
+    ],
+)
+def test_a_calibration_that_cannot_label_the_run_is_refused(tmp_path, calibration, perception_steps, reason):
+    bag = write_episode_bag(tmp_path / "demo", steps=4, kind="demonstration", image_shape=(16, 16), objects=1)
+    config = VLAConfig.from_dict({**TINY_VLA, "perceived_objects": 1})
+    settings = PretrainConfig(steps=1, batch_size=4, perception_steps=perception_steps)
+    with pytest.raises(pretrain.PretrainError, match=reason):
+        pretrain_bc([decode_episode(bag, KEY)], config, HashEmbedder(), settings, calibration=calibration)
+
+
+def test_a_negative_keypoint_weight_is_refused():
+    with pytest.raises(ValueError, match="keypoint_weight must be a finite number >= 0"):
+        PretrainConfig(keypoint_weight=-1.0)

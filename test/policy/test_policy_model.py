@@ -217,3 +217,37 @@ def test_perceived_positions_join_the_features_but_only_the_auxiliary_loss_train
     assert torch.isfinite(auxiliary) and all(torch.isfinite(p.grad).all() for p in model.objects.parameters())
     with pytest.raises(ConfigError, match="perceived_objects"):
         small_config.replace(perceived_objects=-1)
+
+
+def test_keypoint_loss_compares_each_camera_s_first_keypoints_with_the_objects_pixels() -> None:
+    config = VLAConfig(cameras=("top", "side"), image_height=16, image_width=16, perceived_objects=2)
+    model = FlowMatchingVLA(config)
+    keypoints = model.perceive(_batch(config, size=4).images)
+    per_camera = keypoints.reshape(4, 2, config.vision_keypoints, 2)
+    pixels = torch.rand(4, 2, 3, 2) * 2 - 1
+    pixels[0, 1, 0] = float("nan")
+    known = torch.isfinite(pixels[:, :, :2])
+    expected = ((per_camera[:, :, :2] - pixels[:, :, :2].nan_to_num()) ** 2)[known].mean()
+    torch.testing.assert_close(model.keypoint_loss(keypoints, pixels), expected)
+    pixels[:, :, 2] = 5.0
+    torch.testing.assert_close(model.keypoint_loss(keypoints, pixels), expected, msg="a third object is not read")
+    one_object = model.keypoint_loss(keypoints, pixels[:, :, :1])
+    assert one_object is not None and torch.isfinite(one_object), "fewer objects than keypoints pads with unknowns"
+    assert FlowMatchingVLA(VLAConfig(image_height=16, image_width=16)).keypoint_loss(keypoints, pixels) is None
+
+
+def test_keypoint_loss_teaches_the_trunk_where_things_are() -> None:
+    """Descending the keypoint loss alone moves the supervised keypoints onto their targets."""
+    torch.manual_seed(0)
+    config = VLAConfig(image_height=16, image_width=16, perceived_objects=1, vision_channels=(16, 16))
+    model = FlowMatchingVLA(config)
+    images = _batch(config, size=8).images
+    pixels = torch.rand(8, 1, 1, 2) * 1.2 - 0.6
+    optimizer = torch.optim.Adam(model.vision.parameters(), lr=3e-3)
+    start = float(model.keypoint_loss(model.perceive(images), pixels))
+    for _ in range(200):
+        loss = model.keypoint_loss(model.perceive(images), pixels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert float(loss) < 0.1 * start

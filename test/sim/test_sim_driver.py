@@ -202,3 +202,27 @@ def test_the_simulated_aloha_matches_its_description(cube_driver):
         else:
             low, high = cube_driver.model.joint(f"vx300s_{side}/{joint}").range
             assert (ALOHA_SIM.lower[index], ALOHA_SIM.upper[index]) == pytest.approx((low, high), abs=1e-6)
+
+
+def test_calibration_projects_the_cube_onto_its_pixels():
+    """The top camera's projection puts the cube's centre where the renderer draws it, to within a pixel."""
+    driver = AlohaSimDriver("transfer_cube", cameras=["top"], height=96, width=128)
+    try:
+        for seed in (3, 11):
+            image = driver.reset(seed).images["top"].astype(int)
+            red = (image[..., 0] > 150) & (image[..., 1] < 80) & (image[..., 2] < 80)
+            rows, columns = np.nonzero(red)
+            x, y = driver.calibration().cameras["top"].normalized(driver.object_poses()["box"][:3])
+            assert abs((x + 1) * 64 - (columns.mean() + 0.5)) < 1.0
+            assert abs((y + 1) * 48 - (rows.mean() + 0.5)) < 1.0
+    finally:
+        driver.close()
+
+
+def test_a_camera_that_moves_with_the_arm_has_no_calibration():
+    driver = AlohaSimDriver("transfer_cube", cameras=["top", "left_wrist"], height=16, width=16)
+    try:
+        with pytest.raises(ConfigError, match="'left_wrist' moves with the robot"):
+            driver.calibration()
+    finally:
+        driver.close()

@@ -37,6 +37,7 @@ USER_ERRORS = (
     ("lwd_fleet.errors", "FleetError"),
     ("lwd_logger.errors", "BagError"),
     ("lwd_interfaces.manifest", "ManifestError"),
+    ("lwd_interfaces.camera_projection", "CalibrationError"),
     ("lwd_policy.checkpoint", "CheckpointError"),
     ("lwd_policy.contract", "ConfigError"),
 )

@@ -38,7 +38,7 @@ from lwd_experiment.learner_arms import LEARNER_ARMS, LearnerArm
 from lwd_experiment.presets import DemoPreset
 from lwd_experiment.report import RoundResult, instruction_comparison, write_report
 from lwd_experiment.seed_splits import EvaluationSplit, split_seeds
-from lwd_experiment.sim_robot import EpisodeJob, EpisodeSummary, RobotSettings, sim_robot_fleet
+from lwd_experiment.sim_robot import EpisodeJob, EpisodeSummary, RobotSettings, fleet_calibration, sim_robot_fleet
 
 KEY_NAME = "release"
 """The demo's release key pair: ``<work_dir>/keys/release.key`` and ``release.pub``."""
@@ -256,13 +256,19 @@ class DemoLoop:
         checkpoint = self.work_dir / "pretrained"
         vla_config = self.work_dir / "vla_config.json"
         vla_config.write_text(preset.vla_config().to_json())
+        labels = []
+        if perception:
+            calibration = self.work_dir / "camera_calibration.json"
+            calibration.write_text(fleet_calibration(self.robot_settings()[0]).to_json())
+            labels = ["--camera-calibration", str(calibration)]
         self.run_lwd(
             "pretrain",
             ["train", "bc", "--episodes", self.store_url, "--out", str(checkpoint), "--version", "v000000-bc",
              "--vla-config", str(vla_config), "--steps", str(flow_steps),
              "--perception-steps", str(perception), "--perception-lr", str(preset.perception_lr),
-             "--perception-frames", "recorded" if pixels else "cloned", "--batch-size", str(preset.bc_batch_size),
-             "--seed", str(self.training_seed), "--cache-dir", str(self.cache_dir)],
+             "--perception-frames", "recorded" if pixels else "cloned", *labels,
+             "--batch-size", str(preset.bc_batch_size), "--seed", str(self.training_seed),
+             "--cache-dir", str(self.cache_dir)],
         )  # fmt: skip
         self.progress.stage("3. deploying v000000-bc to the fleet (channel stable)")
         self.run_lwd("publish", ["train", "publish", "--store", self.store_url, "--checkpoint", str(checkpoint),

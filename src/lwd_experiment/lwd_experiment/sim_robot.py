@@ -23,8 +23,9 @@ from lwd_fleet.errors import StoreError
 from lwd_fleet.signing import ReleaseTrust
 from lwd_fleet.store import FleetStore
 from lwd_interfaces import lwd_typestore, topics
+from lwd_interfaces.camera_projection import CameraCalibration
 from lwd_interfaces.messages import joint_state, policy_version, pose_array, rgb8_image
-from lwd_interfaces.robot import Observation
+from lwd_interfaces.robot import ConfigError, Observation
 from lwd_interfaces.robots import ALOHA_SIM
 from lwd_intervention.arbiter import StepOutput
 from lwd_intervention.events import OperatorEvent
@@ -438,6 +439,24 @@ def start_sim_robot(settings: RobotSettings) -> SimRobot:
     logging.basicConfig(level=logging.WARNING, format=f"%(levelname)s {settings.robot_id}: %(message)s")
     torch.set_num_threads(1)
     return SimRobot(settings)
+
+
+def fleet_calibration(settings: RobotSettings) -> CameraCalibration:
+    """The projections of the cameras a robot of ``settings`` records, the same in every one of its tasks' scenes
+    (a task whose cameras sit elsewhere raises ``ConfigError``): BC's image-space labels."""
+    calibrations = []
+    for task in settings.tasks:
+        driver = AlohaSimDriver(task, settings.cameras, settings.image_height, settings.image_width)
+        try:
+            calibrations.append((task, driver.calibration()))
+        finally:
+            driver.close()
+    first_task, first = calibrations[0]
+    for task, calibration in calibrations[1:]:
+        for name, projection in calibration.cameras.items():
+            if not np.allclose(projection.matrix, first.cameras[name].matrix):
+                raise ConfigError(f"camera {name!r} sits elsewhere in {task} than in {first_task}")
+    return first
 
 
 def sim_robot_fleet(settings: list[RobotSettings], max_restarts: int = 10) -> ProcessFleet:

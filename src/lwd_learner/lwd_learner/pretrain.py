@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from lwd_fleet.layout import EPISODE_MANIFESTS
 from lwd_fleet.store import FleetStore
+from lwd_interfaces.camera_projection import CameraCalibration
 from lwd_interfaces.manifest import MANIFEST_NAME, ManifestError, build_manifest
 from lwd_policy.checkpoint import save_checkpoint
 from lwd_policy.contract import PolicyConfig, PolicyModel, build_policy
@@ -30,7 +31,7 @@ from lwd_policy.flow import flow_matching_loss
 from lwd_policy.normalization import Normalizer
 
 from lwd_fleet import quarantine
-from lwd_learner.bc_frames import Frames, FrameTable
+from lwd_learner.bc_frames import Batch, Frames, FrameTable
 from lwd_learner.dataset import Episode, EpisodeError, verified_manifest
 from lwd_learner.episode_cache import EpisodeCache
 from lwd_learner.observations import TextEmbedder, check_episode, episode_state
@@ -162,12 +163,17 @@ def pretrain_bc(
     embedder: TextEmbedder,
     config: PretrainConfig,
     progress: Callable[[int, float], None] | None = None,
+    calibration: CameraCalibration | None = None,
 ) -> tuple[PolicyModel, Normalizer]:
     """Train a fresh policy of ``policy_config``'s registered type by flow matching on the selected steps.
 
+    With ``calibration`` (the cameras' projections) the perception steps also pull the model's image keypoints to
+    where the objects appear (``PolicyModel.keypoint_loss``, weighted by ``config.keypoint_weight``).
     Returns the model with its normalizer. The result depends on which episodes are given, not on their order:
     a store lists them by robot and time, and which robot records which demonstration varies between recordings.
     """
+    if calibration is not None:
+        _check_calibration(calibration, policy_config, config)
     episodes = sorted(episodes, key=_content_order)
     selected = _training_steps(episodes, config.with_interventions)
     if not selected:
@@ -206,12 +212,15 @@ def pretrain_bc(
     total = config.perception_steps + config.steps
     for step in range(1, config.perception_steps + 1):
         batch = labelled.batch(labelled.draw(rng, config.batch_size))
-        _, auxiliary = model.encode_for_training(batch.observations, batch.positions)
+        keypoints = model.perceive(batch.observations.images) if calibration is not None else None
+        _, auxiliary = model.encode_for_training(batch.observations, batch.positions, keypoints)
         if auxiliary is None:
             raise PretrainError(
                 f"perception_steps={config.perception_steps} needs a model with an auxiliary loss "
                 "(the built-in VLA: perceived_objects > 0)"
             )
+        if calibration is not None:
+            auxiliary = auxiliary + config.keypoint_weight * _keypoint_loss(model, keypoints, batch, calibration)
         descend(auxiliary, step, total, perception_optimizer)
     flow_frames, perception = labelled, None
     if config.perception_steps:
@@ -229,6 +238,31 @@ def pretrain_bc(
         parameter.requires_grad_(True)
     model.eval()
     return model, normalizer
+
+
+def _check_calibration(calibration: CameraCalibration, policy: PolicyConfig, config: PretrainConfig) -> None:
+    """Refuse a calibration that cannot label this run: no perception steps, or a camera missing or at another size."""
+    if not config.perception_steps:
+        raise PretrainError("a camera calibration labels the perception steps; set perception_steps > 0")
+    for camera in policy.cameras:
+        projection = calibration.cameras.get(camera)
+        if projection is None:
+            raise PretrainError(f"the camera calibration has no projection for camera {camera!r}")
+        if (projection.width, projection.height) != (policy.image_width, policy.image_height):
+            raise PretrainError(
+                f"camera {camera!r} is calibrated for {projection.width}x{projection.height} images, "
+                f"the policy reads {policy.image_width}x{policy.image_height}"
+            )
+
+
+def _keypoint_loss(
+    model: PolicyModel, keypoints: torch.Tensor | None, batch: Batch, calibration: CameraCalibration
+) -> torch.Tensor:
+    pixels = calibration.normalized(batch.positions.numpy(), model.config.cameras)
+    loss = None if keypoints is None else model.keypoint_loss(keypoints, torch.from_numpy(pixels).float())
+    if loss is None:
+        raise PretrainError("a camera calibration needs a model with image keypoints (the built-in VLA)")
+    return loss
 
 
 def _freeze_what_trained(model: PolicyModel) -> None:

@@ -320,6 +320,13 @@ class PolicyModel(nn.Module, abc.ABC):
         """
         return self.encode(batch), None
 
+    def keypoint_loss(self, perception: torch.Tensor, object_pixels: torch.Tensor) -> torch.Tensor | None:
+        """How far the image keypoints in ``perception`` (``perceive``'s output) are from where the task objects
+        appear in each camera, ``object_pixels`` ``[B, cameras, N, 2]`` (``lwd_interfaces.camera_projection``,
+        NaN where unknown): a label for the perception steps of BC pretraining. None (the default) for a model
+        whose perception has no image keypoints."""
+        return None
+
     def perceive(self, images: dict[str, torch.Tensor]) -> torch.Tensor | None:
         """What the model computes from the images alone, ``[B, P]``, or None (the default) for a model that does
         not separate it. With those weights frozen it is a fixed function of a frame, so BC pretraining computes it

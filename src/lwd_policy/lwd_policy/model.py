@@ -199,6 +199,20 @@ class FlowMatchingVLA(PolicyModel):
         """The vision keypoints of every camera ``[B, cameras × 2K]``, what the fusion and the object head read."""
         return self.vision.keypoints(images)
 
+    def keypoint_loss(self, perception: torch.Tensor, object_pixels: torch.Tensor) -> torch.Tensor | None:
+        """Mean squared distance (in image coordinates, edges at ±1) from each camera's keypoint k to where object
+        k appears, for the first ``perceived_objects`` objects: those keypoints learn to follow the objects the head
+        locates. None without an object head."""
+        if self.objects is None:
+            return None
+        count = self.objects.objects
+        per_camera = perception.reshape(perception.shape[0], len(self.config.cameras), -1, 2)[:, :, :count]
+        known = object_pixels[:, :, :count].float()
+        missing = count - known.shape[2]
+        if missing:
+            known = torch.nn.functional.pad(known, (0, 0, 0, missing), value=float("nan"))
+        return _masked_mse(per_camera, known)
+
     def encode_for_training(
         self,
         batch: ObservationBatch,

@@ -22,6 +22,7 @@ from gym_aloha.constants import (
     normalize_puppet_gripper_velocity,
     unnormalize_puppet_gripper_position,
 )
+from lwd_interfaces.camera_projection import CameraCalibration
 from lwd_interfaces.robot import ConfigError, Observation, RobotDescription, RobotDriver, validate_command
 from lwd_interfaces.robots import ALOHA_SIM
 
@@ -84,6 +85,10 @@ class AlohaSimDriver(RobotDriver):
     def cameras(self) -> list[str]:
         """The configured cameras."""
         return list(self._rig.cameras)
+
+    def calibration(self) -> CameraCalibration:
+        """The configured cameras' projections (``lwd_interfaces.camera_projection``), for image-space labels."""
+        return self._rig.calibration(self.model, self.data)
 
     @property
     def max_stage(self) -> int:

@@ -16,7 +16,18 @@ from collections.abc import Callable, Iterator, Mapping
 
 import mujoco
 import numpy as np
+from lwd_interfaces.camera_projection import CameraCalibration, CameraProjection, pinhole_matrix
 from lwd_interfaces.robot import ConfigError
+
+_TARGETING = (int(mujoco.mjtCamLight.mjCAMLIGHT_TARGETBODY), int(mujoco.mjtCamLight.mjCAMLIGHT_TARGETBODYCOM))
+
+
+def _fixed_in_world(model: mujoco.MjModel, camera) -> bool:
+    """Whether nothing can move the camera: its body, and the body it aims at if it aims, are welded to the world."""
+    bodies = [int(camera.bodyid[0])]
+    if int(camera.mode[0]) in _TARGETING:
+        bodies.append(int(model.cam_targetbodyid[camera.id]))
+    return all(int(model.body_weldid[body]) == 0 for body in bodies)
 
 
 class CameraRig:
@@ -58,6 +69,26 @@ class CameraRig:
             self._renderer.update_scene(data, camera=name)
             images[name] = self._renderer.render().copy()
         return images
+
+    def calibration(self, model: mujoco.MjModel, data: mujoco.MjData) -> CameraCalibration:
+        """Each configured camera's projection at this resolution, as a calibration of the real cameras would give it.
+
+        Only a camera fixed in the world has one projection; one that moves with a body (a wrist camera) raises
+        ``ConfigError``.
+        """
+        mujoco.mj_kinematics(model, data)
+        mujoco.mj_camlight(model, data)
+        projections = {}
+        for name in self.cameras:
+            camera = model.camera(name)
+            if not _fixed_in_world(model, camera):
+                raise ConfigError(f"camera {name!r} moves with the robot; only fixed cameras have one projection")
+            matrix = pinhole_matrix(
+                data.cam_xpos[camera.id], data.cam_xmat[camera.id].reshape(3, 3), float(camera.fovy[0]),
+                self.width, self.height,
+            )  # fmt: skip
+            projections[name] = CameraProjection(self.width, self.height, matrix)
+        return CameraCalibration(projections)
 
     def close(self) -> None:
         """Release the OpenGL context."""

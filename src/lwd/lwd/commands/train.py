@@ -29,6 +29,7 @@ from lwd.arguments import (
     add_path,
     agent_overrides,
     fraction,
+    non_negative_float,
     non_negative_int,
     oversample_bound,
     policy_version,
@@ -76,6 +77,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="cloned",
         help="frames the object head learns from: those cloned, or every frame recorded with object positions "
         "(e.g. replays, which fail and are never cloned)",
+    )
+    add_path(
+        bc,
+        "--camera-calibration",
+        must_be="file",
+        help="JSON projections of the fixed cameras (lwd_interfaces.camera_projection): the perception steps also "
+        "learn where the objects appear in each image",
+    )
+    bc.add_argument(
+        "--keypoint-weight",
+        type=non_negative_float,
+        default=PretrainConfig.keypoint_weight,
+        help="weight of that image-space loss against the object head's",
     )
     bc.add_argument("--batch-size", type=positive_int, default=32)
     bc.add_argument("--lr", type=positive_float, default=3e-4)
@@ -203,6 +217,7 @@ class BCProgress:
 def run_bc(args: argparse.Namespace) -> int:
     """Pretrain the VLA by BC on the demonstrations found under ``--episodes``."""
     from lwd_fleet.store import FleetStore
+    from lwd_interfaces.camera_projection import CameraCalibration
     from lwd_learner.episode_cache import EpisodeCache
     from lwd_learner.pretrain import (
         PretrainError,
@@ -215,6 +230,7 @@ def run_bc(args: argparse.Namespace) -> int:
     from lwd_policy.config import VLAConfig
 
     vla = VLAConfig.from_json(args.vla_config.read_text()) if args.vla_config else VLAConfig()
+    calibration = CameraCalibration.read(args.camera_calibration) if args.camera_calibration else None
     if "://" in args.episodes:
         FleetStore(args.episodes, create=False)  # a mistyped store is an error, not a new empty store
     try:
@@ -230,6 +246,7 @@ def run_bc(args: argparse.Namespace) -> int:
             perception_steps=args.perception_steps,
             perception_lr=args.perception_lr,
             perception_frames=args.perception_frames,
+            keypoint_weight=args.keypoint_weight,
             batch_size=args.batch_size,
             lr=args.lr,
             seed=args.seed,
@@ -242,6 +259,7 @@ def run_bc(args: argparse.Namespace) -> int:
             _instruction_encoder(args.language_model or vla.language_model),
             config,
             progress=BCProgress(args.perception_steps, args.steps),
+            calibration=calibration,
         )
     except PretrainError as error:
         print(f"lwd train bc: {error}", file=sys.stderr)
