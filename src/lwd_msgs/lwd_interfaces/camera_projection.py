@@ -6,8 +6,7 @@ A robot's fixed cameras are calibrated once (intrinsics and their pose in the wo
 right and ``v`` pixels down from the image's top-left corner (pixel column i spans [i, i + 1)). BC pretraining
 uses it to show the vision keypoints where the objects are in the image (``PretrainConfig.keypoint_weight``), which
 spares perception the long plateau it otherwise spends finding them. It is a training label only: no policy reads
-it.
-The file is JSON, ``{"cameras": {name: {"width": W, "height": H, "matrix": [[...4], [...4], [...4]]}}}``.
+it. The file is JSON, ``{"cameras": {name: {"width": W, "height": H, "matrix": [[...4], [...4], [...4]]}}}``.
 """
 
 from __future__ import annotations
