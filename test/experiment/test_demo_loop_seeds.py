@@ -11,6 +11,7 @@ from lwd_experiment.learner_arms import LEARNER_ARMS
 from lwd_experiment.presets import preset
 from lwd_experiment.seed_splits import SplitError, split_seeds
 from lwd_experiment.sim_robot import EpisodeJob
+from lwd_interfaces.camera_projection import CameraCalibration
 
 from .conftest import QUICK_TWO_ROUNDS
 
@@ -94,6 +95,11 @@ def test_perception_steps_reach_bc_only_from_pixels(loop_factory, tmp_path, inpu
     assert bc[bc.index("--perception-steps") + 1] == passed
     assert bc[bc.index("--perception-lr") + 1] == "0.002"
     assert bc[bc.index("--steps") + 1] == flow_steps
+    calibrated = "--camera-calibration" in bc
+    assert calibrated == (inputs == "pixels"), "the cameras' calibration labels the perception steps"
+    if calibrated:
+        calibration = CameraCalibration.read(Path(bc[bc.index("--camera-calibration") + 1]))
+        assert set(calibration.cameras) == set(chosen.vla_config().cameras)
 
 
 @pytest.mark.parametrize(("inputs", "frames"), [("pixels", "recorded"), ("privileged", "cloned")])
