@@ -207,11 +207,7 @@ class FlowMatchingVLA(PolicyModel):
             return None
         count = self.objects.objects
         per_camera = perception.reshape(perception.shape[0], len(self.config.cameras), -1, 2)[:, :, :count]
-        known = object_pixels[:, :, :count].float()
-        missing = count - known.shape[2]
-        if missing:
-            known = torch.nn.functional.pad(known, (0, 0, 0, missing), value=float("nan"))
-        return _masked_mse(per_camera, known)
+        return _masked_mse(per_camera, _first_objects(object_pixels, count))
 
     def encode_for_training(
         self,
@@ -243,9 +239,10 @@ class FlowMatchingVLA(PolicyModel):
 
 
 def _first_objects(positions: torch.Tensor, count: int) -> torch.Tensor:
-    """``positions [B, M, 3]`` → the first ``count`` objects ``[B, count, 3]``, NaN for objects beyond M."""
-    known = positions[:, :count].float()
-    missing = count - known.shape[1]
+    """``positions [..., M, D]`` (objects on the second-last axis) → the first ``count`` objects ``[..., count, D]``,
+    NaN for objects beyond M."""
+    known = positions[..., :count, :].float()
+    missing = count - known.shape[-2]
     return torch.nn.functional.pad(known, (0, 0, 0, missing), value=float("nan")) if missing else known
 
 
