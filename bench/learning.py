@@ -133,17 +133,28 @@ def record_demonstrations(chosen: DemoPreset, demonstrations: Path) -> None:
 
 def base_policy(chosen: DemoPreset, demonstrations: Path, earlier: Path | None, work_dir: Path, run: int) -> Path:
     """Run ``run``'s prepared store with its BC base: the earlier run's (or an earlier invocation's) when it has
-    one, else pretrained here on the demonstrations with training seed ``run``."""
+    one, else pretrained here on the demonstrations with training seed ``run``. A base whose checkpoint was
+    committed but never published (its store lost, or the run killed in between) keeps the checkpoint."""
     for folder in (earlier, work_dir):
         if folder is not None and base_published(folder / f"run-{run}" / "base"):
             return folder / f"run-{run}" / "base"
     base = work_dir / f"run-{run}" / "base"
+    trained = (base / "pretrained" / "manifest.json").is_file()
     if base.exists():
-        print(f"{base} holds an unfinished base: pretraining it again")
-        shutil.rmtree(base)
+        redo = "publishing its trained checkpoint again" if trained else "pretraining it again"
+        print(f"{base} holds an unfinished base: {redo}")
+        for entry in base.iterdir():
+            if entry.is_dir() and not (trained and entry.name == "pretrained"):
+                shutil.rmtree(entry)
+            elif entry.is_file():
+                entry.unlink()
     for part in ("fleet", "keys"):
         shutil.copytree(demonstrations / part, base / part)
-    DemoLoop(chosen, base, training_seed=run, cache_dir=base.parent / "cache").pretrain()
+    loop = DemoLoop(chosen, base, training_seed=run, cache_dir=base.parent / "cache")
+    if trained:
+        loop.publish_pretrained()
+    else:
+        loop.pretrain()
     return base
 
 

@@ -51,10 +51,37 @@ def test_a_finished_arm_with_other_settings_is_refused(recorded_loops, base, tmp
         replace(arm, run=1).finished(tmp_path)
 
 
-def test_learning_runs_are_distinct_non_negative_indices():
+def learning_bench():
+    """``bench/learning.py`` as a module."""
     spec = importlib.util.spec_from_file_location("learning", Path(__file__).parents[2] / "bench" / "learning.py")
     learning = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(learning)
+    return learning
+
+
+def test_an_unpublished_base_keeps_a_committed_checkpoint_and_retrains_an_uncommitted_one(recorded_loops, tmp_path):
+    _, commands = recorded_loops
+    learning = learning_bench()
+    demonstrations = tmp_path / "demonstrations"
+    for part in ("fleet", "keys"):
+        (demonstrations / part).mkdir(parents=True)
+    base = tmp_path / "work" / "run-3" / "base"
+    (base / "pretrained").mkdir(parents=True)
+    (base / "pretrained" / "manifest.json").write_text("{}")
+    (base / "vla_config.json").write_text("{}")
+    assert learning.base_policy(QUICK_TWO_ROUNDS, demonstrations, None, tmp_path / "work", 3) == base
+    assert [arguments[:2] for arguments in commands] == [["train", "publish"]], "published, not trained again"
+    assert (base / "pretrained" / "manifest.json").is_file() and not (base / "vla_config.json").exists()
+    (base / "pretrained" / "manifest.json").unlink()
+    commands.clear()
+    learning.base_policy(QUICK_TWO_ROUNDS, demonstrations, None, tmp_path / "work", 3)
+    assert [arguments[:2] for arguments in commands] == [["train", "bc"], ["train", "publish"]]
+    bc = commands[0]
+    assert bc[bc.index("--seed") + 1] == "3"
+
+
+def test_learning_runs_are_distinct_non_negative_indices():
+    learning = learning_bench()
     assert learning.run_indices("0,3,4") == [0, 3, 4]
     for text in ("1,1", "-1", "a", ","):
         with pytest.raises(argparse.ArgumentTypeError, match="run indices"):

@@ -246,7 +246,7 @@ class DemoLoop:
             )
 
     def pretrain(self) -> None:
-        """Stage 2 on a store of demonstrations: BC-pretrain the base VLA (seeded by ``training_seed``), publish it."""
+        """Stage 2 on a store of demonstrations: BC-pretrain the base VLA (seeded by ``training_seed``); publish it."""
         preset = self.preset
         pixels = preset.inputs == "pixels"
         perception = preset.perception_steps if pixels else 0
@@ -270,7 +270,13 @@ class DemoLoop:
              "--batch-size", str(preset.bc_batch_size), "--seed", str(self.training_seed),
              "--cache-dir", str(self.cache_dir)],
         )  # fmt: skip
+        self.publish_pretrained()
+
+    def publish_pretrained(self) -> None:
+        """Stage 3: sign the pretrained checkpoint and deploy it on the fleet's channel (also alone, for a base
+        whose training finished but whose store was lost)."""
         self.progress.stage("3. deploying v000000-bc to the fleet (channel stable)")
+        checkpoint = self.work_dir / "pretrained"
         self.run_lwd("publish", ["train", "publish", "--store", self.store_url, "--checkpoint", str(checkpoint),
                                  "--channel", CHANNEL, "--signing-key", str(self.release_key())])  # fmt: skip
 
