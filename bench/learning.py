@@ -41,7 +41,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from lwd.arguments import non_negative_float, oversample_bound
-from lwd_experiment.arm_run import ArmRun
+from lwd_experiment.arm_run import ArmRun, link_store
 from lwd_experiment.demo_loop import CHANNEL, DemoLoop
 from lwd_experiment.learner_arms import LEARNER_ARMS
 from lwd_experiment.presets import INPUTS, PRESETS, DemoPreset, preset
@@ -148,8 +148,8 @@ def base_policy(chosen: DemoPreset, demonstrations: Path, earlier: Path | None, 
                 shutil.rmtree(entry)
             elif entry.is_file():
                 entry.unlink()
-    for part in ("fleet", "keys"):
-        shutil.copytree(demonstrations / part, base / part)
+    link_store(demonstrations / "fleet", base / "fleet")
+    shutil.copytree(demonstrations / "keys", base / "keys")
     loop = DemoLoop(chosen, base, training_seed=run, cache_dir=base.parent / "cache")
     if trained:
         loop.publish_pretrained()

@@ -17,11 +17,24 @@ from .conftest import QUICK_TWO_ROUNDS
 
 @pytest.fixture
 def base(tmp_path):
-    """A prepared base folder (its store, policy and keys are only copied here)."""
+    """A prepared base folder (its store, policy and keys are only copied here), one episode in its store."""
     folder = tmp_path / "base"
     for part in ("fleet", "pretrained", "keys"):
         (folder / part).mkdir(parents=True)
+    (folder / "fleet" / "episodes").mkdir()
+    (folder / "fleet" / "episodes" / "demo.mcap").write_bytes(b"recorded")
     return folder
+
+
+def test_arms_share_the_base_stores_files_and_a_rename_in_one_leaves_the_other(recorded_loops, base, tmp_path):
+    arm = ArmRun(QUICK_TWO_ROUNDS, LEARNER_ARMS["lwd"], 0, "validation")
+    arm.run_from(base, tmp_path / "run-0", None)
+    episode = tmp_path / "run-0" / "lwd" / "fleet" / "episodes" / "demo.mcap"
+    assert episode.stat().st_ino == (base / "fleet" / "episodes" / "demo.mcap").stat().st_ino
+    replacement = episode.with_suffix(".tmp")
+    replacement.write_bytes(b"replaced")
+    replacement.replace(episode)
+    assert (base / "fleet" / "episodes" / "demo.mcap").read_bytes() == b"recorded"
 
 
 def test_a_finished_arm_is_read_back_and_an_unfinished_one_runs_again(recorded_loops, base, tmp_path):

@@ -4,6 +4,7 @@ arm is read back from its report rather than run again (nor its base prepared)."
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -44,7 +45,8 @@ class ArmRun:
         if folder.exists():
             print(f"{folder} is unfinished: running the arm again from its base")
             shutil.rmtree(folder)
-        for part in ("fleet", "pretrained", "keys"):
+        link_store(base / "fleet", folder / "fleet")
+        for part in ("pretrained", "keys"):
             shutil.copytree(base / part, folder / part)
         (folder / "arm.json").write_text(json.dumps(self.settings(), indent=2) + "\n")
         loop = DemoLoop(
@@ -57,3 +59,20 @@ class ArmRun:
         """What makes a finished arm reusable: the same preset, learner, seed and split."""
         chosen = {"preset": asdict(self.preset), "learner": asdict(self.learner), "run": self.run, "split": self.split}
         return json.loads(json.dumps(chosen))
+
+
+def link_store(source: Path, target: Path) -> None:
+    """Give ``target`` the fleet store ``source`` holds, its files hard-linked (copied across file systems).
+
+    Sharing is safe because a store never rewrites a file it holds: new episodes get new keys (an upload resumes
+    only its own partial file), and manifests and channel pointers are replaced by a rename, which leaves the other
+    store's link as it was. A run's arms thus share its base's demonstrations (gigabytes from pixels) instead of
+    each copying them."""
+    shutil.copytree(source, target, copy_function=_link_or_copy)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
