@@ -244,10 +244,10 @@ def test_keypoint_loss_teaches_the_trunk_where_things_are() -> None:
     images = _batch(config, size=8).images
     pixels = torch.rand(8, 1, 1, 2) * 1.2 - 0.6
     optimizer = torch.optim.Adam(model.vision.parameters(), lr=3e-3)
-    start = float(model.keypoint_loss(model.perceive(images), pixels))
+    start = model.keypoint_loss(model.perceive(images), pixels).item()
     for _ in range(200):
         loss = model.keypoint_loss(model.perceive(images), pixels)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    assert float(loss) < 0.1 * start
+    assert loss.item() < 0.1 * start
